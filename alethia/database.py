@@ -1,0 +1,108 @@
+"""Async SQLAlchemy on SQLite and Postgres: the dialect differences live here and only here.
+
+- SQLite: WAL, ``foreign_keys=ON``, ``busy_timeout``; writes that must not interleave (job
+  claims) start with ``BEGIN IMMEDIATE`` (see :func:`begin_write`).
+- Postgres: asyncpg, JSONB for JSON columns, ``FOR UPDATE SKIP LOCKED`` for claims.
+Each service owns its tables and its Alembic history (``services/<name>/migrations``) with
+its own version table, so services can share one Postgres database without sharing rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import JSON, event, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+# JSONB on Postgres, JSON (text) on SQLite.
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def normalize_url(url: str) -> str:
+    """Accept plain ``postgresql://``/``sqlite:///`` URLs and pick the async drivers."""
+    if url.startswith(("postgres://", "postgresql://")):
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url.split(":///", 1)[1]
+    return url
+
+
+def is_sqlite(url_or_engine: str | AsyncEngine) -> bool:
+    name = (
+        url_or_engine.dialect.name if isinstance(url_or_engine, AsyncEngine) else normalize_url(url_or_engine)
+    )
+    return str(name).startswith("sqlite")
+
+
+def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """An engine configured for its dialect (pool, pragmas, JSON serializer)."""
+    url = normalize_url(url)
+    if is_sqlite(url):
+        path = url.split(":///", 1)[1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # pysqlite's implicit BEGIN would defeat BEGIN IMMEDIATE; we issue BEGIN ourselves.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin(conn: Any) -> None:
+            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+        return engine
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 10)
+    kwargs.setdefault("pool_pre_ping", True)  # survive pg_terminate_backend / restarts
+    return create_async_engine(url, **kwargs)
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep loaded attributes after commit (no lazy loads in async code)."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def begin_write(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A write transaction that takes SQLite's write lock up front (``BEGIN IMMEDIATE``).
+
+    On Postgres this is a normal transaction; row locks come from the statements.
+    """
+    async with sessions() as session:
+        bind = session.bind
+        if isinstance(bind, AsyncEngine) and is_sqlite(bind):
+            conn = await session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+            assert conn is not None
+        async with session.begin():
+            yield session
+
+
+def run_migrations(url: str, script_location: Path, version_table: str) -> None:
+    """Upgrade the database to head with the given Alembic history (blocking; run at start)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(script_location))
+    cfg.set_main_option("sqlalchemy.url", normalize_url(url))
+    cfg.attributes["version_table"] = version_table
+    command.upgrade(cfg, "head")
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """Fail fast when the database cannot be reached."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))

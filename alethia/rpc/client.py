@@ -1,0 +1,49 @@
+"""Client channels between services: one place that adds the auth token and request id."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from alethia.rpc.server import AUTH_HEADER, REQUEST_ID_HEADER, request_id
+
+
+class _MetadataInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
+    def __init__(self, token: str | None) -> None:
+        self._token = token
+
+    def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+        md = grpc.aio.Metadata(*(details.metadata or ()))
+        if self._token:
+            md.add(AUTH_HEADER, f"Bearer {self._token}")
+        rid = request_id.get()
+        if rid:
+            md.add(REQUEST_ID_HEADER, rid)
+        return grpc.aio.ClientCallDetails(
+            details.method, details.timeout, md, details.credentials, details.wait_for_ready
+        )
+
+    async def intercept_unary_unary(
+        self, continuation: Callable[..., Any], details: Any, request: Any
+    ) -> Any:
+        return await continuation(self._details(details), request)
+
+    async def intercept_unary_stream(
+        self, continuation: Callable[..., Any], details: Any, request: Any
+    ) -> Any:
+        return await continuation(self._details(details), request)
+
+
+def connect(address: str, auth_token: str | None = None) -> grpc.aio.Channel:
+    """An insecure aio channel to ``host:port`` that carries the service token, if any."""
+    return grpc.aio.insecure_channel(
+        address,
+        interceptors=[_MetadataInterceptor(auth_token)],
+        options=[
+            ("grpc.max_receive_message_length", 32 * 1024 * 1024),
+            ("grpc.max_send_message_length", 32 * 1024 * 1024),
+            ("grpc.enable_retries", 1),
+        ],
+    )

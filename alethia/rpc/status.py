@@ -1,0 +1,84 @@
+"""The single translation between :mod:`alethia.errors` and ``google.rpc.Status``.
+
+Servers call :func:`to_status`; clients call :func:`from_rpc_error` to get the same
+domain error back (with its field violations) from an ``AioRpcError``.
+"""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from alethia.errors import (
+    AlethiaError,
+    FieldViolation,
+    PreconditionViolation,
+)
+
+
+def to_status(err: AlethiaError) -> grpc.Status:
+    """Encode a domain error as a ``grpc.Status`` with BadRequest/PreconditionFailure details."""
+    details: list[any_pb2.Any] = []
+    if err.violations:
+        br = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                for v in err.violations
+            ]
+        )
+        packed = any_pb2.Any()
+        packed.Pack(br)
+        details.append(packed)
+    if err.preconditions:
+        pf = error_details_pb2.PreconditionFailure(
+            violations=[
+                error_details_pb2.PreconditionFailure.Violation(
+                    type=p.type, subject=p.subject, description=p.description
+                )
+                for p in err.preconditions
+            ]
+        )
+        packed = any_pb2.Any()
+        packed.Pack(pf)
+        details.append(packed)
+    # Trailers are metadata: keep the message printable ASCII so it always encodes.
+    status = status_pb2.Status(code=err.code.value[0], message=err.message, details=details)
+    return rpc_status.to_status(status)
+
+
+def internal_status() -> grpc.Status:
+    """The status for an unexpected exception: no internals leak to the caller."""
+    return rpc_status.to_status(status_pb2.Status(code=code_pb2.INTERNAL, message="internal error"))
+
+
+_CODES = {c.value[0]: c for c in grpc.StatusCode}
+
+
+def from_rpc_error(exc: grpc.RpcError) -> AlethiaError:
+    """Decode a failed call into the domain error it carries (violations included)."""
+    code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
+    message = exc.details() if hasattr(exc, "details") else str(exc)
+    violations: list[FieldViolation] = []
+    preconditions: list[PreconditionViolation] = []
+    try:
+        status = rpc_status.from_call(exc)  # type: ignore[arg-type]
+    except Exception:  # malformed trailers: fall back to code + message
+        status = None
+    if status is not None:
+        message = status.message
+        for detail in status.details:
+            if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+                br = error_details_pb2.BadRequest()
+                detail.Unpack(br)
+                violations += [FieldViolation(v.field, v.description) for v in br.field_violations]
+            elif detail.Is(error_details_pb2.PreconditionFailure.DESCRIPTOR):
+                pf = error_details_pb2.PreconditionFailure()
+                detail.Unpack(pf)
+                preconditions += [
+                    PreconditionViolation(v.type, v.subject, v.description) for v in pf.violations
+                ]
+    if code == grpc.StatusCode.UNAVAILABLE and not message:
+        message = "service unavailable"
+    return AlethiaError(message or code.name, _CODES.get(code.value[0], code), violations, preconditions)

@@ -1,0 +1,237 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from alethia.events.v1 import events_pb2 as _events_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class AttemptError(_message.Message):
+    __slots__ = ("attempt", "runner_id", "error", "time")
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    RUNNER_ID_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    attempt: int
+    runner_id: str
+    error: str
+    time: _timestamp_pb2.Timestamp
+    def __init__(self, attempt: _Optional[int] = ..., runner_id: _Optional[str] = ..., error: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Job(_message.Message):
+    __slots__ = ("id", "spec_id", "type", "status", "plan_job_id", "config_hash", "spec_revision", "workspace", "snapshot_json", "queue_position", "changes", "cost", "outputs", "error", "attempt", "max_attempts", "runner_id", "requested_by", "cancel_requested", "artifacts", "post_apply_steps", "attempt_errors", "idempotency_key", "create_time", "start_time", "end_time", "applied_by_job_id")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    SPEC_ID_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PLAN_JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_HASH_FIELD_NUMBER: _ClassVar[int]
+    SPEC_REVISION_FIELD_NUMBER: _ClassVar[int]
+    WORKSPACE_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_JSON_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_POSITION_FIELD_NUMBER: _ClassVar[int]
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    RUNNER_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_BY_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_REQUESTED_FIELD_NUMBER: _ClassVar[int]
+    ARTIFACTS_FIELD_NUMBER: _ClassVar[int]
+    POST_APPLY_STEPS_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_ERRORS_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_BY_JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    spec_id: str
+    type: _events_pb2.JobType
+    status: _events_pb2.JobStatus
+    plan_job_id: str
+    config_hash: str
+    spec_revision: int
+    workspace: str
+    snapshot_json: str
+    queue_position: int
+    changes: _events_pb2.ChangeSummary
+    cost: _events_pb2.CostEstimate
+    outputs: _containers.RepeatedCompositeFieldContainer[_events_pb2.Output]
+    error: str
+    attempt: int
+    max_attempts: int
+    runner_id: str
+    requested_by: str
+    cancel_requested: bool
+    artifacts: _containers.RepeatedCompositeFieldContainer[_events_pb2.Artifact]
+    post_apply_steps: _containers.RepeatedCompositeFieldContainer[_events_pb2.StepResult]
+    attempt_errors: _containers.RepeatedCompositeFieldContainer[AttemptError]
+    idempotency_key: str
+    create_time: _timestamp_pb2.Timestamp
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    applied_by_job_id: str
+    def __init__(self, id: _Optional[str] = ..., spec_id: _Optional[str] = ..., type: _Optional[_Union[_events_pb2.JobType, str]] = ..., status: _Optional[_Union[_events_pb2.JobStatus, str]] = ..., plan_job_id: _Optional[str] = ..., config_hash: _Optional[str] = ..., spec_revision: _Optional[int] = ..., workspace: _Optional[str] = ..., snapshot_json: _Optional[str] = ..., queue_position: _Optional[int] = ..., changes: _Optional[_Union[_events_pb2.ChangeSummary, _Mapping]] = ..., cost: _Optional[_Union[_events_pb2.CostEstimate, _Mapping]] = ..., outputs: _Optional[_Iterable[_Union[_events_pb2.Output, _Mapping]]] = ..., error: _Optional[str] = ..., attempt: _Optional[int] = ..., max_attempts: _Optional[int] = ..., runner_id: _Optional[str] = ..., requested_by: _Optional[str] = ..., cancel_requested: _Optional[bool] = ..., artifacts: _Optional[_Iterable[_Union[_events_pb2.Artifact, _Mapping]]] = ..., post_apply_steps: _Optional[_Iterable[_Union[_events_pb2.StepResult, _Mapping]]] = ..., attempt_errors: _Optional[_Iterable[_Union[AttemptError, _Mapping]]] = ..., idempotency_key: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., applied_by_job_id: _Optional[str] = ...) -> None: ...
+
+class BuildSnapshotRequest(_message.Message):
+    __slots__ = ("spec_id",)
+    SPEC_ID_FIELD_NUMBER: _ClassVar[int]
+    spec_id: str
+    def __init__(self, spec_id: _Optional[str] = ...) -> None: ...
+
+class BuildSnapshotResponse(_message.Message):
+    __slots__ = ("snapshot_json", "config_hash", "spec_revision")
+    SNAPSHOT_JSON_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_HASH_FIELD_NUMBER: _ClassVar[int]
+    SPEC_REVISION_FIELD_NUMBER: _ClassVar[int]
+    snapshot_json: str
+    config_hash: str
+    spec_revision: int
+    def __init__(self, snapshot_json: _Optional[str] = ..., config_hash: _Optional[str] = ..., spec_revision: _Optional[int] = ...) -> None: ...
+
+class QueueJobRequest(_message.Message):
+    __slots__ = ("spec_id", "type", "plan_job_id", "idempotency_key", "requested_by")
+    SPEC_ID_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    PLAN_JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_BY_FIELD_NUMBER: _ClassVar[int]
+    spec_id: str
+    type: _events_pb2.JobType
+    plan_job_id: str
+    idempotency_key: str
+    requested_by: str
+    def __init__(self, spec_id: _Optional[str] = ..., type: _Optional[_Union[_events_pb2.JobType, str]] = ..., plan_job_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., requested_by: _Optional[str] = ...) -> None: ...
+
+class GetJobRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class ListJobsRequest(_message.Message):
+    __slots__ = ("spec_id", "status", "page_size", "page_token")
+    SPEC_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    spec_id: str
+    status: _events_pb2.JobStatus
+    page_size: int
+    page_token: str
+    def __init__(self, spec_id: _Optional[str] = ..., status: _Optional[_Union[_events_pb2.JobStatus, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListJobsResponse(_message.Message):
+    __slots__ = ("jobs", "next_page_token")
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[Job]
+    next_page_token: str
+    def __init__(self, jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class CancelJobRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class WatchJobRequest(_message.Message):
+    __slots__ = ("id", "include_logs")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_LOGS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    include_logs: bool
+    def __init__(self, id: _Optional[str] = ..., include_logs: _Optional[bool] = ...) -> None: ...
+
+class Lease(_message.Message):
+    __slots__ = ("job_id", "token", "expires_at", "attempt")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    token: str
+    expires_at: _timestamp_pb2.Timestamp
+    attempt: int
+    def __init__(self, job_id: _Optional[str] = ..., token: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempt: _Optional[int] = ...) -> None: ...
+
+class ClaimJobRequest(_message.Message):
+    __slots__ = ("runner_id", "lease_seconds")
+    RUNNER_ID_FIELD_NUMBER: _ClassVar[int]
+    LEASE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    runner_id: str
+    lease_seconds: int
+    def __init__(self, runner_id: _Optional[str] = ..., lease_seconds: _Optional[int] = ...) -> None: ...
+
+class ClaimJobResponse(_message.Message):
+    __slots__ = ("claimed", "job", "lease")
+    CLAIMED_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    LEASE_FIELD_NUMBER: _ClassVar[int]
+    claimed: bool
+    job: Job
+    lease: Lease
+    def __init__(self, claimed: _Optional[bool] = ..., job: _Optional[_Union[Job, _Mapping]] = ..., lease: _Optional[_Union[Lease, _Mapping]] = ...) -> None: ...
+
+class HeartbeatRequest(_message.Message):
+    __slots__ = ("lease",)
+    LEASE_FIELD_NUMBER: _ClassVar[int]
+    lease: Lease
+    def __init__(self, lease: _Optional[_Union[Lease, _Mapping]] = ...) -> None: ...
+
+class HeartbeatResponse(_message.Message):
+    __slots__ = ("expires_at", "cancel_requested")
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_REQUESTED_FIELD_NUMBER: _ClassVar[int]
+    expires_at: _timestamp_pb2.Timestamp
+    cancel_requested: bool
+    def __init__(self, expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cancel_requested: _Optional[bool] = ...) -> None: ...
+
+class JobResult(_message.Message):
+    __slots__ = ("status", "changes", "cost", "artifacts", "outputs", "error", "post_apply_steps")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
+    ARTIFACTS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    POST_APPLY_STEPS_FIELD_NUMBER: _ClassVar[int]
+    status: _events_pb2.JobStatus
+    changes: _events_pb2.ChangeSummary
+    cost: _events_pb2.CostEstimate
+    artifacts: _containers.RepeatedCompositeFieldContainer[_events_pb2.Artifact]
+    outputs: _containers.RepeatedCompositeFieldContainer[_events_pb2.Output]
+    error: str
+    post_apply_steps: _containers.RepeatedCompositeFieldContainer[_events_pb2.StepResult]
+    def __init__(self, status: _Optional[_Union[_events_pb2.JobStatus, str]] = ..., changes: _Optional[_Union[_events_pb2.ChangeSummary, _Mapping]] = ..., cost: _Optional[_Union[_events_pb2.CostEstimate, _Mapping]] = ..., artifacts: _Optional[_Iterable[_Union[_events_pb2.Artifact, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[_events_pb2.Output, _Mapping]]] = ..., error: _Optional[str] = ..., post_apply_steps: _Optional[_Iterable[_Union[_events_pb2.StepResult, _Mapping]]] = ...) -> None: ...
+
+class CompleteJobRequest(_message.Message):
+    __slots__ = ("lease", "result")
+    LEASE_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    lease: Lease
+    result: JobResult
+    def __init__(self, lease: _Optional[_Union[Lease, _Mapping]] = ..., result: _Optional[_Union[JobResult, _Mapping]] = ...) -> None: ...
+
+class GetGitTokenRequest(_message.Message):
+    __slots__ = ("job_id", "lease_token")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    LEASE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    lease_token: str
+    def __init__(self, job_id: _Optional[str] = ..., lease_token: _Optional[str] = ...) -> None: ...
+
+class GetGitTokenResponse(_message.Message):
+    __slots__ = ("token", "repository_url")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    REPOSITORY_URL_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    repository_url: str
+    def __init__(self, token: _Optional[str] = ..., repository_url: _Optional[str] = ...) -> None: ...

