@@ -16,6 +16,7 @@ import logging
 import signal
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -197,3 +198,25 @@ async def serve(
     await server.stop(grace_seconds)
     waiter.cancel()
     stopper.cancel()
+
+
+@dataclass
+class RunningService:
+    """A started service: what tests and ``__main__`` need to reach and stop it."""
+
+    server: grpc.aio.Server
+    port: int
+    health: health.aio.HealthServicer
+    host: str = "127.0.0.1"
+    # Closers run after the server stops (engines, NATS connections, background tasks).
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    async def stop(self, grace: float | None = None) -> None:
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        for close in reversed(self.closers):
+            await close()

@@ -1,0 +1,1 @@
+"""The ``alethia`` command. Each module registers its commands on the one Typer app."""

@@ -1,0 +1,42 @@
+"""Entry point of the ``alethia`` console script.
+
+Command modules each expose ``register(app)``; this file only lists them, so adding a
+command group never touches another group's module.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="alethia",
+    help="Alethia provisioning pipeline: Specs to cloud infrastructure through Terraform.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# Modules that provide commands; a missing one (not built yet) is skipped so the rest work.
+COMMAND_MODULES = ["alethia.cli.tfvars"]
+
+
+def _register_all() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        module.register(app)
+
+
+def main() -> None:
+    _register_all()
+    app()
+
+
+if __name__ == "__main__":
+    main()
