@@ -152,7 +152,7 @@ class SeaweedS3:
     data_dir: Path
     s3_port: int = 0
     host: str = "127.0.0.1"
-    buckets: tuple[str, ...] = ("alethia",)
+    buckets: tuple[str, ...] = ("alethia-state", "alethia-artifacts")
     process: ManagedProcess | None = None
 
     @property

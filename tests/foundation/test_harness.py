@@ -34,9 +34,9 @@ def test_s3_conditional_write(s3_server) -> None:  # type: ignore[no-untyped-def
         aws_secret_access_key="y",
         region_name="us-east-1",
     )
-    s3.put_object(Bucket="alethia", Key="harness/lock", Body=b"1", IfNoneMatch="*")
+    s3.put_object(Bucket="alethia-artifacts", Key="harness/lock", Body=b"1", IfNoneMatch="*")
     try:
-        s3.put_object(Bucket="alethia", Key="harness/lock", Body=b"2", IfNoneMatch="*")
+        s3.put_object(Bucket="alethia-artifacts", Key="harness/lock", Body=b"2", IfNoneMatch="*")
         raise AssertionError("second conditional write must be refused")
     except s3.exceptions.ClientError as exc:
         assert exc.response["ResponseMetadata"]["HTTPStatusCode"] == 412
