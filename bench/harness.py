@@ -1,0 +1,79 @@
+"""Side-by-side measurement: system and baseline alternate within one run.
+
+Alternating (system, baseline, system, baseline, ...) means machine noise hits both
+sides alike, so the ratio is meaningful even on a busy 2-core machine.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0..100) by linear interpolation."""
+    if not values:
+        return float("nan")
+    xs = sorted(values)
+    k = (len(xs) - 1) * q / 100
+    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+@dataclass
+class Samples:
+    """Timings in seconds of the system and of its baseline."""
+
+    system: list[float]
+    baseline: list[float]
+
+    def result(self, unit: str = "s", higher_is_better: bool = False, per: float = 1.0) -> dict[str, Any]:
+        """``{"value", "baseline", "ratio", "unit", ...}``; for rates, ``per`` items per sample."""
+        if higher_is_better:
+            sys_v = [per / s for s in self.system]
+            base_v = [per / s for s in self.baseline]
+        else:
+            sys_v, base_v = self.system, self.baseline
+        value, baseline = statistics.median(sys_v), statistics.median(base_v)
+        return {
+            "value": value,
+            "baseline": baseline,
+            "ratio": value / baseline if baseline else float("nan"),
+            "unit": unit,
+            "p95": percentile(sys_v, 95),
+            "baseline_p95": percentile(base_v, 95),
+            "repetitions": len(sys_v),
+        }
+
+
+def alternate(system: Callable[[], Any], baseline: Callable[[], Any], repetitions: int) -> Samples:
+    """Time ``system`` and ``baseline`` alternately ``repetitions`` times each (sync)."""
+    s: list[float] = []
+    b: list[float] = []
+    for _ in range(repetitions):
+        t0 = time.perf_counter()
+        system()
+        s.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        baseline()
+        b.append(time.perf_counter() - t0)
+    return Samples(s, b)
+
+
+async def alternate_async(
+    system: Callable[[], Awaitable[Any]], baseline: Callable[[], Awaitable[Any]], repetitions: int
+) -> Samples:
+    """Async form of :func:`alternate`."""
+    s: list[float] = []
+    b: list[float] = []
+    for _ in range(repetitions):
+        t0 = time.perf_counter()
+        await system()
+        s.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        await baseline()
+        b.append(time.perf_counter() - t0)
+    return Samples(s, b)
