@@ -1,0 +1,217 @@
+"""Job artifacts in object storage and the manifest that vouches for them.
+
+Artifacts of a job live under ``jobs/<job_id>/`` in the artifact bucket. ``manifest.json``
+lists each artifact's sha256 and size with the job's config hash and Terraform version,
+and is written LAST: a job whose manifest is missing has no usable artifacts, so a
+half-written set is never applied. :func:`verify_manifest` is pure and is what stands
+between a DEPLOY and ``terraform apply``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from alethia.errors import FailedPrecondition, NotFound, PreconditionViolation, Unavailable
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+PLAN_FILE = "plan.tfplan"
+PLAN_JSON = "plan.json"
+LOG_FILE = "terraform.log"
+KUBECONFIG = "kubeconfig.yaml"
+MANIFEST_VERSION = 1
+
+
+def artifact_key(job_id: str, name: str) -> str:
+    return f"jobs/{job_id}/{name}"
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredArtifact:
+    name: str
+    key: str
+    sha256: str
+    size: int
+
+
+def build_manifest(
+    job_id: str,
+    config_hash: str,
+    terraform_version: str,
+    artifacts: list[StoredArtifact],
+    extra: dict[str, Any] | None = None,
+) -> bytes:
+    """The manifest document (canonical JSON, stable for the same input)."""
+    doc: dict[str, Any] = {
+        "version": MANIFEST_VERSION,
+        "job_id": job_id,
+        "config_hash": config_hash,
+        "terraform_version": terraform_version,
+        "artifacts": {a.name: {"key": a.key, "sha256": a.sha256, "size": a.size} for a in artifacts},
+    }
+    if extra:
+        doc.update(extra)
+    return json.dumps(doc, sort_keys=True, indent=2).encode()
+
+
+def verify_manifest(
+    manifest_bytes: bytes,
+    files: dict[str, bytes],
+    expected_config_hash: str,
+    required: tuple[str, ...] = (PLAN_FILE,),
+) -> dict[str, Any]:
+    """Check a downloaded artifact set; returns the manifest or raises ``FailedPrecondition``.
+
+    Every ``required`` artifact must be listed and present, every present file must match
+    its listed sha256 and size, and the manifest's config hash must equal the job's.
+    """
+    try:
+        manifest = json.loads(manifest_bytes)
+        listed = manifest["artifacts"]
+        if not isinstance(listed, dict):
+            raise TypeError("artifacts is not an object")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise FailedPrecondition(f"plan manifest is unreadable: {exc}") from exc
+    problems: list[PreconditionViolation] = []
+    if manifest.get("config_hash") != expected_config_hash:
+        problems.append(
+            PreconditionViolation(
+                "HASH_MISMATCH",
+                "config_hash",
+                f"plan was made for config hash {manifest.get('config_hash')!r} but this job's is "
+                f"{expected_config_hash!r}; the Spec changed since the plan: re-plan",
+            )
+        )
+    for name in required:
+        if name not in listed:
+            problems.append(PreconditionViolation("ARTIFACT_MISSING", name, "not listed in the manifest"))
+        elif name not in files:
+            problems.append(PreconditionViolation("ARTIFACT_MISSING", name, "listed but not downloaded"))
+    for name, data in sorted(files.items()):
+        entry = listed.get(name)
+        if entry is None:
+            continue
+        actual = sha256_hex(data)
+        if actual != entry.get("sha256") or len(data) != entry.get("size"):
+            problems.append(
+                PreconditionViolation(
+                    "CHECKSUM_MISMATCH",
+                    name,
+                    f"sha256 {actual} / {len(data)} bytes does not match the manifest "
+                    f"({entry.get('sha256')} / {entry.get('size')} bytes): the artifact was altered",
+                )
+            )
+    if problems:
+        kinds = sorted({p.type for p in problems})
+        detail = "; ".join(f"{p.subject}: {p.description}" for p in problems)
+        raise FailedPrecondition(f"plan artifacts rejected ({', '.join(kinds)}): {detail}", problems)
+    return dict(manifest)
+
+
+class ArtifactStore:
+    """boto3 access to the artifact bucket, with bounded retries and clear failures."""
+
+    def __init__(
+        self,
+        bucket: str,
+        endpoint: str = "",
+        region: str = "us-east-1",
+        access_key: str = "",
+        secret_key: str = "",
+        attempts: int = 4,
+        backoff_seconds: float = 0.3,
+    ) -> None:
+        self.bucket = bucket
+        self.attempts = attempts
+        self.backoff_seconds = backoff_seconds
+        kwargs: dict[str, Any] = {
+            "region_name": region,
+            "config": Config(
+                retries={"max_attempts": 2, "mode": "standard"},
+                connect_timeout=3,
+                read_timeout=30,
+                s3={"addressing_style": "path"} if endpoint else {},
+            ),
+        }
+        if endpoint:
+            kwargs["endpoint_url"] = endpoint
+        if access_key:
+            kwargs["aws_access_key_id"] = access_key
+            kwargs["aws_secret_access_key"] = secret_key
+        self._client = boto3.session.Session().client("s3", **kwargs)
+
+    def _retry(self, what: str, fn: Any) -> Any:
+        last: Exception | None = None
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return fn()
+            except ClientError as exc:
+                code = str(exc.response.get("Error", {}).get("Code", ""))
+                if code in ("NoSuchKey", "404", "NotFound"):
+                    raise NotFound(f"{what}: object not found in bucket {self.bucket}") from exc
+                status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+                if 400 <= status < 500 and status not in (408, 429):
+                    raise Unavailable(f"{what}: object storage refused the request: {code}") from exc
+                last = exc
+            except (BotoCoreError, OSError) as exc:
+                last = exc
+            if attempt < self.attempts:
+                time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+        raise Unavailable(f"{what}: object storage failed after {self.attempts} attempts: {last}") from last
+
+    async def put(
+        self, job_id: str, name: str, data: bytes, content_type: str = "application/octet-stream"
+    ) -> StoredArtifact:
+        """Upload one artifact; returns its key, checksum and size."""
+        key = artifact_key(job_id, name)
+        digest = sha256_hex(data)
+
+        def put() -> None:
+            self._client.put_object(
+                Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, Metadata={"sha256": digest}
+            )
+
+        await asyncio.to_thread(self._retry, f"upload {key}", put)
+        return StoredArtifact(name, key, digest, len(data))
+
+    async def get(self, key: str) -> bytes:
+        """Download one object by key (``NotFound`` when absent)."""
+
+        def get() -> bytes:
+            body = self._client.get_object(Bucket=self.bucket, Key=key)["Body"]
+            return bytes(body.read())
+
+        return bytes(await asyncio.to_thread(self._retry, f"download {key}", get))
+
+    async def list_keys(self, prefix: str, bucket: str | None = None) -> list[str]:
+        """Keys under ``prefix`` (used to check that no state lock object was left behind)."""
+
+        def list_() -> list[str]:
+            keys: list[str] = []
+            paginator = self._client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=bucket or self.bucket, Prefix=prefix):
+                keys += [o["Key"] for o in page.get("Contents", [])]
+            return keys
+
+        return list(await asyncio.to_thread(self._retry, f"list {prefix}", list_))
+
+    async def delete(self, key: str, bucket: str | None = None) -> None:
+        def delete() -> None:
+            self._client.delete_object(Bucket=bucket or self.bucket, Key=key)
+
+        await asyncio.to_thread(self._retry, f"delete {key}", delete)

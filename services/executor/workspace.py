@@ -1,0 +1,155 @@
+"""A job's Terraform working directory, its S3 backend settings and the shared plugin cache.
+
+Invariants:
+- The working directory is a fresh copy of ``templates/<set>/<template>/`` (symlinks
+  followed, so the copy stands alone) plus ``terraform.tfvars.json``; no ``.tf`` file is
+  ever generated or edited. It is removed when the job ends.
+- The backend is configured only with ``-backend-config`` key=value pairs; credentials
+  reach Terraform through environment variables, never argv or files.
+- Inits that may write to the shared plugin cache are serialized: an asyncio lock within
+  the process and an ``fcntl`` file lock across runner processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alethia.errors import FailedPrecondition
+
+TFVARS_FILE = "terraform.tfvars.json"
+
+
+def workspace_name(snapshot: dict[str, Any]) -> str:
+    """``{zone_id}/{project}-{env}-{region}``: the unit that runs one job at a time."""
+    return (
+        f"{snapshot.get('zone_id', '')}/"
+        f"{snapshot.get('project_name', '')}-{snapshot.get('environment', '')}-{snapshot.get('region', '')}"
+    )
+
+
+def state_key(snapshot: dict[str, Any]) -> str:
+    """The state object key: ``{zone_id}/{project}-{env}-{region}/terraform.tfstate``."""
+    return f"{workspace_name(snapshot)}/terraform.tfstate"
+
+
+@dataclass(frozen=True)
+class S3Backend:
+    bucket: str
+    region: str = "us-east-1"
+    endpoint: str = ""  # empty: AWS S3
+    access_key: str = ""
+    secret_key: str = ""
+
+
+def backend_config(backend: S3Backend, key: str) -> tuple[str, ...]:
+    """The ``-backend-config`` pairs for the S3 backend (no credentials: see :func:`backend_env`).
+
+    With a custom endpoint the store is S3-compatible (SeaweedFS, MinIO, Supabase): path-style
+    addressing and no AWS-only validation calls.
+    """
+    pairs = [
+        f"bucket={backend.bucket}",
+        f"key={key}",
+        f"region={backend.region}",
+        "use_lockfile=true",
+    ]
+    if backend.endpoint:
+        pairs += [
+            f'endpoints={{s3="{backend.endpoint}"}}',
+            "use_path_style=true",
+            "skip_credentials_validation=true",
+            "skip_region_validation=true",
+            "skip_requesting_account_id=true",
+            "skip_metadata_api_check=true",
+            "skip_s3_checksum=true",
+        ]
+    return tuple(pairs)
+
+
+def backend_env(backend: S3Backend) -> dict[str, str]:
+    """Environment that carries the S3 credentials to Terraform (empty: the default chain)."""
+    env: dict[str, str] = {}
+    if backend.access_key:
+        env["AWS_ACCESS_KEY_ID"] = backend.access_key
+        env["AWS_SECRET_ACCESS_KEY"] = backend.secret_key
+    if backend.endpoint:
+        env["AWS_EC2_METADATA_DISABLED"] = "true"
+    return env
+
+
+def template_dir(templates_dir: Path, template_set: str, template: str) -> Path:
+    """``templates/<set>/<template>/``; a clear error when it does not exist."""
+    if not template or "/" in template or template.startswith("."):
+        raise FailedPrecondition(f"invalid template name {template!r}")
+    path = templates_dir / template_set / template
+    if not path.is_dir():
+        raise FailedPrecondition(f"template directory {path} does not exist")
+    return path
+
+
+def prepare(work_root: Path, name: str, source: Path, tfvars_json: str) -> Path:
+    """A fresh working directory: the template copied (symlinks followed) plus the tfvars."""
+    work_root.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=work_root))
+    shutil.copytree(
+        source,
+        workdir,
+        symlinks=False,
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns(
+            ".terraform", "*.tfstate", "*.tfstate.backup", ".terraform.tfstate.lock.info"
+        ),
+    )
+    json.loads(tfvars_json)  # refuse to write something Terraform would reject later
+    (workdir / TFVARS_FILE).write_text(tfvars_json)
+    return workdir
+
+
+@contextlib.asynccontextmanager
+async def working_directory(
+    work_root: Path, name: str, source: Path, tfvars_json: str
+) -> AsyncIterator[Path]:
+    """:func:`prepare`, and removal of the directory whatever happens."""
+    workdir = await asyncio.to_thread(prepare, work_root, name, source, tfvars_json)
+    try:
+        yield workdir
+    finally:
+        await asyncio.to_thread(shutil.rmtree, workdir, True)
+
+
+class PluginCache:
+    """The shared ``TF_PLUGIN_CACHE_DIR`` and the lock that serializes inits using it."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._lock_path = directory / ".alethia-init.lock"
+        self._local = asyncio.Lock()
+
+    def env(self) -> dict[str, str]:
+        return {"TF_PLUGIN_CACHE_DIR": str(self.directory)}
+
+    @contextlib.asynccontextmanager
+    async def lock(self) -> AsyncIterator[None]:
+        """Held around ``terraform init``: one init at a time per cache, across processes."""
+        async with self._local:
+            fd = await asyncio.to_thread(self._acquire)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                fd.close()
+
+    def _acquire(self) -> Any:
+        fd = open(self._lock_path, "a+")  # noqa: SIM115 - closed by lock()
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return fd

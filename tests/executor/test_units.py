@@ -1,0 +1,199 @@
+"""Pure parts of the executor: argv builders, constraints, plan summary, redaction, manifests."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from alethia.errors import FailedPrecondition
+from services.executor.artifacts import StoredArtifact, build_manifest, sha256_hex, verify_manifest
+from services.executor.plan_summary import summarize_plan
+from services.executor.redaction import SENSITIVE, Redactor, redact_outputs, redact_plan
+from services.executor.terraform import (
+    ApplyOptions,
+    InitOptions,
+    OutputOptions,
+    PlanOptions,
+    ShowOptions,
+    apply_argv,
+    error_message,
+    init_argv,
+    output_argv,
+    plan_argv,
+    show_argv,
+    terraform_env,
+)
+from services.executor.versions import check_constraint, satisfies
+from services.executor.workspace import S3Backend, backend_config, backend_env, state_key, workspace_name
+
+
+def test_init_argv_defaults_and_backend_config() -> None:
+    argv = init_argv(InitOptions(backend_config=("bucket=b", "key=k")))
+    assert argv[:4] == ["init", "-input=false", "-no-color", "-json"]
+    assert "-backend=true" in argv and "-lock-timeout=0s" in argv
+    assert argv[-2:] == ["-backend-config=bucket=b", "-backend-config=key=k"]
+    assert "-reconfigure" not in argv
+    old = init_argv(InitOptions(json=False, reconfigure=True, upgrade=True, backend=False))
+    assert "-json" not in old and "-reconfigure" in old and "-upgrade" in old and "-backend=false" in old
+
+
+def test_plan_argv() -> None:
+    argv = plan_argv(PlanOptions(out="p.tfplan"))
+    assert argv[0] == "plan"
+    for flag in ("-input=false", "-no-color", "-json", "-detailed-exitcode", "-out=p.tfplan", "-lock=true"):
+        assert flag in argv
+    assert "-destroy" not in argv
+    destroy = plan_argv(PlanOptions(destroy=True, var_files=("a.tfvars",), targets=("x.y",), refresh=False))
+    assert "-destroy" in destroy and "-var-file=a.tfvars" in destroy and "-target=x.y" in destroy
+    assert "-refresh=false" in destroy
+
+
+def test_apply_argv_uses_the_plan_file_and_never_auto_approves_it() -> None:
+    argv = apply_argv(ApplyOptions(plan_file="plan.tfplan"))
+    assert argv[0] == "apply" and argv[-1] == "plan.tfplan"
+    assert "-auto-approve" not in argv and "-input=false" in argv and "-json" in argv
+    assert apply_argv(ApplyOptions())[-1] == "-auto-approve"
+
+
+def test_show_and_output_argv() -> None:
+    assert show_argv(ShowOptions(plan_file="p")) == ["show", "-json", "-no-color", "p"]
+    assert show_argv(ShowOptions()) == ["show", "-json", "-no-color"]
+    assert output_argv(OutputOptions()) == ["output", "-json", "-no-color"]
+    assert output_argv(OutputOptions(name="x")) == ["output", "-json", "-no-color", "x"]
+
+
+def test_terraform_env_drops_argv_altering_vars() -> None:
+    env = terraform_env({"TF_CLI_ARGS": "-lock=false", "TF_CLI_ARGS_plan": "x", "HOME": "/h"}, {"A": "1"})
+    assert "TF_CLI_ARGS" not in env and "TF_CLI_ARGS_plan" not in env
+    assert env["HOME"] == "/h" and env["A"] == "1" and env["TF_IN_AUTOMATION"] == "1"
+
+
+def test_error_message_prefers_diagnostics() -> None:
+    msg = error_message(
+        ["plan"], 1, [{"severity": "error", "summary": "Bad", "detail": "very", "address": "a.b"}], "noise"
+    )
+    assert msg == "terraform plan failed (exit 1): a.b: Bad: very"
+    assert "boom" in error_message(["init"], 1, [], "│ Error: boom\n")
+
+
+@pytest.mark.parametrize(
+    ("version", "constraint", "ok"),
+    [
+        ("1.11.4", ">= 1.5, < 2.0", True),
+        ("1.11.4", "~> 1.9", True),
+        ("2.0.0", "~> 1.9", False),
+        ("1.9.9", "~> 1.9.3", True),
+        ("1.10.0", "~> 1.9.3", False),
+        ("1.9.2", "~> 1.9.3", False),
+        ("1.15.5", "= 1.15.5", True),
+        ("1.15.5", "1.15.4", False),
+        ("1.15.5", "!= 1.15.5", False),
+        ("1.11.4", "> 1.11.4", False),
+        ("1.11.4", "<= 1.11.4", True),
+        ("1.11.4", "", True),
+        ("1.2.0", "~> 1", True),
+        ("2.1.0", "~> 1", False),
+    ],
+)
+def test_constraints(version: str, constraint: str, ok: bool) -> None:
+    assert satisfies(version, constraint) is ok
+
+
+def test_constraint_messages_name_both_sides() -> None:
+    assert check_constraint("1.11.4", ">= 1.5") is None
+    msg = check_constraint("1.11.4", ">= 9.0")
+    assert msg is not None and ">= 9.0" in msg and "1.11.4" in msg
+    bad = check_constraint("1.11.4", "banana")
+    assert bad is not None and "not a valid version constraint" in bad
+
+
+def test_state_key_and_backend_config() -> None:
+    snap = {"zone_id": "z1", "project_name": "shop", "environment": "dev", "region": "eu-west-1"}
+    assert workspace_name(snap) == "z1/shop-dev-eu-west-1"
+    assert state_key(snap) == "z1/shop-dev-eu-west-1/terraform.tfstate"
+    backend = S3Backend("b", "us-east-1", "http://127.0.0.1:9000", "AK", "SK")
+    pairs = backend_config(backend, "k")
+    assert "bucket=b" in pairs and "key=k" in pairs and "use_lockfile=true" in pairs
+    assert 'endpoints={s3="http://127.0.0.1:9000"}' in pairs and "use_path_style=true" in pairs
+    assert not any("SK" in p or "AK" in p for p in pairs)  # credentials never on argv
+    assert backend_env(backend)["AWS_SECRET_ACCESS_KEY"] == "SK"
+    aws = backend_config(S3Backend("b"), "k")
+    assert not any(p.startswith(("endpoints", "use_path_style", "skip_")) for p in aws)
+
+
+PLAN = {
+    "variables": {"db_password": {"value": "hunter2-secret"}, "name": {"value": "n"}},
+    "configuration": {"root_module": {"variables": {"db_password": {"sensitive": True}, "name": {}}}},
+    "resource_changes": [
+        {"address": "b.x", "mode": "managed", "change": {"actions": ["create"], "after": {"a": 1}}},
+        {"address": "a.y", "mode": "managed", "change": {"actions": ["delete", "create"]}},
+        {"address": "c.z", "mode": "managed", "change": {"actions": ["update"],
+         "before": {"pw": "old-secret-1", "k": "v"}, "before_sensitive": {"pw": True},
+         "after": {"pw": "new-secret-2", "k": "v"}, "after_sensitive": {"pw": True}}},
+        {"address": "d.n", "mode": "managed", "change": {"actions": ["no-op"]}},
+        {"address": "data.e.r", "mode": "data", "change": {"actions": ["read"]}},
+    ],
+    "output_changes": {"pw": {"actions": ["create"], "after": "out-secret-3", "after_sensitive": True}},
+    "planned_values": {"outputs": {"pw": {"sensitive": True, "value": "out-secret-3"}}},
+}  # fmt: skip
+
+
+def test_summarize_plan_counts_like_terraform() -> None:
+    s = summarize_plan(PLAN)
+    assert (s.add, s.change, s.destroy) == (2, 1, 1)
+    assert [r.address for r in s.resources] == ["a.y", "b.x", "c.z", "d.n"]
+    assert s.resources[0].actions == ("delete", "create")
+    assert s.has_changes and not summarize_plan({}).has_changes
+
+
+def test_redact_plan_removes_every_sensitive_value() -> None:
+    redacted, secrets = redact_plan(PLAN)
+    assert secrets == {"hunter2-secret", "old-secret-1", "new-secret-2", "out-secret-3"}
+    text = json.dumps(redacted)
+    for s in secrets:
+        assert s not in text
+    assert redacted["resource_changes"][2]["change"]["after"] == {"pw": SENSITIVE, "k": "v"}
+    assert redacted["variables"]["name"]["value"] == "n"
+    assert "hunter2-secret" in json.dumps(PLAN)  # the input is not modified
+
+
+def test_redact_outputs_and_redactor() -> None:
+    outs, secrets = redact_outputs(
+        {"b": {"sensitive": True, "value": {"pw": "s3cr3t-value"}}, "a": {"sensitive": False, "value": [1]}}
+    )
+    assert [(o.name, o.sensitive, o.value_json) for o in outs] == [
+        ("a", False, "[1]"),
+        ("b", True, '"(sensitive)"'),
+    ]
+    assert secrets == {"s3cr3t-value"}
+    r = Redactor(['tok"en-1234', "", "ab"])
+    assert r.redact('x tok"en-1234 y') == "x (redacted) y"
+    assert r.redact(json.dumps({"m": 'tok"en-1234'})) == '{"m": "(redacted)"}'
+    assert r.redact("ab stays: too short to substitute") == "ab stays: too short to substitute"
+    assert r.redact_json({"k": ["ab", "ok"]}) == {"k": ["(redacted)", "ok"]}
+
+
+def _manifest(files: dict[str, bytes], config_hash: str = "h1") -> bytes:
+    arts = [StoredArtifact(n, f"jobs/j/{n}", sha256_hex(d), len(d)) for n, d in files.items()]
+    return build_manifest("j", config_hash, "1.11.4", arts)
+
+
+def test_verify_manifest_accepts_an_intact_set() -> None:
+    files = {"plan.tfplan": b"PLAN", "plan.json": b"{}"}
+    m = verify_manifest(_manifest(files), files, "h1")
+    assert m["job_id"] == "j" and m["artifacts"]["plan.tfplan"]["sha256"] == sha256_hex(b"PLAN")
+
+
+def test_verify_manifest_rejects_tampering_hash_mismatch_and_missing_files() -> None:
+    files = {"plan.tfplan": b"PLAN"}
+    with pytest.raises(FailedPrecondition) as e1:
+        verify_manifest(_manifest(files), {"plan.tfplan": b"PLAN-tampered"}, "h1")
+    assert "CHECKSUM_MISMATCH" in str(e1.value) and e1.value.preconditions[0].subject == "plan.tfplan"
+    with pytest.raises(FailedPrecondition) as e2:
+        verify_manifest(_manifest(files), files, "h2")
+    assert "HASH_MISMATCH" in str(e2.value) and "re-plan" in str(e2.value)
+    with pytest.raises(FailedPrecondition, match="ARTIFACT_MISSING"):
+        verify_manifest(_manifest({"plan.json": b"{}"}), {"plan.json": b"{}"}, "h1")
+    with pytest.raises(FailedPrecondition, match="unreadable"):
+        verify_manifest(b"not json", files, "h1")
