@@ -19,7 +19,12 @@ app = typer.Typer(
 )
 
 # Modules that provide commands; a missing one (not built yet) is skipped so the rest work.
-COMMAND_MODULES = ["alethia.cli.tfvars"]
+COMMAND_MODULES = [
+    "alethia.cli.specs",
+    "alethia.cli.jobs",
+    "alethia.cli.tfvars",
+    "alethia.cli.stack",
+]
 
 
 def _register_all() -> None:

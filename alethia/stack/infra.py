@@ -8,6 +8,8 @@ temporary directories), so tests exercise exactly what users run.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -62,13 +64,27 @@ def _wait(predicate: object, timeout: float, what: str, proc: subprocess.Popen[b
     raise TimeoutError(f"{what} not ready after {timeout:.0f}s")
 
 
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Ask Linux to SIGTERM this child when its parent dies, even by SIGKILL."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 @dataclass
 class ManagedProcess:
-    """A child process with a log file; stop() is SIGTERM, then SIGKILL after a grace period."""
+    """A child process with a log file; stop() is SIGTERM, then SIGKILL after a grace period.
+
+    ``die_with_parent``: the child gets SIGTERM when the process that started it dies
+    (Linux ``PR_SET_PDEATHSIG``), so a killed supervisor leaves no orphans. Linux ties
+    this to the starting *thread*: start such children from a thread that lives as long
+    as they should (the main thread).
+    """
 
     argv: list[str]
     log_path: Path
     env: dict[str, str] | None = None
+    die_with_parent: bool = False
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     def start(self) -> None:
@@ -81,6 +97,7 @@ class ManagedProcess:
             stdin=subprocess.DEVNULL,
             env=self.env,
             start_new_session=True,  # Ctrl-C in a terminal reaches us, not the children directly
+            preexec_fn=_die_with_parent if self.die_with_parent and sys.platform == "linux" else None,
         )
         log.close()
 
@@ -117,6 +134,7 @@ class NatsServer:
     port: int = 0
     host: str = "127.0.0.1"
     process: ManagedProcess | None = None
+    die_with_parent: bool = False
 
     @property
     def url(self) -> str:
@@ -131,7 +149,9 @@ class NatsServer:
             "-js", "-sd", str(self.data_dir / "jetstream"),
             "--server_name", f"alethia-{self.port}",
         ]  # fmt: skip
-        self.process = ManagedProcess(argv, self.data_dir / "nats-server.log")
+        self.process = ManagedProcess(
+            argv, self.data_dir / "nats-server.log", die_with_parent=self.die_with_parent
+        )
         self.process.start()
         _wait(lambda: port_open(self.host, self.port), timeout, "nats-server", self.process.proc)
         return self
@@ -154,6 +174,7 @@ class SeaweedS3:
     host: str = "127.0.0.1"
     buckets: tuple[str, ...] = ("alethia-state", "alethia-artifacts")
     process: ManagedProcess | None = None
+    die_with_parent: bool = False
 
     @property
     def endpoint(self) -> str:
@@ -176,7 +197,7 @@ class SeaweedS3:
         ]  # fmt: skip
         if self.buckets:
             argv.append("-bucket=" + ",".join(self.buckets))
-        self.process = ManagedProcess(argv, self.data_dir / "weed.log")
+        self.process = ManagedProcess(argv, self.data_dir / "weed.log", die_with_parent=self.die_with_parent)
         self.process.start()
         _wait(self._ready, timeout, "SeaweedFS S3", self.process.proc)
         return self

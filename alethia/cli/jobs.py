@@ -1,0 +1,194 @@
+"""``alethia snapshot|plan|deploy|destroy`` and ``alethia jobs ...``: stages 2 and 5 from the CLI."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from alethia.cli.client import Api
+from alethia.cli.common import JsonOpt, StackDirOpt, handle_errors, with_api
+from alethia.cli.progress import event_text, follow_job, follow_live
+from alethia.cli.render import (
+    event_to_dict,
+    job_exit_code,
+    job_table,
+    job_to_dict,
+    jobs_table,
+    print_json,
+    print_json_line,
+    status_name,
+    stderr,
+    stdout,
+    type_name,
+)
+from alethia.events.v1 import events_pb2
+from alethia.snapshot.v1 import snapshot_pb2
+
+jobs_app = typer.Typer(help="Jobs: plans, deploys and destroys, queued and running.", no_args_is_help=True)
+
+SpecIdArg = Annotated[str, typer.Argument(metavar="SPEC_ID", help="The Spec's id.")]
+JobIdArg = Annotated[str, typer.Argument(metavar="JOB_ID")]
+WaitOpt = Annotated[
+    bool, typer.Option("--wait", help="Follow the job to its end (live Terraform view), then summarize.")
+]
+
+
+def _finish(job: snapshot_pb2.Job, as_json: bool) -> None:
+    """Print the job; a job that ended FAILED/ERRORED/CANCELLED exits non-zero."""
+    if as_json:
+        print_json(job_to_dict(job))
+    else:
+        stdout.print(job_table(job))
+    code = job_exit_code(job)
+    if code:
+        detail = f": {' '.join(job.error.split())}" if job.error else ""
+        stderr.print(f"error: job {job.id} ended {status_name(job.status)}{detail}", markup=False)
+        raise typer.Exit(code)
+
+
+def _queue(
+    stack_dir: str | None, spec_id: str, job_type: int, plan_job_id: str, wait: bool, as_json: bool
+) -> None:
+    async def work(api: Api) -> snapshot_pb2.Job:
+        job = await api.queue_job(spec_id, job_type, plan_job_id)
+        if not wait:
+            return job
+        if as_json:
+            return await follow_job(api, job, include_logs=False)
+        stdout.print(
+            f"queued {type_name(job.type)} job [bold]{job.id}[/]"
+            + (f" (queue position {job.queue_position})" if job.queue_position > 1 else "")
+        )
+        return await follow_live(api, job, stdout)
+
+    job = with_api(stack_dir, work)
+    if not wait and not as_json:
+        stdout.print(
+            f"queued {type_name(job.type)} job [bold]{job.id}[/]; follow it with `alethia jobs watch {job.id}`"
+        )
+        stdout.print(job_table(job))
+        return
+    _finish(job, as_json)
+
+
+@handle_errors
+def snapshot(spec_id: SpecIdArg, as_json: JsonOpt = False, stack_dir: StackDirOpt = None) -> None:
+    """The Spec frozen as a job would freeze it, and its config hash (no job is created)."""
+    resp = with_api(stack_dir, lambda api: api.build_snapshot(spec_id))
+    data = {
+        "snapshot": json.loads(resp.snapshot_json),
+        "config_hash": resp.config_hash,
+        "spec_revision": resp.spec_revision,
+    }
+    if as_json:
+        print_json(data)
+    else:
+        stdout.print_json(data=data)
+
+
+@handle_errors
+def plan(
+    spec_id: SpecIdArg, wait: WaitOpt = False, as_json: JsonOpt = False, stack_dir: StackDirOpt = None
+) -> None:
+    """Queue a PLAN: what Terraform would change, with the plan saved for a later deploy."""
+    _queue(stack_dir, spec_id, events_pb2.PLAN, "", wait, as_json)
+
+
+@handle_errors
+def deploy(
+    spec_id: SpecIdArg,
+    plan_job: Annotated[
+        str,
+        typer.Option("--plan-job", metavar="JOB_ID", help="Apply exactly this PLAN job's saved plan."),
+    ] = "",
+    wait: WaitOpt = False,
+    as_json: JsonOpt = False,
+    stack_dir: StackDirOpt = None,
+) -> None:
+    """Queue a DEPLOY (of a saved plan with --plan-job; refused if the Spec changed since)."""
+    _queue(stack_dir, spec_id, events_pb2.DEPLOY, plan_job, wait, as_json)
+
+
+@handle_errors
+def destroy(
+    spec_id: SpecIdArg, wait: WaitOpt = False, as_json: JsonOpt = False, stack_dir: StackDirOpt = None
+) -> None:
+    """Queue a DESTROY of everything the Spec's workspace manages."""
+    _queue(stack_dir, spec_id, events_pb2.DESTROY, "", wait, as_json)
+
+
+@jobs_app.command("list")
+@handle_errors
+def jobs_list(
+    spec: Annotated[str, typer.Option("--spec", metavar="SPEC_ID", help="Only this Spec's jobs.")] = "",
+    as_json: JsonOpt = False,
+    stack_dir: StackDirOpt = None,
+) -> None:
+    """Jobs, newest first (optionally of one Spec)."""
+    jobs = with_api(stack_dir, lambda api: api.list_jobs(spec))
+    if as_json:
+        print_json([job_to_dict(j) for j in jobs])
+    else:
+        stdout.print(jobs_table(jobs))
+
+
+@jobs_app.command("get")
+@handle_errors
+def jobs_get(job_id: JobIdArg, as_json: JsonOpt = False, stack_dir: StackDirOpt = None) -> None:
+    """One job: status, queue position, changes, cost, outputs, error."""
+    job = with_api(stack_dir, lambda api: api.get_job(job_id))
+    if as_json:
+        print_json(job_to_dict(job))
+    else:
+        stdout.print(job_table(job))
+
+
+@jobs_app.command("watch")
+@handle_errors
+def jobs_watch(job_id: JobIdArg, as_json: JsonOpt = False, stack_dir: StackDirOpt = None) -> None:
+    """The job's events and Terraform log from its start, live until it ends.
+
+    With --json: one event per line, then the final job as the last line.
+    """
+
+    def show(ev: events_pb2.JobEvent) -> None:
+        if as_json:
+            print_json_line(event_to_dict(ev))
+        else:
+            stdout.print(event_text(ev), markup=False, highlight=False)
+
+    async def work(api: Api) -> snapshot_pb2.Job:
+        job = await api.get_job(job_id)
+        return await follow_job(api, job, show)
+
+    job = with_api(stack_dir, work)
+    if as_json:
+        print_json_line({"job": job_to_dict(job)})
+        code = job_exit_code(job)
+        if code:
+            stderr.print(f"error: job {job.id} ended {status_name(job.status)}", markup=False)
+            raise typer.Exit(code)
+        return
+    _finish(job, False)
+
+
+@jobs_app.command("cancel")
+@handle_errors
+def jobs_cancel(job_id: JobIdArg, as_json: JsonOpt = False, stack_dir: StackDirOpt = None) -> None:
+    """Cancel a job: a queued one at once, a running one by stopping Terraform cleanly."""
+    job = with_api(stack_dir, lambda api: api.cancel_job(job_id))
+    if as_json:
+        print_json(job_to_dict(job))
+    else:
+        stdout.print(job_table(job))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``snapshot``, ``plan``, ``deploy``, ``destroy`` and the ``jobs`` group."""
+    app.command("snapshot")(snapshot)
+    app.command("plan")(plan)
+    app.command("deploy")(deploy)
+    app.command("destroy")(destroy)
+    app.add_typer(jobs_app, name="jobs")

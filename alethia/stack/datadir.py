@@ -1,0 +1,213 @@
+"""The embedded stack's data directory: one place for everything a restart must keep.
+
+Layout (all under ``DIR``, default ``./.alethia``)::
+
+    up.lock            pid of the running ``alethia up``, held with an fcntl lock
+    stack.json         where each part listens (the CLI reads it to find the stack)
+    service-token      the shared service token (mode 0600)
+    specs.db           SQLite of the specs service
+    snapshot.db        SQLite of the snapshot service (jobs, outbox)
+    nats/              JetStream store
+    s3/                SeaweedFS data (Terraform state and job artifacts)
+    git/               local bare git repositories (the demo's apps repository)
+    work/              the executor's job directories and plugin cache
+    logs/              one log file per process
+
+The lock is what tells a second ``alethia up`` that one is already running: it is
+released by the kernel when the process dies, so a crash never leaves a stale lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+STACK_FILE = "stack.json"
+LOCK_FILE = "up.lock"
+TOKEN_FILE = "service-token"
+DEFAULT_DATA_DIR = ".alethia"
+
+# The four services, in start order (stop order is the reverse).
+SERVICES = ("specs", "mapper", "snapshot", "executor")
+DEFAULT_PORTS = {"specs": 50051, "snapshot": 50052, "mapper": 50053, "executor": 50054}
+SERVICE_NAMES = {
+    "specs": "alethia.specs.v1.SpecService",
+    "snapshot": "alethia.snapshot.v1.SnapshotService",
+    "mapper": "alethia.mapper.v1.MapperService",
+    "executor": "alethia.executor.v1.ExecutorService",
+}
+
+
+class StackAlreadyRunning(RuntimeError):
+    """Another ``alethia up`` holds the lock of this data directory."""
+
+    def __init__(self, data_dir: Path, pid: int | None) -> None:
+        who = f" (pid {pid})" if pid else ""
+        super().__init__(f"an Alethia stack is already running on {data_dir}{who}")
+        self.pid = pid
+
+
+class StackNotFound(RuntimeError):
+    """No running stack where the CLI looked."""
+
+
+@dataclass
+class DataDir:
+    """Paths inside one stack data directory."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root).resolve()
+
+    @property
+    def stack_file(self) -> Path:
+        return self.root / STACK_FILE
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / LOCK_FILE
+
+    @property
+    def token_file(self) -> Path:
+        return self.root / TOKEN_FILE
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def git(self) -> Path:
+        return self.root / "git"
+
+    @property
+    def work(self) -> Path:
+        return self.root / "work"
+
+    def sqlite_url(self, service: str) -> str:
+        return f"sqlite+aiosqlite:///{self.root / f'{service}.db'}"
+
+    def create(self) -> None:
+        """Make the directory tree (idempotent)."""
+        for path in (self.root, self.logs, self.git, self.work):
+            path.mkdir(parents=True, exist_ok=True)
+
+    def service_token(self) -> str:
+        """The stored service token, generated (mode 0600) on first use."""
+        if self.token_file.exists():
+            token = self.token_file.read_text().strip()
+            if token:
+                return token
+        token = secrets.token_urlsafe(32)
+        # O_EXCL-free but created 0600 from the start: the token is never world-readable.
+        fd = os.open(self.token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(token + "\n")
+        self.token_file.chmod(0o600)
+        return token
+
+
+@dataclass
+class StackLock:
+    """An exclusive, non-blocking fcntl lock on ``up.lock`` that records our pid."""
+
+    path: Path
+    _fd: int | None = field(default=None, init=False)
+
+    def acquire(self) -> None:
+        """Take the lock or raise :class:`StackAlreadyRunning` naming the holder's pid."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = _read_pid(fd)
+            os.close(fd)
+            raise StackAlreadyRunning(self.path.parent, pid) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        os.fsync(fd)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        text = os.read(fd, 64).decode().strip()
+        return int(text) if text else None
+    except (OSError, ValueError):
+        return None
+
+
+def lock_held(data_dir: Path) -> bool:
+    """True when some process holds the ``up`` lock of ``data_dir`` (a stack is running)."""
+    path = Path(data_dir) / LOCK_FILE
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops our shared lock if we got it
+    return False
+
+
+@dataclass
+class StackInfo:
+    """What ``stack.json`` records: where a running stack's parts listen."""
+
+    data_dir: str
+    pid: int
+    status: str  # starting | running | stopped
+    services: dict[str, str]  # name -> host:port
+    nats_url: str
+    s3_endpoint: str
+    token_file: str
+    logs: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "data_dir": self.data_dir,
+            "pid": self.pid,
+            "status": self.status,
+            "services": self.services,
+            "nats_url": self.nats_url,
+            "s3_endpoint": self.s3_endpoint,
+            "token_file": self.token_file,
+            "logs": self.logs,
+        }
+
+    def write(self, path: Path) -> None:
+        """Write atomically so a reader never sees half a file."""
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        tmp.replace(path)
+
+    @classmethod
+    def read(cls, path: Path) -> StackInfo:
+        data = json.loads(path.read_text())
+        return cls(
+            data_dir=str(data["data_dir"]),
+            pid=int(data["pid"]),
+            status=str(data.get("status", "running")),
+            services={str(k): str(v) for k, v in dict(data["services"]).items()},
+            nats_url=str(data.get("nats_url", "")),
+            s3_endpoint=str(data.get("s3_endpoint", "")),
+            token_file=str(data.get("token_file", "")),
+            logs={str(k): str(v) for k, v in dict(data.get("logs", {})).items()},
+        )
