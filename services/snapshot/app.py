@@ -1,0 +1,112 @@
+"""Wiring of the snapshot service: migrations, store, NATS link, relay, rescuer, gRPC server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from alethia.database import create_engine, run_migrations, session_factory
+from alethia.rpc.server import RunningService, create_server
+from alethia.snapshot.v1 import snapshot_pb2, snapshot_pb2_grpc
+from services.snapshot.git_tokens import GitTokenSource
+from services.snapshot.job_queue import JobQueue
+from services.snapshot.relay import NatsLink, OutboxRelay
+from services.snapshot.server import RunnerServicer, SnapshotServicer
+from services.snapshot.settings import SnapshotSettings
+from services.snapshot.spec_source import GrpcSpecReader, SpecReader
+from services.snapshot.store import VERSION_TABLE
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+SERVICE_NAMES = (
+    snapshot_pb2.DESCRIPTOR.services_by_name["SnapshotService"].full_name,
+    snapshot_pb2.DESCRIPTOR.services_by_name["RunnerService"].full_name,
+)
+
+
+@dataclass
+class SnapshotService(RunningService):
+    """The running service plus its parts, so tests can drive the rescuer and relay directly."""
+
+    queue: JobQueue | None = None
+    relay: OutboxRelay | None = None
+    link: NatsLink | None = None
+
+
+async def _rescue_forever(queue: JobQueue, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await queue.rescue_expired()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("rescuer pass failed; retrying at the next interval")
+
+
+def _host(listen: str) -> str:
+    host = listen.rsplit(":", 1)[0].strip("[]")
+    return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+
+
+async def start(settings: SnapshotSettings, spec_reader: SpecReader | None = None) -> SnapshotService:
+    """Migrate, start the background tasks and serve both services on ``settings.listen``."""
+    await asyncio.to_thread(run_migrations, settings.database_url, MIGRATIONS, VERSION_TABLE)
+    engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
+    specs = spec_reader or GrpcSpecReader(settings.specs_addr, settings.service_token or None)
+    link = NatsLink(settings.nats_url)
+    relay = OutboxRelay(sessions, link, poll_seconds=settings.relay_poll_seconds)
+    queue = JobQueue(
+        sessions,
+        specs,
+        GitTokenSource(settings.git_tokens_file, settings.git_token),
+        lease_seconds=settings.lease_seconds,
+        max_attempts=settings.max_attempts,
+        on_commit=relay.wake,
+    )
+    link.start()
+    relay.start()
+    rescuer = asyncio.create_task(
+        _rescue_forever(queue, settings.rescue_interval_seconds), name="snapshot-rescuer"
+    )
+
+    async def stop_rescuer() -> None:
+        rescuer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await rescuer
+
+    snapshot_servicer = SnapshotServicer(queue, link)
+    runner_servicer = RunnerServicer(queue)
+    try:
+        server, port, health = await create_server(
+            [
+                lambda s: snapshot_pb2_grpc.add_SnapshotServiceServicer_to_server(snapshot_servicer, s),
+                lambda s: snapshot_pb2_grpc.add_RunnerServiceServicer_to_server(runner_servicer, s),
+            ],
+            SERVICE_NAMES,
+            settings.listen,
+            settings.service_token or None,
+        )
+    except BaseException:
+        await stop_rescuer()
+        await relay.stop(final_flush_timeout=0.1)
+        await link.close()
+        await specs.close()
+        await engine.dispose()
+        raise
+    # Closers run in reverse: rescuer, relay (final flush), NATS, spec channel, engine.
+    return SnapshotService(
+        server=server,
+        port=port,
+        health=health,
+        host=_host(settings.listen),
+        closers=[engine.dispose, specs.close, link.close, relay.stop, stop_rescuer],
+        queue=queue,
+        relay=relay,
+        link=link,
+    )

@@ -1,0 +1,614 @@
+"""The job queue: queue, claim, heartbeat, complete, cancel, rescue, and the git token gate.
+
+Each operation is one database transaction that changes the job row with a guarded
+``UPDATE`` and writes the job's events (and runner wake-ups) to the outbox in that same
+transaction; the relay publishes them after commit. Calls to the spec service happen
+before the transaction opens, never inside it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from alethia.database import begin_write
+from alethia.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    PreconditionViolation,
+)
+from services.snapshot import store
+from services.snapshot.events import (
+    dispatch_outbox_row,
+    event_outbox_row,
+    job_event,
+    redact_outputs,
+)
+from services.snapshot.git_tokens import GitTokenSource
+from services.snapshot.jobs import (
+    COMPLETION_STATUSES,
+    TERMINAL,
+    TERMINAL_EVENTS,
+    Action,
+    JobStatus,
+    JobType,
+    check_transition,
+    completion_events,
+    rescue_target,
+)
+from services.snapshot.snapshot import (
+    build_snapshot,
+    changed_paths,
+    config_hash,
+    snapshot_workspace,
+    state_key,
+)
+from services.snapshot.spec_source import SpecReader
+
+log = logging.getLogger(__name__)
+
+Row = store.Row
+
+MAX_PAGE_SIZE = 500
+DEFAULT_PAGE_SIZE = 50
+MAX_LEASE_SECONDS = 3600
+# One answer for every refusal of GetGitToken, so a caller learns nothing from it.
+GIT_TOKEN_REFUSED = "no current lease on this job for that token"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A frozen Spec: the snapshot, its hash and the revision it was read at."""
+
+    snapshot: dict[str, Any]
+    config_hash: str
+    spec_revision: int
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claimed job and its lease."""
+
+    job: Row
+    lease_token: str
+    expires_at: datetime
+
+
+@dataclass
+class JobResult:
+    """What a runner reports in CompleteJob (outputs already redacted by the runner)."""
+
+    status: str
+    changes: dict[str, Any] | None = None
+    cost: dict[str, Any] | None = None
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    error: str = ""
+    post_apply_steps: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _lease_lost(job_id: str) -> FailedPrecondition:
+    return FailedPrecondition(
+        f"job {job_id} is not held by this lease (it expired, was rescued, or the job is finished): "
+        "stop working on it",
+        [PreconditionViolation("LEASE", f"jobs/{job_id}", "lease is not current")],
+    )
+
+
+class JobQueue:
+    """The domain operations of the snapshot service, over its store and the spec service."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        specs: SpecReader,
+        tokens: GitTokenSource,
+        *,
+        lease_seconds: float = 30.0,
+        max_attempts: int = 3,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.specs = specs
+        self.tokens = tokens
+        self.lease_seconds = lease_seconds
+        self.max_attempts = max_attempts
+        self._on_commit = on_commit
+
+    def _committed(self) -> None:
+        """Wake the relay: new outbox rows are committed."""
+        if self._on_commit is not None:
+            self._on_commit()
+
+    # ------------------------------------------------------------ snapshot
+
+    async def build_snapshot(self, spec_id: str) -> Snapshot:
+        """Read the Spec through the spec service and freeze it (no job is created)."""
+        if not spec_id:
+            raise InvalidArgument.one("spec_id", "required")
+        spec = await self.specs.get_spec(spec_id)
+        snap = build_snapshot(spec)
+        return Snapshot(snap, config_hash(snap), int(spec.revision))
+
+    # ------------------------------------------------------------ queue
+
+    async def queue_job(
+        self,
+        spec_id: str,
+        job_type: str,
+        plan_job_id: str = "",
+        idempotency_key: str = "",
+        requested_by: str = "",
+    ) -> Row:
+        """Freeze the Spec and queue a job; the same idempotency key returns the same job."""
+        violations: list[FieldViolation] = []
+        if not spec_id:
+            violations.append(FieldViolation("spec_id", "required"))
+        if job_type not in JobType.__members__:
+            violations.append(FieldViolation("type", "must be PLAN, DEPLOY or DESTROY"))
+        elif plan_job_id and job_type != JobType.DEPLOY:
+            violations.append(FieldViolation("plan_job_id", "only a DEPLOY applies a plan"))
+        if len(idempotency_key) > 256:
+            violations.append(FieldViolation("idempotency_key", "at most 256 characters"))
+        if len(requested_by) > 256:
+            violations.append(FieldViolation("requested_by", "at most 256 characters"))
+        if len(plan_job_id) > 36:
+            violations.append(FieldViolation("plan_job_id", "not a job id"))
+        if violations:
+            raise InvalidArgument(violations)
+        jtype = JobType(job_type)
+
+        if idempotency_key:
+            async with self.sessions() as session:
+                existing = await store.get_job_by_idempotency_key(session, idempotency_key)
+            if existing is not None:
+                return self._same_request(existing, spec_id, jtype, plan_job_id)
+
+        frozen = await self.build_snapshot(spec_id)
+        now = _now()
+        job_id = str(uuid.uuid4())
+        try:
+            async with begin_write(self.sessions) as session:
+                snap, chash, revision = frozen.snapshot, frozen.config_hash, frozen.spec_revision
+                if plan_job_id:
+                    plan = await self._applicable_plan(session, plan_job_id, spec_id, frozen)
+                    # The deploy applies exactly what was planned: the plan's frozen snapshot.
+                    snap, chash, revision = plan["snapshot"], plan["config_hash"], plan["spec_revision"]
+                values = store.new_job_row(
+                    job_id=job_id,
+                    spec_id=spec_id,
+                    job_type=jtype,
+                    snapshot=snap,
+                    config_hash=chash,
+                    spec_revision=revision,
+                    workspace=snapshot_workspace(snap),
+                    plan_job_id=plan_job_id or None,
+                    idempotency_key=idempotency_key or None,
+                    requested_by=requested_by,
+                    max_attempts=self.max_attempts if jtype is JobType.PLAN else 1,
+                    now=now,
+                )
+                row = await store.insert_job(session, values)
+                ev = job_event(row, "queued", f"{jtype.value} queued by {requested_by or 'unknown'}", now)
+                await store.add_outbox(
+                    session,
+                    [event_outbox_row(ev, now), dispatch_outbox_row(row["id"], row["workspace"], now)],
+                )
+        except IntegrityError:
+            # Lost a race: either the same idempotency key, or another deploy took the plan.
+            async with self.sessions() as session:
+                if idempotency_key:
+                    existing = await store.get_job_by_idempotency_key(session, idempotency_key)
+                    if existing is not None:
+                        return self._same_request(existing, spec_id, jtype, plan_job_id)
+                if plan_job_id:
+                    other = await store.consuming_deploy(session, plan_job_id)
+                    raise FailedPrecondition(
+                        f"plan {plan_job_id} is already applied or being applied"
+                        + (f" by job {other['id']}" if other else ""),
+                        [PreconditionViolation("PLAN_APPLIED", f"jobs/{plan_job_id}", "already applied")],
+                    ) from None
+            raise
+        self._committed()
+        return row
+
+    @staticmethod
+    def _same_request(existing: Row, spec_id: str, jtype: JobType, plan_job_id: str) -> Row:
+        if (existing["spec_id"], existing["type"], existing["plan_job_id"] or "") != (
+            spec_id,
+            jtype.value,
+            plan_job_id,
+        ):
+            raise InvalidArgument.one(
+                "idempotency_key", f"already used by job {existing['id']} for a different request"
+            )
+        return existing
+
+    async def _applicable_plan(
+        self, session: AsyncSession, plan_job_id: str, spec_id: str, current: Snapshot
+    ) -> Row:
+        """The PLAN a DEPLOY may apply, or the reason it may not."""
+        plan = await store.get_job(session, plan_job_id)
+        if plan is None:
+            raise NotFound(f"plan job {plan_job_id} not found")
+        if plan["type"] != JobType.PLAN:
+            raise InvalidArgument.one("plan_job_id", f"job {plan_job_id} is a {plan['type']}, not a PLAN")
+        if plan["spec_id"] != spec_id:
+            raise InvalidArgument.one("plan_job_id", f"plan {plan_job_id} belongs to another spec")
+        subject = f"jobs/{plan_job_id}"
+        if plan["status"] != JobStatus.SUCCEEDED:
+            raise FailedPrecondition(
+                f"plan {plan_job_id} is {plan['status']}: only a SUCCEEDED plan can be applied",
+                [PreconditionViolation("PLAN_STATUS", subject, f"status is {plan['status']}")],
+            )
+        if plan["applied_by_job_id"]:
+            raise FailedPrecondition(
+                f"plan {plan_job_id} was already applied by job {plan['applied_by_job_id']}: re-plan",
+                [PreconditionViolation("PLAN_APPLIED", subject, "already applied")],
+            )
+        other = await store.consuming_deploy(session, plan_job_id)
+        if other is not None:
+            raise FailedPrecondition(
+                f"plan {plan_job_id} is already being applied by job {other['id']} ({other['status']})",
+                [
+                    PreconditionViolation(
+                        "PLAN_APPLIED", subject, f"deploy {other['id']} is {other['status']}"
+                    )
+                ],
+            )
+        if plan["config_hash"] != current.config_hash:
+            paths = changed_paths(plan["snapshot"], current.snapshot)
+            raise FailedPrecondition(
+                f"the spec changed since plan {plan_job_id} (hash mismatch): re-plan before applying. "
+                f"Changed: {', '.join(paths) if paths else '(unknown)'}",
+                [PreconditionViolation("PLAN_HASH", p, "changed since the plan") for p in paths],
+            )
+        return plan
+
+    # ------------------------------------------------------------ reads
+
+    async def get_job(self, job_id: str) -> tuple[Row, int]:
+        """The job and its 1-based queue position within its workspace (0 unless QUEUED)."""
+        if not job_id:
+            raise InvalidArgument.one("id", "required")
+        async with self.sessions() as session:
+            row = await store.get_job(session, job_id)
+            if row is None:
+                raise NotFound(f"job {job_id} not found")
+            return row, await store.queue_position(session, row)
+
+    async def list_jobs(
+        self, spec_id: str = "", status: str = "", page_size: int = 0, page_token: str = ""
+    ) -> tuple[list[Row], str]:
+        """Jobs newest first, filtered by spec and status; returns (jobs, next_page_token)."""
+        violations = []
+        if page_size < 0:
+            violations.append(FieldViolation("page_size", "must not be negative"))
+        if status and status not in JobStatus.__members__:
+            violations.append(FieldViolation("status", "unknown status"))
+        before: int | None = None
+        if page_token:
+            try:
+                before = store.decode_page_token(page_token)
+            except (ValueError, UnicodeDecodeError):
+                violations.append(FieldViolation("page_token", "not a page token from ListJobs"))
+        if violations:
+            raise InvalidArgument(violations)
+        limit = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        async with self.sessions() as session:
+            rows = await store.list_jobs(session, spec_id, status, limit + 1, before)
+        next_token = store.encode_page_token(rows[limit - 1]["seq"]) if len(rows) > limit else ""
+        return rows[:limit], next_token
+
+    # ------------------------------------------------------------ cancel
+
+    async def cancel_job(self, job_id: str) -> Row:
+        """QUEUED: cancelled at once. RUNNING: the request is recorded and the runner told."""
+        if not job_id:
+            raise InvalidArgument.one("id", "required")
+        now = _now()
+        async with begin_write(self.sessions) as session:
+            for _ in range(3):  # a claim may win between our read and our guarded update
+                row = await store.get_job(session, job_id)
+                if row is None:
+                    raise NotFound(f"job {job_id} not found")
+                status = JobStatus(row["status"])
+                if status is JobStatus.QUEUED:
+                    check_transition(job_id, status, Action.CANCEL, JobStatus.CANCELLED)
+                    updated = await store.transition(
+                        session,
+                        job_id,
+                        JobStatus.QUEUED,
+                        {
+                            "status": JobStatus.CANCELLED.value,
+                            "cancel_requested": True,
+                            "error": "cancelled before it started",
+                            "end_time": now,
+                            "update_time": now,
+                        },
+                    )
+                    if updated is None:
+                        continue
+                    rows = [event_outbox_row(job_event(updated, "cancelled", updated["error"], now), now)]
+                    rows += await self._next_dispatch(session, updated["workspace"], now)
+                    await store.add_outbox(session, rows)
+                    break
+                if status is JobStatus.RUNNING:
+                    if row["cancel_requested"]:
+                        return row
+                    updated = await store.transition(
+                        session, job_id, JobStatus.RUNNING, {"cancel_requested": True, "update_time": now}
+                    )
+                    if updated is None:
+                        continue
+                    ev = job_event(
+                        updated, "cancel_requested", "cancel requested: the runner stops Terraform", now
+                    )
+                    await store.add_outbox(session, [event_outbox_row(ev, now)])
+                    break
+                raise FailedPrecondition(
+                    f"job {job_id} is already {status.value}: nothing to cancel",
+                    [PreconditionViolation("JOB_STATUS", f"jobs/{job_id}", f"status is {status.value}")],
+                )
+            else:  # pragma: no cover - three lost races in a row
+                raise FailedPrecondition(f"job {job_id} changed while cancelling it: retry")
+        self._committed()
+        return updated
+
+    # ------------------------------------------------------------ runner side
+
+    async def claim_job(self, runner_id: str, lease_seconds: int = 0) -> Claim | None:
+        """Claim the oldest claimable job (per-workspace FIFO, one running per workspace)."""
+        violations = []
+        if not runner_id:
+            violations.append(FieldViolation("runner_id", "required"))
+        if lease_seconds < 0 or lease_seconds > MAX_LEASE_SECONDS:
+            violations.append(FieldViolation("lease_seconds", f"between 0 and {MAX_LEASE_SECONDS}"))
+        if violations:
+            raise InvalidArgument(violations)
+        seconds = lease_seconds or self.lease_seconds
+        token = secrets.token_urlsafe(32)
+        now = _now()
+        expires = now + timedelta(seconds=seconds)
+        async with begin_write(self.sessions) as session:
+            row = await store.claim(session, runner_id, token, round(seconds), expires, now)
+            if row is None:
+                return None
+            ev = job_event(row, "started", f"started by runner {runner_id} (attempt {row['attempt']})", now)
+            await store.add_outbox(session, [event_outbox_row(ev, now)])
+        self._committed()
+        return Claim(row, token, expires)
+
+    async def _held(self, session: AsyncSession, job_id: str, token: str) -> Row:
+        row = await store.get_job(session, job_id)
+        if row is None:
+            raise NotFound(f"job {job_id} not found")
+        if (
+            row["status"] != JobStatus.RUNNING
+            or not row["lease_token"]
+            or not hmac.compare_digest(row["lease_token"], token)
+        ):
+            raise _lease_lost(job_id)
+        return row
+
+    async def heartbeat(self, job_id: str, token: str) -> tuple[datetime, bool]:
+        """Extend the lease by its duration; answers whether a cancel was requested."""
+        _require_lease(job_id, token)
+        now = _now()
+        async with begin_write(self.sessions) as session:
+            row = await self._held(session, job_id, token)
+            seconds = row["lease_seconds"] or self.lease_seconds
+            expires = now + timedelta(seconds=seconds)
+            updated = await store.transition(
+                session,
+                job_id,
+                JobStatus.RUNNING,
+                {"lease_expires_at": expires, "update_time": now},
+                lease_token=token,
+            )
+            if updated is None:
+                raise _lease_lost(job_id)
+        return expires, bool(updated["cancel_requested"])
+
+    async def complete_job(self, job_id: str, token: str, result: JobResult) -> Row:
+        """Record a runner's result; only the current lease holder may. A retry is answered alike."""
+        _require_lease(job_id, token)
+        violations = []
+        if result.status not in {s.value for s in COMPLETION_STATUSES}:
+            violations.append(FieldViolation("result.status", "must be SUCCEEDED, FAILED or CANCELLED"))
+        for i, out in enumerate(result.outputs):
+            if not out.get("name"):
+                violations.append(FieldViolation(f"result.outputs[{i}].name", "required"))
+            if not out.get("sensitive"):
+                try:
+                    json.loads(out.get("value_json") or "null")
+                except ValueError:
+                    violations.append(FieldViolation(f"result.outputs[{i}].value_json", "not valid JSON"))
+        if violations:
+            raise InvalidArgument(violations)
+        target = JobStatus(result.status)
+        now = _now()
+        async with begin_write(self.sessions) as session:
+            row = await store.get_job(session, job_id)
+            if row is None:
+                raise NotFound(f"job {job_id} not found")
+            if (
+                row["status"] == target
+                and row["lease_token"]
+                and hmac.compare_digest(row["lease_token"], token)
+            ):
+                return row  # the runner retried a completion that already committed
+            row = await self._held(session, job_id, token)
+            check_transition(job_id, JobStatus.RUNNING, Action.COMPLETE, target)
+            values: dict[str, Any] = {
+                "status": target.value,
+                "changes": result.changes,
+                "cost": result.cost,
+                "outputs": redact_outputs(result.outputs),
+                "artifacts": result.artifacts,
+                "post_apply_steps": result.post_apply_steps,
+                "error": result.error,
+                "end_time": now,
+                "update_time": now,
+            }
+            if target is JobStatus.FAILED:
+                values["attempt_errors"] = [
+                    *(row["attempt_errors"] or []),
+                    _attempt_error(row, result.error or "failed", now),
+                ]
+            updated = await store.transition(session, job_id, JobStatus.RUNNING, values, lease_token=token)
+            if updated is None:
+                raise _lease_lost(job_id)
+            rows = []
+            for event_type in completion_events(JobType(updated["type"]), target):
+                message = result.error if event_type in ("failed",) else ""
+                if event_type == "cancelled":
+                    message = result.error or "cancelled on request"
+                rows.append(event_outbox_row(job_event(updated, event_type, message, now), now))
+            if target is JobStatus.SUCCEEDED and updated["type"] == JobType.DEPLOY and updated["plan_job_id"]:
+                await store.mark_plan_applied(session, updated["plan_job_id"], job_id, now)
+            rows += await self._next_dispatch(session, updated["workspace"], now)
+            await store.add_outbox(session, rows)
+        self._committed()
+        return updated
+
+    async def git_token(self, job_id: str, token: str) -> tuple[str, str]:
+        """(token, repository_url) for the holder of the job's current, unexpired lease."""
+        async with self.sessions() as session:
+            row = await store.get_job(session, job_id) if job_id else None
+        if (
+            row is None
+            or row["status"] != JobStatus.RUNNING
+            or not row["lease_token"]
+            or not token
+            or not hmac.compare_digest(row["lease_token"], token)
+            or row["lease_expires_at"] is None
+            or row["lease_expires_at"] <= _now()
+        ):
+            raise PermissionDenied(GIT_TOKEN_REFUSED)
+        repos = (row["snapshot"] or {}).get("repositories") or []
+        if not repos:
+            raise FailedPrecondition(
+                "the spec has no apps repository: no git token is needed",
+                [PreconditionViolation("REPOSITORY", f"jobs/{job_id}", "no repositories")],
+            )
+        url = str(repos[0]["url"])
+        return self.tokens.token_for(url), url
+
+    # ------------------------------------------------------------ rescue
+
+    async def rescue_expired(self, now: datetime | None = None) -> list[tuple[str, JobStatus]]:
+        """Jobs whose lease expired: a PLAN is queued again (bounded), a DEPLOY/DESTROY ERRORED.
+
+        Returns (job id, new status) for each job rescued. Guarded by the lease token and the
+        expiry, so a heartbeat that lands first keeps its job.
+        """
+        now = now or _now()
+        rescued: list[tuple[str, JobStatus]] = []
+        async with begin_write(self.sessions) as session:
+            for row in await store.expired_leases(session, now):
+                jtype = JobType(row["type"])
+                target = rescue_target(jtype, row["attempt"], row["max_attempts"], row["cancel_requested"])
+                check_transition(row["id"], JobStatus.RUNNING, Action.RESCUE, target)
+                lost = (
+                    f"runner {row['runner_id'] or '(unknown)'} stopped sending heartbeats; its lease expired "
+                    f"during attempt {row['attempt']}"
+                )
+                values: dict[str, Any] = {
+                    "status": target.value,
+                    "attempt_errors": [*(row["attempt_errors"] or []), _attempt_error(row, lost, now)],
+                    "update_time": now,
+                }
+                if target is JobStatus.QUEUED:
+                    values |= {
+                        "lease_token": None,
+                        "lease_seconds": None,
+                        "lease_expires_at": None,
+                        "runner_id": "",
+                        "start_time": None,
+                        "error": lost,
+                    }
+                    message = f"{lost}; queued again (attempt {row['attempt'] + 1} of {row['max_attempts']})"
+                elif target is JobStatus.ERRORED:
+                    key = state_key(row["workspace"])
+                    message = (
+                        f"{lost} while running a {jtype.value}, so Terraform may have stopped mid-apply. "
+                        f"The state {key} (workspace {row['workspace']}) may still be locked. Confirm that "
+                        "the runner and its terraform process are gone, then run `terraform force-unlock "
+                        "<LOCK_ID>` if the lock remains, and re-plan before applying again."
+                    )
+                    values |= {"error": message, "end_time": now}
+                elif target is JobStatus.CANCELLED:
+                    message = f"{lost} after a cancel was requested; cancelled"
+                    values |= {"error": message, "end_time": now}
+                else:
+                    message = f"{lost}; no attempts left ({row['attempt']} of {row['max_attempts']})"
+                    values |= {"error": message, "end_time": now}
+                updated = await store.transition(
+                    session,
+                    row["id"],
+                    JobStatus.RUNNING,
+                    values,
+                    lease_token=row["lease_token"],
+                    extra_where=store.provision_jobs.c.lease_expires_at < now,
+                )
+                if updated is None:
+                    continue
+                event_type = "requeued" if target is JobStatus.QUEUED else TERMINAL_EVENTS[target]
+                rows = [event_outbox_row(job_event(updated, event_type, message, now), now)]
+                if target is JobStatus.QUEUED:
+                    rows.append(dispatch_outbox_row(updated["id"], updated["workspace"], now))
+                else:
+                    rows += await self._next_dispatch(session, updated["workspace"], now)
+                await store.add_outbox(session, rows)
+                rescued.append((updated["id"], target))
+                log.warning("rescued job %s: %s", updated["id"], target.value)
+        if rescued:
+            self._committed()
+        return rescued
+
+    async def _next_dispatch(self, session: AsyncSession, workspace: str, now: datetime) -> list[Row]:
+        """A wake-up for the workspace's next job, when one may start now."""
+        head = await store.workspace_head(session, workspace)
+        return [dispatch_outbox_row(head["id"], workspace, now)] if head else []
+
+
+def _require_lease(job_id: str, token: str) -> None:
+    violations = []
+    if not job_id:
+        violations.append(FieldViolation("lease.job_id", "required"))
+    if not token:
+        violations.append(FieldViolation("lease.token", "required"))
+    if violations:
+        raise InvalidArgument(violations)
+
+
+def _attempt_error(row: Row, error: str, now: datetime) -> dict[str, Any]:
+    return {
+        "attempt": int(row["attempt"]),
+        "runner_id": row["runner_id"] or "",
+        "error": error,
+        "time": now.isoformat(),
+    }
+
+
+def is_terminal(row: Row) -> bool:
+    """Whether the job's status is final."""
+    return JobStatus(row["status"]) in TERMINAL

@@ -1,0 +1,180 @@
+"""NATS for the snapshot service: the connection, and the outbox relay that publishes to it.
+
+- :class:`NatsLink` connects in the background and keeps retrying (the service serves while
+  NATS is down), then creates the streams idempotently (``ensure_streams``).
+- :class:`OutboxRelay` publishes committed outbox rows in ``seq`` order with
+  ``Nats-Msg-Id`` = the row's message id and marks them published. It only ever reads rows
+  through a fresh transaction, so a row of a transaction that rolled back (or has not
+  committed yet) is never seen, hence never published. A publish that fails is retried
+  with backoff; one that reached NATS but whose ack was lost is re-sent and dropped by
+  JetStream's duplicate window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from nats.js.errors import NoStreamResponseError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from alethia import messaging
+from alethia.database import begin_write
+from services.snapshot import store
+
+log = logging.getLogger(__name__)
+
+
+class NatsLink:
+    """A NATS connection made in the background; ``js`` is None until streams exist."""
+
+    def __init__(self, url: str, name: str = "alethia-snapshot") -> None:
+        self.url = url
+        self.name = name
+        self.nc: NATS | None = None
+        self.js: JetStreamContext | None = None
+        self.ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Begin connecting (returns at once)."""
+        self._task = asyncio.create_task(self._connect(), name="snapshot-nats-connect")
+
+    async def _connect(self) -> None:
+        # messaging.connect retries forever on its own (max_reconnect_attempts=-1).
+        self.nc = await messaging.connect(self.url, self.name)
+        js = self.nc.jetstream()
+        delay = 0.2
+        while True:
+            try:
+                await messaging.ensure_streams(js)
+                break
+            except Exception as exc:  # NATS up but JetStream not ready yet, or a timeout
+                log.warning(
+                    "nats: creating streams failed (%s); retrying in %.1fs", type(exc).__name__, delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        self.js = js
+        self.ready.set()
+
+    async def ensure_streams(self) -> None:
+        """Create the streams again (after a NATS server lost its store)."""
+        if self.js is not None:
+            await messaging.ensure_streams(self.js)
+
+    async def close(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self.nc is not None and not self.nc.is_closed:
+            with contextlib.suppress(Exception):
+                await self.nc.close()
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows to JetStream, in order, at least once (deduplicated)."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        link: NatsLink,
+        poll_seconds: float = 1.0,
+        publish_timeout: float = 2.0,
+        batch: int = 200,
+    ) -> None:
+        self.sessions = sessions
+        self.link = link
+        self.poll_seconds = poll_seconds
+        self.publish_timeout = publish_timeout
+        self.batch = batch
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self.published = 0
+
+    def wake(self) -> None:
+        """Called after a commit that wrote outbox rows: publish now rather than at the next poll."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="snapshot-outbox-relay")
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        while not self._stopping:
+            try:
+                if self.link.js is None:
+                    await self._sleep(self.poll_seconds, self.link.ready)
+                    continue
+                await self.flush()
+                backoff = 0.1
+                await self._sleep(self.poll_seconds, self._wake)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # Never log payloads; the type is enough to see NATS is down.
+                log.warning(
+                    "outbox relay: publish failed (%s); retrying in %.1fs", type(exc).__name__, backoff
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _sleep(self, seconds: float, event: asyncio.Event) -> None:
+        # flush() clears the wake flag before it reads, so a commit during a flush is not missed.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), seconds)
+
+    async def flush(self) -> int:
+        """Publish every committed, unpublished row now; returns how many were published.
+
+        Raises when NATS cannot take a message (the rows stay unpublished for the next try).
+        """
+        js = self.link.js
+        if js is None:
+            raise ConnectionError("NATS is not connected yet")
+        total = 0
+        while True:
+            self._wake.clear()
+            async with self.sessions() as session:
+                rows = await store.unpublished(session, self.batch)
+            if not rows:
+                return total
+            done: list[int] = []
+            try:
+                for row in rows:
+                    try:
+                        await js.publish(
+                            row["subject"],
+                            row["payload"],
+                            timeout=self.publish_timeout,
+                            headers={"Nats-Msg-Id": row["msg_id"]},
+                        )
+                    except NoStreamResponseError:
+                        # The server lost its streams (a fresh store): recreate, then retry.
+                        await self.link.ensure_streams()
+                        raise
+                    done.append(row["seq"])
+            finally:
+                if done:
+                    async with begin_write(self.sessions) as session:
+                        await store.mark_published(session, done, datetime.now(UTC))
+                    total += len(done)
+                    self.published += len(done)
+
+    async def stop(self, final_flush_timeout: float = 5.0) -> None:
+        """Stop the loop after one last flush (bounded: NATS may be down at shutdown)."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self.link.js is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.flush(), final_flush_timeout)

@@ -1,0 +1,195 @@
+"""gRPC servicers of the snapshot service: protobuf <-> domain translation only."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from alethia.events.v1 import events_pb2
+from alethia.snapshot.v1 import snapshot_pb2, snapshot_pb2_grpc
+from services.snapshot.events import timestamp
+from services.snapshot.job_queue import JobQueue, JobResult, Row
+from services.snapshot.relay import NatsLink
+from services.snapshot.snapshot import snapshot_text
+from services.snapshot.watch import watch_job
+
+
+def _to_dict(msg: Message) -> dict[str, Any]:
+    return json_format.MessageToDict(msg, preserving_proto_field_name=True)  # type: ignore[no-any-return]
+
+
+def _fill(target: Message, value: dict[str, Any] | None) -> None:
+    if value:
+        json_format.ParseDict(value, target, ignore_unknown_fields=True)
+
+
+def _set_time(field: Any, value: datetime | None) -> None:
+    ts = timestamp(value)
+    if ts is not None:
+        field.CopyFrom(ts)
+
+
+def job_to_proto(row: Row, queue_position: int = 0) -> snapshot_pb2.Job:
+    """A job row as the ``Job`` message (the snapshot as canonical JSON)."""
+    job = snapshot_pb2.Job(
+        id=row["id"],
+        spec_id=row["spec_id"],
+        type=events_pb2.JobType.Value(row["type"]),
+        status=events_pb2.JobStatus.Value(row["status"]),
+        plan_job_id=row["plan_job_id"] or "",
+        config_hash=row["config_hash"],
+        spec_revision=int(row["spec_revision"]),
+        workspace=row["workspace"],
+        snapshot_json=snapshot_text(row["snapshot"]),
+        queue_position=queue_position,
+        error=row["error"] or "",
+        attempt=int(row["attempt"]),
+        max_attempts=int(row["max_attempts"]),
+        runner_id=row["runner_id"] or "",
+        requested_by=row["requested_by"] or "",
+        cancel_requested=bool(row["cancel_requested"]),
+        idempotency_key=row["idempotency_key"] or "",
+        applied_by_job_id=row["applied_by_job_id"] or "",
+    )
+    _fill(job.changes, row["changes"])
+    _fill(job.cost, row["cost"])
+    for out in row["outputs"] or []:
+        _fill(job.outputs.add(), out)
+    for art in row["artifacts"] or []:
+        _fill(job.artifacts.add(), art)
+    for step in row["post_apply_steps"] or []:
+        _fill(job.post_apply_steps.add(), step)
+    for err in row["attempt_errors"] or []:
+        ae = job.attempt_errors.add(
+            attempt=int(err["attempt"]), runner_id=err["runner_id"], error=err["error"]
+        )
+        _set_time(ae.time, datetime.fromisoformat(err["time"]))
+    _set_time(job.create_time, row["create_time"])
+    _set_time(job.start_time, row["start_time"])
+    _set_time(job.end_time, row["end_time"])
+    return job
+
+
+def result_from_proto(result: snapshot_pb2.JobResult) -> JobResult:
+    """A runner's ``JobResult`` as the domain type."""
+    status = (
+        events_pb2.JobStatus.Name(result.status) if result.status in events_pb2.JobStatus.values() else ""
+    )
+    return JobResult(
+        status=status,
+        changes=_to_dict(result.changes) if result.HasField("changes") else None,
+        cost=_to_dict(result.cost) if result.HasField("cost") else None,
+        artifacts=[_to_dict(a) for a in result.artifacts],
+        outputs=[_to_dict(o) for o in result.outputs],
+        error=result.error,
+        post_apply_steps=[_to_dict(s) for s in result.post_apply_steps],
+    )
+
+
+def _enum_name(enum: Any, value: int) -> str:
+    return str(enum.Name(value)) if value in enum.values() else ""
+
+
+class SnapshotServicer(snapshot_pb2_grpc.SnapshotServiceServicer):
+    """User-facing: previews, queueing, reading, cancelling and watching jobs."""
+
+    def __init__(self, queue: JobQueue, link: NatsLink) -> None:
+        self.queue = queue
+        self.link = link
+
+    async def BuildSnapshot(
+        self, request: snapshot_pb2.BuildSnapshotRequest, context: grpc.aio.ServicerContext
+    ) -> snapshot_pb2.BuildSnapshotResponse:
+        frozen = await self.queue.build_snapshot(request.spec_id)
+        return snapshot_pb2.BuildSnapshotResponse(
+            snapshot_json=snapshot_text(frozen.snapshot),
+            config_hash=frozen.config_hash,
+            spec_revision=frozen.spec_revision,
+        )
+
+    async def QueueJob(
+        self, request: snapshot_pb2.QueueJobRequest, context: grpc.aio.ServicerContext
+    ) -> snapshot_pb2.Job:
+        row = await self.queue.queue_job(
+            request.spec_id,
+            _enum_name(events_pb2.JobType, request.type),
+            request.plan_job_id,
+            request.idempotency_key,
+            request.requested_by,
+        )
+        _, position = await self.queue.get_job(row["id"])
+        return job_to_proto(row, position)
+
+    async def GetJob(
+        self, request: snapshot_pb2.GetJobRequest, context: grpc.aio.ServicerContext
+    ) -> snapshot_pb2.Job:
+        row, position = await self.queue.get_job(request.id)
+        return job_to_proto(row, position)
+
+    async def ListJobs(
+        self, request: snapshot_pb2.ListJobsRequest, context: grpc.aio.ServicerContext
+    ) -> snapshot_pb2.ListJobsResponse:
+        status = ""
+        if request.status:  # an unknown number stays non-empty so the queue rejects it
+            status = _enum_name(events_pb2.JobStatus, request.status) or str(request.status)
+        rows, token = await self.queue.list_jobs(
+            request.spec_id, status, request.page_size, request.page_token
+        )
+        return snapshot_pb2.ListJobsResponse(jobs=[job_to_proto(r) for r in rows], next_page_token=token)
+
+    async def CancelJob(
+        self, request: snapshot_pb2.CancelJobRequest, context: grpc.aio.ServicerContext
+    ) -> snapshot_pb2.Job:
+        return job_to_proto(await self.queue.cancel_job(request.id))
+
+    async def WatchJob(
+        self, request: snapshot_pb2.WatchJobRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[events_pb2.JobEvent]:
+        async for ev in watch_job(self.queue, self.link, request.id, request.include_logs):
+            yield ev
+
+
+class RunnerServicer(snapshot_pb2_grpc.RunnerServiceServicer):
+    """Runner-facing: claim, heartbeat, complete, and the runtime git token."""
+
+    def __init__(self, queue: JobQueue) -> None:
+        self.queue = queue
+
+    async def ClaimJob(
+        self, request: snapshot_pb2.ClaimJobRequest, context: grpc.aio.ServicerContext
+    ) -> snapshot_pb2.ClaimJobResponse:
+        claim = await self.queue.claim_job(request.runner_id, request.lease_seconds)
+        if claim is None:
+            return snapshot_pb2.ClaimJobResponse(claimed=False)
+        lease = snapshot_pb2.Lease(
+            job_id=claim.job["id"], token=claim.lease_token, attempt=claim.job["attempt"]
+        )
+        _set_time(lease.expires_at, claim.expires_at)
+        return snapshot_pb2.ClaimJobResponse(claimed=True, job=job_to_proto(claim.job), lease=lease)
+
+    async def Heartbeat(
+        self, request: snapshot_pb2.HeartbeatRequest, context: grpc.aio.ServicerContext
+    ) -> snapshot_pb2.HeartbeatResponse:
+        expires, cancel = await self.queue.heartbeat(request.lease.job_id, request.lease.token)
+        resp = snapshot_pb2.HeartbeatResponse(cancel_requested=cancel)
+        _set_time(resp.expires_at, expires)
+        return resp
+
+    async def CompleteJob(
+        self, request: snapshot_pb2.CompleteJobRequest, context: grpc.aio.ServicerContext
+    ) -> snapshot_pb2.Job:
+        row = await self.queue.complete_job(
+            request.lease.job_id, request.lease.token, result_from_proto(request.result)
+        )
+        return job_to_proto(row)
+
+    async def GetGitToken(
+        self, request: snapshot_pb2.GetGitTokenRequest, context: grpc.aio.ServicerContext
+    ) -> snapshot_pb2.GetGitTokenResponse:
+        token, url = await self.queue.git_token(request.job_id, request.lease_token)
+        return snapshot_pb2.GetGitTokenResponse(token=token, repository_url=url)

@@ -1,0 +1,44 @@
+"""Settings of the snapshot service, from the environment.
+
+- ``ALETHIA_SNAPSHOT_DATABASE_URL`` (default ``sqlite+aiosqlite:///.alethia/snapshot.db``): where
+  ``provision_jobs`` and ``job_outbox`` live; ``postgresql://...`` uses asyncpg.
+- ``ALETHIA_SNAPSHOT_LISTEN`` (default ``127.0.0.1:50052``): gRPC listen address (port 0 = any).
+- ``ALETHIA_SNAPSHOT_LEASE_SECONDS`` (default 30): a claim's lease when the runner asks for none.
+- ``ALETHIA_SNAPSHOT_RESCUE_INTERVAL_SECONDS`` (default 5): how often the rescuer looks for
+  expired leases.
+- ``ALETHIA_SNAPSHOT_MAX_ATTEMPTS`` (default 3): runs of a PLAN before a lost lease fails it.
+- ``ALETHIA_SNAPSHOT_RELAY_POLL_SECONDS`` (default 1): the outbox relay's poll interval (it
+  also wakes at once after each commit of this process).
+- ``ALETHIA_GIT_TOKENS_FILE`` (default empty): JSON file ``{"<host>": "<token>"}``, read per
+  request so a rotated token is picked up without a restart.
+- ``ALETHIA_GIT_TOKEN`` (default empty): the token for any host not in the file.
+- Shared (``CommonSettings``): ``ALETHIA_SPECS_ADDR``, ``ALETHIA_NATS_URL``, ``ALETHIA_SERVICE_TOKEN``.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from alethia.settings import CommonSettings
+
+
+class SnapshotSettings(CommonSettings):
+    """Snapshot service settings; the common ``ALETHIA_*`` settings keep their names."""
+
+    model_config = SettingsConfigDict(env_prefix="ALETHIA_", extra="ignore", populate_by_name=True)
+
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///.alethia/snapshot.db", validation_alias="ALETHIA_SNAPSHOT_DATABASE_URL"
+    )
+    listen: str = Field(default="127.0.0.1:50052", validation_alias="ALETHIA_SNAPSHOT_LISTEN")
+    lease_seconds: float = Field(default=30.0, gt=0, validation_alias="ALETHIA_SNAPSHOT_LEASE_SECONDS")
+    rescue_interval_seconds: float = Field(
+        default=5.0, gt=0, validation_alias="ALETHIA_SNAPSHOT_RESCUE_INTERVAL_SECONDS"
+    )
+    max_attempts: int = Field(default=3, ge=1, validation_alias="ALETHIA_SNAPSHOT_MAX_ATTEMPTS")
+    relay_poll_seconds: float = Field(
+        default=1.0, gt=0, validation_alias="ALETHIA_SNAPSHOT_RELAY_POLL_SECONDS"
+    )
+    git_tokens_file: str = Field(default="", validation_alias="ALETHIA_GIT_TOKENS_FILE")
+    git_token: str = Field(default="", repr=False, validation_alias="ALETHIA_GIT_TOKEN")

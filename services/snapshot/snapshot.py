@@ -1,0 +1,242 @@
+"""Stage 2, pure: a Spec -> the frozen snapshot of DESIGN.md section 2, its hash, and diffs.
+
+No I/O here. The snapshot is a plain JSON object whose names are the contract with the
+mapper and the CLI. The same configuration always gives the same snapshot and hash:
+
+- every component list is ordered by ``name`` (repositories by ``url``, then branch and
+  path; topic subscriptions by name, protocol, endpoint; ``cluster_admins`` sorted because
+  it is a set of principals). ``cluster.instance_types`` keeps its order on purpose: the
+  first type is the preferred one for node groups, so reordering it is a real change.
+- ``git_access_token`` is always ``""``; the runner fetches the token at run time.
+- ``config_hash`` is sha256 over the RFC 8785 canonical JSON of the snapshot without
+  ``git_access_token`` and without anything volatile (spec revision, timestamps, job
+  ids are not part of the snapshot at all; :data:`VOLATILE_KEYS` is stripped anyway).
+  ``spec_id`` stays in: it names the thing being provisioned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import rfc8785
+
+from alethia.rpc.structs import struct_to_dict
+from alethia.specs.v1 import specs_pb2
+
+# Keys left out of the hash: the token (always "" anyway, and never part of identity) and
+# anything that changes without the configuration changing.
+VOLATILE_KEYS = frozenset(
+    {"git_access_token", "revision", "spec_revision", "create_time", "update_time", "job_id"}
+)
+
+# How items of each list are named in paths (``databases[ledger].instance_class``).
+_LIST_KEYS: dict[str, str] = {"repositories": "url"}
+
+
+def _number(value: float) -> float | int:
+    """Integral doubles as ints so ``2.0`` and ``2`` freeze (and print) the same way."""
+    return int(value) if float(value).is_integer() and abs(value) < 2**53 else value
+
+
+def workspace_key(zone_id: str, project_name: str, environment: str, region: str) -> str:
+    """The Terraform workspace of a Spec: ``{zone_id}/{project}-{env}-{region}``."""
+    return f"{zone_id}/{project_name}-{environment}-{region}"
+
+
+def state_key(workspace: str) -> str:
+    """The S3 state object of a workspace."""
+    return f"{workspace}/terraform.tfstate"
+
+
+def snapshot_workspace(snapshot: dict[str, Any]) -> str:
+    """The workspace key of a snapshot."""
+    return workspace_key(
+        str(snapshot.get("zone_id", "")),
+        str(snapshot.get("project_name", "")),
+        str(snapshot.get("environment", "")),
+        str(snapshot.get("region", "")),
+    )
+
+
+def build_snapshot(spec: specs_pb2.Spec) -> dict[str, Any]:
+    """The snapshot of a Spec as read from ``SpecService.GetSpec`` (provider and account included)."""
+    net, cl, dns = spec.network, spec.cluster, spec.dns
+    return {
+        "spec_id": spec.id,
+        "zone_id": spec.zone_id,
+        "project_name": spec.project_name,
+        "environment": spec.environment,
+        "region": spec.region,
+        "cloud_identity_id": spec.cloud_identity_id,
+        "cloud_account_id": spec.cloud_account_id,
+        "terraform_version": spec.terraform_version,
+        "provider": spec.provider,
+        "network": {
+            "provision_network": net.provision_network,
+            "cidr_block": net.cidr_block,
+            "network_id": net.network_id,
+            "provider_config": struct_to_dict(net.provider_config),
+        },
+        "cluster": {
+            "cluster_version": cl.cluster_version,
+            "instance_types": list(cl.instance_types),
+            "node_min_size": cl.node_min_size,
+            "node_max_size": cl.node_max_size,
+            "node_desired_size": cl.node_desired_size,
+            "cluster_admins": sorted(cl.cluster_admins),
+            "provider_config": struct_to_dict(cl.provider_config),
+        },
+        "dns": {
+            "enabled": dns.enabled,
+            "zone_id": dns.zone_id,
+            "domain_name": dns.domain_name,
+            "provider_config": struct_to_dict(dns.provider_config),
+        },
+        "repositories": sorted(
+            ({"url": r.url, "branch": r.branch, "path": r.path} for r in spec.repositories),
+            key=lambda r: (r["url"], r["branch"], r["path"]),
+        ),
+        "databases": _by_name(
+            {
+                "name": d.name,
+                "engine": d.engine,
+                "engine_version": d.engine_version,
+                "instance_class": d.instance_class,
+                "storage_gb": d.storage_gb,
+                "scaling": {
+                    "min_capacity": _number(d.scaling.min_capacity),
+                    "max_capacity": _number(d.scaling.max_capacity),
+                },
+                "provider_config": struct_to_dict(d.provider_config),
+            }
+            for d in spec.databases
+        ),
+        "caches": _by_name(
+            {
+                "name": c.name,
+                "node_type": c.node_type,
+                "cluster_size": c.cluster_size,
+                "provider_config": struct_to_dict(c.provider_config),
+            }
+            for c in spec.caches
+        ),
+        "queues": _by_name({"name": q.name, "config": struct_to_dict(q.config)} for q in spec.queues),
+        "topics": _by_name(
+            {
+                "name": t.name,
+                "subscriptions": sorted(
+                    (
+                        {"name": s.name, "protocol": s.protocol, "endpoint": s.endpoint}
+                        for s in t.subscriptions
+                    ),
+                    key=lambda s: (s["name"], s["protocol"], s["endpoint"]),
+                ),
+            }
+            for t in spec.topics
+        ),
+        "nosql_tables": _by_name(
+            {
+                "name": n.name,
+                "partition_key": n.partition_key,
+                "sort_key": n.sort_key,
+                "provider_config": struct_to_dict(n.provider_config),
+            }
+            for n in spec.nosql_tables
+        ),
+        "storage_buckets": _by_name(
+            {"name": b.name, "versioning": b.versioning, "provider_config": struct_to_dict(b.provider_config)}
+            for b in spec.storage_buckets
+        ),
+        "secrets": _by_name({"name": s.name, "metadata": struct_to_dict(s.metadata)} for s in spec.secrets),
+        "git_access_token": "",
+    }
+
+
+def _by_name(items: Any) -> list[dict[str, Any]]:
+    return sorted(items, key=lambda item: item["name"])
+
+
+def canonical_json(snapshot: dict[str, Any]) -> bytes:
+    """RFC 8785 canonical JSON of the whole snapshot (what the job row and Job.snapshot_json carry)."""
+    return rfc8785.dumps(snapshot)
+
+
+def snapshot_text(snapshot: dict[str, Any]) -> str:
+    """The snapshot as a JSON string (canonical: stable bytes for the same configuration)."""
+    return canonical_json(snapshot).decode()
+
+
+def config_hash(snapshot: dict[str, Any]) -> str:
+    """sha256 (hex) of the canonical snapshot without the git token and volatile keys."""
+    hashed = {k: v for k, v in snapshot.items() if k not in VOLATILE_KEYS}
+    return hashlib.sha256(rfc8785.dumps(hashed)).hexdigest()
+
+
+def parse_snapshot(text: str) -> dict[str, Any]:
+    """A snapshot JSON string back to a dict."""
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError("a snapshot is a JSON object")
+    return value
+
+
+def changed_paths(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Paths that differ between two snapshots, never their values.
+
+    List items are named by their key (``databases[ledger].instance_class``); an item that
+    exists on one side only is reported as the item itself (``caches[sessions]``); a list of
+    plain values that differs is reported as the list (``cluster.instance_types``).
+    ``git_access_token`` and volatile keys are ignored.
+    """
+    out: list[str] = []
+    _diff({k: v for k, v in old.items() if k not in VOLATILE_KEYS},
+          {k: v for k, v in new.items() if k not in VOLATILE_KEYS}, "", out)  # fmt: skip
+    return sorted(set(out))
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def _diff(old: Any, new: Any, path: str, out: list[str]) -> None:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new)):
+            sub = _join(path, str(key))
+            if key not in old or key not in new:
+                out.append(sub)
+            else:
+                _diff(old[key], new[key], sub, out)
+        return
+    if isinstance(old, list) and isinstance(new, list):
+        list_name = path.rsplit(".", 1)[-1]
+        key = _LIST_KEYS.get(list_name, "name")
+        if _keyed(old, key) and _keyed(new, key):
+            old_items = {item[key]: item for item in old}
+            new_items = {item[key]: item for item in new}
+            for name in sorted(set(old_items) | set(new_items)):
+                sub = f"{path}[{name}]"
+                if name not in old_items or name not in new_items:
+                    out.append(sub)
+                else:
+                    _diff(old_items[name], new_items[name], sub, out)
+            return
+        if old != new:
+            out.append(path)
+        return
+    # A bool is not a number here (True == 1 in Python), and "1" is not 1.
+    same_kind = type(old) is type(new) or (_is_number(old) and _is_number(new))
+    if not same_kind or old != new:
+        out.append(path)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _keyed(items: list[Any], key: str) -> bool:
+    """A list of objects that each carry a distinct ``key``."""
+    if not all(isinstance(i, dict) and isinstance(i.get(key), str) for i in items):
+        return False
+    return len({i[key] for i in items}) == len(items)

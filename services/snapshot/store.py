@@ -1,0 +1,454 @@
+"""The snapshot service's tables and every statement that touches them.
+
+Owns ``provision_jobs`` and ``job_outbox`` (Alembic history in ``migrations/``, version table
+``alembic_version_snapshot``). Functions take the session; the caller owns the transaction,
+so a state change and its outbox rows always commit (or roll back) together.
+
+Invariants kept here:
+- every status change is a guarded ``UPDATE … WHERE id = :id AND status = :from`` (plus
+  ``lease_token = :token`` for runner actions) with ``RETURNING``: a lost race changes
+  nothing and returns no row;
+- the claim is one statement: ``UPDATE … WHERE seq IN (SELECT … FOR UPDATE SKIP LOCKED)
+  RETURNING *`` on Postgres, the same without the lock clause inside ``BEGIN IMMEDIATE``
+  on SQLite; a job is claimable when it is the oldest QUEUED job of its workspace and
+  that workspace has no RUNNING job (Terraform Cloud's run queue);
+- ``seq`` (the primary key) only grows: it is the FIFO order of the queue and of the outbox;
+- a PLAN is applied at most once: a partial unique index allows one DEPLOY per
+  ``plan_job_id`` among QUEUED/RUNNING/SUCCEEDED/ERRORED deploys.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    and_,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from alethia.database import JSONType
+from services.snapshot.jobs import JobStatus, JobType
+
+VERSION_TABLE = "alembic_version_snapshot"
+
+Row = dict[str, Any]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on both dialects (SQLite stores naive UTC text that sorts correctly)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC) if value.tzinfo else value
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# SQLite only autoincrements an INTEGER PRIMARY KEY (the rowid alias).
+SeqType = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData()
+
+# Statuses of a DEPLOY that use up its plan: running/queued, applied, or needing a person.
+PLAN_CONSUMING = (
+    JobStatus.QUEUED.value,
+    JobStatus.RUNNING.value,
+    JobStatus.SUCCEEDED.value,
+    JobStatus.ERRORED.value,
+)
+
+
+provision_jobs = Table(
+    "provision_jobs",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("spec_id", String(64), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("plan_job_id", String(36)),
+    Column("applied_by_job_id", String(36)),
+    Column("config_hash", String(64), nullable=False),
+    Column("spec_revision", BigInteger, nullable=False),
+    Column("workspace", String(512), nullable=False),
+    Column("snapshot", JSONType, nullable=False),
+    Column("idempotency_key", String(256), unique=True),
+    Column("requested_by", String(256), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("lease_token", String(64)),
+    Column("lease_seconds", Integer),
+    Column("lease_expires_at", UTCDateTime()),
+    Column("runner_id", String(256), nullable=False),
+    Column("cancel_requested", Boolean, nullable=False),
+    Column("changes", JSONType),
+    Column("cost", JSONType),
+    Column("outputs", JSONType),
+    Column("artifacts", JSONType),
+    Column("post_apply_steps", JSONType),
+    Column("attempt_errors", JSONType, nullable=False),
+    Column("error", Text, nullable=False),
+    Column("create_time", UTCDateTime(), nullable=False),
+    Column("start_time", UTCDateTime()),
+    Column("end_time", UTCDateTime()),
+    Column("update_time", UTCDateTime(), nullable=False),
+)
+Index("ix_provision_jobs_queue", provision_jobs.c.workspace, provision_jobs.c.status, provision_jobs.c.seq)
+Index("ix_provision_jobs_status", provision_jobs.c.status, provision_jobs.c.seq)
+Index("ix_provision_jobs_spec", provision_jobs.c.spec_id, provision_jobs.c.seq)
+Index(
+    "uq_provision_jobs_plan_applied_once",
+    provision_jobs.c.plan_job_id,
+    unique=True,
+    postgresql_where=and_(
+        provision_jobs.c.plan_job_id.is_not(None), provision_jobs.c.status.in_(PLAN_CONSUMING)
+    ),
+    sqlite_where=and_(provision_jobs.c.plan_job_id.is_not(None), provision_jobs.c.status.in_(PLAN_CONSUMING)),
+)
+
+job_outbox = Table(
+    "job_outbox",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("job_id", String(36), nullable=False),
+    Column("subject", String(256), nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("msg_id", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("published_at", UTCDateTime()),
+)
+Index(
+    "ix_job_outbox_unpublished",
+    job_outbox.c.seq,
+    postgresql_where=job_outbox.c.published_at.is_(None),
+    sqlite_where=job_outbox.c.published_at.is_(None),
+)
+Index("ix_job_outbox_job", job_outbox.c.job_id, job_outbox.c.seq)
+
+
+def _is_pg(session: AsyncSession) -> bool:
+    bind = session.get_bind()
+    return bind.dialect.name == "postgresql"
+
+
+def _row(mapping: Any) -> Row:
+    return dict(mapping)
+
+
+# ---------------------------------------------------------------- jobs: reads
+
+
+async def get_job(session: AsyncSession, job_id: str) -> Row | None:
+    """One job by id, or None."""
+    res = await session.execute(select(provision_jobs).where(provision_jobs.c.id == job_id))
+    found = res.mappings().first()
+    return _row(found) if found else None
+
+
+async def get_job_by_idempotency_key(session: AsyncSession, key: str) -> Row | None:
+    """The job created with ``key``, or None."""
+    res = await session.execute(select(provision_jobs).where(provision_jobs.c.idempotency_key == key))
+    found = res.mappings().first()
+    return _row(found) if found else None
+
+
+async def queue_position(session: AsyncSession, job: Row) -> int:
+    """1-based position of a QUEUED job among the QUEUED jobs of its workspace; 0 otherwise."""
+    if job["status"] != JobStatus.QUEUED:
+        return 0
+    res = await session.execute(
+        select(func.count())
+        .select_from(provision_jobs)
+        .where(
+            provision_jobs.c.workspace == job["workspace"],
+            provision_jobs.c.status == JobStatus.QUEUED.value,
+            provision_jobs.c.seq <= job["seq"],
+        )
+    )
+    return int(res.scalar_one())
+
+
+def encode_page_token(seq: int) -> str:
+    """An opaque page token (the last seq seen)."""
+    return base64.urlsafe_b64encode(f"s:{seq}".encode()).decode()
+
+
+def decode_page_token(token: str) -> int:
+    """The seq inside a page token; ValueError when it is not one of ours."""
+    raw = base64.urlsafe_b64decode(token.encode()).decode()
+    if not raw.startswith("s:"):
+        raise ValueError("not a page token")
+    return int(raw[2:])
+
+
+async def list_jobs(
+    session: AsyncSession, spec_id: str, status: str, limit: int, before_seq: int | None
+) -> list[Row]:
+    """Newest first, filtered by spec and status when given; ``limit`` rows before ``before_seq``."""
+    q = select(provision_jobs).order_by(provision_jobs.c.seq.desc()).limit(limit)
+    if spec_id:
+        q = q.where(provision_jobs.c.spec_id == spec_id)
+    if status:
+        q = q.where(provision_jobs.c.status == status)
+    if before_seq is not None:
+        q = q.where(provision_jobs.c.seq < before_seq)
+    res = await session.execute(q)
+    return [_row(m) for m in res.mappings().all()]
+
+
+async def consuming_deploy(session: AsyncSession, plan_job_id: str) -> Row | None:
+    """A DEPLOY that applied, is applying, or will apply ``plan_job_id`` (one that uses it up)."""
+    res = await session.execute(
+        select(provision_jobs)
+        .where(provision_jobs.c.plan_job_id == plan_job_id, provision_jobs.c.status.in_(PLAN_CONSUMING))
+        .limit(1)
+    )
+    found = res.mappings().first()
+    return _row(found) if found else None
+
+
+async def workspace_head(session: AsyncSession, workspace: str) -> Row | None:
+    """The job that may start next in ``workspace``: its oldest QUEUED job when none is RUNNING."""
+    running = await session.execute(
+        select(provision_jobs.c.seq)
+        .where(provision_jobs.c.workspace == workspace, provision_jobs.c.status == JobStatus.RUNNING.value)
+        .limit(1)
+    )
+    if running.first() is not None:
+        return None
+    res = await session.execute(
+        select(provision_jobs)
+        .where(provision_jobs.c.workspace == workspace, provision_jobs.c.status == JobStatus.QUEUED.value)
+        .order_by(provision_jobs.c.seq)
+        .limit(1)
+    )
+    found = res.mappings().first()
+    return _row(found) if found else None
+
+
+async def expired_leases(session: AsyncSession, now: datetime, limit: int = 100) -> list[Row]:
+    """RUNNING jobs whose lease expired before ``now``, oldest first."""
+    res = await session.execute(
+        select(provision_jobs)
+        .where(provision_jobs.c.status == JobStatus.RUNNING.value, provision_jobs.c.lease_expires_at < now)
+        .order_by(provision_jobs.c.seq)
+        .limit(limit)
+    )
+    return [_row(m) for m in res.mappings().all()]
+
+
+# ---------------------------------------------------------------- jobs: writes
+
+
+def new_job_row(
+    *,
+    job_id: str,
+    spec_id: str,
+    job_type: JobType,
+    snapshot: dict[str, Any],
+    config_hash: str,
+    spec_revision: int,
+    workspace: str,
+    plan_job_id: str | None,
+    idempotency_key: str | None,
+    requested_by: str,
+    max_attempts: int,
+    now: datetime,
+) -> Row:
+    """The values of a freshly queued job."""
+    return {
+        "id": job_id,
+        "spec_id": spec_id,
+        "type": job_type.value,
+        "status": JobStatus.QUEUED.value,
+        "plan_job_id": plan_job_id,
+        "applied_by_job_id": None,
+        "config_hash": config_hash,
+        "spec_revision": spec_revision,
+        "workspace": workspace,
+        "snapshot": snapshot,
+        "idempotency_key": idempotency_key,
+        "requested_by": requested_by,
+        "attempt": 0,
+        "max_attempts": max_attempts,
+        "lease_token": None,
+        "lease_seconds": None,
+        "lease_expires_at": None,
+        "runner_id": "",
+        "cancel_requested": False,
+        "changes": None,
+        "cost": None,
+        "outputs": None,
+        "artifacts": None,
+        "post_apply_steps": None,
+        "attempt_errors": [],
+        "error": "",
+        "create_time": now,
+        "start_time": None,
+        "end_time": None,
+        "update_time": now,
+    }
+
+
+async def insert_job(session: AsyncSession, values: Row) -> Row:
+    """Insert a job; returns the stored row (with its ``seq``)."""
+    res = await session.execute(insert(provision_jobs).values(**values).returning(*provision_jobs.c))
+    return _row(res.mappings().one())
+
+
+async def claim(
+    session: AsyncSession,
+    runner_id: str,
+    lease_token: str,
+    lease_seconds: int,
+    expires_at: datetime,
+    now: datetime,
+) -> Row | None:
+    """Claim the oldest claimable job in one statement; None when nothing is claimable.
+
+    On SQLite the caller must hold the write lock (``begin_write``): without row locks the
+    statement is only atomic because no other writer can interleave.
+    """
+    j = provision_jobs.alias("j")
+    running = provision_jobs.alias("r")
+    older = provision_jobs.alias("o")
+    candidate = (
+        select(j.c.seq)
+        .where(
+            j.c.status == JobStatus.QUEUED.value,
+            ~exists().where(
+                running.c.workspace == j.c.workspace, running.c.status == JobStatus.RUNNING.value
+            ),
+            ~exists().where(
+                older.c.workspace == j.c.workspace,
+                older.c.status == JobStatus.QUEUED.value,
+                older.c.seq < j.c.seq,
+            ),
+        )
+        .order_by(j.c.seq)
+        .limit(1)
+    )
+    if _is_pg(session):
+        # Concurrent claimers skip each other's candidate instead of queueing behind it.
+        candidate = candidate.with_for_update(skip_locked=True, of=j)
+    stmt = (
+        update(provision_jobs)
+        .where(provision_jobs.c.seq.in_(candidate), provision_jobs.c.status == JobStatus.QUEUED.value)
+        .values(
+            status=JobStatus.RUNNING.value,
+            runner_id=runner_id,
+            lease_token=lease_token,
+            lease_seconds=lease_seconds,
+            lease_expires_at=expires_at,
+            attempt=provision_jobs.c.attempt + 1,
+            start_time=now,
+            update_time=now,
+            error="",
+        )
+        .returning(*provision_jobs.c)
+    )
+    res = await session.execute(stmt)
+    found = res.mappings().first()
+    return _row(found) if found else None
+
+
+async def transition(
+    session: AsyncSession,
+    job_id: str,
+    from_status: JobStatus,
+    values: Row,
+    lease_token: str | None = None,
+    extra_where: Any = None,
+) -> Row | None:
+    """Guarded update: applies ``values`` only while the job is ``from_status`` (and holds the lease).
+
+    Returns the updated row, or None when the guard did not match (the caller lost a race
+    or the lease is not current).
+    """
+    conds = [provision_jobs.c.id == job_id, provision_jobs.c.status == from_status.value]
+    if lease_token is not None:
+        conds.append(provision_jobs.c.lease_token == lease_token)
+    if extra_where is not None:
+        conds.append(extra_where)
+    res = await session.execute(
+        update(provision_jobs).where(*conds).values(**values).returning(*provision_jobs.c)
+    )
+    found = res.mappings().first()
+    return _row(found) if found else None
+
+
+async def mark_plan_applied(
+    session: AsyncSession, plan_job_id: str, deploy_job_id: str, now: datetime
+) -> bool:
+    """Record that ``deploy_job_id`` applied the plan; False when it was already recorded."""
+    res = await session.execute(
+        update(provision_jobs)
+        .where(
+            provision_jobs.c.id == plan_job_id,
+            provision_jobs.c.type == JobType.PLAN.value,
+            provision_jobs.c.applied_by_job_id.is_(None),
+        )
+        .values(applied_by_job_id=deploy_job_id, update_time=now)
+        .returning(provision_jobs.c.id)
+    )
+    return res.first() is not None
+
+
+# ---------------------------------------------------------------- outbox
+
+
+async def add_outbox(session: AsyncSession, rows: list[Row]) -> None:
+    """Queue messages for the relay, in the caller's transaction."""
+    if rows:
+        await session.execute(insert(job_outbox), rows)
+
+
+async def unpublished(session: AsyncSession, limit: int = 100) -> list[Row]:
+    """Committed messages not yet published, in the order they were written."""
+    res = await session.execute(
+        select(job_outbox).where(job_outbox.c.published_at.is_(None)).order_by(job_outbox.c.seq).limit(limit)
+    )
+    return [_row(m) for m in res.mappings().all()]
+
+
+async def mark_published(session: AsyncSession, seqs: list[int], now: datetime) -> None:
+    """Mark outbox rows as published."""
+    if seqs:
+        await session.execute(update(job_outbox).where(job_outbox.c.seq.in_(seqs)).values(published_at=now))
+
+
+async def unpublished_count(session: AsyncSession, job_id: str | None = None) -> int:
+    """How many messages (of one job, or all) still wait for the relay."""
+    q = select(func.count()).select_from(job_outbox).where(job_outbox.c.published_at.is_(None))
+    if job_id is not None:
+        q = q.where(job_outbox.c.job_id == job_id)
+    return int((await session.execute(q)).scalar_one())
