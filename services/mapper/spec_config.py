@@ -1,0 +1,374 @@
+"""Stage 3: the frozen snapshot (DESIGN.md section 2) as a strict, typed ``SpecConfig``.
+
+Deserialization is all-or-nothing: :func:`parse_snapshot` either returns a complete
+``SpecConfig`` or raises :class:`alethia.errors.InvalidArgument` listing *every* problem
+by its path (``cluster.node_min_size: expected an integer``). Pydantic's own wording and
+tracebacks never reach a user: :func:`_translate` turns each pydantic error into one plain
+sentence. Types are strict (``"3"`` is not an integer, ``1`` is not ``true``) and unknown
+keys are errors at every level, so a typo in a snapshot cannot be silently dropped.
+
+Checks that need more than one field (node sizes in order, unique names, a CIDR when a
+network is provisioned) run after the types are known, in :func:`semantic_violations`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from alethia.errors import FieldViolation, InvalidArgument
+
+PROVIDERS = ("aws", "gcp", "azure")
+
+# Names become parts of cloud resource names and for_each keys: DNS labels keep them valid
+# everywhere (the specs service enforces the same rule when a Spec is written).
+_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+JsonObject = dict[str, Any]
+
+
+class _Strict(BaseModel):
+    # strict: no coercion ("3" is not 3); forbid: an unknown key is an error, not dropped;
+    # frozen: a SpecConfig is a value, shared safely between requests.
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class NetworkConfig(_Strict):
+    provision_network: bool
+    cidr_block: str = ""
+    network_id: str = ""
+    provider_config: JsonObject = Field(default_factory=dict)
+
+
+class ClusterConfig(_Strict):
+    cluster_version: str
+    instance_types: list[str]
+    node_min_size: int = Field(ge=0)
+    node_max_size: int = Field(ge=1)
+    node_desired_size: int = Field(ge=0)
+    cluster_admins: list[str] = Field(default_factory=list)
+    provider_config: JsonObject = Field(default_factory=dict)
+
+
+class DnsConfig(_Strict):
+    enabled: bool = False
+    zone_id: str = ""
+    domain_name: str = ""
+    provider_config: JsonObject = Field(default_factory=dict)
+
+
+class RepositoryConfig(_Strict):
+    url: str
+    branch: str = "main"
+    path: str = ""
+
+
+class ScalingConfig(_Strict):
+    min_capacity: float = Field(default=0, ge=0)
+    max_capacity: float = Field(default=0, ge=0)
+
+
+class DatabaseConfig(_Strict):
+    name: str
+    engine: str
+    engine_version: str
+    instance_class: str
+    storage_gb: int = Field(ge=0)
+    scaling: ScalingConfig = Field(default_factory=ScalingConfig)
+    provider_config: JsonObject = Field(default_factory=dict)
+
+
+class CacheConfig(_Strict):
+    name: str
+    node_type: str
+    cluster_size: int = Field(ge=1)
+    provider_config: JsonObject = Field(default_factory=dict)
+
+
+class QueueConfig(_Strict):
+    name: str
+    config: JsonObject = Field(default_factory=dict)
+
+
+class SubscriptionConfig(_Strict):
+    name: str
+    protocol: str
+    endpoint: str = ""
+
+
+class TopicConfig(_Strict):
+    name: str
+    subscriptions: list[SubscriptionConfig] = Field(default_factory=list)
+
+
+class NosqlTableConfig(_Strict):
+    name: str
+    partition_key: str
+    sort_key: str = ""
+    provider_config: JsonObject = Field(default_factory=dict)
+
+
+class StorageBucketConfig(_Strict):
+    name: str
+    versioning: bool = False
+    provider_config: JsonObject = Field(default_factory=dict)
+
+
+class SecretConfig(_Strict):
+    name: str
+    metadata: JsonObject = Field(default_factory=dict)
+
+
+class SpecConfig(_Strict):
+    """The typed Spec a job executes: exactly the snapshot keys of DESIGN.md section 2."""
+
+    spec_id: str = ""
+    zone_id: str = ""
+    project_name: str
+    environment: str
+    region: str
+    cloud_identity_id: str = ""
+    cloud_account_id: str
+    terraform_version: str = ""
+    provider: Literal["aws", "gcp", "azure"]
+    network: NetworkConfig
+    cluster: ClusterConfig
+    dns: DnsConfig = Field(default_factory=DnsConfig)
+    repositories: list[RepositoryConfig] = Field(default_factory=list)
+    databases: list[DatabaseConfig] = Field(default_factory=list)
+    caches: list[CacheConfig] = Field(default_factory=list)
+    queues: list[QueueConfig] = Field(default_factory=list)
+    topics: list[TopicConfig] = Field(default_factory=list)
+    nosql_tables: list[NosqlTableConfig] = Field(default_factory=list)
+    storage_buckets: list[StorageBucketConfig] = Field(default_factory=list)
+    secrets: list[SecretConfig] = Field(default_factory=list)
+    # Always "" in a stored snapshot; accepted so a snapshot round-trips, never mapped.
+    git_access_token: str = Field(default="", repr=False)
+
+
+# --- parsing ---------------------------------------------------------------------------
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def load_json(text: str | bytes) -> Any:
+    """``json.loads`` that refuses NaN/Infinity (not JSON, and Terraform cannot read them)."""
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+def parse_snapshot(snapshot: str | bytes | Mapping[str, Any]) -> SpecConfig:
+    """The snapshot (JSON text or an already decoded object) as a validated ``SpecConfig``.
+
+    Raises ``InvalidArgument`` with one violation per problem (types and cross-field rules);
+    never returns a partially filled object.
+    """
+    spec = decode_snapshot(snapshot)
+    problems = semantic_violations(spec)
+    if problems:
+        raise InvalidArgument(problems)
+    return spec
+
+
+def decode_snapshot(snapshot: str | bytes | Mapping[str, Any]) -> SpecConfig:
+    """Types only: JSON text or a decoded object as a ``SpecConfig`` (every type error at once).
+
+    Cross-field rules are left to :func:`semantic_violations`, so a caller can report them
+    together with its own (the mapper adds the provider's accepted options).
+    """
+    if isinstance(snapshot, (str, bytes)):
+        try:
+            data = load_json(snapshot)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidArgument.one("", f"snapshot is not valid JSON ({_json_reason(exc)})") from None
+    else:
+        data = snapshot
+    if not isinstance(data, Mapping):
+        raise InvalidArgument.one("", "snapshot must be a JSON object")
+    try:
+        spec = SpecConfig.model_validate(dict(data))
+    except ValidationError as exc:
+        raise InvalidArgument(_translate(exc.errors(include_url=False))) from None
+    return spec
+
+
+def _json_reason(exc: Exception) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    return str(exc)
+
+
+def field_path(loc: Sequence[str | int]) -> str:
+    """``("databases", 1, "engine")`` -> ``databases[1].engine``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+_TYPE_WORDS = {
+    "int_type": "expected an integer",
+    "int_parsing": "expected an integer",
+    "int_from_float": "expected an integer",
+    "float_type": "expected a number",
+    "float_parsing": "expected a number",
+    "finite_number": "expected a finite number",
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+    "string_type": "expected a string",
+    "list_type": "expected a list",
+    "dict_type": "expected an object",
+    "model_type": "expected an object",
+    "model_attributes_type": "expected an object",
+    "missing": "is required",
+    "extra_forbidden": "unknown field",
+}
+
+
+def _expected_choices(expected: str) -> str:
+    # pydantic says "'aws', 'gcp' or 'azure'"; users read "aws, gcp, azure".
+    return ", ".join(p.strip().strip("'\"") for p in re.split(r",| or ", expected) if p.strip())
+
+
+def _translate(errors: Iterable[Mapping[str, Any]]) -> list[FieldViolation]:
+    """Pydantic errors as plain field violations, in document order, without duplicates."""
+    out: list[FieldViolation] = []
+    seen: set[tuple[str, str]] = set()
+    for err in errors:
+        loc = [p for p in err.get("loc", ()) if isinstance(p, (str, int))]
+        kind = str(err.get("type", ""))
+        ctx = err.get("ctx") or {}
+        if kind in _TYPE_WORDS:
+            text = _TYPE_WORDS[kind]
+        elif kind == "literal_error":
+            text = "must be one of " + _expected_choices(str(ctx.get("expected", "")))
+        elif kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+            words = {
+                "greater_than_equal": "at least",
+                "greater_than": "greater than",
+                "less_than_equal": "at most",
+                "less_than": "less than",
+            }[kind]
+            bound = next(iter(ctx.values()), "")
+            text = f"must be {words} {bound}"
+        elif kind == "value_error":
+            text = str(ctx.get("error", err.get("msg", "invalid value")))
+        else:
+            msg = str(err.get("msg", "invalid value"))
+            text = msg[:1].lower() + msg[1:]
+        key = (field_path(loc), text)
+        if key not in seen:
+            seen.add(key)
+            out.append(FieldViolation(*key))
+    return out
+
+
+# --- cross-field rules -----------------------------------------------------------------
+
+
+def _label(value: str, path: str, out: list[FieldViolation]) -> None:
+    if not value:
+        out.append(FieldViolation(path, "must not be empty"))
+    elif not _DNS_LABEL.match(value):
+        out.append(FieldViolation(path, "must be a DNS label: lowercase letters, digits and '-', at most 63"))
+
+
+def _unique_names(items: Sequence[Any], path: str, out: list[FieldViolation]) -> None:
+    seen: dict[str, int] = {}
+    for i, item in enumerate(items):
+        _label(item.name, f"{path}[{i}].name", out)
+        if item.name in seen:
+            out.append(FieldViolation(f"{path}[{i}].name", f"duplicate of {path}[{seen[item.name]}].name"))
+        else:
+            seen[item.name] = i
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, (str, bool, int)) or (isinstance(value, float) and math.isfinite(value))
+
+
+def semantic_violations(spec: SpecConfig) -> list[FieldViolation]:
+    """Rules across fields that types cannot express; every violation, in field order."""
+    out: list[FieldViolation] = []
+    _label(spec.project_name, "project_name", out)
+    _label(spec.environment, "environment", out)
+    for name in ("region", "cloud_account_id"):
+        if not getattr(spec, name).strip():
+            out.append(FieldViolation(name, "must not be empty"))
+
+    net = spec.network
+    if net.provision_network:
+        try:
+            ipaddress.IPv4Network(net.cidr_block)
+        except ValueError:
+            out.append(FieldViolation("network.cidr_block", "must be an IPv4 CIDR block such as 10.0.0.0/16"))
+    elif not net.network_id.strip():
+        out.append(
+            FieldViolation("network.network_id", "is required when network.provision_network is false")
+        )
+
+    cl = spec.cluster
+    if not cl.cluster_version.strip():
+        out.append(FieldViolation("cluster.cluster_version", "must not be empty"))
+    if not cl.instance_types:
+        out.append(FieldViolation("cluster.instance_types", "must list at least one instance type"))
+    for i, it in enumerate(cl.instance_types):
+        if not it.strip():
+            out.append(FieldViolation(f"cluster.instance_types[{i}]", "must not be empty"))
+    if cl.node_min_size > cl.node_max_size:
+        out.append(FieldViolation("cluster.node_min_size", "must not exceed cluster.node_max_size"))
+    if not cl.node_min_size <= cl.node_desired_size <= cl.node_max_size:
+        out.append(
+            FieldViolation(
+                "cluster.node_desired_size", "must be between cluster.node_min_size and cluster.node_max_size"
+            )
+        )
+
+    if spec.dns.enabled and not spec.dns.domain_name.strip():
+        out.append(FieldViolation("dns.domain_name", "is required when dns.enabled is true"))
+
+    for i, repo in enumerate(spec.repositories):
+        if not repo.url.strip():
+            out.append(FieldViolation(f"repositories[{i}].url", "must not be empty"))
+        elif re.match(r"^[a-z][a-z0-9+.-]*://[^/@]*@", repo.url, re.IGNORECASE):
+            out.append(FieldViolation(f"repositories[{i}].url", "must not contain credentials"))
+
+    _unique_names(spec.databases, "databases", out)
+    for i, db in enumerate(spec.databases):
+        if db.scaling.min_capacity > db.scaling.max_capacity:
+            out.append(
+                FieldViolation(f"databases[{i}].scaling.min_capacity", "must not exceed scaling.max_capacity")
+            )
+        if not db.instance_class.strip():
+            out.append(FieldViolation(f"databases[{i}].instance_class", "must not be empty"))
+    _unique_names(spec.caches, "caches", out)
+    for i, cache in enumerate(spec.caches):
+        if not cache.node_type.strip():
+            out.append(FieldViolation(f"caches[{i}].node_type", "must not be empty"))
+    _unique_names(spec.queues, "queues", out)
+    _unique_names(spec.topics, "topics", out)
+    for i, topic in enumerate(spec.topics):
+        _unique_names(topic.subscriptions, f"topics[{i}].subscriptions", out)
+    _unique_names(spec.nosql_tables, "nosql_tables", out)
+    for i, table in enumerate(spec.nosql_tables):
+        if not table.partition_key.strip():
+            out.append(FieldViolation(f"nosql_tables[{i}].partition_key", "must not be empty"))
+    _unique_names(spec.storage_buckets, "storage_buckets", out)
+    _unique_names(spec.secrets, "secrets", out)
+    for i, secret in enumerate(spec.secrets):
+        for key in sorted(secret.metadata):
+            if not _scalar(secret.metadata[key]):
+                out.append(
+                    FieldViolation(f"secrets[{i}].metadata.{key}", "must be a string, number or boolean")
+                )
+    return out
