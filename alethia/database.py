@@ -81,13 +81,13 @@ async def begin_write(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
 
     On Postgres this is a normal transaction; row locks come from the statements.
     """
-    async with sessions() as session:
+    async with sessions() as session, session.begin():
         bind = session.bind
         if isinstance(bind, AsyncEngine) and is_sqlite(bind):
-            conn = await session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
-            assert conn is not None
-        async with session.begin():
-            yield session
+            # The first connection of the transaction carries the option to the "begin" hook.
+            # (Asking for it before session.begin() would autobegin and make begin() fail.)
+            await session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+        yield session
 
 
 def run_migrations(url: str, script_location: Path, version_table: str) -> None:
