@@ -167,7 +167,7 @@ class Stack:
             "ALETHIA_TEMPLATE_SET": "sandbox",
             "ALETHIA_GIT_URL_REWRITE": f"{DEMO_GIT_PREFIX}=file://{self.data.git}/",
             "ALETHIA_GIT_TOKEN": LOCAL_GIT_TOKEN,
-            "ALETHIA_EXECUTOR_WORK_DIR": str(self.data.work),
+            "ALETHIA_WORK_DIR": str(self.data.work),
         }
         env.update(forced)
         for key, value in defaults.items():

@@ -1,0 +1,97 @@
+"""One-shot set-up for a deployment (docker-compose's ``migrate`` and ``buckets`` services).
+
+- ``python -m alethia.stack.bootstrap migrate``: Alembic upgrade of each service's own
+  tables (specs, snapshot) in the database its settings name, with its own version table.
+  The services also migrate at start; running it once first keeps several replicas from
+  racing on the first start.
+- ``python -m alethia.stack.bootstrap buckets``: create the Terraform state and artifact
+  buckets on the S3 store if they are missing (idempotent).
+
+Settings are the services' own variables: ``ALETHIA_SPECS_DATABASE_URL``,
+``ALETHIA_SNAPSHOT_DATABASE_URL``, ``ALETHIA_S3_ENDPOINT``, ``ALETHIA_S3_ACCESS_KEY``,
+``ALETHIA_S3_SECRET_KEY``, ``ALETHIA_S3_REGION``, ``ALETHIA_S3_STATE_BUCKET``,
+``ALETHIA_S3_ARTIFACT_BUCKET``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from alethia.database import run_migrations
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# service -> the variable naming its database
+MIGRATED = {"specs": "ALETHIA_SPECS_DATABASE_URL", "snapshot": "ALETHIA_SNAPSHOT_DATABASE_URL"}
+# Every variable this module reads (docker-compose's test checks the file sets no other).
+ENV_VARS = frozenset(
+    {
+        *MIGRATED.values(),
+        "ALETHIA_S3_ENDPOINT",
+        "ALETHIA_S3_ACCESS_KEY",
+        "ALETHIA_S3_SECRET_KEY",
+        "ALETHIA_S3_REGION",
+        "ALETHIA_S3_STATE_BUCKET",
+        "ALETHIA_S3_ARTIFACT_BUCKET",
+    }
+)
+
+
+def migrate(env: Mapping[str, str]) -> list[str]:
+    """Upgrade every service whose database URL is set; returns the services migrated."""
+    done = []
+    for service, var in MIGRATED.items():
+        url = env.get(var)
+        if not url:
+            continue
+        run_migrations(url, REPO_ROOT / "services" / service / "migrations", f"alembic_version_{service}")
+        done.append(service)
+    return done
+
+
+def create_buckets(env: Mapping[str, str], attempts: int = 30) -> list[str]:
+    """Create the state and artifact buckets when missing; retries while the store starts."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=env.get("ALETHIA_S3_ENDPOINT") or None,
+        aws_access_key_id=env.get("ALETHIA_S3_ACCESS_KEY") or None,
+        aws_secret_access_key=env.get("ALETHIA_S3_SECRET_KEY") or None,
+        region_name=env.get("ALETHIA_S3_REGION", "us-east-1"),
+    )
+    buckets = [
+        env.get("ALETHIA_S3_STATE_BUCKET", "alethia-state"),
+        env.get("ALETHIA_S3_ARTIFACT_BUCKET", "alethia-artifacts"),
+    ]
+    for attempt in range(attempts):
+        try:
+            existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+            for name in buckets:
+                if name not in existing:
+                    s3.create_bucket(Bucket=name)
+            return buckets
+        except (BotoCoreError, ClientError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(1.0)
+    return buckets
+
+
+def main(argv: list[str]) -> int:
+    if argv == ["migrate"]:
+        print("migrated:", ", ".join(migrate(os.environ)) or "nothing (no database URL set)")
+        return 0
+    if argv == ["buckets"]:
+        print("buckets:", ", ".join(create_buckets(os.environ)))
+        return 0
+    sys.stderr.write("usage: python -m alethia.stack.bootstrap migrate|buckets\n")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
