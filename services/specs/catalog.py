@@ -1,0 +1,240 @@
+"""The spec service's operations: validate, then read or write in one transaction.
+
+Each method is one RPC's behaviour on plain dicts (the server translates protobuf); each
+owns its transaction. Nothing is written before every check passed: validation is pure
+and runs first, and the only checks that need the database (the cloud identity exists,
+the workspace of an updated Spec stays the same) are reads made before the write.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from alethia.database import begin_write, is_sqlite, session_factory
+from alethia.errors import FieldViolation, InvalidArgument, NotFound
+from services.specs import store
+from services.specs.validation import validate_identity, validate_spec
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+WORKSPACE_FIELDS = ("zone_id", "project_name", "environment", "region")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _is_id(value: str) -> bool:
+    # Ids are ours (uuid4): anything else cannot exist, and is never sent to the database.
+    return bool(_UUID.match(value))
+
+
+def _page_size(size: int) -> int:
+    if size < 0:
+        raise InvalidArgument.one("page_size", "must be >= 0")
+    return min(size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+
+
+def _encode_token(create_time: datetime, row_id: str, scope: str) -> str:
+    raw = json.dumps({"t": create_time.isoformat(), "i": row_id, "s": scope}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str, scope: str) -> tuple[datetime, str] | None:
+    """The keyset cursor in a page token; the token must come from the same query (scope)."""
+    if not token:
+        return None
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        after = (datetime.fromisoformat(raw["t"]), str(raw["i"]))
+        same_scope = raw.get("s") == scope
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise InvalidArgument.one("page_token", "not a page token returned by this list") from None
+    if not same_scope or not _is_id(after[1]) or after[0].tzinfo is None:
+        raise InvalidArgument.one(
+            "page_token", "not a page token returned by this list (or the filter changed)"
+        )
+    return after
+
+
+class SpecCatalog:
+    """Specs and cloud identities on one database engine."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessions = session_factory(engine)
+
+    # --- cloud identities ---------------------------------------------------------------
+
+    async def create_identity(self, identity: dict[str, Any]) -> dict[str, Any]:
+        """Validate and store a cloud identity."""
+        violations = validate_identity(identity)
+        if violations:
+            raise InvalidArgument(violations)
+        async with begin_write(self.sessions) as session:
+            row = await store.insert_identity(session, str(uuid.uuid4()), identity, _now())
+        return store.identity_to_dict(row)
+
+    async def get_identity(self, identity_id: str) -> dict[str, Any]:
+        """One identity, or NOT_FOUND."""
+        row = None
+        if _is_id(identity_id):
+            async with self.sessions() as session:
+                row = await store.get_identity(session, identity_id)
+        if row is None:
+            raise NotFound(f"cloud identity {identity_id!r} not found")
+        return store.identity_to_dict(row)
+
+    async def list_identities(self, page_size: int, page_token: str) -> tuple[list[dict[str, Any]], str]:
+        """A page of identities in creation order, and the token of the next page ("" at the end)."""
+        limit = _page_size(page_size)
+        after = _decode_token(page_token, "identities")
+        async with self.sessions() as session:
+            rows = await store.list_identities(session, after, limit + 1)
+        token = ""
+        if len(rows) > limit:
+            rows = rows[:limit]
+            token = _encode_token(rows[-1].create_time, rows[-1].id, "identities")
+        return [store.identity_to_dict(r) for r in rows], token
+
+    # --- specs ----------------------------------------------------------------------------
+
+    async def _identity_violations(self, spec: dict[str, Any]) -> tuple[str | None, list[FieldViolation]]:
+        """The identity's provider (None when unknown) and the violation if it does not exist."""
+        identity_id = spec.get("cloud_identity_id") or ""
+        if not identity_id:
+            return None, []  # validate_spec reports the missing field
+        row = None
+        if _is_id(identity_id):
+            async with self.sessions() as session:
+                row = await store.get_identity(session, identity_id)
+        if row is None:
+            return None, [FieldViolation("cloud_identity_id", f"no cloud identity with id {identity_id!r}")]
+        return row.provider, []
+
+    async def create_spec(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Validate and store a new Spec (revision 1) in one transaction across its tables."""
+        provider, violations = await self._identity_violations(spec)
+        violations = validate_spec(spec, provider) + violations
+        if violations:
+            raise InvalidArgument(violations)
+        spec_id = str(uuid.uuid4())
+        async with begin_write(self.sessions) as session:
+            row, components = await store.insert_spec(session, spec_id, spec, _now())
+            identity = await store.get_identity(session, row.cloud_identity_id)
+        assert identity is not None  # identities are never deleted
+        head = store.SpecHead(row, identity.provider, identity.account_id)
+        return store.assemble(head, store.parts_from_rows(spec_id, components))
+
+    async def get_spec(self, spec_id: str) -> dict[str, Any]:
+        """The whole Spec, its component tables read concurrently.
+
+        Each table is read on its own connection at the same time, so the reads are not
+        one transaction: the revision is read before and after, and when a writer
+        committed in between the read is retried (a seqlock). After a few lost races it
+        falls back to one consistent transaction.
+        """
+        if not _is_id(spec_id):
+            raise NotFound(f"spec {spec_id!r} not found")
+        for _ in range(store.CONCURRENT_READ_ATTEMPTS):
+            async with self.sessions() as session:
+                head = await store.get_head(session, spec_id)
+            if head is None:
+                raise NotFound(f"spec {spec_id!r} not found")
+            parts = await store.read_components_concurrently(self.sessions, [spec_id])
+            async with self.sessions() as session:
+                if await store.current_revision(session, spec_id) == head.row.revision:
+                    return store.assemble(head, parts.get(spec_id, {}))
+        async with self.sessions() as session:
+            await self._consistent_read(session)
+            head = await store.get_head(session, spec_id)
+            if head is None:
+                raise NotFound(f"spec {spec_id!r} not found")
+            parts = await store.read_components(session, [spec_id])
+        return store.assemble(head, parts.get(spec_id, {}))
+
+    async def _consistent_read(self, session: AsyncSession) -> None:
+        """Start a read transaction that sees one snapshot for all its statements."""
+        if is_sqlite(self.engine):
+            await session.connection()  # a WAL read transaction is already a snapshot
+        else:
+            await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+    async def update_spec(self, spec: dict[str, Any], expected_revision: int) -> dict[str, Any]:
+        """Replace a Spec's fields and components if it is still at ``expected_revision``."""
+        spec_id = spec.get("id") or ""
+        if not spec_id:
+            raise InvalidArgument.one("id", "the id of the Spec to update is required")
+        if not _is_id(spec_id):
+            raise NotFound(f"spec {spec_id!r} not found")
+        async with self.sessions() as session:
+            head = await store.get_head(session, spec_id)
+        if head is None:
+            raise NotFound(f"spec {spec_id!r} not found")
+        provider, violations = await self._identity_violations(spec)
+        violations = validate_spec(spec, provider) + violations
+        if expected_revision < 1:
+            violations.append(
+                FieldViolation("expected_revision", "required: the revision of the Spec you read (>= 1)")
+            )
+        for field in WORKSPACE_FIELDS:
+            if spec.get(field) and spec.get(field) != getattr(head.row, field):
+                violations.append(
+                    FieldViolation(
+                        field,
+                        f"cannot change the workspace of a Spec (is {getattr(head.row, field)!r}); create a new Spec",
+                    )
+                )
+        if violations:
+            raise InvalidArgument(violations)
+        now = _now()
+        async with begin_write(self.sessions) as session:
+            components = await store.replace_spec(session, spec_id, spec, expected_revision, now)
+            identity = await store.get_identity(session, spec["cloud_identity_id"])
+        assert identity is not None
+        row = head.row
+        row.revision = expected_revision + 1
+        row.cloud_identity_id = spec["cloud_identity_id"]
+        row.terraform_version = spec.get("terraform_version", "")
+        row.update_time = now
+        return store.assemble(
+            store.SpecHead(row, identity.provider, identity.account_id),
+            store.parts_from_rows(spec_id, components),
+        )
+
+    async def list_specs(
+        self, page_size: int, page_token: str, zone_id: str
+    ) -> tuple[list[dict[str, Any]], str]:
+        """A page of whole Specs in creation order (optionally of one zone), read as one snapshot."""
+        if len(zone_id) > 63 or any(ord(c) < 32 or ord(c) == 127 for c in zone_id):
+            raise InvalidArgument.one("zone_id", "not a zone id")
+        limit = _page_size(page_size)
+        scope = f"specs:{zone_id}"
+        after = _decode_token(page_token, scope)
+        async with self.sessions() as session:
+            await self._consistent_read(session)
+            heads = await store.list_heads(session, zone_id, after, limit + 1)
+            token = ""
+            if len(heads) > limit:
+                heads = heads[:limit]
+                token = _encode_token(heads[-1].row.create_time, heads[-1].row.id, scope)
+            parts = await store.read_components(session, [h.row.id for h in heads]) if heads else {}
+        return [store.assemble(h, parts.get(h.row.id, {})) for h in heads], token
+
+    async def delete_spec(self, spec_id: str, expected_revision: int) -> None:
+        """Delete a Spec and its components; ``expected_revision`` 0 means any revision."""
+        if expected_revision < 0:
+            raise InvalidArgument.one("expected_revision", "must be >= 0 (0 = any revision)")
+        if not _is_id(spec_id):
+            raise NotFound(f"spec {spec_id!r} not found")
+        async with begin_write(self.sessions) as session:
+            await store.delete_spec(session, spec_id, expected_revision)

@@ -1,0 +1,101 @@
+"""The SpecService servicer: protobuf <-> dict translation only; behaviour is in the catalog."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import grpc
+
+from alethia.errors import InvalidArgument
+from alethia.specfile import cloud_identity_from_dict, cloud_identity_to_dict, spec_from_dict, spec_to_dict
+from alethia.specs.v1 import specs_pb2, specs_pb2_grpc
+from services.specs.catalog import SpecCatalog
+
+SERVICE_NAME = specs_pb2.DESCRIPTOR.services_by_name["SpecService"].full_name
+_TIMES = ("create_time", "update_time")
+
+
+def _with_times(msg: Any, data: dict[str, Any]) -> Any:
+    for key in _TIMES:
+        value = data.get(key)
+        if isinstance(value, datetime):
+            getattr(msg, key).FromDatetime(value)
+    return msg
+
+
+def spec_message(data: dict[str, Any]) -> specs_pb2.Spec:
+    """A stored Spec dict as the protobuf message."""
+    return _with_times(spec_from_dict({k: v for k, v in data.items() if k not in _TIMES}), data)  # type: ignore[no-any-return]
+
+
+def identity_message(data: dict[str, Any]) -> specs_pb2.CloudIdentity:
+    """A stored identity dict as the protobuf message."""
+    return _with_times(  # type: ignore[no-any-return]
+        cloud_identity_from_dict({k: v for k, v in data.items() if k not in _TIMES}), data
+    )
+
+
+def _spec_input(request: Any) -> dict[str, Any]:
+    if not request.HasField("spec"):
+        raise InvalidArgument.one("spec", "a Spec is required")
+    data = spec_to_dict(request.spec, include_output_only=False)
+    data["id"] = request.spec.id
+    return data
+
+
+class SpecServicer(specs_pb2_grpc.SpecServiceServicer):
+    """Translates each RPC to a :class:`SpecCatalog` call and back."""
+
+    def __init__(self, catalog: SpecCatalog) -> None:
+        self.catalog = catalog
+
+    async def CreateCloudIdentity(
+        self, request: specs_pb2.CreateCloudIdentityRequest, context: grpc.aio.ServicerContext
+    ) -> specs_pb2.CloudIdentity:
+        data = cloud_identity_to_dict(request.identity)
+        for key in ("id", *_TIMES):
+            data.pop(key, None)
+        return identity_message(await self.catalog.create_identity(data))
+
+    async def GetCloudIdentity(
+        self, request: specs_pb2.GetCloudIdentityRequest, context: grpc.aio.ServicerContext
+    ) -> specs_pb2.CloudIdentity:
+        return identity_message(await self.catalog.get_identity(request.id))
+
+    async def ListCloudIdentities(
+        self, request: specs_pb2.ListCloudIdentitiesRequest, context: grpc.aio.ServicerContext
+    ) -> specs_pb2.ListCloudIdentitiesResponse:
+        items, token = await self.catalog.list_identities(request.page_size, request.page_token)
+        return specs_pb2.ListCloudIdentitiesResponse(
+            identities=[identity_message(i) for i in items], next_page_token=token
+        )
+
+    async def CreateSpec(
+        self, request: specs_pb2.CreateSpecRequest, context: grpc.aio.ServicerContext
+    ) -> specs_pb2.Spec:
+        data = _spec_input(request)
+        data.pop("id")  # output only: the service picks the id
+        return spec_message(await self.catalog.create_spec(data))
+
+    async def GetSpec(
+        self, request: specs_pb2.GetSpecRequest, context: grpc.aio.ServicerContext
+    ) -> specs_pb2.Spec:
+        return spec_message(await self.catalog.get_spec(request.id))
+
+    async def UpdateSpec(
+        self, request: specs_pb2.UpdateSpecRequest, context: grpc.aio.ServicerContext
+    ) -> specs_pb2.Spec:
+        return spec_message(await self.catalog.update_spec(_spec_input(request), request.expected_revision))
+
+    async def ListSpecs(
+        self, request: specs_pb2.ListSpecsRequest, context: grpc.aio.ServicerContext
+    ) -> specs_pb2.ListSpecsResponse:
+        items, token = await self.catalog.list_specs(request.page_size, request.page_token, request.zone_id)
+        return specs_pb2.ListSpecsResponse(specs=[spec_message(s) for s in items], next_page_token=token)
+
+    async def DeleteSpec(
+        self, request: specs_pb2.DeleteSpecRequest, context: grpc.aio.ServicerContext
+    ) -> specs_pb2.DeleteSpecResponse:
+        await self.catalog.delete_spec(request.id, request.expected_revision)
+        return specs_pb2.DeleteSpecResponse()

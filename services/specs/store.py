@@ -1,0 +1,531 @@
+"""Reads and writes of the spec service's own tables.
+
+Every function takes the session (or, for the concurrent reads, the session factory);
+the caller owns the transaction. Specs travel as the plain dicts of
+:func:`alethia.specfile.spec_to_dict` (DESIGN.md names), lists ordered by name
+(repositories by url, branch, path) so the same Spec always reads back the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from alethia.errors import Aborted, AlreadyExists, NotFound
+from services.specs.models import (
+    COMPONENT_MODELS,
+    Base,
+    CacheRow,
+    CloudIdentityRow,
+    ClusterRow,
+    DatabaseRow,
+    DnsRow,
+    NetworkRow,
+    NosqlTableRow,
+    QueueRow,
+    RepositoryRow,
+    SecretRow,
+    SpecRow,
+    StorageBucketRow,
+    TopicRow,
+)
+
+# How often GetSpec retries its concurrent read when a writer commits in the middle of it,
+# before it falls back to one consistent transaction.
+CONCURRENT_READ_ATTEMPTS = 3
+
+
+def workspace_key(spec: dict[str, Any]) -> str:
+    """``{zone_id}/{project}-{env}-{region}``: the unit of state and of uniqueness."""
+    return f"{spec['zone_id']}/{spec['project_name']}-{spec['environment']}-{spec['region']}"
+
+
+# --- cloud identities -------------------------------------------------------------------
+
+
+async def insert_identity(
+    session: AsyncSession, identity_id: str, identity: dict[str, Any], now: datetime
+) -> CloudIdentityRow:
+    """Insert a cloud identity; a taken name is ALREADY_EXISTS."""
+    row = CloudIdentityRow(
+        id=identity_id,
+        name=identity["name"],
+        provider=identity["provider"],
+        account_id=identity["account_id"],
+        credentials_ref=identity["credentials_ref"],
+        create_time=now,
+    )
+    taken = await session.scalar(select(CloudIdentityRow.id).where(CloudIdentityRow.name == row.name))
+    if taken is not None:
+        raise AlreadyExists(f"a cloud identity named {row.name!r} already exists (id {taken})")
+    session.add(row)
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # a concurrent insert of the same name
+        raise AlreadyExists(f"a cloud identity named {row.name!r} already exists") from exc
+    return row
+
+
+async def get_identity(session: AsyncSession, identity_id: str) -> CloudIdentityRow | None:
+    """The identity, or None."""
+    return await session.get(CloudIdentityRow, identity_id)
+
+
+async def list_identities(
+    session: AsyncSession, after: tuple[datetime, str] | None, limit: int
+) -> list[CloudIdentityRow]:
+    """Identities in (create_time, id) order, strictly after the cursor."""
+    stmt = select(CloudIdentityRow)
+    if after is not None:
+        stmt = stmt.where(_after(CloudIdentityRow.create_time, CloudIdentityRow.id, after))
+    stmt = stmt.order_by(CloudIdentityRow.create_time, CloudIdentityRow.id).limit(limit)
+    return list((await session.scalars(stmt)).all())
+
+
+def identity_to_dict(row: CloudIdentityRow) -> dict[str, Any]:
+    """The identity as a CloudIdentity dict (create_time as a datetime)."""
+    return {
+        "id": row.id,
+        "name": row.name,
+        "provider": row.provider,
+        "account_id": row.account_id,
+        "credentials_ref": row.credentials_ref,
+        "create_time": row.create_time,
+    }
+
+
+def _after(time_col: Any, id_col: Any, after: tuple[datetime, str]) -> Any:
+    # Spelled out instead of a row-value comparison: same plan on both dialects.
+    t, i = after
+    return or_(time_col > t, (time_col == t) & (id_col > i))
+
+
+# --- specs: writes ----------------------------------------------------------------------
+
+
+def component_rows(spec_id: str, spec: dict[str, Any]) -> list[Base]:
+    """One row per component of the Spec dict (lists sorted as they will be read back)."""
+    rows: list[Base] = []
+    net = spec.get("network")
+    if net is not None:
+        rows.append(
+            NetworkRow(
+                spec_id=spec_id,
+                provision_network=bool(net.get("provision_network")),
+                cidr_block=net.get("cidr_block", ""),
+                network_id=net.get("network_id", ""),
+                provider_config=net.get("provider_config") or {},
+            )
+        )
+    cl = spec.get("cluster")
+    if cl is not None:
+        rows.append(
+            ClusterRow(
+                spec_id=spec_id,
+                cluster_version=cl.get("cluster_version", ""),
+                instance_types=list(cl.get("instance_types") or []),
+                node_min_size=cl.get("node_min_size", 0),
+                node_max_size=cl.get("node_max_size", 0),
+                node_desired_size=cl.get("node_desired_size", 0),
+                cluster_admins=list(cl.get("cluster_admins") or []),
+                provider_config=cl.get("provider_config") or {},
+            )
+        )
+    dns = spec.get("dns")
+    if dns is not None:
+        rows.append(
+            DnsRow(
+                spec_id=spec_id,
+                enabled=bool(dns.get("enabled")),
+                zone_id=dns.get("zone_id", ""),
+                domain_name=dns.get("domain_name", ""),
+                provider_config=dns.get("provider_config") or {},
+            )
+        )
+    repos = sorted(spec.get("repositories") or [], key=lambda r: (r["url"], r["branch"], r["path"]))
+    rows += [
+        RepositoryRow(spec_id=spec_id, position=i, url=r["url"], branch=r["branch"], path=r.get("path", ""))
+        for i, r in enumerate(repos)
+    ]
+    for d in spec.get("databases") or []:
+        scaling = d.get("scaling") or {}
+        rows.append(
+            DatabaseRow(
+                spec_id=spec_id,
+                name=d["name"],
+                engine=d["engine"],
+                engine_version=d.get("engine_version", ""),
+                instance_class=d["instance_class"],
+                storage_gb=d["storage_gb"],
+                scaling_min_capacity=float(scaling.get("min_capacity", 0.0)),
+                scaling_max_capacity=float(scaling.get("max_capacity", 0.0)),
+                provider_config=d.get("provider_config") or {},
+            )
+        )
+    rows += [
+        CacheRow(
+            spec_id=spec_id,
+            name=c["name"],
+            node_type=c["node_type"],
+            cluster_size=c["cluster_size"],
+            provider_config=c.get("provider_config") or {},
+        )
+        for c in spec.get("caches") or []
+    ]
+    rows += [
+        QueueRow(spec_id=spec_id, name=q["name"], config=q.get("config") or {})
+        for q in spec.get("queues") or []
+    ]
+    rows += [
+        TopicRow(
+            spec_id=spec_id,
+            name=t["name"],
+            subscriptions=sorted(
+                (
+                    {"name": s["name"], "protocol": s.get("protocol", ""), "endpoint": s.get("endpoint", "")}
+                    for s in t.get("subscriptions") or []
+                ),
+                key=lambda s: s["name"],
+            ),
+        )
+        for t in spec.get("topics") or []
+    ]
+    rows += [
+        NosqlTableRow(
+            spec_id=spec_id,
+            name=t["name"],
+            partition_key=t["partition_key"],
+            sort_key=t.get("sort_key", ""),
+            provider_config=t.get("provider_config") or {},
+        )
+        for t in spec.get("nosql_tables") or []
+    ]
+    rows += [
+        StorageBucketRow(
+            spec_id=spec_id,
+            name=b["name"],
+            versioning=bool(b.get("versioning")),
+            provider_config=b.get("provider_config") or {},
+        )
+        for b in spec.get("storage_buckets") or []
+    ]
+    rows += [
+        SecretRow(spec_id=spec_id, name=s["name"], metadata_=s.get("metadata") or {})
+        for s in spec.get("secrets") or []
+    ]
+    return rows
+
+
+async def find_workspace(session: AsyncSession, spec: dict[str, Any]) -> str | None:
+    """The id of the Spec that holds the workspace of ``spec``, if any."""
+    return await session.scalar(
+        select(SpecRow.id).where(
+            SpecRow.zone_id == spec["zone_id"],
+            SpecRow.project_name == spec["project_name"],
+            SpecRow.environment == spec["environment"],
+            SpecRow.region == spec["region"],
+        )
+    )
+
+
+async def insert_spec(
+    session: AsyncSession, spec_id: str, spec: dict[str, Any], now: datetime
+) -> tuple[SpecRow, list[Base]]:
+    """Insert a Spec and all its components (revision 1); a taken workspace is ALREADY_EXISTS.
+
+    Returns the rows written, from which the caller builds its answer without reading back.
+    """
+    existing = await find_workspace(session, spec)
+    if existing is not None:
+        raise AlreadyExists(f"a Spec already exists for workspace {workspace_key(spec)} (id {existing})")
+    row = SpecRow(
+        id=spec_id,
+        zone_id=spec["zone_id"],
+        project_name=spec["project_name"],
+        environment=spec["environment"],
+        region=spec["region"],
+        cloud_identity_id=spec["cloud_identity_id"],
+        terraform_version=spec.get("terraform_version", ""),
+        revision=1,
+        create_time=now,
+        update_time=now,
+    )
+    session.add(row)
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # a concurrent create of the same workspace won the race
+        raise AlreadyExists(f"a Spec already exists for workspace {workspace_key(spec)}") from exc
+    components = component_rows(spec_id, spec)
+    session.add_all(components)
+    await session.flush()
+    return row, components
+
+
+async def replace_spec(
+    session: AsyncSession, spec_id: str, spec: dict[str, Any], expected_revision: int, now: datetime
+) -> list[Base]:
+    """Replace the Spec's fields and components if its revision is still ``expected_revision``.
+
+    The revision guard is in the UPDATE itself, so of two writers holding the same
+    revision exactly one matches a row; the other gets ABORTED. Returns the new revision.
+    """
+    result = await session.execute(
+        update(SpecRow)
+        .where(SpecRow.id == spec_id, SpecRow.revision == expected_revision)
+        .values(
+            revision=SpecRow.revision + 1,
+            cloud_identity_id=spec["cloud_identity_id"],
+            terraform_version=spec.get("terraform_version", ""),
+            update_time=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    assert isinstance(result, CursorResult)
+    if result.rowcount != 1:
+        current = await session.scalar(select(SpecRow.revision).where(SpecRow.id == spec_id))
+        if current is None:
+            raise NotFound(f"spec {spec_id} not found")
+        raise Aborted(
+            f"spec {spec_id} is at revision {current}, not {expected_revision}: re-read it and retry"
+        )
+    for model in COMPONENT_MODELS:
+        await session.execute(delete(model).where(model.spec_id == spec_id))
+    components = component_rows(spec_id, spec)
+    session.add_all(components)
+    await session.flush()
+    return components
+
+
+async def delete_spec(session: AsyncSession, spec_id: str, expected_revision: int) -> None:
+    """Delete the Spec (components go with it: ON DELETE CASCADE); 0 = any revision."""
+    stmt = delete(SpecRow).where(SpecRow.id == spec_id)
+    if expected_revision:
+        stmt = stmt.where(SpecRow.revision == expected_revision)
+    result = await session.execute(stmt.execution_options(synchronize_session=False))
+    assert isinstance(result, CursorResult)
+    if result.rowcount != 1:
+        current = await session.scalar(select(SpecRow.revision).where(SpecRow.id == spec_id))
+        if current is None:
+            raise NotFound(f"spec {spec_id} not found")
+        raise Aborted(
+            f"spec {spec_id} is at revision {current}, not {expected_revision}: re-read it and retry"
+        )
+
+
+# --- specs: reads -----------------------------------------------------------------------
+
+
+@dataclass
+class SpecHead:
+    """The ``specs`` row with its identity's provider and account (one query)."""
+
+    row: SpecRow
+    provider: str
+    cloud_account_id: str
+
+
+async def get_head(session: AsyncSession, spec_id: str) -> SpecHead | None:
+    """The Spec's own row (and identity) or None."""
+    res = await session.execute(
+        select(SpecRow, CloudIdentityRow.provider, CloudIdentityRow.account_id)
+        .join(CloudIdentityRow, CloudIdentityRow.id == SpecRow.cloud_identity_id)
+        .where(SpecRow.id == spec_id)
+    )
+    found = res.first()
+    return SpecHead(found[0], found[1], found[2]) if found else None
+
+
+async def list_heads(
+    session: AsyncSession, zone_id: str, after: tuple[datetime, str] | None, limit: int
+) -> list[SpecHead]:
+    """Spec rows in (create_time, id) order strictly after the cursor, optionally of one zone."""
+    stmt = select(SpecRow, CloudIdentityRow.provider, CloudIdentityRow.account_id).join(
+        CloudIdentityRow, CloudIdentityRow.id == SpecRow.cloud_identity_id
+    )
+    if zone_id:
+        stmt = stmt.where(SpecRow.zone_id == zone_id)
+    if after is not None:
+        stmt = stmt.where(_after(SpecRow.create_time, SpecRow.id, after))
+    stmt = stmt.order_by(SpecRow.create_time, SpecRow.id).limit(limit)
+    return [SpecHead(r[0], r[1], r[2]) for r in (await session.execute(stmt)).all()]
+
+
+async def current_revision(session: AsyncSession, spec_id: str) -> int | None:
+    """The Spec's revision right now (None when it is gone)."""
+    return await session.scalar(select(SpecRow.revision).where(SpecRow.id == spec_id))
+
+
+async def count_rows(session: AsyncSession) -> dict[str, int]:
+    """Row count of every table of the service (tests assert a refused write changed nothing)."""
+    out: dict[str, int] = {}
+    for table in Base.metadata.sorted_tables:
+        out[table.name] = int(await session.scalar(select(func.count()).select_from(table)) or 0)
+    return out
+
+
+Components = dict[str, dict[str, Any]]  # spec_id -> partial spec dict of its components
+
+
+async def _load(session: AsyncSession, model: Any, spec_ids: Sequence[str]) -> list[Any]:
+    return list((await session.scalars(select(model).where(model.spec_id.in_(spec_ids)))).all())
+
+
+def _merge(model: Any, rows: Iterable[Any], into: Components) -> None:
+    """Turn one table's rows into the spec dict parts (ordered as documented)."""
+    for r in rows:
+        part = into.setdefault(r.spec_id, {})
+        if model is NetworkRow:
+            part["network"] = {
+                "provision_network": r.provision_network,
+                "cidr_block": r.cidr_block,
+                "network_id": r.network_id,
+                "provider_config": r.provider_config,
+            }
+        elif model is ClusterRow:
+            part["cluster"] = {
+                "cluster_version": r.cluster_version,
+                "instance_types": list(r.instance_types),
+                "node_min_size": r.node_min_size,
+                "node_max_size": r.node_max_size,
+                "node_desired_size": r.node_desired_size,
+                "cluster_admins": list(r.cluster_admins),
+                "provider_config": r.provider_config,
+            }
+        elif model is DnsRow:
+            part["dns"] = {
+                "enabled": r.enabled,
+                "zone_id": r.zone_id,
+                "domain_name": r.domain_name,
+                "provider_config": r.provider_config,
+            }
+        elif model is RepositoryRow:
+            part.setdefault("repositories", []).append(
+                {"url": r.url, "branch": r.branch, "path": r.path, "_pos": r.position}
+            )
+        elif model is DatabaseRow:
+            part.setdefault("databases", []).append(
+                {
+                    "name": r.name,
+                    "engine": r.engine,
+                    "engine_version": r.engine_version,
+                    "instance_class": r.instance_class,
+                    "storage_gb": r.storage_gb,
+                    "scaling": {
+                        "min_capacity": r.scaling_min_capacity,
+                        "max_capacity": r.scaling_max_capacity,
+                    },
+                    "provider_config": r.provider_config,
+                }
+            )
+        elif model is CacheRow:
+            part.setdefault("caches", []).append(
+                {
+                    "name": r.name,
+                    "node_type": r.node_type,
+                    "cluster_size": r.cluster_size,
+                    "provider_config": r.provider_config,
+                }
+            )
+        elif model is QueueRow:
+            part.setdefault("queues", []).append({"name": r.name, "config": r.config})
+        elif model is TopicRow:
+            part.setdefault("topics", []).append({"name": r.name, "subscriptions": list(r.subscriptions)})
+        elif model is NosqlTableRow:
+            part.setdefault("nosql_tables", []).append(
+                {
+                    "name": r.name,
+                    "partition_key": r.partition_key,
+                    "sort_key": r.sort_key,
+                    "provider_config": r.provider_config,
+                }
+            )
+        elif model is StorageBucketRow:
+            part.setdefault("storage_buckets", []).append(
+                {"name": r.name, "versioning": r.versioning, "provider_config": r.provider_config}
+            )
+        elif model is SecretRow:
+            part.setdefault("secrets", []).append({"name": r.name, "metadata": r.metadata_})
+
+
+def _sorted_parts(parts: Components) -> Components:
+    # Sorted in Python, not in SQL: Postgres collations and SQLite's binary order differ.
+    for part in parts.values():
+        for key, items in part.items():
+            if key == "repositories":
+                items.sort(key=lambda r: r.pop("_pos"))
+            elif isinstance(items, list):
+                items.sort(key=lambda x: x["name"])
+    return parts
+
+
+def parts_from_rows(spec_id: str, rows: Iterable[Base]) -> dict[str, Any]:
+    """The components of one Spec's freshly written rows, exactly as a read would give them."""
+    parts: Components = {}
+    for row in rows:
+        _merge(type(row), [row], parts)
+    return _sorted_parts(parts).get(spec_id, {})
+
+
+async def read_components(session: AsyncSession, spec_ids: Sequence[str]) -> Components:
+    """All components of the given Specs, one table after another in the caller's transaction."""
+    parts: Components = {}
+    for model in COMPONENT_MODELS:
+        _merge(model, await _load(session, model, spec_ids), parts)
+    return _sorted_parts(parts)
+
+
+async def read_components_concurrently(
+    sessions: async_sessionmaker[AsyncSession], spec_ids: Sequence[str]
+) -> Components:
+    """All components of the given Specs, every table on its own connection at the same time."""
+
+    async def one(model: Any) -> tuple[Any, list[Any]]:
+        async with sessions() as session:
+            return model, await _load(session, model, spec_ids)
+
+    parts: Components = {}
+    for model, rows in await asyncio.gather(*(one(m) for m in COMPONENT_MODELS)):
+        _merge(model, rows, parts)
+    return _sorted_parts(parts)
+
+
+def assemble(head: SpecHead, part: dict[str, Any]) -> dict[str, Any]:
+    """The full Spec dict: the row, its identity's provider/account, and its components."""
+    row = head.row
+    spec: dict[str, Any] = {
+        "id": row.id,
+        "revision": row.revision,
+        "zone_id": row.zone_id,
+        "project_name": row.project_name,
+        "environment": row.environment,
+        "region": row.region,
+        "cloud_identity_id": row.cloud_identity_id,
+        "terraform_version": row.terraform_version,
+        "provider": head.provider,
+        "cloud_account_id": head.cloud_account_id,
+        "create_time": row.create_time,
+        "update_time": row.update_time,
+    }
+    for key in ("network", "cluster", "dns"):
+        if key in part:
+            spec[key] = part[key]
+    for key in (
+        "repositories",
+        "databases",
+        "caches",
+        "queues",
+        "topics",
+        "nosql_tables",
+        "storage_buckets",
+        "secrets",
+    ):
+        spec[key] = part.get(key, [])
+    return spec
