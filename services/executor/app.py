@@ -1,0 +1,166 @@
+"""Wiring of the runner: Terraform discovery, NATS, the other services, the gRPC server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from alethia import messaging
+from alethia.errors import FailedPrecondition
+from alethia.executor.v1 import executor_pb2, executor_pb2_grpc
+from alethia.mapper.v1 import mapper_pb2, mapper_pb2_grpc
+from alethia.rpc.client import connect
+from alethia.rpc.server import RunningService, create_server
+from alethia.rpc.status import from_rpc_error
+from alethia.snapshot.v1 import snapshot_pb2, snapshot_pb2_grpc
+from services.executor.artifacts import ArtifactStore
+from services.executor.jobs import ExecutorContext
+from services.executor.runner import Runner
+from services.executor.server import ExecutorServicer
+from services.executor.settings import ExecutorSettings
+from services.executor.terraform import Terraform, resolve_binary, terraform_env
+from services.executor.workspace import PluginCache, S3Backend
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = executor_pb2.DESCRIPTOR.services_by_name["ExecutorService"].full_name
+
+
+@dataclass
+class ExecutorService(RunningService):
+    """The running service plus the runner, so tests can watch it and drain it."""
+
+    runner: Runner | None = None
+
+
+def _host(listen: str) -> str:
+    host = listen.rsplit(":", 1)[0].strip("[]")
+    return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+
+
+async def _nats(settings: ExecutorSettings) -> tuple[object | None, object | None]:
+    """NATS connection and JetStream, or (None, None): polling alone still runs jobs."""
+    try:
+        nc = await messaging.connect(settings.nats_url, name=f"alethia-runner-{settings.runner_id}")
+        js = nc.jetstream()
+        await messaging.ensure_streams(js)
+        return nc, js
+    except Exception as exc:
+        log.warning("NATS unavailable at %s (%s): no live logs or dispatch wake-ups, polling only",
+                    settings.nats_url, exc)  # fmt: skip
+        return None, None
+
+
+async def start(settings: ExecutorSettings) -> ExecutorService:
+    """Find Terraform, connect, start the runner loop and serve ExecutorService."""
+    runner_id = settings.runner_id or f"{socket.gethostname()}-{os.getpid()}"
+    settings = settings.model_copy(update={"runner_id": runner_id})
+    binary = resolve_binary(settings.terraform_path)
+    work_root = (
+        Path(settings.work_dir) if settings.work_dir else Path(tempfile.gettempdir()) / "alethia-runner"
+    )
+    work_root.mkdir(parents=True, exist_ok=True)
+    version = await Terraform(work_root, binary, env=terraform_env(os.environ, {})).version()
+    plugin_cache = PluginCache(
+        Path(settings.plugin_cache_dir) if settings.plugin_cache_dir else work_root / "plugin-cache"
+    )
+    backend = S3Backend(
+        bucket=settings.s3_state_bucket,
+        region=settings.s3_region,
+        endpoint=settings.s3_endpoint,
+        access_key=settings.s3_access_key,
+        secret_key=settings.s3_secret_key,
+    )
+    artifacts = ArtifactStore(
+        settings.s3_artifact_bucket,
+        endpoint=settings.s3_endpoint,
+        region=settings.s3_region,
+        access_key=settings.s3_access_key,
+        secret_key=settings.s3_secret_key,
+    )
+    token = settings.service_token or None
+    snapshot_channel = connect(settings.snapshot_addr, token)
+    mapper_channel = connect(settings.mapper_addr, token)
+    runner_stub = snapshot_pb2_grpc.RunnerServiceStub(snapshot_channel)
+    snapshot_stub = snapshot_pb2_grpc.SnapshotServiceStub(snapshot_channel)
+    mapper_stub = mapper_pb2_grpc.MapperServiceStub(mapper_channel)
+
+    async def render_tfvars(snapshot_json: str) -> tuple[str, str]:
+        try:
+            resp = await mapper_stub.RenderTfvars(
+                mapper_pb2.RenderTfvarsRequest(snapshot_json=snapshot_json), timeout=30
+            )
+        except grpc.aio.AioRpcError as exc:
+            err = from_rpc_error(exc)
+            raise FailedPrecondition(f"mapping the snapshot to tfvars failed: {err}") from None
+        return resp.template or resp.provider, resp.tfvars_json
+
+    async def get_job(job_id: str) -> snapshot_pb2.Job:
+        try:
+            return await snapshot_stub.GetJob(snapshot_pb2.GetJobRequest(id=job_id), timeout=15)
+        except grpc.aio.AioRpcError as exc:
+            err = from_rpc_error(exc)
+            raise FailedPrecondition(f"plan job {job_id} could not be read: {err}") from None
+
+    nc, js = await _nats(settings)
+    ctx = ExecutorContext(
+        binary=binary,
+        terraform_version=version,
+        templates_dir=Path(settings.templates_dir),
+        template_set=settings.template_set,
+        work_root=work_root,
+        plugin_cache=plugin_cache,
+        backend=backend,
+        artifacts=artifacts,
+        render_tfvars=render_tfvars,
+        get_job=get_job,
+        js=js,
+        git_url_rewrite=settings.git_url_rewrite,
+        terraform_grace_seconds=settings.terraform_grace_seconds,
+    )
+    runner = Runner(
+        ctx,
+        runner_stub,
+        runner_id,
+        concurrency=settings.runner_concurrency,
+        lease_seconds=settings.runner_lease_seconds,
+        poll_seconds=settings.runner_poll_seconds,
+        js=js,
+    )
+    servicer = ExecutorServicer(runner, version, binary.display, settings.runner_drain_grace_seconds)
+    server, port, health = await create_server(
+        [lambda s: executor_pb2_grpc.add_ExecutorServiceServicer_to_server(servicer, s)],
+        [SERVICE_NAME],
+        settings.executor_listen,
+        token,
+    )
+    runner.start()
+    log.info("runner %s: Terraform %s (%s), concurrency %d, listening on %d",
+             runner_id, version, binary.display, settings.runner_concurrency, port)  # fmt: skip
+
+    async def stop_runner() -> None:
+        await runner.drain(settings.runner_drain_grace_seconds)
+
+    async def close_connections() -> None:
+        if nc is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(nc.close(), 5)  # type: ignore[attr-defined]
+        await snapshot_channel.close()
+        await mapper_channel.close()
+
+    return ExecutorService(
+        server=server,
+        port=port,
+        health=health,
+        host=_host(settings.executor_listen),
+        closers=[close_connections, stop_runner],
+        runner=runner,
+    )

@@ -1,0 +1,392 @@
+"""One claimed job, run to a result: PLAN, DEPLOY (stored plan or plan+apply), DESTROY.
+
+Invariants:
+- The Spec's ``terraform_version`` is checked before anything runs.
+- A DEPLOY with ``plan_job_id`` downloads that plan's artifacts and verifies the manifest
+  (checksums, config hash = this job's hash) BEFORE a workspace exists: a tampered or
+  stale plan never reaches ``terraform apply``. It then applies exactly that plan file.
+- Artifacts go under ``jobs/<job_id>/``; ``manifest.json`` is uploaded last and only when
+  the job succeeded, so a failed job's partial set can never be applied.
+- Outputs leave the runner redacted; ``plan.json``, ``terraform.log`` and every log event are
+  redacted with every secret known (git token, S3 secret key, sensitive values).
+- A cancel ends the job CANCELLED after Terraform stopped cleanly; the result says whether
+  the state lock object is gone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from alethia.errors import AlethiaError, FailedPrecondition
+from alethia.events.v1 import events_pb2
+from alethia.snapshot.v1 import snapshot_pb2
+from services.executor import cost as cost_mod
+from services.executor.artifacts import (
+    LOG_FILE,
+    MANIFEST,
+    PLAN_FILE,
+    PLAN_JSON,
+    ArtifactStore,
+    StoredArtifact,
+    artifact_key,
+    build_manifest,
+    sha256_hex,
+    verify_manifest,
+)
+from services.executor.logstream import LogPublisher
+from services.executor.plan_summary import ChangeSummary, summarize_plan
+from services.executor.postapply import PostApplyContext, Step, parse_url_rewrites, run_post_apply
+from services.executor.redaction import RedactedOutput, Redactor, redact_outputs, redact_plan
+from services.executor.terraform import (
+    ApplyOptions,
+    CancelToken,
+    InitOptions,
+    PlanOptions,
+    ShowOptions,
+    Terraform,
+    TerraformBinary,
+    TerraformCancelled,
+    terraform_env,
+)
+from services.executor.versions import check_constraint, parse_version
+from services.executor.workspace import (
+    PluginCache,
+    S3Backend,
+    backend_config,
+    backend_env,
+    state_key,
+    template_dir,
+    working_directory,
+)
+
+log = logging.getLogger(__name__)
+
+# Adapters to the other services (gRPC in production; wired by the runner).
+RenderTfvars = Callable[[str], Awaitable[tuple[str, str]]]  # snapshot_json -> (template, tfvars_json)
+GetJob = Callable[[str], Awaitable[snapshot_pb2.Job]]
+GetGitToken = Callable[[], Awaitable[str]]
+
+
+@dataclass
+class ExecutorContext:
+    """What every job needs, built once per runner."""
+
+    binary: TerraformBinary
+    terraform_version: str
+    templates_dir: Path
+    template_set: str
+    work_root: Path
+    plugin_cache: PluginCache
+    backend: S3Backend
+    artifacts: ArtifactStore
+    render_tfvars: RenderTfvars
+    get_job: GetJob
+    js: Any = None  # JetStreamContext, or None: no live log
+    git_url_rewrite: str = ""
+    terraform_grace_seconds: float = 20.0
+
+
+@dataclass
+class JobOutcome:
+    status: int = events_pb2.SUCCEEDED
+    error: str = ""
+    changes: ChangeSummary | None = None
+    cost: cost_mod.Cost | None = None
+    outputs: list[RedactedOutput] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+    artifacts: list[StoredArtifact] = field(default_factory=list)
+
+
+class JobExecution:
+    """Runs one job; ``stage`` is what GetStatus reports while it runs."""
+
+    def __init__(
+        self,
+        ctx: ExecutorContext,
+        job: snapshot_pb2.Job,
+        attempt: int,
+        cancel: CancelToken,
+        get_git_token: GetGitToken | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.job = job
+        self.attempt = attempt
+        self.cancel = cancel
+        self.get_git_token = get_git_token
+        self.stage = "init"
+        self.started = time.time()
+        self.redactor = Redactor([ctx.backend.secret_key])
+        self.publisher = LogPublisher(
+            ctx.js,
+            job.id,
+            job.spec_id,
+            attempt,
+            self.redactor,
+            job_type=job.type,
+            workspace=job.workspace,
+        )
+        self.outcome = JobOutcome()
+        self._extra_manifest: dict[str, Any] = {}
+        self.plan_ran = False
+        self.applied_plan_sha256 = ""
+
+    # ------------------------------------------------------------------ entry
+
+    async def run(self) -> snapshot_pb2.JobResult:
+        """Run the job and return the result for ``CompleteJob`` (never raises for job errors)."""
+        self.publisher.start()
+        out = self.outcome
+        try:
+            await self._run()
+            out.status = events_pb2.SUCCEEDED
+        except TerraformCancelled as exc:
+            out.status = events_pb2.CANCELLED
+            out.error = await self._cancel_message(exc)
+        except AlethiaError as exc:
+            if self.cancel.cancelled:
+                out.status, out.error = events_pb2.CANCELLED, await self._cancel_message(None)
+            else:
+                out.status, out.error = events_pb2.FAILED, self.redactor.redact(str(exc))
+        except Exception as exc:
+            log.exception("job %s failed unexpectedly", self.job.id)
+            out.status = events_pb2.FAILED
+            out.error = self.redactor.redact(f"runner error: {type(exc).__name__}: {exc}")
+        if out.status != events_pb2.SUCCEEDED:
+            self.publisher.note(self.stage, "error", out.error)
+        await self._finish_artifacts(out.status == events_pb2.SUCCEEDED)
+        await self.publisher.close()
+        return self.result()
+
+    async def _cancel_message(self, exc: TerraformCancelled | None) -> str:
+        reason = self.cancel.reason or "cancel requested"
+        msg = f"cancelled during {self.stage}: {reason}"
+        if exc is not None and exc.killed:
+            msg += "; Terraform did not stop within the grace period and was killed"
+        try:
+            lock_key = state_key(self.snapshot) + ".tflock"
+            keys = await self.ctx.artifacts.list_keys(lock_key, bucket=self.ctx.backend.bucket)
+            msg += f"; state lock {lock_key} still held" if lock_key in keys else "; state lock released"
+        except Exception as err:  # reporting only
+            msg += f"; could not check the state lock: {err}"
+        return msg
+
+    @property
+    def snapshot(self) -> dict[str, Any]:
+        return dict(json.loads(self.job.snapshot_json or "{}"))
+
+    # ------------------------------------------------------------------ stages
+
+    async def _run(self) -> None:
+        snapshot = self.snapshot
+        constraint = str(snapshot.get("terraform_version") or "")
+        problem = check_constraint(self.ctx.terraform_version, constraint)
+        if problem:
+            raise FailedPrecondition(f"{problem} ({self.ctx.binary.display})")
+        self.publisher.note(
+            "init",
+            "info",
+            f"Terraform {self.ctx.terraform_version} ({self.ctx.binary.display}); attempt {self.attempt}",
+        )
+
+        plan_bytes: bytes | None = None
+        if self.job.type == events_pb2.DEPLOY and self.job.plan_job_id:
+            self.stage = "verify"
+            plan_bytes = await self._verified_plan(self.job.plan_job_id)
+
+        template, tfvars = await self.ctx.render_tfvars(self.job.snapshot_json)
+        source = template_dir(self.ctx.templates_dir, self.ctx.template_set, template)
+        async with working_directory(self.ctx.work_root, f"job-{self.job.id[:12]}", source, tfvars) as wd:
+            tf = Terraform(
+                wd,
+                self.ctx.binary,
+                env=terraform_env(
+                    os.environ, {**backend_env(self.ctx.backend), **self.ctx.plugin_cache.env()}
+                ),
+                on_message=self._on_message,
+                grace_seconds=self.ctx.terraform_grace_seconds,
+            )
+            await self._init(tf, state_key(snapshot))
+            if self.job.type == events_pb2.PLAN:
+                await self._plan(tf, wd, destroy=False)
+                self.outcome.cost = await self._cost(wd)
+                return
+            if plan_bytes is not None:
+                (wd / PLAN_FILE).write_bytes(plan_bytes)
+            else:
+                await self._plan(tf, wd, destroy=self.job.type == events_pb2.DESTROY)
+            self.stage = "apply"
+            await tf.apply(ApplyOptions(plan_file=PLAN_FILE), cancel=self.cancel)
+            self.stage = "output"
+            raw_outputs = await tf.output(cancel=self.cancel)
+            outputs, secrets = redact_outputs(raw_outputs)
+            self.redactor.add(secrets)
+            self.outcome.outputs = outputs
+            if self.job.type == events_pb2.DEPLOY:
+                self.stage = "post_apply"
+                await self._post_apply(snapshot, outputs)
+
+    async def _init(self, tf: Terraform, key: str) -> None:
+        self.stage = "init"
+        opts = InitOptions(
+            backend_config=backend_config(self.ctx.backend, key),
+            json=parse_version(self.ctx.terraform_version) >= (1, 9, 0),
+        )
+        async with self.ctx.plugin_cache.lock():
+            await tf.init(opts, cancel=self.cancel)
+
+    async def _plan(self, tf: Terraform, wd: Path, destroy: bool) -> None:
+        self.stage = "plan"
+        self.plan_ran = True
+        await tf.plan(PlanOptions(out=PLAN_FILE, destroy=destroy), cancel=self.cancel)
+        self.stage = "show"
+        plan = await tf.show(ShowOptions(plan_file=PLAN_FILE), cancel=self.cancel)
+        redacted, secrets = redact_plan(plan)
+        self.redactor.add(secrets)
+        self.outcome.changes = summarize_plan(plan)
+        plan_json = json.dumps(redacted, sort_keys=True).encode()
+        (wd / PLAN_JSON).write_bytes(plan_json)
+        self._uploaded(await self.ctx.artifacts.put(self.job.id, PLAN_FILE, (wd / PLAN_FILE).read_bytes()))
+        self._uploaded(await self.ctx.artifacts.put(self.job.id, PLAN_JSON, plan_json, "application/json"))
+
+    async def _cost(self, wd: Path) -> cost_mod.Cost:
+        self.stage = "cost"
+        return await cost_mod.estimate(wd / PLAN_JSON)
+
+    async def _verified_plan(self, plan_job_id: str) -> bytes:
+        """The plan file of ``plan_job_id`` once its manifest vouches for it (else FAILED)."""
+        plan_job = await self.ctx.get_job(plan_job_id)
+        keys = {a.name: a.key for a in plan_job.artifacts}
+        manifest_key = keys.get(MANIFEST, artifact_key(plan_job_id, MANIFEST))
+        try:
+            manifest = await self.ctx.artifacts.get(manifest_key)
+        except AlethiaError as exc:
+            raise FailedPrecondition(
+                f"plan job {plan_job_id} has no usable artifacts (no manifest): {exc}; re-plan"
+            ) from exc
+        listed = json.loads(manifest).get("artifacts", {}) if manifest.strip().startswith(b"{") else {}
+        plan_key = (listed.get(PLAN_FILE) or {}).get("key") or artifact_key(plan_job_id, PLAN_FILE)
+        files = {PLAN_FILE: await self.ctx.artifacts.get(plan_key)}
+        doc = verify_manifest(manifest, files, self.job.config_hash)
+        if doc.get("job_id") != plan_job_id:
+            raise FailedPrecondition(
+                f"plan manifest belongs to job {doc.get('job_id')!r}, not {plan_job_id!r}"
+            )
+        self.applied_plan_sha256 = sha256_hex(files[PLAN_FILE])
+        self._extra_manifest["applied_plan"] = {
+            "job_id": plan_job_id,
+            "sha256": self.applied_plan_sha256,
+            "key": plan_key,
+        }
+        self.publisher.note(
+            "verify", "info", f"plan of job {plan_job_id} verified (sha256 {self.applied_plan_sha256[:16]}…)"
+        )
+        return files[PLAN_FILE]
+
+    async def _post_apply(self, snapshot: dict[str, Any], outputs: list[RedactedOutput]) -> None:
+        async def store(name: str, data: bytes) -> None:
+            self._uploaded(await self.ctx.artifacts.put(self.job.id, name, data, "application/yaml"))
+
+        steps = await run_post_apply(
+            PostApplyContext(
+                snapshot=snapshot,
+                outputs=outputs,
+                redactor=self.redactor,
+                git_rewrites=parse_url_rewrites(self.ctx.git_url_rewrite),
+                job_id=self.job.id,
+                fetch_git_token=self.get_git_token,
+                store_artifact=store,
+            )
+        )
+        self.outcome.steps = steps
+        for s in steps:
+            self.publisher.note(
+                "post_apply", "error" if s.status == "failed" else "info", f"{s.name}: {s.status} {s.detail}"
+            )
+        failed = [s for s in steps if s.status == "failed"]
+        if failed:
+            raise FailedPrecondition(
+                "post-apply failed: "
+                + "; ".join(f"{s.name}: {s.detail}" for s in failed)
+                + " (the infrastructure is applied; a new DEPLOY re-runs the steps)"
+            )
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _on_message(self, stage: str, message: dict[str, Any], raw: str) -> None:
+        self.publisher.emit(stage, message, raw)
+
+    def _uploaded(self, art: StoredArtifact) -> None:
+        self.outcome.artifacts = [a for a in self.outcome.artifacts if a.name != art.name] + [art]
+
+    async def _finish_artifacts(self, succeeded: bool) -> None:
+        """The log always; the manifest last and only for a successful job."""
+        try:
+            self._uploaded(
+                await self.ctx.artifacts.put(self.job.id, LOG_FILE, self.publisher.log_text(), "text/plain")
+            )
+            if succeeded:
+                manifest = build_manifest(
+                    self.job.id,
+                    self.job.config_hash,
+                    self.ctx.terraform_version,
+                    list(self.outcome.artifacts),
+                    {
+                        "job_type": events_pb2.JobType.Name(self.job.type),
+                        "attempt": self.attempt,
+                        **self._extra_manifest,
+                    },
+                )
+                self._uploaded(
+                    await self.ctx.artifacts.put(self.job.id, MANIFEST, manifest, "application/json")
+                )
+        except AlethiaError as exc:
+            if self.outcome.status == events_pb2.SUCCEEDED:
+                self.outcome.status = events_pb2.FAILED
+                self.outcome.error = f"storing artifacts failed: {exc}"
+            else:
+                self.outcome.error += f"; storing the log failed: {exc}"
+
+    def result(self) -> snapshot_pb2.JobResult:
+        """The outcome as the ``CompleteJob`` result message."""
+        out = self.outcome
+        res = snapshot_pb2.JobResult(status=out.status, error=out.error)  # type: ignore[arg-type]
+        if out.changes is not None:
+            res.changes.CopyFrom(
+                events_pb2.ChangeSummary(
+                    add=out.changes.add,
+                    change=out.changes.change,
+                    destroy=out.changes.destroy,
+                    resources=[
+                        events_pb2.ResourceChange(address=r.address, actions=list(r.actions))
+                        for r in out.changes.resources
+                    ],
+                )
+            )
+        if out.cost is not None:
+            res.cost.CopyFrom(
+                events_pb2.CostEstimate(
+                    status=out.cost.status,
+                    reason=out.cost.reason,
+                    currency=out.cost.currency,
+                    total_monthly_cost=out.cost.total_monthly_cost,
+                    breakdown_json=out.cost.breakdown_json,
+                )
+            )
+        res.outputs.extend(
+            events_pb2.Output(name=o.name, sensitive=o.sensitive, value_json=o.value_json)
+            for o in out.outputs
+        )
+        res.artifacts.extend(
+            events_pb2.Artifact(name=a.name, key=a.key, sha256=a.sha256, size=a.size) for a in out.artifacts
+        )
+        res.post_apply_steps.extend(
+            events_pb2.StepResult(name=s.name, status=s.status, detail=s.detail) for s in out.steps
+        )
+        return res

@@ -1,0 +1,501 @@
+"""Post-apply steps: outputs, kubeconfig, GitOps bootstrap, ArgoCD install.
+
+Each step is recorded as a :class:`Step` (done | skipped | failed, with a detail) in a
+fixed order, and each is safe to run again: the kubeconfig and the manifests are pure
+functions of the Spec and the outputs, the git step commits only when something changed,
+and the ArgoCD install is declarative (``apply``/``upgrade --install``).
+
+Invariants:
+- No credentials inside the kubeconfig: cluster access uses the provider's exec plugin
+  (``aws eks get-token``, ``gke-gcloud-auth-plugin``, ``kubelogin``).
+- The git token is passed to git only through ``GIT_CONFIG_*`` environment variables
+  (never argv, which ``ps`` shows, and never a file), scoped to the repository's host, and
+  is redacted from anything git prints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from services.executor.redaction import RedactedOutput, Redactor
+
+DONE, SKIPPED, FAILED = "done", "skipped", "failed"
+STEP_ORDER = ("outputs", "kubeconfig", "gitops", "argocd")
+
+# Output names the kubeconfig step reads from every template (templates must declare them).
+CLUSTER_OUTPUTS = ("cluster_name", "cluster_endpoint", "cluster_ca_certificate")
+AKS_SERVER_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"  # Azure Kubernetes Service AAD server app
+ARGOCD_NAMESPACE = "argocd"
+ARGOCD_INSTALL_URL = "https://raw.githubusercontent.com/argoproj/argo-cd/stable/manifests/install.yaml"
+COMMIT_AUTHOR = ("Alethia Runner", "runner@alethia.invalid")
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    status: str
+    detail: str = ""
+
+
+# --------------------------------------------------------------------------- kubeconfig
+
+
+def output_values(outputs: Sequence[RedactedOutput]) -> dict[str, Any]:
+    """Non-sensitive outputs as plain values (sensitive ones are never used here)."""
+    return {o.name: json.loads(o.value_json) for o in outputs if not o.sensitive}
+
+
+def _exec_user(provider: str, cluster_name: str, region: str) -> dict[str, Any]:
+    api = "client.authentication.k8s.io/v1beta1"
+    if provider == "aws":
+        return {
+            "apiVersion": api,
+            "command": "aws",
+            "args": [
+                "eks",
+                "get-token",
+                "--cluster-name",
+                cluster_name,
+                "--region",
+                region,
+                "--output",
+                "json",
+            ],
+            "interactiveMode": "Never",
+        }
+    if provider == "gcp":
+        return {
+            "apiVersion": api,
+            "command": "gke-gcloud-auth-plugin",
+            "provideClusterInfo": True,
+            "installHint": "Install gke-gcloud-auth-plugin: gcloud components install gke-gcloud-auth-plugin",
+            "interactiveMode": "Never",
+        }
+    if provider == "azure":
+        return {
+            "apiVersion": api,
+            "command": "kubelogin",
+            "args": ["get-token", "--login", "azurecli", "--server-id", AKS_SERVER_ID],
+            "installHint": "Install kubelogin: az aks install-cli",
+            "interactiveMode": "Never",
+        }
+    raise ValueError(f"unknown provider {provider!r}")
+
+
+def render_kubeconfig(provider: str, region: str, outputs: Mapping[str, Any]) -> str | None:
+    """A kubeconfig for the cluster in ``outputs`` using exec auth; None without a cluster.
+
+    ``cluster_ca_certificate`` is the base64 PEM as EKS/GKE/AKS all expose it.
+    """
+    if not all(outputs.get(name) for name in CLUSTER_OUTPUTS):
+        return None
+    name = str(outputs["cluster_name"])
+    endpoint = str(outputs["cluster_endpoint"])
+    if not endpoint.startswith(("https://", "http://")):
+        endpoint = f"https://{endpoint}"
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": name,
+                "cluster": {
+                    "server": endpoint,
+                    "certificate-authority-data": str(outputs["cluster_ca_certificate"]),
+                },
+            }
+        ],
+        "users": [{"name": f"{name}-exec", "user": {"exec": _exec_user(provider, name, region)}}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": f"{name}-exec"}}],
+        "current-context": name,
+        "preferences": {},
+    }
+    return yaml.safe_dump(doc, sort_keys=True)
+
+
+# --------------------------------------------------------------------------- GitOps manifests
+
+
+def _app_name(snapshot: Mapping[str, Any]) -> str:
+    raw = f"{snapshot.get('project_name', '')}-{snapshot.get('environment', '')}".lower()
+    cleaned = "".join(c if c.isalnum() or c == "-" else "-" for c in raw).strip("-")
+    return cleaned[:53] or "alethia"
+
+
+def render_gitops(snapshot: Mapping[str, Any], outputs: Mapping[str, Any]) -> dict[str, str]:
+    """ArgoCD manifests for the Spec, as ``{repo-relative path: YAML}`` (pure, deterministic).
+
+    Layout under the repository's ``path``: ``argocd/project.yaml`` (an AppProject),
+    ``argocd/root.yaml`` (the app-of-apps pointing at ``apps/``), ``apps/platform.yaml``
+    (an Application for ``platform/``) and ``platform/infrastructure-outputs.yaml`` (a
+    ConfigMap of the non-sensitive Terraform outputs for workloads to read).
+    """
+    repos = snapshot.get("repositories") or []
+    if not repos:
+        return {}
+    repo = repos[0]
+    base = str(repo.get("path") or "").strip("/")
+    prefix = f"{base}/" if base else ""
+    name = _app_name(snapshot)
+    labels = {
+        "app.kubernetes.io/managed-by": "alethia",
+        "alethia.io/spec-id": str(snapshot.get("spec_id", "")),
+        "alethia.io/environment": str(snapshot.get("environment", "")),
+    }
+    source = {"repoURL": str(repo.get("url", "")), "targetRevision": str(repo.get("branch") or "main")}
+    sync = {"automated": {"prune": True, "selfHeal": True}, "syncOptions": ["CreateNamespace=true"]}
+    project = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "AppProject",
+        "metadata": {"name": name, "namespace": ARGOCD_NAMESPACE, "labels": labels},
+        "spec": {
+            "description": f"Alethia environment {name}",
+            "sourceRepos": [source["repoURL"]],
+            "destinations": [{"server": "https://kubernetes.default.svc", "namespace": "*"}],
+            "clusterResourceWhitelist": [{"group": "*", "kind": "*"}],
+        },
+    }
+
+    def app(app_name: str, path: str, namespace: str) -> dict[str, Any]:
+        return {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": {
+                "name": app_name,
+                "namespace": ARGOCD_NAMESPACE,
+                "labels": labels,
+                "finalizers": ["resources-finalizer.argocd.argoproj.io"],
+            },
+            "spec": {
+                "project": name,
+                "source": {**source, "path": path},
+                "destination": {"server": "https://kubernetes.default.svc", "namespace": namespace},
+                "syncPolicy": sync,
+            },
+        }
+
+    config = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "infrastructure-outputs", "namespace": name, "labels": labels},
+        "data": {
+            k: v if isinstance(v, str) else json.dumps(v, sort_keys=True)
+            for k, v in sorted(outputs.items())
+            if v is not None
+        },
+    }
+
+    def dump(doc: dict[str, Any]) -> str:
+        return "# Rendered by Alethia; changes here are overwritten on the next apply.\n" + yaml.safe_dump(
+            doc, sort_keys=True
+        )
+
+    return {
+        f"{prefix}argocd/project.yaml": dump(project),
+        f"{prefix}argocd/root.yaml": dump(app(f"{name}-root", f"{prefix}apps", ARGOCD_NAMESPACE)),
+        f"{prefix}apps/platform.yaml": dump(app(f"{name}-platform", f"{prefix}platform", name)),
+        f"{prefix}platform/infrastructure-outputs.yaml": dump(config),
+    }
+
+
+# --------------------------------------------------------------------------- git
+
+
+def parse_url_rewrites(setting: str) -> list[tuple[str, str]]:
+    """``"https://a/=file:///b/;..."`` -> ``[("https://a/", "file:///b/")]`` (from, to)."""
+    pairs = []
+    for item in setting.split(";"):
+        item = item.strip()
+        if not item:
+            continue
+        src, sep, dst = item.partition("=")
+        if not sep or not src or not dst:
+            raise ValueError(f"ALETHIA_GIT_URL_REWRITE entry {item!r} is not 'from=to'")
+        pairs.append((src, dst))
+    return pairs
+
+
+def git_env(
+    base: Mapping[str, str], url: str, token: str, rewrites: Sequence[tuple[str, str]]
+) -> dict[str, str]:
+    """Environment for git: token as an HTTP header scoped to the repo's host, URL rewrites.
+
+    Everything goes through ``GIT_CONFIG_COUNT``/``GIT_CONFIG_KEY_n``/``GIT_CONFIG_VALUE_n``:
+    nothing on argv, nothing on disk. Global/system config is ignored so a machine's
+    credential helpers never see the token.
+    """
+    config: list[tuple[str, str]] = [
+        ("user.name", COMMIT_AUTHOR[0]),
+        ("user.email", COMMIT_AUTHOR[1]),
+        ("credential.helper", ""),
+        ("core.askPass", ""),
+    ]
+    for src, dst in rewrites:
+        config.append((f"url.{dst}.insteadOf", src))
+    if token:
+        parts = urlsplit(url)
+        scope = f"{parts.scheme}://{parts.netloc}/" if parts.scheme in ("http", "https") else ""
+        basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+        key = f"http.{scope}.extraHeader" if scope else "http.extraHeader"
+        config.append((key, f"Authorization: Basic {basic}"))
+    env = {k: v for k, v in base.items() if not k.startswith(("GIT_", "SSH_ASKPASS"))}
+    env.update(
+        {
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_CONFIG_COUNT": str(len(config)),
+        }
+    )
+    for i, (k, v) in enumerate(config):
+        env[f"GIT_CONFIG_KEY_{i}"] = k
+        env[f"GIT_CONFIG_VALUE_{i}"] = v
+    return env
+
+
+class GitError(RuntimeError):
+    pass
+
+
+async def _git(args: Sequence[str], cwd: Path, env: Mapping[str, str], redactor: Redactor) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        "git",
+        *args,
+        cwd=str(cwd),
+        env=dict(env),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 120)
+    return proc.returncode or 0, redactor.redact(out.decode("utf-8", "replace")).strip()
+
+
+async def _git_ok(args: Sequence[str], cwd: Path, env: Mapping[str, str], redactor: Redactor) -> str:
+    code, out = await _git(args, cwd, env, redactor)
+    if code != 0:
+        raise GitError(f"git {args[0]} failed (exit {code}): {out[-500:]}")
+    return out
+
+
+async def push_files(
+    files: Mapping[str, str],
+    url: str,
+    branch: str,
+    token: str,
+    rewrites: Sequence[tuple[str, str]],
+    message: str,
+    redactor: Redactor,
+    attempts: int = 3,
+) -> str:
+    """Commit ``files`` on ``branch`` of ``url`` and push; returns a human result line.
+
+    Idempotent: when the branch already holds exactly these files nothing is committed.
+    A push that loses a race (non-fast-forward) starts over from a fresh fetch.
+    """
+    env = git_env(os.environ, url, token, rewrites)
+    last: Exception | None = None
+    for _ in range(attempts):
+        with tempfile.TemporaryDirectory(prefix="alethia-gitops-") as tmp:
+            repo = Path(tmp)
+            try:
+                return await _push_once(repo, files, url, branch, env, message, redactor)
+            except GitError as exc:
+                last = exc
+    raise GitError(str(last))
+
+
+def _write_files(repo: Path, files: Mapping[str, str]) -> None:
+    root = repo.resolve()
+    for rel, text in files.items():
+        target = repo / rel
+        if root not in target.resolve().parents:
+            raise GitError(f"refusing to write outside the repository: {rel}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+
+
+async def _push_once(
+    repo: Path,
+    files: Mapping[str, str],
+    url: str,
+    branch: str,
+    env: Mapping[str, str],
+    message: str,
+    redactor: Redactor,
+) -> str:
+    await _git_ok(["init", "-q"], repo, env, redactor)
+    remote = await _git_ok(["ls-remote", url, f"refs/heads/{branch}"], repo, env, redactor)
+    if remote.strip():
+        await _git_ok(["fetch", "-q", "--depth=1", url, f"refs/heads/{branch}"], repo, env, redactor)
+        await _git_ok(["checkout", "-q", "-B", branch, "FETCH_HEAD"], repo, env, redactor)
+    else:
+        await _git_ok(["checkout", "-q", "--orphan", branch], repo, env, redactor)
+    await asyncio.to_thread(_write_files, repo, files)
+    await _git_ok(["add", "--", *files], repo, env, redactor)
+    status = await _git_ok(["status", "--porcelain"], repo, env, redactor)
+    if not status.strip():
+        return f"{url} {branch}: already up to date"
+    await _git_ok(["commit", "-q", "-m", message], repo, env, redactor)
+    sha = (await _git_ok(["rev-parse", "HEAD"], repo, env, redactor)).strip()
+    await _git_ok(["push", "-q", url, f"HEAD:refs/heads/{branch}"], repo, env, redactor)
+    return f"{url} {branch}: pushed {sha[:12]} ({len(files)} files)"
+
+
+# --------------------------------------------------------------------------- ArgoCD install
+
+
+def endpoint_reachable(endpoint: str, timeout: float = 2.0) -> str | None:
+    """None when a TCP connection to the endpoint succeeds, else why not."""
+    parts = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+    host = parts.hostname or ""
+    port = parts.port or (80 if parts.scheme == "http" else 443)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except OSError as exc:
+        return f"{host}:{port}: {exc}"
+
+
+async def install_argocd(kubeconfig_path: Path, root_app_yaml: str | None) -> str:
+    """Install ArgoCD (helm if present, else kubectl) and the root Application."""
+    kube = ["--kubeconfig", str(kubeconfig_path)]
+    helm, kubectl = shutil.which("helm"), shutil.which("kubectl")
+
+    async def run(argv: list[str], stdin: str | None = None) -> None:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await asyncio.wait_for(proc.communicate(stdin.encode() if stdin else None), 600)
+        if proc.returncode:
+            raise RuntimeError(f"{Path(argv[0]).name} {argv[1]} failed: {out.decode()[-400:]}")
+
+    if helm:
+        await run([
+            helm, "upgrade", "--install", "argocd", "argo-cd", "--repo", "https://argoproj.github.io/argo-helm",
+            "--namespace", ARGOCD_NAMESPACE, "--create-namespace", "--wait", *kube,
+        ])  # fmt: skip
+        how = "helm"
+    elif kubectl:
+        ns = yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ARGOCD_NAMESPACE}})
+        await run([kubectl, *kube, "apply", "-f", "-"], ns)
+        await run(
+            [kubectl, *kube, "apply", "--server-side", "-n", ARGOCD_NAMESPACE, "-f", ARGOCD_INSTALL_URL]
+        )
+        how = "kubectl"
+    else:
+        raise RuntimeError("neither helm nor kubectl is installed on the runner")
+    if root_app_yaml and kubectl:
+        await run([kubectl, *kube, "apply", "-f", "-"], root_app_yaml)
+    return f"installed with {how}"
+
+
+# --------------------------------------------------------------------------- orchestration
+
+
+@dataclass
+class PostApplyContext:
+    snapshot: dict[str, Any]
+    outputs: list[RedactedOutput]
+    redactor: Redactor
+    git_rewrites: list[tuple[str, str]]
+    job_id: str
+    # Fetched only when the gitops step needs it (GetGitToken answers only the lease holder).
+    fetch_git_token: Any = None
+    store_artifact: Any = None  # async (name, bytes) -> None
+    workdir: Path | None = None
+    steps: list[Step] = field(default_factory=list)
+
+
+async def run_post_apply(ctx: PostApplyContext) -> list[Step]:
+    """Run the four steps in order; a step's failure is recorded and the rest still run."""
+    provider = str(ctx.snapshot.get("provider", ""))
+    region = str(ctx.snapshot.get("region", ""))
+    values = output_values(ctx.outputs)
+    steps: list[Step] = []
+
+    sensitive = sum(1 for o in ctx.outputs if o.sensitive)
+    steps.append(
+        Step("outputs", DONE, f"{len(ctx.outputs)} outputs stored ({sensitive} sensitive, redacted)")
+    )
+
+    kubeconfig: str | None = None
+    try:
+        kubeconfig = render_kubeconfig(provider, region, values)
+        if kubeconfig is None:
+            missing = [n for n in CLUSTER_OUTPUTS if not values.get(n)]
+            steps.append(
+                Step("kubeconfig", SKIPPED, f"no cluster in the outputs (missing {', '.join(missing)})")
+            )
+        else:
+            if ctx.store_artifact is not None:
+                await ctx.store_artifact("kubeconfig.yaml", kubeconfig.encode())
+            steps.append(
+                Step(
+                    "kubeconfig", DONE, f"kubeconfig.yaml for {values['cluster_name']} ({provider} exec auth)"
+                )
+            )
+    except Exception as exc:
+        steps.append(Step("kubeconfig", FAILED, ctx.redactor.redact(str(exc))))
+
+    manifests = render_gitops(ctx.snapshot, values)
+    try:
+        repos = ctx.snapshot.get("repositories") or []
+        if not manifests:
+            steps.append(Step("gitops", SKIPPED, "the Spec has no apps repository"))
+        else:
+            repo = repos[0]
+            token = await ctx.fetch_git_token() if ctx.fetch_git_token is not None else ""
+            ctx.redactor.add([token])
+            result = await push_files(
+                manifests,
+                str(repo.get("url", "")),
+                str(repo.get("branch") or "main"),
+                token,
+                ctx.git_rewrites,
+                f"alethia: bootstrap ArgoCD applications (job {ctx.job_id})",
+                ctx.redactor,
+            )
+            steps.append(Step("gitops", DONE, result))
+    except Exception as exc:
+        steps.append(Step("gitops", FAILED, ctx.redactor.redact(str(exc))))
+
+    if kubeconfig is None:
+        steps.append(Step("argocd", SKIPPED, "no kubeconfig: the outputs name no cluster"))
+    else:
+        endpoint = str(values["cluster_endpoint"])
+        why = await asyncio.to_thread(endpoint_reachable, endpoint)
+        if why is not None:
+            steps.append(Step("argocd", SKIPPED, f"cluster endpoint not reachable from the runner ({why})"))
+        else:
+            try:
+                with tempfile.TemporaryDirectory(prefix="alethia-kube-") as tmp:
+                    path = Path(tmp) / "kubeconfig.yaml"
+                    path.write_text(kubeconfig)
+                    # The AppProject first: the root Application belongs to it.
+                    argocd_docs = [
+                        t
+                        for p, t in sorted(manifests.items(), key=lambda kv: "root" in kv[0])
+                        if "/argocd/" in f"/{p}"
+                    ]
+                    root = "---\n".join(argocd_docs) or None
+                    steps.append(Step("argocd", DONE, await install_argocd(path, root)))
+            except Exception as exc:
+                steps.append(Step("argocd", FAILED, ctx.redactor.redact(str(exc))))
+    return steps

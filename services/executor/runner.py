@@ -1,0 +1,287 @@
+"""The runner loop: take dispatched work, claim, heartbeat, run, complete.
+
+Invariants:
+- Work is only ever taken through ``RunnerService.ClaimJob`` (atomic in the database);
+  NATS dispatch messages (durable consumer ``runners`` shared by every runner) are only
+  wake-ups, acked on receipt. A ClaimJob poll every few seconds is the safety net, so a
+  lost or early-acked dispatch never strands a job.
+- At most ``concurrency`` jobs run at once; a dispatch is fetched only when a slot is free
+  so an idle runner elsewhere can take it.
+- A running job heartbeats every lease/3. A heartbeat answering ``cancel_requested``
+  interrupts Terraform (SIGINT, grace, kill); a lost lease stops the job without
+  completing it (someone else owns it now).
+- Drain (SIGTERM or the Drain RPC): no new claims; running jobs finish within the grace
+  period, then are cancelled cleanly and completed CANCELLED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from alethia.events.v1 import events_pb2
+from alethia.messaging import DISPATCH_STREAM, DISPATCH_SUBJECT, RUNNERS_CONSUMER
+from alethia.rpc.status import from_rpc_error
+from alethia.snapshot.v1 import snapshot_pb2, snapshot_pb2_grpc
+from services.executor.jobs import ExecutorContext, JobExecution
+from services.executor.terraform import CancelToken
+
+log = logging.getLogger(__name__)
+
+_LEASE_LOST = (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ABORTED,
+               grpc.StatusCode.PERMISSION_DENIED)  # fmt: skip
+
+
+@dataclass
+class RunningJob:
+    job: snapshot_pb2.Job
+    lease: snapshot_pb2.Lease
+    execution: JobExecution
+    cancel: CancelToken
+    task: asyncio.Task[None] | None = None
+    lease_lost: bool = False
+
+
+class Runner:
+    """Claims and runs jobs until drained."""
+
+    def __init__(
+        self,
+        ctx: ExecutorContext,
+        runner_stub: snapshot_pb2_grpc.RunnerServiceStub,
+        runner_id: str,
+        concurrency: int = 2,
+        lease_seconds: int = 30,
+        poll_seconds: float = 5.0,
+        js: Any = None,
+        rpc_timeout: float = 15.0,
+    ) -> None:
+        self.ctx = ctx
+        self.stub = runner_stub
+        self.runner_id = runner_id
+        self.concurrency = concurrency
+        self.lease_seconds = lease_seconds
+        self.poll_seconds = poll_seconds
+        self.js = js
+        self.rpc_timeout = rpc_timeout
+        self.running: dict[str, RunningJob] = {}
+        self.jobs_completed = 0
+        self.draining = False
+        self._slot_freed = asyncio.Event()
+        self._fill_lock = asyncio.Lock()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._sub: Any = None
+        self._refill: asyncio.Task[None] | None = None
+        # Test hook: called with each job id once CompleteJob has been answered.
+        self.on_complete: Callable[[str, snapshot_pb2.Job | None], None] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._loop(), name=f"runner-{self.runner_id}")
+
+    async def drain(self, grace_seconds: float) -> None:
+        """Stop claiming; let jobs finish for ``grace_seconds``, then cancel what is left."""
+        self.draining = True
+        self._slot_freed.set()
+        tasks = [rj.task for rj in self.running.values() if rj.task is not None]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace_seconds)
+            if pending:
+                for rj in list(self.running.values()):
+                    rj.cancel.cancel("the runner is shutting down")
+                await asyncio.wait(pending)
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+
+    @property
+    def free_slots(self) -> int:
+        return self.concurrency - len(self.running)
+
+    # ------------------------------------------------------------------ taking work
+
+    async def _subscribe(self) -> Any:
+        if self.js is None:
+            return None
+        if self._sub is None:
+            self._sub = await self.js.pull_subscribe(
+                DISPATCH_SUBJECT, durable=RUNNERS_CONSUMER, stream=DISPATCH_STREAM
+            )
+        return self._sub
+
+    async def _loop(self) -> None:
+        while not self.draining:
+            try:
+                if self.free_slots <= 0:
+                    self._slot_freed.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._slot_freed.wait(), self.poll_seconds)
+                    continue
+                await self._wait_for_dispatch()
+                await self.fill()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("runner loop error; retrying")
+                await asyncio.sleep(min(self.poll_seconds, 1.0))
+
+    async def _wait_for_dispatch(self) -> None:
+        """Return on a dispatch message (acked) or after the poll interval."""
+        try:
+            sub = await self._subscribe()
+        except Exception as exc:  # NATS down: polling alone keeps us going
+            log.debug("dispatch subscription unavailable: %s", exc)
+            sub = None
+        if sub is None:
+            self._slot_freed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._slot_freed.wait(), self.poll_seconds)
+            return
+        try:
+            msgs = await sub.fetch(batch=max(self.free_slots, 1), timeout=self.poll_seconds)
+        except TimeoutError:
+            return
+        except Exception as exc:
+            log.debug("dispatch fetch failed: %s", exc)
+            await asyncio.sleep(min(self.poll_seconds, 1.0))
+            return
+        for m in msgs:
+            with contextlib.suppress(Exception):
+                await m.ack()
+
+    async def fill(self) -> int:
+        """Claim until nothing is claimable or every slot is busy; returns how many were claimed."""
+        claimed = 0
+        async with self._fill_lock:
+            while not self.draining and self.free_slots > 0:
+                try:
+                    resp = await self.stub.ClaimJob(
+                        snapshot_pb2.ClaimJobRequest(
+                            runner_id=self.runner_id, lease_seconds=self.lease_seconds
+                        ),
+                        timeout=self.rpc_timeout,
+                    )
+                except grpc.aio.AioRpcError as exc:
+                    log.warning("ClaimJob failed: %s", from_rpc_error(exc))
+                    break
+                if not resp.claimed:
+                    break
+                self._start_job(resp.job, resp.lease)
+                claimed += 1
+        return claimed
+
+    def _start_job(self, job: snapshot_pb2.Job, lease: snapshot_pb2.Lease) -> None:
+        cancel = CancelToken()
+
+        async def git_token() -> str:
+            try:
+                resp = await self.stub.GetGitToken(
+                    snapshot_pb2.GetGitTokenRequest(job_id=job.id, lease_token=lease.token),
+                    timeout=self.rpc_timeout,
+                )
+            except grpc.aio.AioRpcError as exc:
+                raise from_rpc_error(exc) from None
+            return str(resp.token)
+
+        execution = JobExecution(self.ctx, job, lease.attempt or job.attempt, cancel, get_git_token=git_token)
+        rj = RunningJob(job, lease, execution, cancel)
+        self.running[job.id] = rj
+        rj.task = asyncio.create_task(self._run_job(rj), name=f"job-{job.id}")
+        log.info("runner %s claimed %s job %s (attempt %s)", self.runner_id,
+                 events_pb2.JobType.Name(job.type), job.id, lease.attempt)  # fmt: skip
+
+    # ------------------------------------------------------------------ one job
+
+    async def _run_job(self, rj: RunningJob) -> None:
+        hb = asyncio.create_task(self._heartbeat(rj), name=f"heartbeat-{rj.job.id}")
+        completed: snapshot_pb2.Job | None = None
+        try:
+            result = await rj.execution.run()
+            if rj.lease_lost:
+                log.warning("job %s: lease lost; not completing (another runner owns it)", rj.job.id)
+            else:
+                completed = await self._complete(rj, result)
+        except Exception:
+            log.exception("job %s: runner failure", rj.job.id)
+        finally:
+            hb.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await hb
+            self.running.pop(rj.job.id, None)
+            self.jobs_completed += 1
+            self._slot_freed.set()
+            if self.on_complete is not None:
+                self.on_complete(rj.job.id, completed)
+        if not self.draining:
+            # A finished job may unblock the next one in its workspace: claim right away.
+            self._refill = asyncio.create_task(self._fill_quietly())
+
+    async def _fill_quietly(self) -> None:
+        try:
+            await self.fill()
+        except Exception:
+            log.exception("claim after completion failed")
+
+    async def _complete(self, rj: RunningJob, result: snapshot_pb2.JobResult) -> snapshot_pb2.Job | None:
+        delay = 0.5
+        for attempt in range(6):
+            try:
+                return await self.stub.CompleteJob(
+                    snapshot_pb2.CompleteJobRequest(lease=rj.lease, result=result), timeout=self.rpc_timeout
+                )
+            except grpc.aio.AioRpcError as exc:
+                err = from_rpc_error(exc)
+                if exc.code() != grpc.StatusCode.UNAVAILABLE or attempt == 5:
+                    log.error("CompleteJob for %s failed: %s", rj.job.id, err)
+                    return None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        return None
+
+    async def _heartbeat(self, rj: RunningJob) -> None:
+        interval = max(self.lease_seconds / 3.0, 0.5)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                resp = await self.stub.Heartbeat(
+                    snapshot_pb2.HeartbeatRequest(lease=rj.lease), timeout=max(interval, 2.0)
+                )
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() in _LEASE_LOST:
+                    rj.lease_lost = True
+                    rj.cancel.cancel(f"lease lost: {from_rpc_error(exc)}")
+                    return
+                log.warning("heartbeat for %s failed: %s", rj.job.id, exc.code().name)
+                continue
+            if resp.cancel_requested:
+                rj.cancel.cancel("cancel requested")
+
+    # ------------------------------------------------------------------ status
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "runner_id": self.runner_id,
+            "concurrency": self.concurrency,
+            "draining": self.draining,
+            "jobs_completed": self.jobs_completed,
+            "running": [
+                {
+                    "job_id": rj.job.id,
+                    "type": events_pb2.JobType.Name(rj.job.type),
+                    "stage": rj.execution.stage,
+                    "start_time": rj.execution.started,
+                }
+                for rj in self.running.values()
+            ],
+        }
