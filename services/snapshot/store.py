@@ -8,7 +8,7 @@ Invariants kept here:
 - every status change is a guarded ``UPDATE … WHERE id = :id AND status = :from`` (plus
   ``lease_token = :token`` for runner actions) with ``RETURNING``: a lost race changes
   nothing and returns no row;
-- the claim is one statement: ``UPDATE … WHERE seq IN (SELECT … FOR UPDATE SKIP LOCKED)
+- the claim is one statement: ``UPDATE … WHERE seq = (SELECT … FOR UPDATE SKIP LOCKED)
   RETURNING *`` on Postgres, the same without the lock clause inside ``BEGIN IMMEDIATE``
   on SQLite; a job is claimable when it is the oldest QUEUED job of its workspace and
   that workspace has no RUNNING job (Terraform Cloud's run queue);
@@ -362,7 +362,13 @@ async def claim(
         candidate = candidate.with_for_update(skip_locked=True, of=j)
     stmt = (
         update(provision_jobs)
-        .where(provision_jobs.c.seq.in_(candidate), provision_jobs.c.status == JobStatus.QUEUED.value)
+        # ``seq = (SELECT …)``, not ``IN``: Postgres runs a scalar subquery once (an InitPlan);
+        # as a semi-join it may re-scan it per row, skip the row it just locked itself and
+        # claim a second job in the same statement.
+        .where(
+            provision_jobs.c.seq == candidate.scalar_subquery(),
+            provision_jobs.c.status == JobStatus.QUEUED.value,
+        )
         .values(
             status=JobStatus.RUNNING.value,
             runner_id=runner_id,

@@ -1,0 +1,104 @@
+"""The state machine table and the git token source, without I/O."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import grpc
+import pytest
+
+from alethia.errors import AlethiaError, FailedPrecondition
+from services.snapshot.git_tokens import GitTokenSource, repository_host
+from services.snapshot.jobs import (
+    TERMINAL,
+    TRANSITIONS,
+    Action,
+    JobStatus,
+    JobType,
+    allowed,
+    check_transition,
+    completion_events,
+    rescue_target,
+)
+
+
+def test_terminal_states_have_no_way_out() -> None:
+    for (current, _action), targets in TRANSITIONS.items():
+        assert current not in TERMINAL
+        assert targets
+    for status in TERMINAL:
+        for action in Action:
+            for target in JobStatus:
+                assert not allowed(status, action, target)
+
+
+def test_only_listed_transitions_are_allowed() -> None:
+    assert allowed(JobStatus.QUEUED, Action.CLAIM, JobStatus.RUNNING)
+    assert allowed(JobStatus.QUEUED, Action.CANCEL, JobStatus.CANCELLED)
+    assert allowed(JobStatus.RUNNING, Action.COMPLETE, JobStatus.SUCCEEDED)
+    assert allowed(JobStatus.RUNNING, Action.RESCUE, JobStatus.ERRORED)
+    assert not allowed(JobStatus.QUEUED, Action.COMPLETE, JobStatus.SUCCEEDED)
+    assert not allowed(JobStatus.RUNNING, Action.COMPLETE, JobStatus.ERRORED)
+    assert not allowed(JobStatus.RUNNING, Action.CLAIM, JobStatus.RUNNING)
+    with pytest.raises(FailedPrecondition) as exc:
+        check_transition("j1", JobStatus.SUCCEEDED, Action.CANCEL, JobStatus.CANCELLED)
+    assert "SUCCEEDED" in exc.value.message and exc.value.preconditions[0].subject == "jobs/j1"
+
+
+def test_rescue_requeues_plans_until_attempts_are_spent_and_errors_applies() -> None:
+    assert rescue_target(JobType.PLAN, 1, 3) is JobStatus.QUEUED
+    assert rescue_target(JobType.PLAN, 2, 3) is JobStatus.QUEUED
+    assert rescue_target(JobType.PLAN, 3, 3) is JobStatus.FAILED
+    assert rescue_target(JobType.PLAN, 1, 3, cancel_requested=True) is JobStatus.CANCELLED
+    assert rescue_target(JobType.DEPLOY, 1, 3) is JobStatus.ERRORED
+    assert rescue_target(JobType.DESTROY, 1, 3, cancel_requested=True) is JobStatus.ERRORED
+    for jtype in JobType:
+        for attempt in (1, 3):
+            target = rescue_target(jtype, attempt, 3)
+            assert allowed(JobStatus.RUNNING, Action.RESCUE, target)
+
+
+def test_completion_events() -> None:
+    assert completion_events(JobType.PLAN, JobStatus.SUCCEEDED) == ["planned", "succeeded"]
+    assert completion_events(JobType.DEPLOY, JobStatus.SUCCEEDED) == ["applied", "succeeded"]
+    assert completion_events(JobType.DEPLOY, JobStatus.FAILED) == ["failed"]
+    assert completion_events(JobType.PLAN, JobStatus.CANCELLED) == ["cancelled"]
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("https://github.com/acme/apps.git", "github.com"),
+        ("https://GitLab.Example.com:8443/acme/apps", "gitlab.example.com"),
+        ("ssh://git@git.example.com:2222/acme/apps.git", "git.example.com"),
+        ("git@github.com:acme/apps.git", "github.com"),
+        ("https://[::1]:3000/a/b", "::1"),
+        ("not a url", ""),
+    ],
+)
+def test_repository_host(url: str, host: str) -> None:
+    assert repository_host(url) == host
+
+
+def test_token_source_prefers_the_host_file_then_the_default(tmp_path: Path) -> None:
+    f = tmp_path / "tokens.json"
+    f.write_text(json.dumps({"GitHub.com": "tok-github"}))
+    src = GitTokenSource(str(f), "tok-default")
+    assert src.token_for("https://github.com/a/b.git") == "tok-github"
+    assert src.token_for("https://git.example.com/a/b.git") == "tok-default"
+    f.write_text(json.dumps({"github.com": "tok-rotated"}))  # read per request: rotation works
+    assert src.token_for("git@github.com:a/b.git") == "tok-rotated"
+    assert "tok-default" not in repr(src)
+
+
+def test_token_source_errors_never_carry_token_values(tmp_path: Path) -> None:
+    with pytest.raises(FailedPrecondition) as missing:
+        GitTokenSource("", "").token_for("https://git.example.com/a/b.git")
+    assert "git.example.com" in missing.value.message
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"github.com": "tok-inside-broken-json"')
+    with pytest.raises(AlethiaError) as broken:
+        GitTokenSource(str(bad)).token_for("https://github.com/a/b")
+    assert broken.value.code == grpc.StatusCode.UNAVAILABLE
+    assert "tok-inside" not in str(broken.value)

@@ -1,0 +1,198 @@
+"""Snapshot assembly, hashing and diffing are pure: Spec proto in, dict/hash/paths out."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from alethia.specfile import spec_from_dict
+from services.snapshot.snapshot import (
+    build_snapshot,
+    changed_paths,
+    config_hash,
+    snapshot_text,
+    snapshot_workspace,
+)
+from tests.fixtures.specs import PROVIDERS, full_spec_dict, minimal_spec_dict
+
+SNAPSHOT_KEYS = {
+    "spec_id", "zone_id", "project_name", "environment", "region", "cloud_identity_id",
+    "cloud_account_id", "terraform_version", "provider", "network", "cluster", "dns",
+    "repositories", "databases", "caches", "queues", "topics", "nosql_tables",
+    "storage_buckets", "secrets", "git_access_token",
+}  # fmt: skip
+LISTS = ("databases", "caches", "queues", "topics", "nosql_tables", "storage_buckets", "secrets")
+
+
+def stored(provider: str = "aws", **overrides: Any) -> dict[str, Any]:
+    """A Spec dict as GetSpec returns it: with id, revision, provider and account filled in."""
+    data = full_spec_dict(provider, **overrides)
+    data.update(
+        id="0b9f3c1e-5d7a-4c2b-9e8f-1a2b3c4d5e6f",
+        revision=3,
+        cloud_identity_id="ci-1",
+        provider=provider,
+        cloud_account_id="123456789012",
+    )
+    return data
+
+
+def snap(data: dict[str, Any]) -> dict[str, Any]:
+    return build_snapshot(spec_from_dict(data))
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_snapshot_has_the_contract_shape(provider: str) -> None:
+    s = snap(stored(provider))
+    assert set(s) == SNAPSHOT_KEYS
+    assert s["git_access_token"] == ""
+    assert s["provider"] == provider
+    assert s["spec_id"] == "0b9f3c1e-5d7a-4c2b-9e8f-1a2b3c4d5e6f"
+    for key in LISTS:
+        names = [item["name"] for item in s[key]]
+        assert names == sorted(names), key
+    assert set(s["network"]) == {"provision_network", "cidr_block", "network_id", "provider_config"}
+    assert set(s["databases"][0]) == {
+        "name", "engine", "engine_version", "instance_class", "storage_gb", "scaling", "provider_config",
+    }  # fmt: skip
+    # Integers stay integers through protobuf's Struct (doubles) and scaling doubles.
+    assert isinstance(s["network"]["provider_config"].get("availability_zones", 3), int)
+    assert snapshot_workspace(s) == f"zone-acme/{s['project_name']}-{s['environment']}-{s['region']}"
+    # The stored text is canonical JSON of the same object.
+    assert json.loads(snapshot_text(s)) == json.loads(json.dumps(s))
+
+
+def test_minimal_spec_snapshot_has_empty_lists_and_sections() -> None:
+    data = minimal_spec_dict("gcp", id="s1", cloud_account_id="p")
+    data["provider"] = "gcp"
+    s = snap(data)
+    assert set(s) == SNAPSHOT_KEYS
+    assert all(s[key] == [] for key in (*LISTS, "repositories"))
+    assert s["dns"] == {"enabled": False, "zone_id": "", "domain_name": "", "provider_config": {}}
+
+
+def test_identical_resave_keeps_the_hash() -> None:
+    first = stored()
+    resaved = stored()
+    resaved.update(revision=4, update_time="2026-11-28T10:00:00Z", create_time="2026-11-01T10:00:00Z")
+    assert config_hash(snap(first)) == config_hash(snap(resaved))
+    assert snapshot_text(snap(first)) == snapshot_text(snap(resaved))
+
+
+def _reorder_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _reorder_keys(value[k]) for k in reversed(list(value))}
+    if isinstance(value, list):
+        return [_reorder_keys(v) for v in value]
+    return value
+
+
+def test_key_order_and_component_list_order_do_not_matter() -> None:
+    base = stored()
+    shuffled = _reorder_keys(copy.deepcopy(base))
+    for key in (*LISTS, "repositories"):
+        shuffled[key] = list(reversed(shuffled[key]))
+    for topic in shuffled["topics"]:
+        topic["subscriptions"] = list(reversed(topic["subscriptions"]))
+    shuffled["cluster"]["cluster_admins"] = list(reversed(shuffled["cluster"]["cluster_admins"] + ["arn:z"]))
+    base["cluster"]["cluster_admins"] = [*base["cluster"]["cluster_admins"], "arn:z"]
+    assert snap(base) == snap(shuffled)
+    assert config_hash(snap(base)) == config_hash(snap(shuffled))
+
+
+def test_instance_type_order_is_meaningful() -> None:
+    base = stored()
+    swapped = stored()
+    swapped["cluster"]["instance_types"] = list(reversed(swapped["cluster"]["instance_types"]))
+    assert config_hash(snap(base)) != config_hash(snap(swapped))
+    assert changed_paths(snap(base), snap(swapped)) == ["cluster.instance_types"]
+
+
+def test_git_token_and_volatile_keys_are_not_hashed() -> None:
+    s = snap(stored())
+    with_token = dict(s, git_access_token="ghp_secret", spec_revision=9, job_id="j")
+    assert config_hash(with_token) == config_hash(s)
+    assert changed_paths(s, with_token) == []
+
+
+def _leaves(value: Any, path: list[Any]) -> Iterator[list[Any]]:
+    """Paths (as key/index lists) of every scalar and every list of scalars in a Spec dict."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _leaves(v, [*path, k])
+    elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        for i, v in enumerate(value):
+            yield from _leaves(v, [*path, i])
+    else:
+        yield path
+
+
+def _mutate(value: Any) -> Any:
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, float):
+        return value + 0.25
+    if isinstance(value, str):
+        return value + "-x"
+    if isinstance(value, list):
+        return [*value, "extra-item"]
+    raise AssertionError(f"unexpected leaf {value!r}")
+
+
+def _expected_path(data: dict[str, Any], path: list[Any]) -> str:
+    out = ""
+    node: Any = data
+    for part in path:
+        if isinstance(part, int):
+            key = "url" if out.endswith("repositories") else "name"
+            out += f"[{node[part][key]}]"
+        else:
+            out = f"{out}.{part}" if out else part
+        node = node[part]
+    return out
+
+
+FIELD_PATHS = [p for p in _leaves(stored(), []) if p[0] not in ("revision",)]
+
+
+@pytest.mark.parametrize("path", FIELD_PATHS, ids=lambda p: ".".join(map(str, p)))
+def test_each_field_change_alters_the_hash_and_is_named(path: list[Any]) -> None:
+    base = stored()
+    changed = copy.deepcopy(base)
+    node: Any = changed
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = _mutate(node[path[-1]])
+    before, after = snap(base), snap(changed)
+    assert config_hash(before) != config_hash(after)
+    paths = changed_paths(before, after)
+    if path[-1] in ("name", "url"):
+        assert len(paths) == 2  # a renamed item: one item gone, one added
+    elif path == ["id"]:
+        assert paths == ["spec_id"]
+    else:
+        assert paths == [_expected_path(base, path)]
+
+
+def test_changed_paths_names_items_and_never_values() -> None:
+    old = snap(stored())
+    data = stored()
+    data["network"]["cidr_block"] = "10.99.0.0/16"
+    data["databases"][0]["instance_class"] = "db.r6g.xlarge"
+    data["caches"] = []
+    data["secrets"][0]["metadata"]["description"] = "hunter2-password-value"
+    new = snap(data)
+    paths = changed_paths(old, new)
+    assert paths == [
+        "caches[sessions]",
+        "databases[ledger].instance_class",
+        "network.cidr_block",
+        "secrets[stripe-api-key].metadata.description",
+    ]
+    assert not any("hunter2" in p or "10.99" in p or "r6g" in p for p in paths)
