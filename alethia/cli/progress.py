@@ -26,6 +26,7 @@ from alethia.snapshot.v1 import snapshot_pb2
 
 POLL_SECONDS = 1.0
 LOG_LINES = 12
+STREAM_GRACE_SECONDS = 3.0
 
 
 def event_text(ev: events_pb2.JobEvent) -> str:
@@ -105,9 +106,10 @@ async def follow_job(
         await asyncio.wait({waiter, poller}, return_when=asyncio.FIRST_COMPLETED)
         if poller.done() and not poller.cancelled() and poller.exception() is not None:
             raise poller.exception()  # type: ignore[misc]
-        # Give the stream a moment to deliver its last lines.
+        # The stream ends by itself after the terminal event: give it time to deliver the rest
+        # (a job that had already ended is replayed from its start).
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(streamer), 0.5)
+            await asyncio.wait_for(asyncio.shield(streamer), STREAM_GRACE_SECONDS)
     finally:
         for task in (streamer, poller, waiter):
             task.cancel()
