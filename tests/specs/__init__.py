@@ -1,0 +1,1 @@
+"""Tests of the spec service, the spec file format and Spec validation."""
