@@ -120,7 +120,7 @@ class JobExecution:
         self.attempt = attempt
         self.cancel = cancel
         self.get_git_token = get_git_token
-        self.stage = "init"
+        self.stage = "prepare"
         self.started = time.time()
         self.redactor = Redactor([ctx.backend.secret_key])
         self.publisher = LogPublisher(
@@ -190,7 +190,7 @@ class JobExecution:
         if problem:
             raise FailedPrecondition(f"{problem} ({self.ctx.binary.display})")
         self.publisher.note(
-            "init",
+            "prepare",
             "info",
             f"Terraform {self.ctx.terraform_version} ({self.ctx.binary.display}); attempt {self.attempt}",
         )
@@ -244,7 +244,12 @@ class JobExecution:
     async def _plan(self, tf: Terraform, wd: Path, destroy: bool) -> None:
         self.stage = "plan"
         self.plan_ran = True
-        await tf.plan(PlanOptions(out=PLAN_FILE, destroy=destroy), cancel=self.cancel)
+        # A PLAN job reads state without taking the lock: the workspace queue already runs one
+        # job at a time, a plan writes no state, and a PLAN rescued after its runner was
+        # SIGKILLed must not trip over the lock its dead attempt left behind. A plan that an
+        # apply follows (DEPLOY/DESTROY) holds the lock as usual.
+        lock = self.job.type != events_pb2.PLAN
+        await tf.plan(PlanOptions(out=PLAN_FILE, destroy=destroy, lock=lock), cancel=self.cancel)
         self.stage = "show"
         plan = await tf.show(ShowOptions(plan_file=PLAN_FILE), cancel=self.cancel)
         redacted, secrets = redact_plan(plan)

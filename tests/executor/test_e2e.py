@@ -1,0 +1,248 @@
+"""End to end: specs + snapshot + mapper + runner in-process, real Postgres, NATS, S3, Terraform."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import subprocess
+from collections.abc import AsyncIterator
+
+import pytest
+
+from alethia.events.v1 import events_pb2
+from alethia.executor.v1 import executor_pb2, executor_pb2_grpc
+from alethia.rpc.client import connect
+from alethia.snapshot.v1 import snapshot_pb2
+
+from .stack import GIT_TOKEN, S3_SECRET, Stack, state_doc
+
+PLAN, DEPLOY, DESTROY = events_pb2.PLAN, events_pb2.DEPLOY, events_pb2.DESTROY
+
+
+@pytest.fixture(scope="module")
+def databases(postgres_factory) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """Postgres databases of their own (sync: the factory runs its own event loop)."""
+    return postgres_factory.create("alethia_exec_specs"), postgres_factory.create("alethia_exec_jobs")
+
+
+@pytest.fixture(scope="module")
+async def stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    databases: tuple[str, str],
+    nats_server,
+    s3_server,  # type: ignore[no-untyped-def]
+) -> AsyncIterator[Stack]:
+    s = Stack(
+        tmp=tmp_path_factory.mktemp("executor-e2e"),
+        s3_endpoint=s3_server.endpoint,
+        nats_url=nats_server.url,
+        specs_db=databases[0],
+        snapshot_db=databases[1],
+    )
+    await s.start()
+    yield s
+    await s.stop()
+
+
+def _artifacts(job: snapshot_pb2.Job) -> dict[str, events_pb2.Artifact]:
+    return {a.name: a for a in job.artifacts}
+
+
+def _state_key(project: str) -> str:
+    return f"zone-acme/{project}-prod-us-east-1/terraform.tfstate"
+
+
+async def test_plan_deploy_destroy(stack: Stack) -> None:
+    spec = await stack.create_spec("cycle")
+    key = _state_key("cycle")
+
+    plan = await stack.run(spec.id, PLAN)
+    assert plan.status == events_pb2.SUCCEEDED, plan.error
+    assert plan.changes.add > 5 and plan.changes.destroy == 0
+    addresses = [r.address for r in plan.changes.resources]
+    assert "terraform_data.cluster" in addresses and addresses == sorted(addresses)
+    assert plan.cost.status == "skipped" and "infracost" in plan.cost.reason.lower()
+    # Artifacts: present, checksums right, manifest lists them with this job's config hash.
+    arts = _artifacts(plan)
+    assert set(arts) == {"plan.tfplan", "plan.json", "terraform.log", "manifest.json"}
+    for a in arts.values():
+        data = stack.get_object("alethia-artifacts", a.key)
+        assert a.key == f"jobs/{plan.id}/{a.name}"
+        assert hashlib.sha256(data).hexdigest() == a.sha256 and len(data) == a.size
+    manifest = json.loads(stack.get_object("alethia-artifacts", arts["manifest.json"].key))
+    assert manifest["config_hash"] == plan.config_hash and manifest["job_id"] == plan.id
+    for name in ("plan.tfplan", "plan.json", "terraform.log"):
+        assert manifest["artifacts"][name]["sha256"] == arts[name].sha256
+    # A plan changes no state.
+    assert stack.keys("alethia-state", key) == []
+    # Live log: Terraform's -json messages reached NATS as "log" events, in order.
+    plan_events = await stack.events(plan.id)
+    logs = [e for e in plan_events if e.type == "log"]
+    assert {e.log.stage for e in logs} >= {"init", "plan"}
+    assert any(e.log.type == "planned_change" for e in logs)
+    assert [e.event_id for e in logs] == [f"{plan.id}:{plan.attempt}:{i + 1}" for i in range(len(logs))]
+
+    deploy = await stack.run(spec.id, DEPLOY, plan_job_id=plan.id)
+    assert deploy.status == events_pb2.SUCCEEDED, deploy.error
+    # The stored plan was applied: the deploy's manifest names its checksum, and no plan ran.
+    dmanifest = json.loads(stack.get_object("alethia-artifacts", f"jobs/{deploy.id}/manifest.json"))
+    assert dmanifest["applied_plan"] == {
+        "job_id": plan.id,
+        "sha256": arts["plan.tfplan"].sha256,
+        "key": arts["plan.tfplan"].key,
+    }
+    deploy_logs = [e for e in await stack.events(deploy.id) if e.type == "log"]
+    assert "plan" not in {e.log.stage for e in deploy_logs}
+    assert any(e.log.type == "apply_complete" for e in deploy_logs)
+    assert "plan.tfplan" not in _artifacts(deploy)
+    # State at exactly the workspace key, lock released.
+    assert stack.keys("alethia-state", key.rsplit("/", 1)[0]) == [key]
+    state = state_doc(stack, key)
+    assert any(r["name"] == "cluster" for r in state["resources"])
+    # Outputs: sensitive ones redacted.
+    outputs = {o.name: o for o in deploy.outputs}
+    assert json.loads(outputs["cluster_name"].value_json) == "payments-prod-eks".replace("payments", "cycle")
+    pw = outputs["database_admin_password"]
+    assert pw.sensitive and pw.value_json == '"(sensitive)"'
+    secret = state["outputs"]["database_admin_password"]["value"]
+    # Post-apply steps, in order.
+    steps = [(s.name, s.status) for s in deploy.post_apply_steps]
+    assert steps == [("outputs", "done"), ("kubeconfig", "done"), ("gitops", "done"), ("argocd", "skipped")]
+    assert "not reachable" in deploy.post_apply_steps[3].detail
+    kubeconfig = stack.get_object("alethia-artifacts", f"jobs/{deploy.id}/kubeconfig.yaml").decode()
+    assert "get-token" in kubeconfig and "cycle-prod-eks" in kubeconfig
+    assert "token:" not in kubeconfig and "password" not in kubeconfig
+    # The apps repository received the rendered manifests.
+    files = subprocess.run(
+        ["git", "-C", str(stack.bare_repo), "ls-tree", "-r", "--name-only", "main"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert "clusters/cycle/argocd/root.yaml" in files and "clusters/cycle/apps/platform.yaml" in files
+    root = subprocess.run(
+        ["git", "-C", str(stack.bare_repo), "show", "main:clusters/cycle/argocd/root.yaml"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "https://git.example.com/platform/apps.git" in root and "clusters/cycle/apps" in root
+
+    # Nothing secret anywhere: artifacts, events (log lines included), the apps repository.
+    secrets = [GIT_TOKEN, S3_SECRET, secret]
+    blobs = [stack.get_object("alethia-artifacts", k) for k in stack.keys("alethia-artifacts", "jobs/")]
+    blobs.append(
+        subprocess.run(
+            ["git", "-C", str(stack.bare_repo), "log", "-p", "--all"], capture_output=True, check=True
+        ).stdout
+    )
+    for job_id in (plan.id, deploy.id):
+        blobs += [e.SerializeToString() for e in await stack.events(job_id)]
+    for s in secrets:
+        assert not any(s.encode() in b for b in blobs), "a secret leaked"
+
+    destroy = await stack.run(spec.id, DESTROY)
+    assert destroy.status == events_pb2.SUCCEEDED, destroy.error
+    assert destroy.changes.destroy == plan.changes.add and destroy.changes.add == 0
+    assert state_doc(stack, key)["resources"] == []
+    assert list(destroy.outputs) == []
+
+
+async def test_tampered_plan_or_hash_mismatch_never_reaches_apply(stack: Stack) -> None:
+    spec = await stack.create_spec("tamper")
+    plan = await stack.run(spec.id, PLAN)
+    assert plan.status == events_pb2.SUCCEEDED, plan.error
+    s3 = stack.s3()
+    plan_key = f"jobs/{plan.id}/plan.tfplan"
+    original = stack.get_object("alethia-artifacts", plan_key)
+    s3.put_object(Bucket="alethia-artifacts", Key=plan_key, Body=original + b"\0")
+
+    d1 = await stack.run(spec.id, DEPLOY, plan_job_id=plan.id)
+    assert d1.status == events_pb2.FAILED
+    assert "CHECKSUM_MISMATCH" in d1.error and "plan.tfplan" in d1.error
+    terraform_lines = [e for e in await stack.events(d1.id) if e.type == "log" and e.log.type != "alethia"]
+    assert terraform_lines == [], "Terraform ran for a tampered plan"
+    assert stack.keys("alethia-state", _state_key("tamper")) == []
+
+    # Restore the plan but claim another config in the manifest: the runner's own hash check.
+    s3.put_object(Bucket="alethia-artifacts", Key=plan_key, Body=original)
+    mkey = f"jobs/{plan.id}/manifest.json"
+    manifest = json.loads(stack.get_object("alethia-artifacts", mkey))
+    manifest["config_hash"] = "0" * 64
+    s3.put_object(Bucket="alethia-artifacts", Key=mkey, Body=json.dumps(manifest).encode())
+    d2 = await stack.run(spec.id, DEPLOY, plan_job_id=plan.id)
+    assert d2.status == events_pb2.FAILED
+    assert "HASH_MISMATCH" in d2.error and "re-plan" in d2.error
+    terraform_lines = [e for e in await stack.events(d2.id) if e.type == "log" and e.log.type != "alethia"]
+    assert terraform_lines == []
+    assert stack.keys("alethia-state", _state_key("tamper")) == []
+
+
+async def test_one_workspace_runs_in_order_different_workspaces_in_parallel(stack: Stack) -> None:
+    a = await stack.create_spec("order-a")
+    b = await stack.create_spec("order-b")
+    a1 = await stack.queue(a.id, PLAN)
+    a2 = await stack.queue(a.id, PLAN)
+    b1 = await stack.queue(b.id, PLAN)
+    jobs = [await stack.wait(j.id) for j in (a1, a2, b1)]
+    assert all(j.status == events_pb2.SUCCEEDED for j in jobs), [j.error for j in jobs]
+    ja1, ja2, jb1 = jobs
+
+    def span(j: snapshot_pb2.Job) -> tuple[float, float]:
+        return j.start_time.ToNanoseconds() / 1e9, j.end_time.ToNanoseconds() / 1e9
+
+    # Same workspace: the second starts only after the first ended.
+    assert span(ja2)[0] >= span(ja1)[1]
+    # Different workspaces: b1 ran while a1 was running (concurrency 2).
+    assert span(jb1)[0] < span(ja1)[1] and span(ja1)[0] < span(jb1)[1]
+
+
+async def test_cancel_running_apply_ends_cancelled_with_lock_released(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TF_VAR_sandbox_delay_seconds", "120")
+    spec = await stack.create_spec("cancel")
+    key = _state_key("cancel")
+    job = await stack.queue(spec.id, DEPLOY)
+    channel = connect(stack.executor.address)
+    status_stub = executor_pb2_grpc.ExecutorServiceStub(channel)
+    try:
+        for _ in range(300):
+            st = await status_stub.GetStatus(executor_pb2.GetStatusRequest())
+            if any(r.job_id == job.id and r.stage == "apply" for r in st.running):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the apply never started")
+        await asyncio.sleep(1.0)  # Terraform is inside the sleeping provisioner now
+        assert f"{key}.tflock" in stack.keys("alethia-state", key)
+        await stack.jobs.CancelJob(snapshot_pb2.CancelJobRequest(id=job.id))
+        done = await stack.wait(job.id, timeout=40)
+    finally:
+        await channel.close()
+    assert done.status == events_pb2.CANCELLED, done.error
+    assert "state lock released" in done.error
+    assert stack.keys("alethia-state", f"{key}.tflock") == []
+
+
+async def test_unsatisfiable_terraform_version_fails_clearly(stack: Stack) -> None:
+    spec = await stack.create_spec("tfversion", terraform_version=">= 9.0, < 10.0")
+    job = await stack.run(spec.id, PLAN)
+    assert job.status == events_pb2.FAILED
+    assert "'>= 9.0, < 10.0'" in job.error and "cannot be satisfied" in job.error
+    version = stack.executor.runner.ctx.terraform_version
+    assert version in job.error
+    assert "plan.tfplan" not in _artifacts(job)
+
+
+async def test_executor_status_and_health(stack: Stack) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    channel = connect(stack.executor.address)
+    try:
+        st = await executor_pb2_grpc.ExecutorServiceStub(channel).GetStatus(executor_pb2.GetStatusRequest())
+        assert st.runner_id == "runner-inproc" and st.concurrency == 2 and not st.draining
+        assert st.terraform_version.startswith("1.") and st.jobs_completed >= 1
+        health = await health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service="alethia.executor.v1.ExecutorService")
+        )
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        await channel.close()
