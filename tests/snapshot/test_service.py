@@ -74,6 +74,7 @@ async def stack(
             nats_url=nats_server.url,
             git_tokens_file=str(tokens),
             relay_poll_seconds=0.2,
+            rescue_interval_seconds=0.3,
         )
     )
     channel = connect(svc.address)
@@ -360,7 +361,14 @@ async def test_git_token_only_for_the_lease_holder_and_never_stored_or_logged(
         snapshot_pb2.GetGitTokenRequest(job_id=job.id, lease_token=claim.lease.token)
     )
     assert got.token == GIT_SECRET and got.repository_url == "https://git.example.com/platform/apps.git"
-    await asyncio.sleep(1.1)  # the 1 s lease runs out
+
+    # No heartbeat: the 1 s lease runs out and the background rescuer queues the plan again.
+    for _ in range(100):
+        current = await stack.snapshot.GetJob(snapshot_pb2.GetJobRequest(id=job.id))
+        if current.status == events_pb2.QUEUED:
+            break
+        await asyncio.sleep(0.1)
+    assert current.status == events_pb2.QUEUED and [e.attempt for e in current.attempt_errors] == [1]
     expired = await rpc_error(
         stack.runner.GetGitToken(
             snapshot_pb2.GetGitTokenRequest(job_id=job.id, lease_token=claim.lease.token)
@@ -368,19 +376,26 @@ async def test_git_token_only_for_the_lease_holder_and_never_stored_or_logged(
     )
     assert wrong.code == expired.code == grpc.StatusCode.PERMISSION_DENIED
     assert wrong.message == expired.message
-    await stack.runner.Heartbeat(snapshot_pb2.HeartbeatRequest(lease=claim.lease))  # not rescued yet: renewed
+
+    second = await stack.runner.ClaimJob(snapshot_pb2.ClaimJobRequest(runner_id="g2"))
+    assert second.job.id == job.id and second.lease.attempt == 2
+    again = await stack.runner.GetGitToken(
+        snapshot_pb2.GetGitTokenRequest(job_id=job.id, lease_token=second.lease.token)
+    )
+    assert again.token == GIT_SECRET
     await stack.runner.CompleteJob(
         snapshot_pb2.CompleteJobRequest(
-            lease=claim.lease, result=snapshot_pb2.JobResult(status=events_pb2.SUCCEEDED)
+            lease=second.lease, result=snapshot_pb2.JobResult(status=events_pb2.SUCCEEDED)
         )
     )
     finished = await rpc_error(
         stack.runner.GetGitToken(
-            snapshot_pb2.GetGitTokenRequest(job_id=job.id, lease_token=claim.lease.token)
+            snapshot_pb2.GetGitTokenRequest(job_id=job.id, lease_token=second.lease.token)
         )
     )
-    assert finished.code == grpc.StatusCode.PERMISSION_DENIED
-    await asyncio.wait_for(_watch(stack, job.id), 30)  # every event of the job is in the stream
+    assert finished.code == grpc.StatusCode.PERMISSION_DENIED and finished.message == wrong.message
+    events = await asyncio.wait_for(_watch(stack, job.id), 30)  # every event of the job is in the stream
+    assert [e.type for e in events] == ["queued", "started", "requeued", "started", "planned", "succeeded"]
 
     assert stack.service.queue is not None
     async with stack.service.queue.sessions() as session:
