@@ -1,0 +1,1 @@
+../../spec/aws/variables.tf

@@ -1,0 +1,1 @@
+../../spec/gcp/variables.tf

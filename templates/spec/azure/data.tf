@@ -1,0 +1,174 @@
+# Azure Database flexible servers (PostgreSQL with Entra ID authentication only; MySQL with
+# a generated admin password kept in Key Vault), Azure Cache for Redis, Cosmos DB (SQL API)
+# and Blob containers in one storage account.
+
+locals {
+  postgres = { for db in var.azure_databases : db.name => db if db.engine == "postgres" }
+  mysql    = { for db in var.azure_databases : db.name => db if db.engine == "mysql" }
+}
+
+resource "azurerm_postgresql_flexible_server" "this" {
+  for_each                      = local.postgres
+  name                          = "${local.name}-${each.key}"
+  resource_group_name           = azurerm_resource_group.this.name
+  location                      = azurerm_resource_group.this.location
+  version                       = each.value.engine_version
+  sku_name                      = each.value.sku_name
+  storage_mb                    = each.value.storage_gb * 1024
+  backup_retention_days         = each.value.backup_retention_days
+  public_network_access_enabled = false
+  tags = merge(var.tags, {
+    min_capacity = tostring(each.value.min_capacity)
+    max_capacity = tostring(each.value.max_capacity)
+  })
+
+  authentication {
+    active_directory_auth_enabled = true
+    password_auth_enabled         = false
+    tenant_id                     = data.azurerm_client_config.current.tenant_id
+  }
+
+  dynamic "high_availability" {
+    for_each = each.value.high_availability != "Disabled" ? [each.value.high_availability] : []
+    content {
+      mode = high_availability.value
+    }
+  }
+
+  lifecycle {
+    ignore_changes = [zone, high_availability[0].standby_availability_zone]
+  }
+}
+
+resource "random_password" "mysql_admin" {
+  for_each = local.mysql
+  length   = 32
+  special  = false
+}
+
+resource "azurerm_mysql_flexible_server" "this" {
+  for_each               = local.mysql
+  name                   = "${local.name}-${each.key}"
+  resource_group_name    = azurerm_resource_group.this.name
+  location               = azurerm_resource_group.this.location
+  version                = each.value.engine_version
+  sku_name               = each.value.sku_name
+  backup_retention_days  = each.value.backup_retention_days
+  administrator_login    = "app_admin"
+  administrator_password = random_password.mysql_admin[each.key].result
+  tags = merge(var.tags, {
+    min_capacity = tostring(each.value.min_capacity)
+    max_capacity = tostring(each.value.max_capacity)
+  })
+
+  storage {
+    size_gb = each.value.storage_gb
+  }
+
+  dynamic "high_availability" {
+    for_each = each.value.high_availability != "Disabled" ? [each.value.high_availability] : []
+    content {
+      mode = high_availability.value
+    }
+  }
+
+  lifecycle {
+    ignore_changes = [zone, high_availability[0].standby_availability_zone]
+  }
+}
+
+resource "azurerm_redis_cache" "this" {
+  for_each             = { for c in var.azure_redis_caches : c.name => c }
+  name                 = "${local.name}-${each.key}"
+  location             = azurerm_resource_group.this.location
+  resource_group_name  = azurerm_resource_group.this.name
+  sku_name             = each.value.sku_name
+  family               = each.value.family
+  capacity             = each.value.capacity
+  shard_count          = each.value.sku_name == "Premium" ? each.value.shard_count : null
+  redis_version        = each.value.redis_version
+  minimum_tls_version  = "1.2"
+  non_ssl_port_enabled = false
+  tags                 = var.tags
+}
+
+resource "azurerm_cosmosdb_account" "this" {
+  count               = length(var.cosmos_db_collections) > 0 ? 1 : 0
+  name                = "${local.compact}-cosmos"
+  location            = azurerm_resource_group.this.location
+  resource_group_name = azurerm_resource_group.this.name
+  offer_type          = "Standard"
+  kind                = "GlobalDocumentDB"
+  tags                = var.tags
+
+  consistency_policy {
+    consistency_level = "Session"
+  }
+
+  geo_location {
+    location          = azurerm_resource_group.this.location
+    failover_priority = 0
+  }
+}
+
+resource "azurerm_cosmosdb_sql_database" "this" {
+  count               = length(var.cosmos_db_collections) > 0 ? 1 : 0
+  name                = local.name
+  resource_group_name = azurerm_resource_group.this.name
+  account_name        = azurerm_cosmosdb_account.this[0].name
+}
+
+resource "azurerm_cosmosdb_sql_container" "this" {
+  for_each            = { for t in var.cosmos_db_collections : t.name => t }
+  name                = each.key
+  resource_group_name = azurerm_resource_group.this.name
+  account_name        = azurerm_cosmosdb_account.this[0].name
+  database_name       = azurerm_cosmosdb_sql_database.this[0].name
+  partition_key_paths = ["/${each.value.partition_key}"]
+  throughput          = each.value.throughput
+
+  indexing_policy {
+    indexing_mode = "consistent"
+
+    included_path {
+      path = "/*"
+    }
+
+    dynamic "composite_index" {
+      for_each = each.value.sort_key != "" ? [each.value.sort_key] : []
+      content {
+        index {
+          path  = "/${each.value.partition_key}"
+          order = "Ascending"
+        }
+        index {
+          path  = "/${composite_index.value}"
+          order = "Ascending"
+        }
+      }
+    }
+  }
+}
+
+resource "azurerm_storage_account" "this" {
+  count                           = length(var.storage_containers) > 0 ? 1 : 0
+  name                            = local.compact
+  resource_group_name             = azurerm_resource_group.this.name
+  location                        = azurerm_resource_group.this.location
+  account_tier                    = "Standard"
+  account_replication_type        = "ZRS"
+  min_tls_version                 = "TLS1_2"
+  allow_nested_items_to_be_public = anytrue([for c in var.storage_containers : c.access_type != "private"])
+  tags                            = var.tags
+
+  blob_properties {
+    versioning_enabled = anytrue([for c in var.storage_containers : c.versioning])
+  }
+}
+
+resource "azurerm_storage_container" "this" {
+  for_each              = { for c in var.storage_containers : c.name => c }
+  name                  = each.key
+  storage_account_id    = azurerm_storage_account.this[0].id
+  container_access_type = each.value.access_type
+}
