@@ -62,7 +62,9 @@ class Stack:
 
         self.bare_repo = self.tmp / "git" / "platform" / "apps.git"
         self.bare_repo.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["git", "init", "-q", "--bare", str(self.bare_repo)], check=True)
+        await asyncio.to_thread(
+            subprocess.run, ["git", "init", "-q", "--bare", str(self.bare_repo)], check=True
+        )
         self.specs = await start_specs(self.specs_db)
         self.services.append(self.specs)
         self.mapper = await start_mapper(MapperSettings(listen="127.0.0.1:0"))
@@ -156,10 +158,10 @@ class Stack:
         )
 
     async def wait(
-        self, job_id: str, timeout: float = 90.0, statuses: Iterable[int] = TERMINAL
+        self, job_id: str, within: float = 90.0, statuses: Iterable[int] = TERMINAL
     ) -> snapshot_pb2.Job:
         want = set(statuses)
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while True:
             job = await self.jobs.GetJob(snapshot_pb2.GetJobRequest(id=job_id))
             if job.status in want:
@@ -226,3 +228,11 @@ def spawn_runner(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]
 
 def state_doc(stack: Stack, key: str) -> dict[str, Any]:
     return dict(json.loads(stack.get_object("alethia-state", key)))
+
+
+async def git_out(repo: Path, *args: str) -> bytes:
+    """stdout of ``git -C repo args`` (fails the test on a git error)."""
+    proc = await asyncio.to_thread(
+        subprocess.run, ["git", "-C", str(repo), *args], capture_output=True, check=True
+    )
+    return bytes(proc.stdout)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import subprocess
 from collections.abc import AsyncIterator
 
 import pytest
@@ -15,7 +14,7 @@ from alethia.executor.v1 import executor_pb2, executor_pb2_grpc
 from alethia.rpc.client import connect
 from alethia.snapshot.v1 import snapshot_pb2
 
-from .stack import GIT_TOKEN, S3_SECRET, Stack, state_doc
+from .stack import GIT_TOKEN, S3_SECRET, Stack, git_out, state_doc
 
 PLAN, DEPLOY, DESTROY = events_pb2.PLAN, events_pb2.DEPLOY, events_pb2.DESTROY
 
@@ -114,25 +113,15 @@ async def test_plan_deploy_destroy(stack: Stack) -> None:
     assert "get-token" in kubeconfig and "cycle-prod-eks" in kubeconfig
     assert "token:" not in kubeconfig and "password" not in kubeconfig
     # The apps repository received the rendered manifests.
-    files = subprocess.run(
-        ["git", "-C", str(stack.bare_repo), "ls-tree", "-r", "--name-only", "main"],
-        capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
+    files = (await git_out(stack.bare_repo, "ls-tree", "-r", "--name-only", "main")).decode().split()
     assert "clusters/cycle/argocd/root.yaml" in files and "clusters/cycle/apps/platform.yaml" in files
-    root = subprocess.run(
-        ["git", "-C", str(stack.bare_repo), "show", "main:clusters/cycle/argocd/root.yaml"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+    root = (await git_out(stack.bare_repo, "show", "main:clusters/cycle/argocd/root.yaml")).decode()
     assert "https://git.example.com/platform/apps.git" in root and "clusters/cycle/apps" in root
 
     # Nothing secret anywhere: artifacts, events (log lines included), the apps repository.
     secrets = [GIT_TOKEN, S3_SECRET, secret]
     blobs = [stack.get_object("alethia-artifacts", k) for k in stack.keys("alethia-artifacts", "jobs/")]
-    blobs.append(
-        subprocess.run(
-            ["git", "-C", str(stack.bare_repo), "log", "-p", "--all"], capture_output=True, check=True
-        ).stdout
-    )
+    blobs.append(await git_out(stack.bare_repo, "log", "-p", "--all"))
     for job_id in (plan.id, deploy.id):
         blobs += [e.SerializeToString() for e in await stack.events(job_id)]
     for s in secrets:
@@ -214,7 +203,7 @@ async def test_cancel_running_apply_ends_cancelled_with_lock_released(
         await asyncio.sleep(1.0)  # Terraform is inside the sleeping provisioner now
         assert f"{key}.tflock" in stack.keys("alethia-state", key)
         await stack.jobs.CancelJob(snapshot_pb2.CancelJobRequest(id=job.id))
-        done = await stack.wait(job.id, timeout=40)
+        done = await stack.wait(job.id, within=40)
     finally:
         await channel.close()
     assert done.status == events_pb2.CANCELLED, done.error

@@ -1,0 +1,138 @@
+"""Runner processes (``python -m services.executor``): SIGKILL mid-plan and SIGTERM drain."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from alethia.events.v1 import events_pb2
+from alethia.executor.v1 import executor_pb2, executor_pb2_grpc
+from alethia.rpc.client import connect
+from alethia.snapshot.v1 import snapshot_pb2
+from alethia.stack.infra import free_port
+
+from .stack import Stack, spawn_runner
+
+
+@pytest.fixture(scope="module")
+def databases(postgres_factory) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    return postgres_factory.create("alethia_exec_specs"), postgres_factory.create("alethia_exec_jobs")
+
+
+@pytest.fixture(scope="module")
+async def stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    databases: tuple[str, str],
+    nats_server,
+    s3_server,  # type: ignore[no-untyped-def]
+) -> AsyncIterator[Stack]:
+    # No in-process runner: the runners of these tests are separate processes.
+    s = Stack(
+        tmp=tmp_path_factory.mktemp("executor-procs"),
+        s3_endpoint=s3_server.endpoint,
+        nats_url=nats_server.url,
+        specs_db=databases[0],
+        snapshot_db=databases[1],
+        lease_seconds=2,
+    )
+    await s.start(with_runner=False)
+    yield s
+    await s.stop()
+
+
+async def _stage_of(address: str, job_id: str, stages: set[str], within: float = 60.0) -> str:
+    """Poll a runner's GetStatus until ``job_id`` runs in one of ``stages``."""
+    channel = connect(address)
+    stub = executor_pb2_grpc.ExecutorServiceStub(channel)
+    deadline = time.monotonic() + within
+    try:
+        while time.monotonic() < deadline:
+            try:
+                st = await stub.GetStatus(executor_pb2.GetStatusRequest(), timeout=1)
+            except Exception:  # still starting
+                await asyncio.sleep(0.1)
+                continue
+            for r in st.running:
+                if r.job_id == job_id and r.stage in stages:
+                    return r.stage
+            await asyncio.sleep(0.02)
+    finally:
+        await channel.close()
+    raise AssertionError(f"job {job_id} never reached {stages}")
+
+
+def _kill_tree(proc: psutil.Process) -> None:
+    for p in [*proc.children(recursive=True), proc]:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
+async def test_sigkilled_runner_mid_plan_job_is_rerun_by_another_runner(stack: Stack, tmp_path: Path) -> None:
+    port = free_port()
+    proc = spawn_runner(
+        stack.runner_env(runner_id="runner-a", executor_listen=f"127.0.0.1:{port}"), tmp_path / "runner-a.log"
+    )
+    try:
+        spec = await stack.create_spec("rescue")
+        job = await stack.queue(spec.id, events_pb2.PLAN)
+        stage = await _stage_of(f"127.0.0.1:{port}", job.id, {"init", "plan", "show"})
+        orphans = psutil.Process(proc.pid).children(recursive=True)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            _kill_tree(psutil.Process(proc.pid))
+    running = await stack.jobs.GetJob(snapshot_pb2.GetJobRequest(id=job.id))
+    assert running.status in (events_pb2.RUNNING, events_pb2.QUEUED) and running.attempt == 1
+
+    # Another runner takes over once the lease (2 s) expired and the rescuer re-queued the PLAN.
+    await stack.start_runner(runner_id="runner-b")
+    try:
+        done = await stack.wait(job.id, within=60)
+    finally:
+        for p in orphans:  # a Terraform the dead runner started may still be finishing
+            try:
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass
+    assert done.status == events_pb2.SUCCEEDED, (stage, done.error)
+    assert done.runner_id == "runner-b" and done.attempt == 2
+    assert {a.name for a in done.artifacts} >= {"plan.tfplan", "manifest.json"}
+    await stack.executor.stop(1)
+    stack.executor = None
+
+
+async def test_sigterm_drains_and_cancels_a_long_apply_cleanly(stack: Stack, tmp_path: Path) -> None:
+    port = free_port()
+    env = stack.runner_env(
+        runner_id="runner-drain", executor_listen=f"127.0.0.1:{port}", runner_drain_grace_seconds=1.0
+    )
+    env["TF_VAR_sandbox_delay_seconds"] = "120"
+    proc = spawn_runner(env, tmp_path / "runner-drain.log")
+    try:
+        spec = await stack.create_spec("drain")
+        job = await stack.queue(spec.id, events_pb2.DEPLOY)
+        await _stage_of(f"127.0.0.1:{port}", job.id, {"apply"})
+        await asyncio.sleep(0.5)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(proc.wait, 30)
+        assert code == 0
+        assert time.monotonic() - started < 20
+    finally:
+        if proc.poll() is None:
+            _kill_tree(psutil.Process(proc.pid))
+    done = await stack.wait(job.id, within=10)
+    assert done.status == events_pb2.CANCELLED, done.error
+    assert "shutting down" in done.error and "state lock released" in done.error
+    key = "zone-acme/drain-prod-us-east-1/terraform.tfstate"
+    assert stack.keys("alethia-state", f"{key}.tflock") == []
