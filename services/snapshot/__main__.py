@@ -19,6 +19,7 @@ async def _main() -> None:
     # The server has stopped; now the rescuer, the relay (after a final flush), NATS, the engine.
     for close in reversed(svc.closers):
         await close()
+    logging.getLogger("services.snapshot").info("snapshot service stopped")
 
 
 def main() -> None:
