@@ -17,17 +17,42 @@ from alethia.errors import (
     PreconditionViolation,
 )
 
+# The status travels in trailers, and clients refuse metadata over 8 KiB by default
+# (RESOURCE_EXHAUSTED instead of the error): keep message and details well under that.
+MAX_MESSAGE_CHARS = 1024
+MAX_VIOLATIONS_BYTES = 4096
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _bounded_violations(
+    violations: list[FieldViolation],
+) -> list[error_details_pb2.BadRequest.FieldViolation]:
+    out: list[error_details_pb2.BadRequest.FieldViolation] = []
+    size = 0
+    for i, v in enumerate(violations):
+        fv = error_details_pb2.BadRequest.FieldViolation(
+            field=_clip(v.field, 256), description=_clip(v.description, 512)
+        )
+        size += fv.ByteSize() + 4
+        if size > MAX_VIOLATIONS_BYTES:
+            out.append(
+                error_details_pb2.BadRequest.FieldViolation(
+                    field="", description=f"... and {len(violations) - i} more violations"
+                )
+            )
+            break
+        out.append(fv)
+    return out
+
 
 def to_status(err: AlethiaError) -> grpc.Status:
     """Encode a domain error as a ``grpc.Status`` with BadRequest/PreconditionFailure details."""
     details: list[any_pb2.Any] = []
     if err.violations:
-        br = error_details_pb2.BadRequest(
-            field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-                for v in err.violations
-            ]
-        )
+        br = error_details_pb2.BadRequest(field_violations=_bounded_violations(err.violations))
         packed = any_pb2.Any()
         packed.Pack(br)
         details.append(packed)
@@ -44,7 +69,9 @@ def to_status(err: AlethiaError) -> grpc.Status:
         packed.Pack(pf)
         details.append(packed)
     # Trailers are metadata: keep the message printable ASCII so it always encodes.
-    status = status_pb2.Status(code=err.code.value[0], message=err.message, details=details)
+    status = status_pb2.Status(
+        code=err.code.value[0], message=_clip(err.message, MAX_MESSAGE_CHARS), details=details
+    )
     return rpc_status.to_status(status)
 
 
