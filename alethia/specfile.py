@@ -27,7 +27,7 @@ from google.protobuf import struct_pb2, timestamp_pb2
 from google.protobuf.descriptor import FieldDescriptor
 
 from alethia.errors import FieldViolation, InvalidArgument
-from alethia.rpc.structs import dict_to_struct, struct_to_dict
+from alethia.rpc.structs import dict_to_struct
 from alethia.specs.v1 import specs_pb2
 
 # Fields the service fills in; accepted on input (so a dumped Spec loads again), never required.
@@ -234,6 +234,29 @@ def cloud_identity_from_dict(data: Any) -> specs_pb2.CloudIdentity:
     return identity
 
 
+def _value_to_py(value: struct_pb2.Value) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "number_value":
+        n = value.number_value
+        # Integral doubles come back as ints (JSON configs use integers); NaN/inf stay floats
+        # so that validation can refuse them by path instead of a serializer failing later.
+        return int(n) if math.isfinite(n) and n.is_integer() and abs(n) < _MAX_SAFE_INT else n
+    if kind == "string_value":
+        return value.string_value
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "struct_value":
+        return _struct_to_py(value.struct_value)
+    if kind == "list_value":
+        return [_value_to_py(v) for v in value.list_value.values]
+    return None
+
+
+def _struct_to_py(struct: struct_pb2.Struct) -> dict[str, Any]:
+    """A Struct as a dict, without json_format (which raises on NaN from a client)."""
+    return {k: _value_to_py(v) for k, v in struct.fields.items()}
+
+
 def _message_to_dict(msg: pb_message.Message, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for fd in msg.DESCRIPTOR.fields:
@@ -249,7 +272,7 @@ def _message_to_dict(msg: pb_message.Message, skip: frozenset[str] = frozenset()
         if fd.type == FieldDescriptor.TYPE_MESSAGE:
             name = fd.message_type.full_name
             if name == _STRUCT:
-                out[fd.name] = struct_to_dict(value)
+                out[fd.name] = _struct_to_py(value)
             elif name == _TIMESTAMP:
                 if msg.HasField(fd.name):
                     out[fd.name] = value.ToJsonString()
