@@ -73,15 +73,17 @@ async def specs(database_url: str) -> AsyncIterator[SpecsEnv]:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
-async def shared_specs(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[SpecsEnv]:
-    """One spec service per database kind for the whole module."""
+def shared_specs_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One database per kind for a module (sync: the Postgres factory must run outside the loop)."""
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{Path(tmp_path_factory.mktemp('specs')) / 'specs.db'}"
-    else:
-        url = request.getfixturevalue("postgres_factory").create("alethia_specs")
-    async for env in _env(url):
+        return f"sqlite+aiosqlite:///{Path(tmp_path_factory.mktemp('specs')) / 'specs.db'}"
+    return str(request.getfixturevalue("postgres_factory").create("alethia_specs"))
+
+
+@pytest.fixture(scope="module")
+async def shared_specs(shared_specs_url: str) -> AsyncIterator[SpecsEnv]:
+    """One spec service per database kind for the whole module."""
+    async for env in _env(shared_specs_url):
         yield env
 
 
