@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from alethia.database import begin_write, is_sqlite, session_factory
 from alethia.errors import FieldViolation, InvalidArgument, NotFound
 from services.specs import store
-from services.specs.validation import validate_identity, validate_spec
+from services.specs.validation import show, validate_identity, validate_spec
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -91,7 +91,7 @@ class SpecCatalog:
             async with self.sessions() as session:
                 row = await store.get_identity(session, identity_id)
         if row is None:
-            raise NotFound(f"cloud identity {identity_id!r} not found")
+            raise NotFound(f"cloud identity {show(identity_id)} not found")
         return store.identity_to_dict(row)
 
     async def list_identities(self, page_size: int, page_token: str) -> tuple[list[dict[str, Any]], str]:
@@ -118,7 +118,9 @@ class SpecCatalog:
             async with self.sessions() as session:
                 row = await store.get_identity(session, identity_id)
         if row is None:
-            return None, [FieldViolation("cloud_identity_id", f"no cloud identity with id {identity_id!r}")]
+            return None, [
+                FieldViolation("cloud_identity_id", f"no cloud identity with id {show(identity_id)}")
+            ]
         return row.provider, []
 
     async def create_spec(self, spec: dict[str, Any]) -> dict[str, Any]:
@@ -144,12 +146,12 @@ class SpecCatalog:
         falls back to one consistent transaction.
         """
         if not _is_id(spec_id):
-            raise NotFound(f"spec {spec_id!r} not found")
+            raise NotFound(f"spec {show(spec_id)} not found")
         for _ in range(store.CONCURRENT_READ_ATTEMPTS):
             async with self.sessions() as session:
                 head = await store.get_head(session, spec_id)
             if head is None:
-                raise NotFound(f"spec {spec_id!r} not found")
+                raise NotFound(f"spec {show(spec_id)} not found")
             parts = await store.read_components_concurrently(self.sessions, [spec_id])
             async with self.sessions() as session:
                 if await store.current_revision(session, spec_id) == head.row.revision:
@@ -158,7 +160,7 @@ class SpecCatalog:
             await self._consistent_read(session)
             head = await store.get_head(session, spec_id)
             if head is None:
-                raise NotFound(f"spec {spec_id!r} not found")
+                raise NotFound(f"spec {show(spec_id)} not found")
             parts = await store.read_components(session, [spec_id])
         return store.assemble(head, parts.get(spec_id, {}))
 
@@ -175,11 +177,11 @@ class SpecCatalog:
         if not spec_id:
             raise InvalidArgument.one("id", "the id of the Spec to update is required")
         if not _is_id(spec_id):
-            raise NotFound(f"spec {spec_id!r} not found")
+            raise NotFound(f"spec {show(spec_id)} not found")
         async with self.sessions() as session:
             head = await store.get_head(session, spec_id)
         if head is None:
-            raise NotFound(f"spec {spec_id!r} not found")
+            raise NotFound(f"spec {show(spec_id)} not found")
         provider, violations = await self._identity_violations(spec)
         violations = validate_spec(spec, provider) + violations
         if expected_revision < 1:
@@ -235,6 +237,6 @@ class SpecCatalog:
         if expected_revision < 0:
             raise InvalidArgument.one("expected_revision", "must be >= 0 (0 = any revision)")
         if not _is_id(spec_id):
-            raise NotFound(f"spec {spec_id!r} not found")
+            raise NotFound(f"spec {show(spec_id)} not found")
         async with begin_write(self.sessions) as session:
             await store.delete_spec(session, spec_id, expected_revision)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -107,6 +108,12 @@ class _Violations:
         self.items.append(FieldViolation(path, description))
 
 
+def show(value: object, limit: int = 64) -> str:
+    """A user value quoted for an error message, clipped so messages stay short."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
@@ -126,7 +133,7 @@ def _walk_strings(value: Any, path: str, v: _Violations) -> None:
         for k, item in value.items():
             key = str(k)
             if _has_control(key):
-                v.add(path, f"key {key!r} must not contain control characters")
+                v.add(path, f"key {show(key)} must not contain control characters")
             _walk_strings(item, _join(path, key), v)
     elif isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
@@ -190,7 +197,7 @@ def _check_unique(values: Iterable[tuple[int, str]], path: str, field: str, v: _
         if not value:
             continue
         if value in seen:
-            v.add(f"{path}[{i}].{field}", f"duplicate {field} {value!r} (also {path}[{seen[value]}])")
+            v.add(f"{path}[{i}].{field}", f"duplicate {field} {show(value)} (also {path}[{seen[value]}])")
         else:
             seen[value] = i
 
@@ -342,7 +349,7 @@ def _validate_cluster(cluster: Any, v: _Violations) -> None:
     seen_types: dict[str, int] = {}
     for i, t in enumerate(types):
         if isinstance(t, str) and t in seen_types:
-            v.add(f"cluster.instance_types[{i}]", f"duplicate instance type {t!r}")
+            v.add(f"cluster.instance_types[{i}]", f"duplicate instance type {show(t)}")
         seen_types.setdefault(_str(t), i)
     lo = _int(cluster.get("node_min_size"))
     hi = _int(cluster.get("node_max_size"))
@@ -367,7 +374,7 @@ def _validate_cluster(cluster: Any, v: _Violations) -> None:
             continue
         _check_length(admin, p, v)
         if admin in seen_admins:
-            v.add(p, f"duplicate cluster admin {admin!r}")
+            v.add(p, f"duplicate cluster admin {show(admin)}")
         seen_admins.add(admin)
     _check_json_object(cluster.get("provider_config"), "cluster.provider_config", v)
 
@@ -439,6 +446,12 @@ def _validate_databases(items: list[Any], v: _Violations) -> None:
             v.add(f"{p}.storage_gb", f"must be between {MIN_STORAGE_GB} and {MAX_STORAGE_GB} GB")
         scaling = _map(db.get("scaling"))
         smin, smax = _num(scaling.get("min_capacity")), _num(scaling.get("max_capacity"))
+        if not (math.isfinite(smin) and math.isfinite(smax)):
+            v.add(
+                f"{p}.scaling.min_capacity" if not math.isfinite(smin) else f"{p}.scaling.max_capacity",
+                "must be a finite number",
+            )
+            continue
         if smin < 0:
             v.add(f"{p}.scaling.min_capacity", "must be >= 0")
         if smax < 0 or smax > MAX_SCALING_CAPACITY:
@@ -486,7 +499,7 @@ def _validate_topics(items: list[Any], v: _Violations) -> None:
             if proto in ("https", "push"):
                 parts = urlsplit(endpoint)
                 if parts.scheme != "https" or not parts.hostname:
-                    v.add(f"{p}[{j}].endpoint", f"an https URL is required for protocol {proto!r}")
+                    v.add(f"{p}[{j}].endpoint", f"an https URL is required for protocol {show(proto)}")
                 elif parts.username is not None or parts.password is not None:
                     v.add(f"{p}[{j}].endpoint", "must not carry credentials")
 
@@ -567,7 +580,7 @@ def validate_spec(spec: Mapping[str, Any], provider: str | None) -> list[FieldVi
         v.add("region", "region is required")
     elif provider is not None and not is_known_region(provider, region):
         examples = ", ".join(example_regions(provider))
-        v.add("region", f"{region!r} is not a region of {provider} (e.g. {examples})")
+        v.add("region", f"{show(region)} is not a region of {provider} (e.g. {examples})")
     else:
         _check_length(region, "region", v, MAX_NAME_LENGTH)
 
