@@ -214,7 +214,9 @@ class ProviderMapping:
         out: list[Row] = []
         for var in self.variables:
             if var.attrs:
-                out.append(Row(f"{var.source}[]", var.name, var.type, var.description))
+                # A derived list names its inputs itself ("queues[], topics[]").
+                source = var.source if var.derive is not None else f"{var.source}[]"
+                out.append(Row(source, var.name, var.type, var.description))
                 for a in var.attrs:
                     spec_field = a.spec_field or f"{var.source}[].{a.source}"
                     out.append(Row(spec_field, f"{var.name}[].{a.name}", a.tf_type, a.description))

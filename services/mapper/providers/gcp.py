@@ -386,7 +386,7 @@ VARIABLES: tuple[Var, ...] = (
     ),
     Var(
         "pubsub_topics",
-        "queues, topics",
+        "queues[], topics[]",
         "Pub/Sub topics: each queue (kind queue, with one pull subscription) and each topic (kind topic).",
         derive=pubsub_topics,
         attrs=(

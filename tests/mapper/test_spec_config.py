@@ -1,0 +1,143 @@
+"""Stage 3: strict deserialization of snapshots into SpecConfig, errors by field path."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from alethia.errors import InvalidArgument
+from services.mapper.spec_config import SpecConfig, parse_snapshot
+from tests.mapper.snapshots import PROVIDERS, snapshot
+
+
+def _violations(data: Any) -> dict[str, str]:
+    with pytest.raises(InvalidArgument) as info:
+        parse_snapshot(data if isinstance(data, (str, bytes)) else json.dumps(data))
+    return {v.field: v.description for v in info.value.violations}
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("kind", ["full", "minimal"])
+def test_golden_snapshots_parse_completely(provider: str, kind: str) -> None:
+    spec = parse_snapshot(json.dumps(snapshot(provider, kind)))
+    assert isinstance(spec, SpecConfig)
+    assert spec.provider == provider
+    # A round trip gives back exactly the snapshot: nothing dropped, nothing invented.
+    assert spec.model_dump(mode="json") == snapshot(provider, kind)
+
+
+def test_every_type_problem_is_reported_at_once_by_path() -> None:
+    data = snapshot("aws")
+    data["provider"] = "ibm"
+    data["cluster"]["node_min_size"] = "2"
+    data["cluster"]["node_max_size"] = 6.5
+    data["network"]["provision_network"] = 1
+    data["databases"][1]["engine"] = 5
+    data["databases"][0]["scaling"]["min_capacity"] = "0.5"
+    data["dns"]["enabled"] = "yes"
+    data["topics"][0]["subscriptions"][0] = "sqs:payment-events"
+    data["caches"] = {"name": "x"}
+    del data["region"]
+    found = _violations(data)
+    assert found == {
+        "provider": "must be one of aws, gcp, azure",
+        "cluster.node_min_size": "expected an integer",
+        "cluster.node_max_size": "expected an integer",
+        "network.provision_network": "expected true or false",
+        "databases[1].engine": "expected a string",
+        "databases[0].scaling.min_capacity": "expected a number",
+        "dns.enabled": "expected true or false",
+        "topics[0].subscriptions[0]": "expected an object",
+        "caches": "expected a list",
+        "region": "is required",
+    }
+
+
+def test_unknown_keys_are_errors_at_every_level() -> None:
+    data = snapshot("gcp")
+    data["extra"] = 1
+    data["cluster"]["node_count"] = 3
+    data["databases"][0]["password"] = "hunter2"
+    found = _violations(data)
+    assert found == {
+        "extra": "unknown field",
+        "cluster.node_count": "unknown field",
+        "databases[0].password": "unknown field",
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("not json", "snapshot is not valid JSON"),
+        ('{"provider": "aws",', "snapshot is not valid JSON"),
+        ('{"a": NaN}', "NaN is not valid JSON"),
+        ("[1, 2]", "snapshot must be a JSON object"),
+        (b"\xff\xfe", "snapshot is not valid JSON"),
+    ],
+)
+def test_not_a_json_object(text: str | bytes, needle: str) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        parse_snapshot(text)
+    assert needle in info.value.lines()[0]
+
+
+def test_messages_carry_no_pydantic_jargon() -> None:
+    data = snapshot("azure")
+    data["cluster"] = {"cluster_version": [], "instance_types": "x", "node_min_size": -1}
+    with pytest.raises(InvalidArgument) as info:
+        parse_snapshot(json.dumps(data))
+    text = "\n".join(info.value.lines()).lower()
+    for jargon in (
+        "pydantic",
+        "input_value",
+        "type=",
+        "errors.pydantic.dev",
+        "validation error",
+        "traceback",
+    ):
+        assert jargon not in text
+    assert "cluster.node_min_size: must be at least 0" in info.value.lines()
+
+
+def test_cross_field_rules() -> None:
+    data = snapshot("aws")
+    data["project_name"] = "Payments_App"
+    data["network"]["cidr_block"] = "10.20.0.0/33"
+    data["cluster"]["node_min_size"] = 5
+    data["cluster"]["node_desired_size"] = 9
+    data["cluster"]["instance_types"] = []
+    data["dns"]["domain_name"] = ""
+    data["databases"][1]["name"] = data["databases"][0]["name"]
+    data["databases"][0]["scaling"] = {"min_capacity": 4, "max_capacity": 2}
+    data["repositories"][0]["url"] = "https://user:pw@git.example.com/apps.git"
+    data["secrets"][0]["metadata"] = {"nested": {"a": 1}}
+    found = _violations(data)
+    assert found == {
+        "project_name": "must be a DNS label: lowercase letters, digits and '-', at most 63",
+        "network.cidr_block": "must be an IPv4 CIDR block such as 10.0.0.0/16",
+        "cluster.instance_types": "must list at least one instance type",
+        "cluster.node_desired_size": "must be between cluster.node_min_size and cluster.node_max_size",
+        "dns.domain_name": "is required when dns.enabled is true",
+        "repositories[0].url": "must not contain credentials",
+        "databases[1].name": "duplicate of databases[0].name",
+        "databases[0].scaling.min_capacity": "must not exceed scaling.max_capacity",
+        "secrets[0].metadata.nested": "must be a string, number or boolean",
+    }
+
+
+def test_existing_network_needs_its_id() -> None:
+    data = snapshot("gcp", "minimal")
+    data["network"]["network_id"] = ""
+    assert _violations(data) == {"network.network_id": "is required when network.provision_network is false"}
+
+
+def test_optional_components_may_be_absent_but_not_null() -> None:
+    data = snapshot("aws", "minimal")
+    for key in ("dns", "repositories", "databases", "secrets", "git_access_token"):
+        del data[key]
+    assert parse_snapshot(json.dumps(data)).databases == []
+    data["caches"] = None
+    assert _violations(data) == {"caches": "expected a list"}
