@@ -11,7 +11,9 @@ import asyncio
 from collections import Counter
 from pathlib import Path
 
+import grpc
 import nats
+import pytest
 from sqlalchemy import select
 
 from alethia.events.v1 import events_pb2
@@ -91,6 +93,14 @@ async def test_events_survive_a_nats_outage_none_lost_none_duplicated(
         await run_one()
         await asyncio.sleep(0.5)
         assert await _unpublished(svc) == 3 * 2 + 3  # queued+dispatch each, started+planned+succeeded
+        # Watching without NATS: a finished job ends with its terminal event rebuilt from the
+        # row; an unfinished one is UNAVAILABLE (never a hang).
+        done_job = jobs[0]
+        replay = [ev async for ev in snap.WatchJob(snapshot_pb2.WatchJobRequest(id=done_job.id))]
+        assert [(e.type, e.status) for e in replay] == [("succeeded", events_pb2.SUCCEEDED)]
+        with pytest.raises(grpc.aio.AioRpcError) as down:
+            _ = [ev async for ev in snap.WatchJob(snapshot_pb2.WatchJobRequest(id=jobs[1].id))]
+        assert down.value.code() == grpc.StatusCode.UNAVAILABLE
 
         # 2. NATS comes up: streams are created and the backlog is published.
         await asyncio.to_thread(nats_srv.start)

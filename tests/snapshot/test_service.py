@@ -34,7 +34,7 @@ from services.snapshot import store
 from services.snapshot.app import SnapshotService, start
 from services.snapshot.settings import SnapshotSettings
 from tests.conftest import PostgresFactory
-from tests.fixtures.specs import create_identity, full_spec_dict, start_specs
+from tests.fixtures.specs import ACCOUNT_IDS, create_identity, full_spec_dict, start_specs
 
 PLAN, DEPLOY = events_pb2.PLAN, events_pb2.DEPLOY
 GIT_SECRET = "ghp_SNAPSHOTTEST_0a1b2c3d4e5f6a7b8c9d"
@@ -152,6 +152,9 @@ async def test_queued_job_is_frozen_and_identical_resave_keeps_the_hash(stack: S
     assert (job.config_hash, job.snapshot_json) == (preview.config_hash, preview.snapshot_json)
     snap = json.loads(job.snapshot_json)
     assert snap["git_access_token"] == "" and snap["spec_id"] == spec.id
+    # Provider and account come from the cloud identity, through GetSpec.
+    assert (snap["provider"], snap["cloud_account_id"]) == ("aws", ACCOUNT_IDS["aws"])
+    assert [d["name"] for d in snap["databases"]] == ["ledger", "sessions"]
     assert job.workspace == f"zone-acme/{spec.project_name}-prod-us-east-1"
 
     resaved = await update_spec(stack, spec)  # same values, next revision
