@@ -480,7 +480,11 @@ async def run_post_apply(ctx: PostApplyContext) -> list[Step]:
         steps.append(Step("argocd", SKIPPED, "no kubeconfig: the outputs name no cluster"))
     else:
         endpoint = str(values["cluster_endpoint"])
-        why = await asyncio.to_thread(endpoint_reachable, endpoint)
+        try:
+            # Name resolution is not bounded by the socket timeout: bound the whole check.
+            why = await asyncio.wait_for(asyncio.to_thread(endpoint_reachable, endpoint), 5.0)
+        except TimeoutError:
+            why = f"{endpoint}: no answer within 5 s"
         if why is not None:
             steps.append(Step("argocd", SKIPPED, f"cluster endpoint not reachable from the runner ({why})"))
         else:

@@ -236,3 +236,19 @@ async def git_out(repo: Path, *args: str) -> bytes:
         subprocess.run, ["git", "-C", str(repo), *args], capture_output=True, check=True
     )
     return bytes(proc.stdout)
+
+
+async def database_text(url: str) -> str:
+    """Every row of every table of a Postgres database, as JSON text (for leak checks)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        tables = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        parts = []
+        for t in tables:
+            rows = await conn.fetch(f'SELECT row_to_json(x)::text AS j FROM "{t["tablename"]}" x')
+            parts += [r["j"] for r in rows]
+        return "\n".join(parts)
+    finally:
+        await conn.close()

@@ -14,7 +14,7 @@ from alethia.executor.v1 import executor_pb2, executor_pb2_grpc
 from alethia.rpc.client import connect
 from alethia.snapshot.v1 import snapshot_pb2
 
-from .stack import GIT_TOKEN, S3_SECRET, Stack, git_out, state_doc
+from .stack import GIT_TOKEN, S3_SECRET, Stack, database_text, git_out, state_doc
 
 PLAN, DEPLOY, DESTROY = events_pb2.PLAN, events_pb2.DEPLOY, events_pb2.DESTROY
 
@@ -124,6 +124,9 @@ async def test_plan_deploy_destroy(stack: Stack) -> None:
     blobs.append(await git_out(stack.bare_repo, "log", "-p", "--all"))
     for job_id in (plan.id, deploy.id):
         blobs += [e.SerializeToString() for e in await stack.events(job_id)]
+    rows = await database_text(stack.snapshot_db) + await database_text(stack.specs_db)
+    assert plan.id in rows and deploy.id in rows  # the dump does see the job rows
+    blobs.append(rows.encode())
     for s in secrets:
         assert not any(s.encode() in b for b in blobs), "a secret leaked"
 
@@ -233,5 +236,20 @@ async def test_executor_status_and_health(stack: Stack) -> None:
             health_pb2.HealthCheckRequest(service="alethia.executor.v1.ExecutorService")
         )
         assert health.status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        await channel.close()
+
+
+async def test_drain_rpc_stops_taking_work(stack: Stack) -> None:
+    """Last in this module: the in-process runner stops claiming after Drain."""
+    channel = connect(stack.executor.address)
+    try:
+        st = await executor_pb2_grpc.ExecutorServiceStub(channel).Drain(executor_pb2.DrainRequest())
+        assert st.draining
+        spec = await stack.create_spec("drained")
+        job = await stack.queue(spec.id, PLAN)
+        await asyncio.sleep(2.5)  # > the runner's poll interval, and the dispatch went out
+        still = await stack.jobs.GetJob(snapshot_pb2.GetJobRequest(id=job.id))
+        assert still.status == events_pb2.QUEUED and still.runner_id == ""
     finally:
         await channel.close()

