@@ -375,7 +375,10 @@ Components = dict[str, dict[str, Any]]  # spec_id -> partial spec dict of its co
 
 
 async def _load(session: AsyncSession, model: Any, spec_ids: Sequence[str]) -> list[Any]:
-    return list((await session.scalars(select(model).where(model.spec_id.in_(spec_ids)))).all())
+    # Core rows, not ORM objects: no identity map or instrumentation on the hot read path.
+    table = model.__table__
+    result = await session.execute(select(table).where(table.c.spec_id.in_(spec_ids)))
+    return list(result.all())
 
 
 def _merge(model: Any, rows: Iterable[Any], into: Components) -> None:
@@ -452,7 +455,8 @@ def _merge(model: Any, rows: Iterable[Any], into: Components) -> None:
                 {"name": r.name, "versioning": r.versioning, "provider_config": r.provider_config}
             )
         elif model is SecretRow:
-            part.setdefault("secrets", []).append({"name": r.name, "metadata": r.metadata_})
+            metadata = r.metadata_ if isinstance(r, SecretRow) else r._mapping["metadata"]
+            part.setdefault("secrets", []).append({"name": r.name, "metadata": metadata})
 
 
 def _sorted_parts(parts: Components) -> Components:
