@@ -1,0 +1,439 @@
+"""The pipeline in one process for fault-injection tests, plus runner subprocesses to kill.
+
+:class:`Pipeline` starts the real spec service, mapper and snapshot service (job queue,
+outbox relay, rescuer) on port 0 against the given databases, NATS and S3, with short
+leases and rescue intervals so a lost runner is noticed within seconds. Runners run either
+in-process (:meth:`Pipeline.start_runner`) or as real ``python -m services.executor``
+processes (:meth:`Pipeline.spawn_runner`) that a test can SIGKILL together with their
+Terraform children (:func:`kill_tree`).
+
+Every helper counts instead of sleeping blindly: ``wait_terminal`` polls jobs until each
+reached a terminal state and fails naming the stuck ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import grpc
+import nats
+import psutil
+
+from alethia.events.v1 import events_pb2
+from alethia.executor.v1 import executor_pb2, executor_pb2_grpc
+from alethia.messaging import DISPATCH_STREAM, EVENTS_STREAM
+from alethia.rpc.client import connect
+from alethia.rpc.server import RunningService
+from alethia.snapshot.v1 import snapshot_pb2, snapshot_pb2_grpc
+from alethia.specfile import spec_from_dict
+from alethia.specs.v1 import specs_pb2, specs_pb2_grpc
+from alethia.stack.infra import free_port
+from services.executor.settings import ExecutorSettings
+from tests.fixtures.specs import create_identity, full_spec_dict, minimal_spec_dict, start_specs
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+REAL_TEMPLATES = REPO_ROOT / "templates"
+# A sandbox-shaped template set with one resource: the same variables, a fraction of the work.
+CHEAP_TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+GIT_TOKEN = "ghp_ReliabilitySecretToken0123456789ab"
+S3_ACCESS = "reliability"
+S3_SECRET = "reliability-s3-secret-key-5f4e3d2c1b"
+REPO_URL = "https://git.example.com/platform/apps.git"
+
+PLAN, DEPLOY, DESTROY = events_pb2.PLAN, events_pb2.DEPLOY, events_pb2.DESTROY
+QUEUED, RUNNING = events_pb2.QUEUED, events_pb2.RUNNING
+SUCCEEDED, FAILED = events_pb2.SUCCEEDED, events_pb2.FAILED
+CANCELLED, ERRORED = events_pb2.CANCELLED, events_pb2.ERRORED
+TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELLED, ERRORED})
+# Answers a client may retry; anything else from a service is a verdict.
+RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+def status_name(status: int) -> str:
+    return str(events_pb2.JobStatus.Name(status))
+
+
+class LogCapture(logging.Handler):
+    """Every log record of this process, formatted with its traceback (for secret scans)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(self.format(record))
+        except Exception:  # a record that cannot be formatted still must not break the service
+            self.lines.append(repr(record.__dict__))
+
+    def __enter__(self) -> LogCapture:
+        root = logging.getLogger()
+        self._old_level = root.level
+        root.addHandler(self)
+        root.setLevel(logging.DEBUG)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        root = logging.getLogger()
+        root.removeHandler(self)
+        root.setLevel(self._old_level)
+
+
+@dataclass
+class Pipeline:
+    """Specs + mapper + snapshot in this process; runners in-process or as subprocesses."""
+
+    tmp: Path
+    nats_url: str
+    s3_endpoint: str
+    specs_db: str
+    snapshot_db: str
+    lease_seconds: int = 4
+    rescue_interval: float = 0.5
+    max_attempts: int = 3
+    service_token: str = ""
+    git_token: str = GIT_TOKEN
+    templates_dir: Path = REAL_TEMPLATES
+    services: list[RunningService] = field(default_factory=list)
+    runners: list[Any] = field(default_factory=list)
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    channels: list[grpc.aio.Channel] = field(default_factory=list)
+    identity_id: str = ""
+    bare_repo: Path = Path()
+
+    async def start(self) -> Pipeline:
+        from services.mapper.app import start as start_mapper
+        from services.mapper.settings import MapperSettings
+
+        self.bare_repo = self.tmp / "git" / "platform" / "apps.git"
+        self.bare_repo.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["git", "init", "-q", "--bare", str(self.bare_repo)], check=True)
+        token = self.service_token
+        self.specs = await start_specs(self.specs_db, service_token=token)
+        self.services.append(self.specs)
+        self.mapper = await start_mapper(MapperSettings(listen="127.0.0.1:0", service_token=token))
+        self.services.append(self.mapper)
+        await self.start_snapshot()
+        ch = self.channel(self.specs.address)
+        self.spec_stub = specs_pb2_grpc.SpecServiceStub(ch)
+        self.identity_id = (await create_identity(self.spec_stub, "aws")).id
+        return self
+
+    async def start_snapshot(self) -> Any:
+        from services.snapshot.app import start as start_snapshot
+        from services.snapshot.settings import SnapshotSettings
+
+        self.snapshot = await start_snapshot(
+            SnapshotSettings(
+                database_url=self.snapshot_db,
+                listen="127.0.0.1:0",
+                specs_addr=self.specs.address,
+                nats_url=self.nats_url,
+                lease_seconds=float(self.lease_seconds),
+                rescue_interval_seconds=self.rescue_interval,
+                relay_poll_seconds=0.2,
+                max_attempts=self.max_attempts,
+                git_token=self.git_token,
+                service_token=self.service_token,
+            )
+        )
+        self.services.append(self.snapshot)
+        ch = self.channel(self.snapshot.address)
+        self.jobs = snapshot_pb2_grpc.SnapshotServiceStub(ch)
+        self.runner_api = snapshot_pb2_grpc.RunnerServiceStub(ch)
+        return self.snapshot
+
+    def channel(self, address: str, token: str | None = None) -> grpc.aio.Channel:
+        ch = connect(address, self.service_token if token is None else token)
+        self.channels.append(ch)
+        return ch
+
+    # ------------------------------------------------------------------ runners
+
+    def runner_settings(self, **overrides: Any) -> ExecutorSettings:
+        values: dict[str, Any] = {
+            "executor_listen": "127.0.0.1:0",
+            "snapshot_addr": self.snapshot.address,
+            "mapper_addr": self.mapper.address,
+            "nats_url": self.nats_url,
+            "service_token": self.service_token,
+            "s3_endpoint": self.s3_endpoint,
+            "s3_access_key": S3_ACCESS,
+            "s3_secret_key": S3_SECRET,
+            "runner_concurrency": 2,
+            "runner_lease_seconds": self.lease_seconds,
+            "runner_poll_seconds": 1.0,
+            "runner_drain_grace_seconds": 2.0,
+            "terraform_grace_seconds": 5.0,
+            "templates_dir": str(self.templates_dir),
+            "work_dir": str(self.tmp / "work"),
+            "plugin_cache_dir": str(self.tmp / "plugin-cache"),
+            "git_url_rewrite": f"https://git.example.com/=file://{self.tmp / 'git'}/",
+            "runner_id": f"runner-{uuid.uuid4().hex[:6]}",
+        }
+        values.update(overrides)
+        return ExecutorSettings(**values)
+
+    async def start_runner(self, **overrides: Any) -> Any:
+        """An in-process runner (the real ExecutorService and runner loop)."""
+        from services.executor.app import start as start_executor
+
+        runner = await start_executor(self.runner_settings(**overrides))
+        self.runners.append(runner)
+        return runner
+
+    async def stop_runner(self, runner: Any, grace: float = 1.0) -> None:
+        if runner in self.runners:
+            self.runners.remove(runner)
+            await runner.stop(grace)
+
+    def spawn_runner(self, extra_env: dict[str, str] | None = None, **overrides: Any) -> RunnerProcess:
+        """A real runner process (``python -m services.executor``) with its own log file."""
+        port = free_port()
+        s = self.runner_settings(executor_listen=f"127.0.0.1:{port}", **overrides)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ALETHIA_", "TF_VAR_"))}
+        for name, value in s.model_dump().items():
+            env[f"ALETHIA_{name.upper()}"] = str(value)
+        env.update(extra_env or {})
+        log_path = self.tmp / f"{s.runner_id}.log"
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "services.executor"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=str(REPO_ROOT),
+                start_new_session=True,
+            )
+        self.procs.append(proc)
+        return RunnerProcess(proc, s.runner_id, f"127.0.0.1:{port}", log_path, self.service_token)
+
+    # ------------------------------------------------------------------ specs and jobs
+
+    async def create_spec(
+        self, project: str, *, full: bool = False, repos: bool = False, **overrides: Any
+    ) -> specs_pb2.Spec:
+        """A Spec in its own workspace ``zone-acme/<project>-<env>-<region>``."""
+        make = full_spec_dict if full else minimal_spec_dict
+        data = make("aws", project_name=project, cloud_identity_id=self.identity_id, **overrides)
+        if repos:
+            data["repositories"] = [{"url": REPO_URL, "branch": "main", "path": f"clusters/{project}"}]
+        elif not full:
+            data.pop("repositories", None)
+        return await self.spec_stub.CreateSpec(specs_pb2.CreateSpecRequest(spec=spec_from_dict(data)))
+
+    async def queue(
+        self, spec_id: str, jtype: int, plan_job_id: str = "", key: str = "", attempts: int = 20
+    ) -> snapshot_pb2.Job:
+        """QueueJob with an idempotency key, retried on UNAVAILABLE as a careful client does."""
+        key = key or uuid.uuid4().hex
+        req = snapshot_pb2.QueueJobRequest(
+            spec_id=spec_id,
+            type=jtype,  # type: ignore[arg-type]
+            plan_job_id=plan_job_id,
+            idempotency_key=key,
+            requested_by="reliability",
+        )
+        for attempt in range(attempts):
+            try:
+                return await self.jobs.QueueJob(req, timeout=20)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() not in RETRYABLE or attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(0.2)
+        raise AssertionError("unreachable")
+
+    async def get(self, job_id: str) -> snapshot_pb2.Job:
+        for attempt in range(50):
+            try:
+                return await self.jobs.GetJob(snapshot_pb2.GetJobRequest(id=job_id), timeout=10)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() not in RETRYABLE or attempt == 49:
+                    raise
+                await asyncio.sleep(0.1)
+        raise AssertionError("unreachable")
+
+    async def wait_status(
+        self, job_id: str, statuses: Iterable[int], timeout: float = 60.0, interval: float = 0.05
+    ) -> snapshot_pb2.Job:
+        want = set(statuses)
+        deadline = time.monotonic() + timeout
+        while True:
+            job = await self.get(job_id)
+            if job.status in want:
+                return job
+            if time.monotonic() > deadline:
+                raise AssertionError(f"job {job_id} still {status_name(job.status)} after {timeout}s: {job.error}")
+            await asyncio.sleep(interval)
+
+    async def wait_terminal(self, job_ids: Iterable[str], timeout: float = 120.0) -> dict[str, snapshot_pb2.Job]:
+        """Every job in a terminal state, or an AssertionError naming the stuck ones."""
+        pending = list(dict.fromkeys(job_ids))
+        done: dict[str, snapshot_pb2.Job] = {}
+        deadline = time.monotonic() + timeout
+        while pending:
+            still = []
+            for jid in pending:
+                job = await self.get(jid)
+                if job.status in TERMINAL:
+                    done[jid] = job
+                else:
+                    still.append(jid)
+            pending = still
+            if pending and time.monotonic() > deadline:
+                stuck = {j: status_name((await self.get(j)).status) for j in pending[:10]}
+                raise AssertionError(f"{len(pending)} jobs not terminal after {timeout}s: {stuck}")
+            if pending:
+                await asyncio.sleep(0.2)
+        return done
+
+    # ------------------------------------------------------------------ S3 and NATS
+
+    def s3(self, endpoint: str | None = None) -> Any:
+        return boto3.client(
+            "s3",
+            endpoint_url=endpoint or self.s3_endpoint,
+            aws_access_key_id=S3_ACCESS,
+            aws_secret_access_key=S3_SECRET,
+            region_name="us-east-1",
+        )
+
+    def keys(self, bucket: str, prefix: str = "") -> list[str]:
+        client = self.s3()
+        out: list[str] = []
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            out += [o["Key"] for o in page.get("Contents", [])]
+        return sorted(out)
+
+    def get_object(self, bucket: str, key: str) -> bytes:
+        return bytes(self.s3().get_object(Bucket=bucket, Key=key)["Body"].read())
+
+    async def stop(self) -> None:
+        for proc in self.procs:
+            kill_tree(proc.pid)
+        for runner in list(self.runners):
+            await self.stop_runner(runner)
+        for svc in reversed(self.services):
+            await svc.stop(0.5)
+        for ch in self.channels:
+            await ch.close()
+
+
+@dataclass
+class RunnerProcess:
+    """A runner subprocess and how to reach its ExecutorService."""
+
+    proc: subprocess.Popen[bytes]
+    runner_id: str
+    address: str
+    log_path: Path
+    token: str = ""
+
+    async def status(self) -> executor_pb2.GetStatusResponse | None:
+        """GetStatus, or None while the process is not serving yet."""
+        ch = connect(self.address, self.token or None)
+        try:
+            stub = executor_pb2_grpc.ExecutorServiceStub(ch)
+            return await stub.GetStatus(executor_pb2.GetStatusRequest(), timeout=2)
+        except grpc.aio.AioRpcError:
+            return None
+        finally:
+            await ch.close()
+
+    async def wait_stage(self, job_id: str, stages: Iterable[str], timeout: float = 60.0) -> str:
+        """Poll GetStatus until ``job_id`` runs in one of ``stages``; returns the stage seen."""
+        want = set(stages)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"runner {self.runner_id} exited: {self.log_path.read_text()[-2000:]}")
+            st = await self.status()
+            for r in st.running if st else ():
+                if r.job_id == job_id and r.stage in want:
+                    return str(r.stage)
+            await asyncio.sleep(0.03)
+        raise AssertionError(f"job {job_id} never reached {sorted(want)} on {self.runner_id}")
+
+    def kill(self) -> int:
+        """SIGKILL the runner and every process under it (Terraform included), like a lost node."""
+        return kill_tree(self.proc.pid)
+
+
+def kill_tree(pid: int) -> int:
+    """SIGKILL ``pid`` and all its descendants at once; returns how many processes were killed."""
+    try:
+        parent = psutil.Process(pid)
+        procs = [parent, *parent.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    # Stop first so no child can react (Terraform releases its lock on SIGINT, not on SIGKILL).
+    for p in procs:
+        try:
+            p.send_signal(signal.SIGSTOP)
+        except psutil.NoSuchProcess:
+            pass
+    killed = 0
+    for p in procs:
+        try:
+            p.kill()
+            killed += 1
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(procs, timeout=5)
+    return killed
+
+
+async def stream_messages(nats_url: str, stream: str) -> list[tuple[str, dict[str, str], bytes]]:
+    """Every message still stored in ``stream``: (subject, headers, data), by sequence."""
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        info = await js.stream_info(stream)
+        out = []
+        if info.state.messages:
+            for seq in range(info.state.first_seq, info.state.last_seq + 1):
+                try:
+                    msg = await js.get_msg(stream, seq)
+                except Exception:  # deleted (work queue) or purged
+                    continue
+                out.append((msg.subject, dict(msg.headers or {}), bytes(msg.data or b"")))
+        return out
+    finally:
+        await nc.close()
+
+
+async def job_events(nats_url: str) -> list[tuple[str, str, events_pb2.JobEvent]]:
+    """(msg id, subject, event) for every event in the events stream."""
+    out = []
+    for subject, headers, data in await stream_messages(nats_url, EVENTS_STREAM):
+        ev = events_pb2.JobEvent()
+        ev.ParseFromString(data)
+        out.append((headers.get("Nats-Msg-Id", ""), subject, ev))
+    return out
+
+
+__all__ = [
+    "DISPATCH_STREAM",
+    "EVENTS_STREAM",
+    "LogCapture",
+    "Pipeline",
+    "RunnerProcess",
+    "job_events",
+    "kill_tree",
+    "stream_messages",
+]

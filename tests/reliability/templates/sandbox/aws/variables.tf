@@ -1,0 +1,1 @@
+../../../../../templates/sandbox/aws/variables.tf
