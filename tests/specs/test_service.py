@@ -8,6 +8,7 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from alethia.rpc.client import connect
 from alethia.specfile import spec_from_dict, spec_to_dict
@@ -329,6 +330,10 @@ async def test_health_reflection_token_and_restart(tmp_path: Any) -> None:
             health_pb2.HealthCheckRequest(service="alethia.specs.v1.SpecService")
         )
         assert health.status == health_pb2.HealthCheckResponse.SERVING
+        refl = reflection_pb2_grpc.ServerReflectionStub(channel)
+        call = refl.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+        names = {s.name async for msg in call for s in msg.list_services_response.service}
+        assert "alethia.specs.v1.SpecService" in names
         err = await rpc_error(specs_pb2_grpc.SpecServiceStub(channel).ListSpecs(specs_pb2.ListSpecsRequest()))
         assert err.code == grpc.StatusCode.UNAUTHENTICATED
     async with connect(service.address, auth_token="t0ken") as channel:
@@ -341,3 +346,22 @@ async def test_health_reflection_token_and_restart(tmp_path: Any) -> None:
         got = await specs_pb2_grpc.SpecServiceStub(channel).GetSpec(specs_pb2.GetSpecRequest(id=created.id))
         assert got == created
     await service.stop(None)
+
+
+def test_settings_come_from_the_environment(monkeypatch: Any) -> None:
+    from services.specs.settings import SpecsSettings
+
+    monkeypatch.delenv("ALETHIA_SPECS_DATABASE_URL", raising=False)
+    monkeypatch.delenv("ALETHIA_SPECS_LISTEN", raising=False)
+    assert SpecsSettings().listen == "127.0.0.1:50051"
+    assert SpecsSettings().database_url == "sqlite+aiosqlite:///.alethia/specs.db"
+    monkeypatch.setenv("ALETHIA_SPECS_DATABASE_URL", "postgresql://db/specs")
+    monkeypatch.setenv("ALETHIA_SPECS_LISTEN", "0.0.0.0:6000")
+    monkeypatch.setenv("ALETHIA_SERVICE_TOKEN", "tok")
+    monkeypatch.setenv("DATABASE_URL", "not-ours")
+    settings = SpecsSettings()
+    assert (settings.database_url, settings.listen, settings.service_token) == (
+        "postgresql://db/specs",
+        "0.0.0.0:6000",
+        "tok",
+    )
