@@ -11,7 +11,8 @@ Invariants:
   guard is inside the UPDATE, so of concurrent writers holding the same revision exactly
   one wins and the others get ABORTED.
 - One Spec per workspace (zone, project, environment, region): ALREADY_EXISTS otherwise.
-  The workspace of a Spec never changes (it names the Terraform state).
+  The workspace of a Spec never changes (it names the Terraform state), nor does its
+  provider (an update may switch to another identity of the same provider).
 - ``GetSpec`` reads the component tables concurrently and still returns one revision's
   data (seqlock on the revision, then a consistent-transaction fallback).
 - Lists inside a Spec are ordered by name (repositories by url, branch, path): the same

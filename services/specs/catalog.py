@@ -188,6 +188,13 @@ class SpecCatalog:
             violations.append(
                 FieldViolation("expected_revision", "required: the revision of the Spec you read (>= 1)")
             )
+        if provider is not None and provider != head.provider:
+            violations.append(
+                FieldViolation(
+                    "cloud_identity_id",
+                    f"cannot move a Spec from {head.provider} to {provider}: its state belongs to {head.provider}",
+                )
+            )
         for field in WORKSPACE_FIELDS:
             if spec.get(field) and spec.get(field) != getattr(head.row, field):
                 violations.append(

@@ -97,6 +97,12 @@ async def test_update_refuses_workspace_change_and_unknown_spec(specs: SpecsEnv)
     assert err.code == grpc.StatusCode.INVALID_ARGUMENT
     assert [v.field for v in err.violations] == ["environment"]
     request.spec.environment = created.environment
+    # Another identity of the same provider is fine; another provider is not (the state is that cloud's).
+    gcp = await specs.identity("gcp")
+    request.spec.cloud_identity_id = gcp.id
+    err = await rpc_error(specs.stub.UpdateSpec(request))
+    assert sorted(v.field for v in err.violations) == ["cloud_identity_id", "region"]
+    request.spec.cloud_identity_id = created.cloud_identity_id
     request.expected_revision = 0
     err = await rpc_error(specs.stub.UpdateSpec(request))
     assert [v.field for v in err.violations] == ["expected_revision"]
