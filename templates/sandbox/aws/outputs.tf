@@ -35,6 +35,11 @@ output "bucket_names" {
   value       = { for k, b in terraform_data.bucket : k => b.output.bucket }
 }
 
+output "waf_policy_id" {
+  description = "Id of the WAF policy (empty when the WAF is off)."
+  value       = try(terraform_data.waf[0].id, "")
+}
+
 # Sandbox only: a sensitive value the executor must redact from job outputs and logs.
 output "database_admin_password" {
   description = "Deterministic stand-in for a generated database admin password."
