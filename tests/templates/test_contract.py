@@ -155,7 +155,7 @@ def test_type_check_itself_catches_mismatches() -> None:
 def test_both_sets_declare_the_outputs_post_apply_reads(loaded: Any, provider: str) -> None:
     spec = set(loaded[("spec", provider, "outputs.tf")]["Outputs"])
     sandbox_outputs = loaded[("sandbox", provider, "outputs.tf")]["Outputs"]
-    assert REQUIRED_OUTPUTS <= spec
+    assert spec >= REQUIRED_OUTPUTS
     assert set(sandbox_outputs) == spec | SANDBOX_ONLY_OUTPUTS
     assert sandbox_outputs["database_admin_password"]["Sensitive"] is True
 
