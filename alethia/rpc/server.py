@@ -23,7 +23,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from alethia.errors import AlethiaError
+from alethia.errors import AlethiaError, InvalidArgument
 from alethia.rpc.status import internal_status, to_status
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,38 @@ async def _abort(context: grpc.aio.ServicerContext, exc: BaseException) -> None:
     await context.abort_with_status(internal_status())
 
 
+class _Undecodable:
+    """Stands in for a request whose bytes did not parse, so the handler can refuse it cleanly."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def _safe_deserializer(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    # grpc answers a deserializer exception with UNKNOWN and the parser's text; bad bytes
+    # (corrupt, or nested past the parser's depth limit) are the caller's fault instead.
+    if deserialize is None:
+        return None
+
+    def wrapped(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception as exc:
+            return _Undecodable(exc)
+
+    return wrapped
+
+
+def _undecodable() -> InvalidArgument:
+    return InvalidArgument(
+        [], "request is not a valid protobuf message for this method (corrupt or nested too deeply)"
+    )
+
+
 def _wrap_unary(behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     async def wrapper(req: Any, context: grpc.aio.ServicerContext) -> Any:
+        if isinstance(req, _Undecodable):
+            await _abort(context, _undecodable())
         try:
             return await behavior(req, context)
         except (asyncio.CancelledError, grpc.aio.AbortError):
@@ -59,6 +89,8 @@ def _wrap_unary(behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaita
 
 def _wrap_stream(behavior: Callable[..., Any]) -> Callable[..., Any]:
     async def wrapper(req: Any, context: grpc.aio.ServicerContext) -> Any:
+        if isinstance(req, _Undecodable):
+            await _abort(context, _undecodable())
         try:
             async for item in behavior(req, context):
                 yield item
@@ -86,13 +118,13 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
                 _wrap_unary(handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_safe_deserializer(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
                 _wrap_stream(handler.unary_stream),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_safe_deserializer(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         return handler
