@@ -134,3 +134,39 @@ async def test_random_garbage_never_causes_internal(env: tuple[SpecsEnv, dict[st
             )
             codes.add(exc.code())
     assert grpc.StatusCode.INVALID_ARGUMENT in codes
+
+
+def _ld(field: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field, encoded by hand (a non-Python client could send anything)."""
+
+    def varint(n: int) -> bytes:
+        out = b""
+        while True:
+            low, n = n & 0x7F, n >> 7
+            if not n:
+                return out + bytes([low])
+            out += bytes([low | 0x80])
+
+    return varint((field << 3) | 2) + varint(len(payload)) + payload
+
+
+def _nested_struct(depth: int) -> bytes:
+    if depth == 0:
+        return b""
+    value = _ld(5, _nested_struct(depth - 1))  # Value.struct_value
+    return _ld(1, _ld(1, b"a") + _ld(2, value))  # Struct.fields map entry
+
+
+async def test_undecodable_requests_are_invalid_argument(env: tuple[SpecsEnv, dict[str, Any]]) -> None:
+    specs, _ = env
+    before = await specs.counts()
+    call = specs.channel.unary_unary(
+        "/alethia.specs.v1.SpecService/CreateSpec",
+        request_serializer=lambda b: b,
+        response_deserializer=lambda b: b,
+    )
+    too_deep = _ld(1, _ld(9, _ld(4, _nested_struct(60))))  # CreateSpecRequest.spec.network.provider_config
+    for payload in (too_deep, b"\xff\xff\xff"):
+        err = await rpc_error(call(payload))
+        assert err.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert await specs.counts() == before
