@@ -387,12 +387,19 @@ class JobQueue:
         token = secrets.token_urlsafe(32)
         now = _now()
         expires = now + timedelta(seconds=seconds)
-        async with begin_write(self.sessions) as session:
-            row = await store.claim(session, runner_id, token, round(seconds), expires, now)
-            if row is None:
-                return None
-            ev = job_event(row, "started", f"started by runner {runner_id} (attempt {row['attempt']})", now)
-            await store.add_outbox(session, [event_outbox_row(ev, now)])
+        try:
+            async with begin_write(self.sessions) as session:
+                row = await store.claim(session, runner_id, token, round(seconds), expires, now)
+                if row is None:
+                    return None
+                ev = job_event(
+                    row, "started", f"started by runner {runner_id} (attempt {row['attempt']})", now
+                )
+                await store.add_outbox(session, [event_outbox_row(ev, now)])
+        except IntegrityError:
+            # Another claimer started a job in the same workspace first (the partial unique
+            # index refused a second RUNNING row): nothing is claimable for us right now.
+            return None
         self._committed()
         return Claim(row, token, expires)
 

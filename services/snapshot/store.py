@@ -133,6 +133,15 @@ Index(
     ),
     sqlite_where=and_(provision_jobs.c.plan_job_id.is_not(None), provision_jobs.c.status.in_(PLAN_CONSUMING)),
 )
+# The invariant "one running job per workspace" held by the database itself, so no race in
+# the claim statement (or a future edit of it) can ever run two jobs on one state.
+Index(
+    "uq_provision_jobs_one_running_per_workspace",
+    provision_jobs.c.workspace,
+    unique=True,
+    postgresql_where=provision_jobs.c.status == "RUNNING",
+    sqlite_where=provision_jobs.c.status == "RUNNING",
+)
 
 job_outbox = Table(
     "job_outbox",
