@@ -184,7 +184,7 @@ def job_exit_code(job: snapshot_pb2.Job) -> int:
     return EXIT_JOB_FAILED if status_name(job.status) in UNSUCCESSFUL else EXIT_OK
 
 
-def job_table(job: snapshot_pb2.Job) -> Table:
+def job_table(job: snapshot_pb2.Job, show_outputs: bool = True) -> Table:
     """The summary shown after ``--wait`` and by ``jobs get``."""
     d = job_to_dict(job)
     table = Table(show_header=False, box=None, pad_edge=False)
@@ -213,7 +213,7 @@ def job_table(job: snapshot_pb2.Job) -> Table:
         table.add_row("cost", f"{cost['total_monthly_cost']:.2f} {cost['currency']}/month")
     elif cost["status"]:
         table.add_row("cost", f"{cost['status']}: {cost['reason']}")
-    for name, value in d["outputs"].items():
+    for name, value in d["outputs"].items() if show_outputs else ():
         shown = value if isinstance(value, str) else json.dumps(value)
         table.add_row(f"output {name}", shown)
     for step in d["post_apply_steps"]:

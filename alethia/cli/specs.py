@@ -22,6 +22,13 @@ from alethia.specfile import load_spec_file
 from alethia.specs.v1 import specs_pb2
 
 PROVIDERS = ("aws", "gcp", "azure")
+# Where a runner finds each provider's credentials when no --credentials-ref is given:
+# the provider SDKs' own environment variables (a reference, never a secret).
+DEFAULT_CREDENTIALS_REF = {
+    "aws": "env:AWS_PROFILE",
+    "gcp": "env:GOOGLE_APPLICATION_CREDENTIALS",
+    "azure": "env:AZURE_CLIENT_ID",
+}
 # What the example files carry until a real identity id is filled in.
 PLACEHOLDER_IDENTITY = "REPLACE"
 
@@ -71,14 +78,24 @@ def identity_create(
     ],
     name: Annotated[str, typer.Option("--name", help="A name for people.")],
     credentials_ref: Annotated[
-        str, typer.Option("--credentials-ref", help="Where the credentials are (never the secret itself).")
+        str,
+        typer.Option(
+            "--credentials-ref",
+            help="Where the credentials are, e.g. env:NAME or vault:path (never the secret itself). "
+            "Default: the provider SDK's variable (env:AWS_PROFILE, env:GOOGLE_APPLICATION_CREDENTIALS, "
+            "env:AZURE_CLIENT_ID).",
+            show_default=False,
+        ),
     ] = "",
     as_json: JsonOpt = False,
     stack_dir: StackDirOpt = None,
 ) -> None:
     """Register a cloud account; prints its id."""
     identity = specs_pb2.CloudIdentity(
-        name=name, provider=provider, account_id=account_id, credentials_ref=credentials_ref
+        name=name,
+        provider=provider,
+        account_id=account_id,
+        credentials_ref=credentials_ref or DEFAULT_CREDENTIALS_REF.get(provider, ""),
     )
     created = with_api(stack_dir, lambda api: api.create_identity(identity))
     if as_json:

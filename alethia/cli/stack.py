@@ -79,16 +79,21 @@ def demo(
     keep_data: Annotated[
         bool, typer.Option("--keep-data", help="Keep the stack's temporary data directory.")
     ] = False,
+    provider: Annotated[
+        str,
+        typer.Option("--provider", help="Which example Spec: aws, gcp or azure (examples/<provider>.yaml)."),
+    ] = "aws",
+    example: Annotated[Path | None, typer.Option("--example", hidden=True, help="Another Spec file.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Plan and deploy the example AWS Spec on a throwaway stack (sandbox templates, real Terraform)."""
+    """Plan and deploy an example Spec on a throwaway stack (sandbox templates, real Terraform)."""
     from alethia.stack.demo import run_demo
     from alethia.stack.supervisor import StackStartError
 
     # With --json the narration goes to stderr and stdout carries only the result.
     console = stderr if as_json else stdout
     try:
-        result = run_demo(console, results, keep_data)
+        result = run_demo(console, results, keep_data, provider, example)
     except AlethiaError as err:
         print_error(err)
         raise typer.Exit(EXIT_ERROR) from None

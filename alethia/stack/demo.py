@@ -2,7 +2,7 @@
 
 Brings up the embedded stack in a temporary data directory (free ports, its own token,
 none of the caller's ``ALETHIA_*`` infrastructure settings), creates a cloud identity and
-the example AWS Spec, plans, deploys exactly that plan on the sandbox templates with real
+the example Spec of a provider (AWS by default), plans, deploys exactly that plan on the sandbox templates with real
 Terraform, then copies what the post-apply steps produced (the kubeconfig artifact and a
 checkout of the apps repository the manifests were pushed to) into a results directory
 that outlives the stack. The stack is always stopped and its data removed, also when a
@@ -31,8 +31,9 @@ from rich.table import Table
 from alethia.cli.client import Api
 from alethia.cli.progress import follow_live
 from alethia.cli.render import job_table, job_to_dict, status_name
+from alethia.cli.specs import DEFAULT_CREDENTIALS_REF
 from alethia.cli.target import Target
-from alethia.errors import AlethiaError
+from alethia.errors import AlethiaError, InvalidArgument
 from alethia.events.v1 import events_pb2
 from alethia.snapshot.v1 import snapshot_pb2
 from alethia.specfile import load_spec_file
@@ -48,7 +49,12 @@ from alethia.stack.supervisor import (
 
 # Settings the demo keeps from the caller: where binaries are, nothing about infrastructure.
 KEEP_ENV = ("ALETHIA_TERRAFORM_PATH", "ALETHIA_NATS_SERVER_BIN", "ALETHIA_WEED_BIN", "ALETHIA_LOG_LEVEL")
-DEMO_ACCOUNT = "123456789012"
+# A well-formed account of each provider (AWS account, GCP project, Azure subscription).
+DEMO_ACCOUNTS = {
+    "aws": "123456789012",
+    "gcp": "acme-payments-prod",
+    "azure": "00000000-0000-4000-8000-000000000000",
+}
 
 
 class DemoFailed(AlethiaError):
@@ -66,6 +72,7 @@ class DemoResult:
     apps_checkout: str = ""
     apps_files: list[str] = field(default_factory=list)
     results_dir: str = ""
+    data_dir: str = ""
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
@@ -77,6 +84,7 @@ class DemoResult:
             "apps_checkout": self.apps_checkout,
             "apps_files": self.apps_files,
             "results_dir": self.results_dir,
+            "data_dir": self.data_dir,
             "seconds": round(self.seconds, 1),
         }
 
@@ -104,9 +112,16 @@ def run_demo(
     console: Console,
     results_dir: Path | None = None,
     keep_data: bool = False,
-    example: Path = EXAMPLES_DIR / "aws.yaml",
+    provider: str = "aws",
+    example: Path | None = None,
 ) -> DemoResult:
-    """Run the demo end to end; raises :class:`AlethiaError` (or ``KeyboardInterrupt``) on failure."""
+    """Run the demo end to end; raises :class:`AlethiaError` (or ``KeyboardInterrupt``) on failure.
+
+    ``example`` defaults to ``examples/<provider>.yaml``.
+    """
+    if provider not in DEMO_ACCOUNTS:
+        raise InvalidArgument.one("provider", f"must be one of {', '.join(DEMO_ACCOUNTS)}")
+    example = example or EXAMPLES_DIR / f"{provider}.yaml"
     started = time.monotonic()
     data_dir = Path(tempfile.mkdtemp(prefix="alethia-demo-data-"))
     results = results_dir or Path(tempfile.mkdtemp(prefix="alethia-demo-"))
@@ -115,17 +130,18 @@ def run_demo(
         StackConfig(data_dir=data_dir, free_ports=True, env=demo_env()),
         say=lambda msg: console.print(f"[dim]stack:[/] {msg}"),
     )
-    result = DemoResult(results_dir=str(results))
+    result = DemoResult(results_dir=str(results), data_dir=str(data_dir))
     with _sigterm_as_interrupt():
         try:
             console.rule("[bold]1. the embedded stack")
+            console.print(f"stack data in {data_dir} (removed at the end)", markup=False)
             info = stack.start()
             console.print(
                 f"up in {time.monotonic() - started:.1f}s: "
                 + ", ".join(f"{name} {addr}" for name, addr in info.services.items())
             )
             target = Target(dict(info.services), stack.service_token(), data_dir)
-            asyncio.run(_pipeline(console, target, stack, example, results, result))
+            asyncio.run(_pipeline(console, target, stack, provider, example, results, result))
         finally:
             console.rule("[bold]shutting down")
             stack.stop()
@@ -138,16 +154,25 @@ def run_demo(
 
 
 async def _pipeline(
-    console: Console, target: Target, stack: Stack, example: Path, results: Path, result: DemoResult
+    console: Console,
+    target: Target,
+    stack: Stack,
+    provider: str,
+    example: Path,
+    results: Path,
+    result: DemoResult,
 ) -> None:
     async with Api(target) as api:
-        console.rule("[bold]2. a cloud identity and the example Spec (stage 1)")
+        console.rule(f"[bold]2. a cloud identity and the example Spec {example.name} (stage 1)")
         identity = await api.create_identity(
             specs_pb2.CloudIdentity(
-                name="demo", provider="aws", account_id=DEMO_ACCOUNT, credentials_ref="env:AWS_PROFILE"
+                name="demo",
+                provider=provider,
+                account_id=DEMO_ACCOUNTS[provider],
+                credentials_ref=DEFAULT_CREDENTIALS_REF[provider],
             )
         )
-        console.print(f"identity {identity.id} (aws account {identity.account_id})")
+        console.print(f"identity {identity.id} ({provider} account {identity.account_id})")
         spec = load_spec_file(example)
         spec.cloud_identity_id = identity.id
         for repo in spec.repositories:
@@ -179,7 +204,7 @@ async def _run_job(
     job = await api.queue_job(spec_id, job_type, plan_job_id)
     console.print(f"queued {events_pb2.JobType.Name(job_type)} job {job.id}")  # type: ignore[arg-type]
     final = await follow_live(api, job, console)
-    console.print(job_table(final))
+    console.print(job_table(final, show_outputs=False))
     if status_name(final.status) != "SUCCEEDED":
         raise DemoFailed(
             f"{events_pb2.JobType.Name(job_type)} job {final.id} ended {status_name(final.status)}: {final.error}"

@@ -180,7 +180,8 @@ class SeaweedS3:
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.s3_port}"
 
-    def start(self, timeout: float = 60.0) -> SeaweedS3:
+    def start(self, timeout: float = 60.0, wait: bool = True) -> SeaweedS3:
+        """Start ``weed mini``; with ``wait=False`` return at once and call :meth:`wait_ready` later."""
         self.s3_port = self.s3_port or free_port()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         ports = {name: free_port() for name in (
@@ -199,8 +200,14 @@ class SeaweedS3:
             argv.append("-bucket=" + ",".join(self.buckets))
         self.process = ManagedProcess(argv, self.data_dir / "weed.log", die_with_parent=self.die_with_parent)
         self.process.start()
-        _wait(self._ready, timeout, "SeaweedFS S3", self.process.proc)
+        if wait:
+            self.wait_ready(timeout)
         return self
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Block until every bucket answers (raises when the process exits or time runs out)."""
+        assert self.process is not None, "start() first"
+        _wait(self._ready, timeout, "SeaweedFS S3", self.process.proc)
 
     def _ready(self) -> bool:
         """Ready when every bucket answers a listing (buckets are created asynchronously)."""

@@ -6,8 +6,9 @@ Invariants:
   :mod:`alethia.stack.datadir`): SQLite files, the JetStream store, SeaweedFS data, the
   local git repositories, the service token. Stopping and starting loses nothing.
 - One supervisor per data directory (an fcntl lock); a second one is refused.
-- Parts start in dependency order (infrastructure, then specs and mapper, snapshot,
-  executor) and stop in the reverse order, each with SIGTERM and a grace period.
+- Parts start in dependency order (NATS and S3; specs, mapper and snapshot, which reach
+  each other only per request; then the executor, which uses all of them) and stop in
+  the reverse order, each with SIGTERM and a grace period.
 - Children are started in their own session (a terminal's Ctrl-C reaches only the
   supervisor, which then stops them in order) and die with the supervisor even when it
   is killed with SIGKILL (``PR_SET_PDEATHSIG``), so no orphan holds a port or a file.
@@ -49,8 +50,6 @@ DEFAULT_S3_SECRET_KEY = "alethia-local-secret"  # a local SeaweedFS without auth
 # Shown to the runner as the apps repository token; a file:// push needs none.
 LOCAL_GIT_TOKEN = "local-demo-token"
 
-# Start waves: a wave starts only when every service of the previous one is healthy.
-START_WAVES: tuple[tuple[str, ...], ...] = (("specs", "mapper"), ("snapshot",), ("executor",))
 STOP_GRACE = {"executor": 30.0}
 
 
@@ -197,22 +196,24 @@ class Stack:
         for url in example_repository_urls():
             ensure_local_repository(self.data.git, url)
 
-        # The first wave needs neither NATS nor S3: spawn it, then bring those up meanwhile.
-        first, *rest = START_WAVES
-        for name in first:
-            self._spawn(name, addresses, token)
+        # NATS first (a fraction of a second; the snapshot service connects at start), then
+        # SeaweedFS without waiting for it, the three services that need no S3 meanwhile
+        # (they reach each other only per request), and last the executor, which uses all.
         if not self.config.env.get("ALETHIA_NATS_URL"):
             self.say("starting nats-server (JetStream)")
             self.nats = NatsServer(self.data.root / "nats", die_with_parent=True).start()
         if not self.config.env.get("ALETHIA_S3_ENDPOINT"):
             self.say("starting SeaweedFS S3")
-            self.s3 = SeaweedS3(self.data.root / "s3", die_with_parent=True).start()
+            self.s3 = SeaweedS3(self.data.root / "s3", die_with_parent=True).start(wait=False)
+        first = ("specs", "mapper", "snapshot")
+        for name in first:
+            self._spawn(name, addresses, token)
         self._write_info("starting", addresses)
         self._wait_healthy(first, deadline)
-        for wave in rest:
-            for name in wave:
-                self._spawn(name, addresses, token)
-            self._wait_healthy(wave, deadline)
+        if self.s3 is not None:
+            self.s3.wait_ready(max(1.0, deadline - time.monotonic()))
+        self._spawn("executor", addresses, token)
+        self._wait_healthy(("executor",), deadline)
         return self._write_info("running", addresses)
 
     def _spawn(self, name: str, addresses: Mapping[str, str], token: str) -> None:
