@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import http.client
 import json
 import os
 import shutil
-import socket
+import ssl
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -358,16 +359,33 @@ async def _push_once(
 # --------------------------------------------------------------------------- ArgoCD install
 
 
-def endpoint_reachable(endpoint: str, timeout: float = 2.0) -> str | None:
-    """None when a TCP connection to the endpoint succeeds, else why not."""
+def cluster_unreachable(endpoint: str, ca_b64: str, timeout: float = 3.0) -> str | None:
+    """None when the cluster's API answers over TLS verified with its own CA, else why not.
+
+    A bare TCP connect is not enough: proxies and unrelated hosts accept connections. Any
+    HTTP answer to ``GET /version`` (even 401/403) proves the API server is there.
+    """
     parts = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
     host = parts.hostname or ""
     port = parts.port or (80 if parts.scheme == "http" else 443)
+    conn: http.client.HTTPConnection
+    if parts.scheme == "http":
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    else:
+        try:
+            pem = base64.b64decode(ca_b64, validate=True).decode("ascii")
+            context = ssl.create_default_context(cadata=pem)
+        except (ValueError, UnicodeDecodeError, ssl.SSLError) as exc:
+            return f"the cluster CA certificate is not usable ({exc})"
+        conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
     try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return None
-    except OSError as exc:
+        conn.request("GET", "/version")
+        conn.getresponse().read(1024)
+        return None
+    except (OSError, http.client.HTTPException) as exc:
         return f"{host}:{port}: {exc}"
+    finally:
+        conn.close()
 
 
 async def install_argocd(kubeconfig_path: Path, root_app_yaml: str | None) -> str:
@@ -482,9 +500,11 @@ async def run_post_apply(ctx: PostApplyContext) -> list[Step]:
         endpoint = str(values["cluster_endpoint"])
         try:
             # Name resolution is not bounded by the socket timeout: bound the whole check.
-            why = await asyncio.wait_for(asyncio.to_thread(endpoint_reachable, endpoint), 5.0)
+            why = await asyncio.wait_for(
+                asyncio.to_thread(cluster_unreachable, endpoint, str(values["cluster_ca_certificate"])), 8.0
+            )
         except TimeoutError:
-            why = f"{endpoint}: no answer within 5 s"
+            why = f"{endpoint}: no answer within 8 s"
         if why is not None:
             steps.append(Step("argocd", SKIPPED, f"cluster endpoint not reachable from the runner ({why})"))
         else:

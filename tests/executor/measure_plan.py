@@ -69,11 +69,20 @@ async def main(repetitions: int) -> dict[str, object]:
             (work / "terraform.tfvars.json").write_text(tfvars.tfvars_json)
             t0 = time.perf_counter()
             for argv in (
-                [terraform, "init", "-input=false", *(f"-backend-config={kv}" for kv in backend_config(backend, key))],
+                [
+                    terraform,
+                    "init",
+                    "-input=false",
+                    *(f"-backend-config={kv}" for kv in backend_config(backend, key)),
+                ],
                 [terraform, "plan", "-input=false", "-lock=false", "-out=plan.tfplan"],
             ):
                 proc = await asyncio.create_subprocess_exec(
-                    *argv, cwd=work, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+                    *argv,
+                    cwd=work,
+                    env=env,
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL,
                 )
                 assert await proc.wait() == 0, argv
             elapsed = time.perf_counter() - t0

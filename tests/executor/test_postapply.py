@@ -14,7 +14,7 @@ import yaml
 from services.executor.postapply import (
     AKS_SERVER_ID,
     PostApplyContext,
-    endpoint_reachable,
+    cluster_unreachable,
     git_env,
     parse_url_rewrites,
     push_files,
@@ -169,4 +169,9 @@ async def test_post_apply_records_each_step_and_skips_argocd_without_a_reachable
     assert "1 sensitive" in steps[0].detail and "no apps repository" in steps[2].detail
     assert "not reachable" in steps[3].detail
     assert b"shop-dev-eks" in stored["kubeconfig.yaml"]
-    assert endpoint_reachable("https://127.0.0.1:1", timeout=0.5) is not None
+    assert "not usable" in steps[3].detail  # the fake CA cannot verify anything
+
+
+def test_cluster_probe_needs_a_verified_api_server() -> None:
+    assert "not usable" in (cluster_unreachable("https://127.0.0.1:1", "bm90IGEgY2VydA==") or "")
+    assert "127.0.0.1:1" in (cluster_unreachable("http://127.0.0.1:1", "", timeout=0.5) or "")
