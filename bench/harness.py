@@ -77,3 +77,19 @@ async def alternate_async(
         await baseline()
         b.append(time.perf_counter() - t0)
     return Samples(s, b)
+
+
+async def alternate_measured(
+    system: Callable[[], Awaitable[float]], baseline: Callable[[], Awaitable[float]], repetitions: int
+) -> Samples:
+    """Like :func:`alternate_async`, but each side reports its own duration in seconds.
+
+    For measurements whose end is observed elsewhere (a job row's end time), so the
+    caller's polling interval does not count.
+    """
+    s: list[float] = []
+    b: list[float] = []
+    for _ in range(repetitions):
+        s.append(await system())
+        b.append(await baseline())
+    return Samples(s, b)

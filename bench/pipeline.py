@@ -1,0 +1,202 @@
+"""Benchmarks through the whole pipeline with real Terraform: plan, deploy, pickup, scaling.
+
+Each system measurement starts when ``QueueJob`` is sent and ends at the job row's
+``end_time`` (when ``CompleteJob`` committed, artifacts already stored), so the benchmark's
+own polling never counts. Each baseline is raw Terraform (:mod:`bench.raw_terraform`) on
+the same template, tfvars, binary and S3 store, or raw NATS for the pickup latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+import uuid
+from typing import Any
+
+from alethia.events.v1 import events_pb2
+from bench.harness import Samples, alternate_measured, percentile
+from bench.raw_terraform import RawTerraform
+from bench.specs import full_spec, spec_with_components
+from bench.stack import ServiceStack, ts_seconds
+
+
+def _key(name: str) -> str:
+    return f"bench-raw/{name}-{uuid.uuid4().hex[:8]}/terraform.tfstate"
+
+
+async def plan_e2e_overhead(st: ServiceStack, raw: RawTerraform, reps: int) -> dict[str, Any]:
+    """QueueJob -> PLAN SUCCEEDED vs ``init && plan -out && show -json`` of the same directory."""
+    spec = await st.create_spec(full_spec(f"plan-{uuid.uuid4().hex[:6]}", st.identity_id))
+    template, tfvars = await st.tfvars(spec.id)
+    key = _key("plan")
+    # One untimed round each: first-run costs (page cache, imports in the runner) are not overhead.
+    await st.run(spec.id, events_pb2.PLAN)
+    await raw.plan_cycle(template, tfvars, key)
+
+    async def system() -> float:
+        return (await st.run(spec.id, events_pb2.PLAN))[0]
+
+    samples = await alternate_measured(system, lambda: raw.plan_cycle(template, tfvars, key), reps)
+    return samples.result("s")
+
+
+async def deploy_e2e_overhead(st: ServiceStack, raw: RawTerraform, reps: int) -> dict[str, Any]:
+    """QueueJob(DEPLOY of a plan) -> SUCCEEDED vs ``terraform apply plan.tfplan``.
+
+    Each repetition deploys a new workspace (a fresh Spec, planned first, untimed) so
+    every apply creates the same resources; the baseline applies into a fresh state key.
+    """
+    template = tfvars = ""
+
+    async def system() -> float:
+        nonlocal template, tfvars
+        spec = await st.create_spec(full_spec(f"deploy-{uuid.uuid4().hex[:6]}", st.identity_id))
+        if not tfvars:
+            template, tfvars = await st.tfvars(spec.id)
+        _, plan = await st.run(spec.id, events_pb2.PLAN)
+        return (await st.run(spec.id, events_pb2.DEPLOY, plan.id))[0]
+
+    async def baseline() -> float:
+        return await raw.apply_cycle(template, tfvars, _key("deploy"))
+
+    samples = await alternate_measured(system, baseline, reps)
+    return samples.result("s")
+
+
+async def _nats_roundtrip(nc: Any, subject: str) -> float:
+    got: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+
+    async def on_msg(_msg: Any) -> None:
+        if not got.done():
+            got.set_result(time.perf_counter())
+
+    sub = await nc.subscribe(subject, cb=on_msg)
+    await nc.flush()
+    t0 = time.perf_counter()
+    await nc.publish(subject, b"x")
+    t1 = await asyncio.wait_for(got, 5)
+    await sub.unsubscribe()
+    return t1 - t0
+
+
+async def pickup_latency(st: ServiceStack, reps: int) -> dict[str, dict[str, Any]]:
+    """QueueJob returned -> runner claimed, vs a raw NATS publish -> subscriber receive.
+
+    The jobs ask for a Terraform version nobody has (``< 0.1``), so the runner claims each
+    and fails it at once: the idle runner's pickup is measured without a Terraform run.
+    The claim time is the job row's ``start_time``.
+    """
+    import nats
+
+    assert st.infra.nats is not None
+    spec_doc = full_spec(f"pickup-{uuid.uuid4().hex[:6]}", st.identity_id)
+    spec_doc["terraform_version"] = "< 0.1"
+    spec = await st.create_spec(spec_doc)
+    nc = await nats.connect(st.infra.nats.url)
+    subject = f"bench.pickup.{uuid.uuid4().hex[:8]}"
+    system: list[float] = []
+    baseline: list[float] = []
+    try:
+        for i in range(reps + 1):
+            job = await st.queue(spec.id, events_pb2.PLAN)
+            returned = time.time()
+            done = await st.wait(job.id, poll=0.02)
+            if not done.start_time.seconds:
+                raise RuntimeError(f"job {job.id} was never claimed: {done.error}")
+            sample = ts_seconds(done.start_time) - returned
+            base = await _nats_roundtrip(nc, subject)
+            if i > 0:  # the first round warms both paths
+                system.append(max(sample, 0.0))
+                baseline.append(base)
+    finally:
+        await nc.close()
+    ms_s = [x * 1000 for x in system]
+    ms_b = [x * 1000 for x in baseline]
+    out = {}
+    for name, q in (("pickup_latency_p50", 50), ("pickup_latency_p95", 95)):
+        value, base_v = percentile(ms_s, q), percentile(ms_b, q)
+        out[name] = {
+            "value": value,
+            "baseline": base_v,
+            "ratio": value / base_v if base_v else float("nan"),
+            "unit": "ms",
+            "samples": len(ms_s),
+            "max": max(ms_s),
+            "baseline_max": max(ms_b),
+        }
+    return out
+
+
+async def spec_size_scaling(
+    st: ServiceStack, raw: RawTerraform, reps: int, sizes: tuple[int, ...] = (10, 50, 200)
+) -> dict[str, Any]:
+    """plan_e2e at 10, 50, 200 components: growth (largest/smallest) vs raw Terraform's growth."""
+    prepared = []
+    for n in sizes:
+        spec = await st.create_spec(spec_with_components(f"size{n}-{uuid.uuid4().hex[:6]}", st.identity_id, n))
+        template, tfvars = await st.tfvars(spec.id)
+        prepared.append((n, spec.id, template, tfvars, _key(f"size{n}")))
+    per_size: dict[int, Samples] = {}
+    for n, spec_id, template, tfvars, key in prepared:
+
+        async def system(spec_id: str = spec_id) -> float:
+            return (await st.run(spec_id, events_pb2.PLAN))[0]
+
+        async def baseline(template: str = template, tfvars: str = tfvars, key: str = key) -> float:
+            return await raw.plan_cycle(template, tfvars, key)
+
+        per_size[n] = await alternate_measured(system, baseline, reps)
+    small, large = sizes[0], sizes[-1]
+    sys_med = {n: statistics.median(s.system) for n, s in per_size.items()}
+    raw_med = {n: statistics.median(s.baseline) for n, s in per_size.items()}
+    growth = sys_med[large] / sys_med[small]
+    raw_growth = raw_med[large] / raw_med[small]
+    return {
+        "value": growth,
+        "baseline": raw_growth,
+        "ratio": growth / raw_growth if raw_growth else float("nan"),
+        "unit": f"x ({large} vs {small} components)",
+        "system_s": {str(n): round(v, 4) for n, v in sys_med.items()},
+        "baseline_s": {str(n): round(v, 4) for n, v in raw_med.items()},
+        "overhead_ratio": {str(n): round(sys_med[n] / raw_med[n], 3) for n in sizes},
+        "repetitions": reps,
+    }
+
+
+async def _batch(st: ServiceStack, spec_ids: list[str]) -> float:
+    """Queue one PLAN per Spec at once; seconds from the first QueueJob to the last end time."""
+    t0 = time.time()
+    jobs = await asyncio.gather(*(st.queue(s, events_pb2.PLAN) for s in spec_ids))
+    done = await asyncio.gather(*(st.wait(j.id, poll=0.2) for j in jobs))
+    failed = [d for d in done if d.status != events_pb2.SUCCEEDED]
+    if failed:
+        raise RuntimeError(f"{len(failed)} scaling jobs failed: {failed[0].error}")
+    return max(ts_seconds(d.end_time) for d in done) - t0
+
+
+async def runner_scaling(st: ServiceStack, jobs: int, reps: int) -> dict[str, Any]:
+    """PLAN jobs per minute with 2 runner processes vs 1 (each with concurrency 1).
+
+    The stack's own runner is stopped first; runner start-up is not timed. Each job has a
+    workspace of its own so nothing serializes them but the runners.
+    """
+    spec_ids = [
+        (await st.create_spec(full_spec(f"scale{i}-{uuid.uuid4().hex[:6]}", st.identity_id))).id
+        for i in range(jobs)
+    ]
+    st.stop_default_runner()
+    one: list[float] = []
+    two: list[float] = []
+    try:
+        for r in range(reps):
+            st.start_runner(f"scale-{r}-a", 1)  # main thread: see ManagedProcess
+            one.append(await _batch(st, spec_ids))
+            st.start_runner(f"scale-{r}-b", 1)
+            two.append(await _batch(st, spec_ids))
+            st.stop_extra_runners()
+    finally:
+        st.stop_extra_runners()
+    res = Samples(two, one).result("jobs/min", higher_is_better=True, per=jobs * 60)
+    res["jobs"] = jobs
+    return res
