@@ -98,19 +98,23 @@ def template_dir(templates_dir: Path, template_set: str, template: str) -> Path:
 
 def prepare(work_root: Path, name: str, source: Path, tfvars_json: str) -> Path:
     """A fresh working directory: the template copied (symlinks followed) plus the tfvars."""
+    json.loads(tfvars_json)  # refuse something Terraform would reject later, before any I/O
     work_root.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=work_root))
-    shutil.copytree(
-        source,
-        workdir,
-        symlinks=False,
-        dirs_exist_ok=True,
-        ignore=shutil.ignore_patterns(
-            ".terraform", "*.tfstate", "*.tfstate.backup", ".terraform.tfstate.lock.info"
-        ),
-    )
-    json.loads(tfvars_json)  # refuse to write something Terraform would reject later
-    (workdir / TFVARS_FILE).write_text(tfvars_json)
+    try:
+        shutil.copytree(
+            source,
+            workdir,
+            symlinks=False,
+            dirs_exist_ok=True,
+            ignore=shutil.ignore_patterns(
+                ".terraform", "*.tfstate", "*.tfstate.backup", ".terraform.tfstate.lock.info"
+            ),
+        )
+        (workdir / TFVARS_FILE).write_text(tfvars_json)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
     return workdir
 
 

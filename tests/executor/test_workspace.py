@@ -1,0 +1,73 @@
+"""Job working directories and the plugin-cache init lock."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from alethia.errors import FailedPrecondition
+from services.executor.settings import REPO_ROOT
+from services.executor.workspace import TFVARS_FILE, PluginCache, template_dir, working_directory
+
+TEMPLATES = REPO_ROOT / "templates"
+
+
+async def test_working_directory_is_a_standalone_copy_and_is_removed(tmp_path: Path) -> None:
+    source = template_dir(TEMPLATES, "sandbox", "aws")
+    assert (source / "variables.tf").is_symlink()  # what the copy must resolve
+    async with working_directory(tmp_path, "job-x", source, '{"project_name": "p"}') as wd:
+        copied = wd / "variables.tf"
+        assert copied.is_file() and not copied.is_symlink()
+        assert copied.read_text() == (source / "variables.tf").read_text()
+        assert json.loads((wd / TFVARS_FILE).read_text()) == {"project_name": "p"}
+        assert {p.name for p in source.iterdir()} <= {p.name for p in wd.iterdir()}
+    assert not wd.exists()
+    with pytest.raises(ValueError):
+        async with working_directory(tmp_path, "job-y", source, "{not json"):
+            pass
+    assert await asyncio.to_thread(lambda: list(tmp_path.iterdir())) == []
+
+
+def test_template_dir_refuses_unknown_and_escaping_names() -> None:
+    with pytest.raises(FailedPrecondition, match="does not exist"):
+        template_dir(TEMPLATES, "sandbox", "oracle")
+    with pytest.raises(FailedPrecondition, match="invalid template"):
+        template_dir(TEMPLATES, "sandbox", "../spec")
+
+
+async def test_plugin_cache_inits_are_serialized_within_and_across_processes(tmp_path: Path) -> None:
+    cache = PluginCache(tmp_path / "cache")
+    assert cache.env() == {"TF_PLUGIN_CACHE_DIR": str(tmp_path / "cache")}
+    order: list[str] = []
+
+    async def init(name: str) -> None:
+        async with cache.lock():
+            order.append(f"{name}+")
+            await asyncio.sleep(0.2)
+            order.append(f"{name}-")
+
+    await asyncio.gather(init("a"), init("b"))
+    assert order in (["a+", "a-", "b+", "b-"], ["b+", "b-", "a+", "a-"])
+
+    # Another runner process holds the lock for a second: we wait for it.
+    holder = subprocess.Popen(  # noqa: ASYNC220 - a plain child, waited for in a thread
+        [sys.executable, "-c", (
+            "import fcntl, sys, time\n"
+            f"f = open({str(tmp_path / 'cache' / '.alethia-init.lock')!r}, 'a+')\n"
+            "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(1.0)\n"
+        )],
+        stdout=subprocess.PIPE,
+    )  # fmt: skip
+    assert holder.stdout is not None
+    assert (await asyncio.to_thread(holder.stdout.readline)).strip() == b"held"
+    started = time.monotonic()
+    async with cache.lock():
+        waited = time.monotonic() - started
+    await asyncio.to_thread(holder.wait)
+    assert waited > 0.5
