@@ -41,10 +41,11 @@ class Plan:
     scaling_jobs: int
     scaling_reps: int
     rss_settle: float
+    sizes: tuple[int, ...]
 
 
-FULL = Plan(7, 4, 40, 3, 5, 25, 50, 3, 60, 20, 2, 3.0)
-QUICK = Plan(3, 2, 10, 1, 3, 8, 15, 2, 16, 4, 1, 1.0)
+FULL = Plan(7, 4, 40, 3, 5, 25, 50, 3, 60, 20, 2, 3.0, (10, 50, 200))
+QUICK = Plan(2, 1, 8, 1, 3, 8, 15, 2, 16, 4, 1, 1.0, (10, 200))
 
 STACK_BENCHES = (
     "plan_e2e_overhead",
@@ -77,7 +78,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="admin URL of the Postgres server (default $ALETHIA_BENCH_POSTGRES_URL, else "
         "postgresql://postgres@127.0.0.1:5432/postgres); fresh databases are created and dropped",
     )
-    p.add_argument("--output", type=Path, default=None, help="results file (default bench/results/latest.json)")
+    p.add_argument(
+        "--output", type=Path, default=None, help="results file (default bench/results/latest.json)"
+    )
     return p.parse_args(argv)
 
 
@@ -98,7 +101,12 @@ async def _guard(results: dict[str, Any], name: str, fn: Callable[[], Awaitable[
         out = await fn()
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
-        results[name] = {"error": f"{type(exc).__name__}: {exc}", "value": None, "baseline": None, "ratio": None}
+        results[name] = {
+            "error": f"{type(exc).__name__}: {exc}",
+            "value": None,
+            "baseline": None,
+            "ratio": None,
+        }
         _say(f"{name} failed: {exc}")
         return
     if name == "pickup_latency":
@@ -109,7 +117,9 @@ async def _guard(results: dict[str, Any], name: str, fn: Callable[[], Awaitable[
     _say(f"{name} done in {time.monotonic() - t0:.1f}s")
 
 
-async def _run_stack(kind: str, root: Path, infra: Any, plan: Plan, only: list[str], pg: Any) -> dict[str, Any]:
+async def _run_stack(
+    kind: str, root: Path, infra: Any, plan: Plan, only: list[str], pg: Any
+) -> dict[str, Any]:
     from bench import database, memory, pipeline
     from bench.raw_terraform import RawTerraform
     from bench.stack import ServiceStack
@@ -131,7 +141,7 @@ async def _run_stack(kind: str, root: Path, infra: Any, plan: Plan, only: list[s
             ("plan_e2e_overhead", lambda: pipeline.plan_e2e_overhead(st, raw, plan.plan_reps)),
             ("pickup_latency", lambda: pipeline.pickup_latency(st, plan.pickup_reps)),
             ("deploy_e2e_overhead", lambda: pipeline.deploy_e2e_overhead(st, raw, plan.deploy_reps)),
-            ("spec_size_scaling", lambda: pipeline.spec_size_scaling(st, raw, plan.size_reps)),
+            ("spec_size_scaling", lambda: pipeline.spec_size_scaling(st, raw, plan.size_reps, plan.sizes)),
             ("rss_idle_mb", lambda: memory.rss_idle(st, plan.rss_settle)),
             (
                 "create_spec_throughput",

@@ -117,7 +117,7 @@ async def _raw_create(db: RawDB, spec: dict[str, Any]) -> None:
         try:
             for table, cols, vals in rows:
                 ph = ", ".join("?" for _ in cols)
-                cur.execute(f'INSERT INTO {table} ({", ".join(cols)}) VALUES ({ph})', vals)
+                cur.execute(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({ph})", vals)
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")

@@ -114,7 +114,9 @@ def _fmt(value: Any) -> str:
 def rows(results: dict[str, Any]) -> list[list[str]]:
     """[name, stack, value, baseline, ratio, unit, target, verdict] for each measured entry."""
     out = []
-    names = [n for n in ORDER if n in results] + [n for n in results if n not in ORDER and not n.startswith("_")]
+    names = [n for n in ORDER if n in results] + [
+        n for n in results if n not in ORDER and not n.startswith("_")
+    ]
     for name in names:
         entry = results[name]
         stacks = entry.get("by_stack") or {entry.get("stack", "-"): entry}
@@ -153,7 +155,7 @@ def print_table(results: dict[str, Any]) -> None:
     for r in rows(results):
         style = "red" if r[-1].startswith(("MISSED", "ERROR")) else None
         table.add_row(*r, style=style)
-    Console().print(table)
+    Console(width=max(shutil.get_terminal_size((150, 40)).columns, 150)).print(table)
 
 
 def markdown_table(results: dict[str, Any]) -> str:

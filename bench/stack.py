@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 import time
 import uuid
@@ -177,31 +178,51 @@ class ServiceStack:
         if svc is not None:
             svc.process.stop(grace=30)
 
-    def start_runner(self, runner_id: str, concurrency: int) -> ManagedProcess:
-        """One more runner process (``python -m services.executor``) wired like the stack's own."""
+    def start_runners(self, runner_ids: list[str], concurrency: int) -> list[ManagedProcess]:
+        """More runner processes (``python -m services.executor``) wired like the stack's own.
+
+        Started together, then waited for until each answers its health check. Call from
+        the main thread: the children die with it (``PR_SET_PDEATHSIG`` is per thread).
+        """
         assert self.supervisor is not None
-        addresses = dict(self.addresses)
-        addresses["executor"] = f"127.0.0.1:{free_port()}"
-        env = self.supervisor.service_env("executor", addresses, self.token)
-        env["ALETHIA_RUNNER_ID"] = runner_id
-        env["ALETHIA_RUNNER_CONCURRENCY"] = str(concurrency)
-        proc = ManagedProcess(
-            [sys.executable, "-m", "services.executor"],
-            self.root / "logs" / f"{runner_id}.log",
-            env=env,
-            die_with_parent=True,
-        )
-        proc.start()
-        deadline = time.monotonic() + 60
-        while health_status(addresses["executor"], 0.5) != 1:  # SERVING
-            if not proc.running() or time.monotonic() > deadline:
-                raise RuntimeError(f"runner {runner_id} did not start (log {proc.log_path})")
-            time.sleep(0.1)
-        self.extra_runners.append(proc)
-        return proc
+        started: list[tuple[ManagedProcess, str]] = []
+        for runner_id in runner_ids:
+            addresses = dict(self.addresses)
+            addresses["executor"] = f"127.0.0.1:{free_port()}"
+            env = self.supervisor.service_env("executor", addresses, self.token)
+            env["ALETHIA_RUNNER_ID"] = runner_id
+            env["ALETHIA_RUNNER_CONCURRENCY"] = str(concurrency)
+            proc = ManagedProcess(
+                [sys.executable, "-m", "services.executor"],
+                self.root / "logs" / f"{runner_id}.log",
+                env=env,
+                die_with_parent=True,
+            )
+            proc.start()
+            self.extra_runners.append(proc)
+            started.append((proc, addresses["executor"]))
+        deadline = time.monotonic() + 90
+        for proc, address in started:
+            while health_status(address, 0.5) != 1:  # SERVING
+                if not proc.running() or time.monotonic() > deadline:
+                    raise RuntimeError(f"a runner did not start (log {proc.log_path})")
+                time.sleep(0.1)
+        return [p for p, _ in started]
+
+    @staticmethod
+    def pause(proc: ManagedProcess) -> None:
+        """SIGSTOP: the runner takes no work until :meth:`resume` (it holds no job while idle)."""
+        if proc.proc is not None:
+            proc.proc.send_signal(signal.SIGSTOP)
+
+    @staticmethod
+    def resume(proc: ManagedProcess) -> None:
+        if proc.proc is not None:
+            proc.proc.send_signal(signal.SIGCONT)
 
     def stop_extra_runners(self) -> None:
         for proc in self.extra_runners:
+            self.resume(proc)  # a stopped process would only see SIGTERM once continued
             proc.stop(grace=30)
         self.extra_runners.clear()
 
@@ -234,9 +255,9 @@ class ServiceStack:
             )
         )
 
-    async def wait(self, job_id: str, timeout: float = 300.0, poll: float = 0.05) -> snapshot_pb2.Job:
+    async def wait(self, job_id: str, limit: float = 300.0, poll: float = 0.05) -> snapshot_pb2.Job:
         """Poll until the job is terminal (the timings come from the row, not from the poll)."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + limit
         while True:
             try:
                 job = await self.jobs.GetJob(snapshot_pb2.GetJobRequest(id=job_id), timeout=10)
@@ -245,7 +266,7 @@ class ServiceStack:
             if job is not None and job.status in TERMINAL:
                 return job
             if time.monotonic() > deadline:
-                raise TimeoutError(f"job {job_id} not finished after {timeout:.0f}s")
+                raise TimeoutError(f"job {job_id} not finished after {limit:.0f}s")
             await asyncio.sleep(poll)
 
     async def run(self, spec_id: str, jtype: int, plan_job_id: str = "") -> tuple[float, snapshot_pb2.Job]:
@@ -263,5 +284,7 @@ class ServiceStack:
     async def tfvars(self, spec_id: str) -> tuple[str, str]:
         """(template, tfvars JSON) of a Spec as the runner will get them."""
         snap = await self.jobs.BuildSnapshot(snapshot_pb2.BuildSnapshotRequest(spec_id=spec_id))
-        resp = await self.mapper.RenderTfvars(mapper_pb2.RenderTfvarsRequest(snapshot_json=snap.snapshot_json))
+        resp = await self.mapper.RenderTfvars(
+            mapper_pb2.RenderTfvarsRequest(snapshot_json=snap.snapshot_json)
+        )
         return resp.template or resp.provider, resp.tfvars_json
