@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from alethia.database import begin_write, is_sqlite, session_factory
 from alethia.errors import FieldViolation, InvalidArgument, NotFound
 from services.specs import store
+from services.specs.models import CloudIdentityRow
 from services.specs.validation import show, validate_identity, validate_spec
 
 DEFAULT_PAGE_SIZE = 50
@@ -108,8 +109,8 @@ class SpecCatalog:
 
     # --- specs ----------------------------------------------------------------------------
 
-    async def _identity_violations(self, spec: dict[str, Any]) -> tuple[str | None, list[FieldViolation]]:
-        """The identity's provider (None when unknown) and the violation if it does not exist."""
+    async def _identity(self, spec: dict[str, Any]) -> tuple[CloudIdentityRow | None, list[FieldViolation]]:
+        """The Spec's cloud identity (None when unknown) and the violation if it does not exist."""
         identity_id = spec.get("cloud_identity_id") or ""
         if not identity_id:
             return None, []  # validate_spec reports the missing field
@@ -121,19 +122,18 @@ class SpecCatalog:
             return None, [
                 FieldViolation("cloud_identity_id", f"no cloud identity with id {show(identity_id)}")
             ]
-        return row.provider, []
+        return row, []
 
     async def create_spec(self, spec: dict[str, Any]) -> dict[str, Any]:
         """Validate and store a new Spec (revision 1) in one transaction across its tables."""
-        provider, violations = await self._identity_violations(spec)
-        violations = validate_spec(spec, provider) + violations
-        if violations:
+        identity, violations = await self._identity(spec)
+        violations = validate_spec(spec, identity.provider if identity else None) + violations
+        if violations or identity is None:
             raise InvalidArgument(violations)
         spec_id = str(uuid.uuid4())
         async with begin_write(self.sessions) as session:
+            # The identity row stays valid: identities are never deleted (the FK would refuse it).
             row, components = await store.insert_spec(session, spec_id, spec, _now())
-            identity = await store.get_identity(session, row.cloud_identity_id)
-        assert identity is not None  # identities are never deleted
         head = store.SpecHead(row, identity.provider, identity.account_id)
         return store.assemble(head, store.parts_from_rows(spec_id, components))
 
@@ -182,7 +182,8 @@ class SpecCatalog:
             head = await store.get_head(session, spec_id)
         if head is None:
             raise NotFound(f"spec {show(spec_id)} not found")
-        provider, violations = await self._identity_violations(spec)
+        identity, violations = await self._identity(spec)
+        provider = identity.provider if identity else None
         violations = validate_spec(spec, provider) + violations
         if expected_revision < 1:
             violations.append(
@@ -203,13 +204,11 @@ class SpecCatalog:
                         f"cannot change the workspace of a Spec (is {getattr(head.row, field)!r}); create a new Spec",
                     )
                 )
-        if violations:
+        if violations or identity is None:
             raise InvalidArgument(violations)
         now = _now()
         async with begin_write(self.sessions) as session:
             components = await store.replace_spec(session, spec_id, spec, expected_revision, now)
-            identity = await store.get_identity(session, spec["cloud_identity_id"])
-        assert identity is not None
         row = head.row
         row.revision = expected_revision + 1
         row.cloud_identity_id = spec["cloud_identity_id"]
