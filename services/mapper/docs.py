@@ -107,7 +107,7 @@ def render() -> str:
         "  `existing_network_id`, `existing_vnet_id`).",
         "- Every object of a list variable has every attribute: option keys take their defaults.",
         "- Values are data: Terraform does not evaluate `${...}` in `terraform.tfvars.json`.",
-        "- Output is canonical JSON (sorted keys, two-space indent, ASCII, trailing newline): the",
+        "- Output is canonical JSON (sorted keys, compact separators, ASCII, trailing newline): the",
         "  same snapshot always gives the same bytes.",
         "",
         "Not passed to Terraform:",

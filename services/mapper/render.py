@@ -30,11 +30,10 @@ class Rendered:
 def map_spec(spec: SpecConfig) -> dict[str, Any]:
     """The tfvars of a typed SpecConfig (``InvalidArgument`` listing every violation)."""
     mapping = providers.get(spec.provider)
-    resolved, problems = mapping.resolve(spec)
-    problems = semantic_violations(spec) + problems
+    problems = semantic_violations(spec) + mapping.violations(spec)
     if problems:
         raise InvalidArgument(problems)
-    return mapping.tfvars(resolved)
+    return mapping.tfvars(mapping.resolve(spec))
 
 
 def render_tfvars(snapshot: str | bytes | Mapping[str, Any]) -> Rendered:

@@ -52,7 +52,7 @@ def test_output_is_canonical_and_independent_of_input_formatting(provider: str) 
     c = render_tfvars(via_struct).tfvars_json
     assert a == b == c
     assert a.endswith("}\n") and a.isascii()
-    assert a == json.dumps(json.loads(a), sort_keys=True, indent=2) + "\n"
+    assert a == json.dumps(json.loads(a), sort_keys=True, separators=(",", ":")) + "\n"
 
 
 # The names the seed's table fixes (DESIGN.md section 5).

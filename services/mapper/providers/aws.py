@@ -385,7 +385,7 @@ VARIABLES: tuple[Var, ...] = (
                 "map(string)",
                 "metadata",
                 "Metadata as tags (description, owner, ...).",
-                derive=lambda s, _: metadata_strings(s.metadata),
+                derive=lambda s, _: metadata_strings(s["metadata"]),
             ),
         ),
     ),

@@ -14,6 +14,7 @@ from services.mapper.mapping import (
     SUBSCRIPTION_TYPE,
     TAG_SOURCE,
     Attr,
+    Data,
     Option,
     ProviderMapping,
     Var,
@@ -24,7 +25,7 @@ from services.mapper.mapping import (
     metadata_strings,
     subscriptions,
 )
-from services.mapper.spec_config import CacheConfig, SpecConfig
+from services.mapper.spec_config import SpecConfig
 
 ENGINES = ("mysql", "postgres")
 PROTOCOLS = ("servicebus",)
@@ -111,18 +112,18 @@ OPTIONS: dict[str, tuple[Option, ...]] = {
 }
 
 
-def cache_sku(cache: CacheConfig) -> dict[str, Any]:
+def cache_sku(cache: Data) -> dict[str, Any]:
     """``Standard_C1`` -> sku_name Standard, family C, capacity 1 (checked in _checks)."""
-    m = _CACHE_SKU.match(cache.node_type)
+    m = _CACHE_SKU.match(cache["node_type"])
     if m is None:  # unreachable after _checks; keeps the function total
-        return {"sku_name": cache.node_type, "family": "C", "capacity": 0}
-    family = cache.provider_config.get("family") or m.group(2)
+        return {"sku_name": cache["node_type"], "family": "C", "capacity": 0}
+    family = cache["provider_config"].get("family") or m.group(2)
     return {"sku_name": m.group(1), "family": family, "capacity": int(m.group(3))}
 
 
-def resource_group(spec: SpecConfig) -> str:
+def resource_group(spec: Data) -> str:
     """The one resource group of the environment."""
-    return f"rg-{spec.project_name}-{spec.environment}"
+    return f"rg-{spec['project_name']}-{spec['environment']}"
 
 
 def _checks(spec: SpecConfig) -> list[FieldViolation]:
@@ -409,7 +410,7 @@ VARIABLES: tuple[Var, ...] = (
                 "map(string)",
                 "metadata",
                 "Metadata as tags.",
-                derive=lambda s, _: metadata_strings(s.metadata),
+                derive=lambda s, _: metadata_strings(s["metadata"]),
             ),
         ),
     ),

@@ -15,6 +15,7 @@ from alethia.errors import FieldViolation
 from services.mapper.mapping import (
     TAG_SOURCE,
     Attr,
+    Data,
     Option,
     ProviderMapping,
     Var,
@@ -24,7 +25,7 @@ from services.mapper.mapping import (
     identity_tags,
     metadata_strings,
 )
-from services.mapper.spec_config import DatabaseConfig, SpecConfig
+from services.mapper.spec_config import SpecConfig
 
 ENGINES = ("mysql", "postgres", "sqlserver")
 PROTOCOLS = ("pull", "push")
@@ -132,18 +133,18 @@ OPTIONS: dict[str, tuple[Option, ...]] = {
 }
 
 
-def database_version(db: DatabaseConfig) -> str:
+def database_version(db: Data) -> str:
     """Cloud SQL's database_version: POSTGRES_16, MYSQL_8_0, SQLSERVER_2019_STANDARD."""
-    version = db.engine_version.strip()
-    if db.engine == "postgres":
+    version = db["engine_version"].strip()
+    if db["engine"] == "postgres":
         return f"POSTGRES_{version.split('.')[0]}"
-    if db.engine == "mysql":
+    if db["engine"] == "mysql":
         return "MYSQL_" + version.replace(".", "_")
     edition = "" if "_" in version else "_STANDARD"
     return f"SQLSERVER_{version.upper()}{edition}"
 
 
-def labels(spec: SpecConfig) -> dict[str, str]:
+def labels(spec: Data) -> dict[str, str]:
     """Identity tags as valid GCP labels (lowercased, other characters become ``_``)."""
 
     def clean(s: str) -> str:
@@ -152,43 +153,44 @@ def labels(spec: SpecConfig) -> dict[str, str]:
     return {clean(k): clean(v) for k, v in identity_tags(spec).items()}
 
 
-def pubsub_topics(spec: SpecConfig) -> list[dict[str, Any]]:
+def pubsub_topics(spec: Data) -> list[dict[str, Any]]:
     """Queues (each a topic with a pull subscription) and topics, ordered by name."""
     out: list[dict[str, Any]] = []
-    for q in spec.queues:
+    for q in spec["queues"]:
+        cfg = q["config"]
         out.append(
             {
-                "name": q.name,
+                "name": q["name"],
                 "kind": "queue",
-                "message_retention_duration": q.config["message_retention_duration"],
-                "enable_message_ordering": q.config["enable_message_ordering"],
+                "message_retention_duration": cfg["message_retention_duration"],
+                "enable_message_ordering": cfg["enable_message_ordering"],
                 "subscriptions": [
                     {
-                        "name": f"{q.name}-pull",
+                        "name": f"{q['name']}-pull",
                         "type": "pull",
                         "push_endpoint": "",
-                        "ack_deadline_seconds": q.config["ack_deadline_seconds"],
-                        "max_delivery_attempts": q.config["max_delivery_attempts"],
+                        "ack_deadline_seconds": cfg["ack_deadline_seconds"],
+                        "max_delivery_attempts": cfg["max_delivery_attempts"],
                     }
                 ],
             }
         )
-    for t in spec.topics:
+    for t in spec["topics"]:
         out.append(
             {
-                "name": t.name,
+                "name": t["name"],
                 "kind": "topic",
                 "message_retention_duration": "",
                 "enable_message_ordering": False,
                 "subscriptions": [
                     {
-                        "name": s.name,
-                        "type": s.protocol,
-                        "push_endpoint": s.endpoint if s.protocol == "push" else "",
+                        "name": s["name"],
+                        "type": s["protocol"],
+                        "push_endpoint": s["endpoint"] if s["protocol"] == "push" else "",
                         "ack_deadline_seconds": 10,
                         "max_delivery_attempts": 0,
                     }
-                    for s in t.subscriptions
+                    for s in t["subscriptions"]
                 ],
             }
         )
@@ -454,7 +456,7 @@ VARIABLES: tuple[Var, ...] = (
                 "map(string)",
                 "metadata",
                 "Metadata as annotations.",
-                derive=lambda s, _: metadata_strings(s.metadata),
+                derive=lambda s, _: metadata_strings(s["metadata"]),
             ),
         ),
     ),
