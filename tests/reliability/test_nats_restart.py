@@ -1,0 +1,117 @@
+"""Scenario 2: NATS killed and restarted in the middle of a burst of QueueJob calls.
+
+The test's own ``nats-server`` is SIGKILLed while jobs are being queued and started again
+(same port, same JetStream store) a couple of seconds later. QueueJob never needs NATS (the
+outbox holds the events), runners fall back to polling ClaimJob. Counted and asserted:
+every queued job SUCCEEDED (lost 0); the outbox drains (unpublished 0); every event row of
+the outbox is in the stream exactly once (missing 0, duplicates 0 — ``Nats-Msg-Id``
+de-duplication); each job has exactly one ``queued``, ``started`` and ``succeeded`` event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from alethia.stack.infra import NatsServer
+from services.snapshot import store
+
+from .harness import CHEAP_TEMPLATES, PLAN, SUCCEEDED, Pipeline, job_events
+
+
+async def _outbox_events(p: Pipeline) -> list[str]:
+    sessions = p.snapshot.relay.sessions
+    async with sessions() as session:
+        res = await session.execute(
+            select(store.job_outbox.c.msg_id).where(store.job_outbox.c.subject.like("alethia.jobs.%"))
+        )
+        return [r[0] for r in res.all()]
+
+
+async def _unpublished(p: Pipeline) -> int:
+    async with p.snapshot.relay.sessions() as session:
+        return await store.unpublished_count(session)
+
+
+async def nats_restart(make_pipeline: Any, nats: NatsServer, jobs: int, outages: int) -> dict[str, Any]:
+    p: Pipeline = await make_pipeline(templates_dir=CHEAP_TEMPLATES, lease_seconds=15)
+    specs = [await p.create_spec(f"natsburst-{w}") for w in range(6)]
+    for _ in range(2):
+        await p.start_runner(runner_concurrency=2)
+    queued: list[str] = []
+    errors: list[str] = []
+
+    async def queue_all() -> None:
+        for i in range(jobs):
+            try:
+                queued.append((await p.queue(specs[i % len(specs)].id, PLAN)).id)
+            except Exception as exc:  # counted: QueueJob must not need NATS
+                errors.append(repr(exc))
+            await asyncio.sleep(0.02)
+
+    burst = asyncio.create_task(queue_all())
+    down_for = []
+    for k in range(outages):
+        # Kill NATS once part of the burst is in, keep it down, start it on the same store.
+        while len(queued) < (k + 1) * jobs // (outages + 1) and not burst.done():
+            await asyncio.sleep(0.02)
+        assert nats.process is not None
+        nats.process.kill()
+        t0 = time.monotonic()
+        await asyncio.sleep(2.0)
+        nats.start()
+        down_for.append(round(time.monotonic() - t0, 2))
+    await burst
+    assert errors == [], errors[:3]
+    done = await p.wait_terminal(queued, timeout=60 + jobs * 2)
+    failed = {j.id: j.error for j in done.values() if j.status != SUCCEEDED}
+    assert failed == {}, list(failed.items())[:3]
+
+    deadline = time.monotonic() + 30
+    while (left := await _unpublished(p)) and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    assert left == 0, f"{left} outbox rows never published"
+
+    expected = await _outbox_events(p)
+    stream = Counter()
+    per_job: dict[str, Counter[str]] = {j: Counter() for j in queued}
+    for msg_id, _subject, ev in await job_events(p.nats_url):
+        if ev.type == "log":
+            continue
+        stream[msg_id] += 1
+        if ev.job_id in per_job:
+            per_job[ev.job_id][ev.type] += 1
+    missing = [m for m in expected if m not in stream]
+    duplicates = sum(n - 1 for n in stream.values() if n > 1)
+    assert missing == [] and duplicates == 0, (missing[:3], duplicates)
+    wrong = {
+        j: dict(c) for j, c in per_job.items() if (c["queued"], c["started"], c["succeeded"]) != (1, 1, 1)
+    }
+    assert wrong == {}, list(wrong.items())[:3]
+    summary = {
+        "jobs": jobs,
+        "outages": outages,
+        "down_s": down_for,
+        "lost": 0,
+        "events": len(expected),
+        "missing": len(missing),
+        "duplicates": duplicates,
+        "published_by_relay": p.snapshot.relay.published,
+    }
+    print("RELIABILITY nats-restart", json.dumps(summary))
+    return summary
+
+
+async def test_nats_restart_during_queue_burst(make_pipeline: Any, own_nats: NatsServer) -> None:
+    await nats_restart(make_pipeline, own_nats, jobs=24, outages=1)
+
+
+@pytest.mark.slow
+async def test_nats_restarted_three_times_during_burst(make_pipeline: Any, own_nats: NatsServer) -> None:
+    await nats_restart(make_pipeline, own_nats, jobs=120, outages=3)
