@@ -252,6 +252,12 @@ def test_sandbox_apply_gives_outputs_shaped_like_the_real_ones(
     assert set(outputs["database_endpoints"]["value"]) == {d["name"] for d in data["databases"]}
     assert set(outputs["bucket_names"]["value"]) == {b["name"] for b in data["storage_buckets"]}
     assert outputs["cluster_endpoint"]["value"].startswith("https://")
+    # Sandbox hosts never resolve, so post-apply steps cannot reach anything real.
+    assert ".sandbox.invalid" in outputs["cluster_endpoint"]["value"]
+    assert all(
+        ".sandbox.invalid" in v or v.startswith("10.")
+        for v in outputs["database_endpoints"]["value"].values()
+    )
     assert outputs["cluster_name"]["value"].startswith(f"{data['project_name']}-{data['environment']}")
     assert outputs["database_admin_password"]["sensitive"] is True
     assert outputs["waf_policy_id"]["type"] == "string"

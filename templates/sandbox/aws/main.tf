@@ -1,5 +1,6 @@
 # AWS shaped sandbox: one terraform_data per Spec item, with the same inputs the real
-# template gives its resources, and made-up but deterministic ids and endpoints.
+# template gives its resources, and made-up but deterministic ids and endpoints
+# (hostnames under .invalid, which never resolve: nothing here reaches a network).
 
 locals {
   name = "${var.project_name}-${var.environment}"
@@ -33,7 +34,7 @@ resource "terraform_data" "cluster" {
     endpoint_public_access = var.eks_endpoint_public_access
     addons                 = var.eks_addons
     network_id             = terraform_data.network.output.id
-    endpoint               = "https://${upper(substr(local.seed, 0, 32))}.gr7.${var.region}.eks.amazonaws.com"
+    endpoint               = "https://${lower(substr(local.seed, 0, 16))}.eks.${var.region}.sandbox.invalid"
   }
 }
 
@@ -58,21 +59,21 @@ resource "terraform_data" "database" {
   for_each = { for db in var.rds_config : db.name => db }
   input = merge(each.value, {
     identifier = "${local.name}-${each.key}"
-    endpoint   = "${local.name}-${each.key}.${substr(local.seed, 0, 12)}.${var.region}.rds.amazonaws.com"
+    endpoint   = "${local.name}-${each.key}.${substr(local.seed, 0, 12)}.rds.${var.region}.sandbox.invalid"
   })
 }
 
 resource "terraform_data" "cache" {
   for_each = { for c in var.elasticache_clusters : c.name => c }
   input = merge(each.value, {
-    endpoint = "${local.name}-${each.key}.${substr(local.seed, 0, 6)}.ng.0001.cache.amazonaws.com"
+    endpoint = "${local.name}-${each.key}.${substr(local.seed, 0, 6)}.cache.${var.region}.sandbox.invalid"
   })
 }
 
 resource "terraform_data" "queue" {
   for_each = { for q in var.sqs_queues : q.name => q }
   input = merge(each.value, {
-    url = "https://sqs.${var.region}.amazonaws.com/${var.aws_account_id}/${local.name}-${each.key}${each.value.fifo ? ".fifo" : ""}"
+    url = "https://sqs.${var.region}.sandbox.invalid/${var.aws_account_id}/${local.name}-${each.key}${each.value.fifo ? ".fifo" : ""}"
   })
 }
 

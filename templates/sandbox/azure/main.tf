@@ -1,5 +1,6 @@
 # Azure shaped sandbox: one terraform_data per Spec item, with the same inputs the real
-# template gives its resources, and made-up but deterministic ids and endpoints.
+# template gives its resources, and made-up but deterministic ids and endpoints
+# (hostnames under .invalid, which never resolve: nothing here reaches a network).
 
 locals {
   name = "${var.project_name}-${var.environment}"
@@ -40,7 +41,7 @@ resource "terraform_data" "cluster" {
     os_disk_size_gb   = var.aks_os_disk_size_gb
     upgrade_channel   = var.aks_automatic_upgrade_channel
     network_id        = terraform_data.network.output.id
-    endpoint          = "https://${local.name}-${substr(local.seed, 0, 8)}.hcp.${var.location}.azmk8s.io:443"
+    endpoint          = "https://${local.name}-${substr(local.seed, 0, 8)}.aks.${var.location}.sandbox.invalid:443"
     first_db_engine   = var.azure_db_engine
     first_cache_sku   = var.azure_cache_sku
     subscription_id   = var.subscription_id
@@ -70,14 +71,14 @@ resource "terraform_data" "database" {
   for_each = { for db in var.azure_databases : db.name => db }
   input = merge(each.value, {
     server   = "${local.name}-${each.key}"
-    endpoint = "${local.name}-${each.key}.${each.value.engine}.database.azure.com"
+    endpoint = "${local.name}-${each.key}.${each.value.engine}.${var.location}.sandbox.invalid"
   })
 }
 
 resource "terraform_data" "cache" {
   for_each = { for c in var.azure_redis_caches : c.name => c }
   input = merge(each.value, {
-    endpoint = "${local.name}-${each.key}.redis.cache.windows.net:6380"
+    endpoint = "${local.name}-${each.key}.redis.${var.location}.sandbox.invalid:6380"
   })
 }
 

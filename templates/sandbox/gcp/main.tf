@@ -1,5 +1,6 @@
 # GCP shaped sandbox: one terraform_data per Spec item, with the same inputs the real
-# template gives its resources, and made-up but deterministic ids and endpoints.
+# template gives its resources, and made-up but deterministic ids and endpoints
+# (hostnames under .invalid, which never resolve: nothing here reaches a network).
 
 locals {
   name = "${var.project_name}-${var.environment}"
@@ -32,7 +33,7 @@ resource "terraform_data" "cluster" {
     spot            = var.gke_spot
     private_nodes   = var.gke_private_nodes
     network_id      = terraform_data.network.output.id
-    endpoint        = "https://34.${parseint(substr(local.seed, 0, 2), 16)}.${parseint(substr(local.seed, 2, 2), 16)}.${parseint(substr(local.seed, 4, 2), 16)}"
+    endpoint        = "https://${substr(local.seed, 0, 16)}.gke.${var.region}.sandbox.invalid"
   }
 }
 
