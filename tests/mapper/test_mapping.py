@@ -272,3 +272,18 @@ def test_provider_must_be_known() -> None:
     with pytest.raises(InvalidArgument) as info:
         providers.get("ibm")
     assert info.value.violations[0].field == "provider"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_snapshots_of_the_snapshot_service_map(provider: str) -> None:
+    """Contract with stage 2: what services/snapshot freezes from a Spec, the mapper reads."""
+    from alethia.specfile import spec_from_dict
+    from services.snapshot.snapshot import build_snapshot
+
+    data = yaml.safe_load((EXAMPLES / f"{provider}.yaml").read_text(encoding="utf-8"))
+    spec = spec_from_dict(data)
+    spec.provider, spec.cloud_account_id, spec.id = provider, "acct-1", "spec-1"
+    frozen = build_snapshot(spec)
+    rendered = render_tfvars(json.dumps(frozen))
+    assert rendered.provider == provider
+    assert json.loads(rendered.tfvars_json)["spec_id"] == "spec-1"
