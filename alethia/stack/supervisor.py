@@ -50,7 +50,11 @@ DEFAULT_S3_SECRET_KEY = "alethia-local-secret"  # a local SeaweedFS without auth
 # Shown to the runner as the apps repository token; a file:// push needs none.
 LOCAL_GIT_TOKEN = "local-demo-token"
 
-STOP_GRACE = {"executor": 30.0}
+# The executor drains first (running jobs finish or are cancelled cleanly within
+# ALETHIA_RUNNER_DRAIN_GRACE_SECONDS, then Terraform gets its SIGINT grace): never SIGKILL
+# it before that, or a running apply would end ERRORED with its state lock held.
+LOCAL_DRAIN_GRACE_SECONDS = 20.0
+STOP_GRACE = {"executor": LOCAL_DRAIN_GRACE_SECONDS + 20.0 + 20.0}
 
 
 class StackStartError(RuntimeError):
@@ -167,6 +171,7 @@ class Stack:
             "ALETHIA_GIT_URL_REWRITE": f"{DEMO_GIT_PREFIX}=file://{self.data.git}/",
             "ALETHIA_GIT_TOKEN": LOCAL_GIT_TOKEN,
             "ALETHIA_WORK_DIR": str(self.data.work),
+            "ALETHIA_RUNNER_DRAIN_GRACE_SECONDS": str(LOCAL_DRAIN_GRACE_SECONDS),
         }
         env.update(forced)
         for key, value in defaults.items():
