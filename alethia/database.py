@@ -90,6 +90,36 @@ async def begin_write(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
         yield session
 
 
+def is_connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` (or its cause chain) is a lost database connection, not a bad statement.
+
+    A connection killed under a request (``pg_terminate_backend``, a Postgres restart, a
+    network cut) is transient: the pool hands out a fresh connection next time, so the
+    caller should retry (``UNAVAILABLE``), not be told the server is broken (``INTERNAL``).
+    """
+    from sqlalchemy import exc as sa_exc
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, (sa_exc.DisconnectionError, sa_exc.OperationalError, sa_exc.InterfaceError)):
+            return True
+        name = type(current).__name__
+        module = type(current).__module__ or ""
+        # asyncpg's connection-state errors (also seen wrapped as the DBAPI adapter's classes).
+        if name in ("ConnectionDoesNotExistError", "ConnectionFailureError", "InternalClientError") or (
+            module.startswith("asyncpg") and "Connection" in name
+        ):
+            return True
+        if isinstance(current, ConnectionError):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def run_migrations(url: str, script_location: Path, version_table: str) -> None:
     """Upgrade the database to head with the given Alembic history (blocking; run at start)."""
     from alembic import command

@@ -23,7 +23,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from alethia.errors import AlethiaError, InvalidArgument
+from alethia.errors import AlethiaError, InvalidArgument, Unavailable
 from alethia.rpc.status import internal_status, to_status
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,14 @@ Registrar = Callable[[grpc.aio.Server], None]
 async def _abort(context: grpc.aio.ServicerContext, exc: BaseException) -> None:
     if isinstance(exc, AlethiaError):
         await context.abort_with_status(to_status(exc))
+    from alethia.database import is_connection_lost  # here: the mapper has no database
+
+    if is_connection_lost(exc):
+        # Transient: the pool reconnects; callers retry UNAVAILABLE (INTERNAL means a bug).
+        log.warning(
+            "database connection lost in RPC (request id %s): %s", request_id.get(), type(exc).__name__
+        )
+        await context.abort_with_status(to_status(Unavailable("database connection lost; retry the call")))
     log.exception("unhandled error in RPC (request id %s)", request_id.get())
     await context.abort_with_status(internal_status())
 
