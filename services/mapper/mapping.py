@@ -15,7 +15,6 @@ Invariants:
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 import math
@@ -179,6 +178,8 @@ _LISTS = {"databases", "caches", "queues", "nosql_tables", "storage_buckets"}
 def _check_options(
     cfg: Mapping[str, Any], options: Sequence[Option], path: str, provider: str, out: list[FieldViolation]
 ) -> None:
+    if not cfg:
+        return
     by_key = {o.key: o for o in options}
     for key in sorted(cfg):
         opt = by_key.get(key)
@@ -193,7 +194,12 @@ def _check_options(
 
 def _complete(cfg: dict[str, Any], options: Sequence[Option]) -> dict[str, Any]:
     # Every accepted key present, so each emitted object has every attribute.
-    return {o.key: o.normalize(cfg[o.key]) if o.key in cfg else copy.deepcopy(o.default) for o in options}
+    return {o.key: o.normalize(cfg[o.key]) if o.key in cfg else _fresh(o.default) for o in options}
+
+
+def _fresh(default: Any) -> Any:
+    # Defaults are shared table data: hand out copies of the mutable ones (lists of strings).
+    return list(default) if isinstance(default, list) else default
 
 
 @dataclass(frozen=True)

@@ -184,6 +184,15 @@ def decode_snapshot(snapshot: str | bytes | Mapping[str, Any]) -> SpecConfig:
     together with its own (the mapper adds the provider's accepted options).
     """
     if isinstance(snapshot, (str, bytes)):
+        # Fast path: parse and validate in one pass inside pydantic-core. Any failure is
+        # redone below with the standard library parser, whose errors we can word for users.
+        # NaN/Infinity, which that parser accepts, cannot slip through: float fields refuse
+        # them (allow_inf_nan=False) and free-form values are checked where they are read
+        # (option values and secret metadata must be finite).
+        try:
+            return SpecConfig.model_validate_json(snapshot)
+        except ValidationError:
+            pass
         try:
             data = load_json(snapshot)
         except (ValueError, UnicodeDecodeError) as exc:

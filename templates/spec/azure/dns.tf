@@ -4,6 +4,8 @@
 
 locals {
   front_door = var.dns_enabled && var.front_door_waf_enabled
+  # The domain relative to its zone ("" at the apex), for the validation record's name.
+  dns_label = var.domain_name == var.dns_zone_name ? "" : trimsuffix(var.domain_name, ".${var.dns_zone_name}")
   # Front Door needs a version per managed rule set; the current ones by name.
   rule_set_versions = {
     Microsoft_DefaultRuleSet    = "2.1"
@@ -58,7 +60,7 @@ resource "azurerm_cdn_frontdoor_custom_domain" "this" {
 
 resource "azurerm_dns_txt_record" "frontdoor_validation" {
   count               = local.front_door ? 1 : 0
-  name                = trimsuffix("_dnsauth.${trimsuffix(var.domain_name, ".${var.dns_zone_name}")}", ".")
+  name                = local.dns_label == "" ? "_dnsauth" : "_dnsauth.${local.dns_label}"
   zone_name           = data.azurerm_dns_zone.this[0].name
   resource_group_name = data.azurerm_dns_zone.this[0].resource_group_name
   ttl                 = 3600
