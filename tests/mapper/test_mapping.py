@@ -287,3 +287,23 @@ def test_snapshots_of_the_snapshot_service_map(provider: str) -> None:
     rendered = render_tfvars(json.dumps(frozen))
     assert rendered.provider == provider
     assert json.loads(rendered.tfvars_json)["spec_id"] == "spec-1"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        (
+            '"lifecycle_days": 90',
+            '"lifecycle_days": NaN',
+            "storage_buckets[0].provider_config.lifecycle_days",
+        ),
+        ('"rotation_days": 90', '"rotation_days": Infinity', "secrets[1].metadata.rotation_days"),
+        ('"max_capacity": 8', '"max_capacity": -Infinity', ""),
+    ],
+)
+def test_non_finite_numbers_are_refused_wherever_they_hide(old: str, new: str, field: str) -> None:
+    text = json.dumps(snapshot("aws"), indent=1).replace(old, new)
+    assert new in text
+    with pytest.raises(InvalidArgument) as info:
+        render_tfvars(text)
+    assert [v.field for v in info.value.violations] == [field]
