@@ -275,8 +275,16 @@ class JobExecution:
             raise FailedPrecondition(
                 f"plan job {plan_job_id} has no usable artifacts (no manifest): {exc}; re-plan"
             ) from exc
-        listed = json.loads(manifest).get("artifacts", {}) if manifest.strip().startswith(b"{") else {}
-        plan_key = (listed.get(PLAN_FILE) or {}).get("key") or artifact_key(plan_job_id, PLAN_FILE)
+        # A half-written or garbled manifest must reach verify_manifest (a clear refusal),
+        # not crash here: only a well-formed one may name where the plan file is.
+        try:
+            doc = json.loads(manifest)
+        except ValueError:
+            doc = {}
+        listed = doc.get("artifacts") if isinstance(doc, dict) else None
+        entry = listed.get(PLAN_FILE) if isinstance(listed, dict) else None
+        key_in_manifest = entry.get("key") if isinstance(entry, dict) else None
+        plan_key = key_in_manifest or artifact_key(plan_job_id, PLAN_FILE)
         files = {PLAN_FILE: await self.ctx.artifacts.get(plan_key)}
         doc = verify_manifest(manifest, files, self.job.config_hash)
         if doc.get("job_id") != plan_job_id:
