@@ -374,6 +374,74 @@ class RunnerProcess:
         return kill_tree(self.proc.pid)
 
 
+class Link:
+    """A TCP proxy to ``target`` that a test can cut: S3 (or anything) becoming unreachable.
+
+    While down, every new connection is accepted and reset at once (what a dead backend
+    behind a load balancer looks like) and counted in ``refused``; open connections are cut.
+    """
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = 0
+        self.is_up = True
+        self.refused = 0
+        self.accepted = 0
+        self._server: asyncio.base_events.Server | None = None
+        self._open: set[asyncio.StreamWriter] = set()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> Link:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    def down(self) -> None:
+        self.is_up = False
+        for w in list(self._open):
+            w.transport.abort()
+        self._open.clear()
+
+    def up(self) -> None:
+        self.is_up = True
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.is_up:
+            self.refused += 1
+            writer.transport.abort()
+            return
+        self.accepted += 1
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._open |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    if not self.is_up:
+                        break
+                    dst.write(data)
+                    await dst.drain()
+            except (OSError, asyncio.IncompleteReadError):
+                pass
+            finally:
+                dst.transport.abort() if not self.is_up else dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._open -= {writer, up_writer}
+
+    async def close(self) -> None:
+        self.down()
+        if self._server is not None:
+            self._server.close()
+
+
 def kill_tree(pid: int) -> int:
     """SIGKILL ``pid`` and all its descendants at once; returns how many processes were killed."""
     try:
@@ -430,6 +498,7 @@ async def job_events(nats_url: str) -> list[tuple[str, str, events_pb2.JobEvent]
 __all__ = [
     "DISPATCH_STREAM",
     "EVENTS_STREAM",
+    "Link",
     "LogCapture",
     "Pipeline",
     "RunnerProcess",
