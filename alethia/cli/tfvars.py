@@ -7,8 +7,10 @@ line per problem on stderr, each naming the field; never a traceback.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -17,7 +19,7 @@ from alethia.errors import AlethiaError
 
 def tfvars(
     snapshot: Path = typer.Option(
-        ..., "--snapshot", help="Snapshot JSON file (as `alethia snapshot` prints it)."
+        ..., "--snapshot", help="Snapshot JSON file (the snapshot, or what `alethia snapshot --json` prints)."
     ),
     out: Path | None = typer.Option(
         None, "--out", help="Write the tfvars JSON to this file instead of stdout."
@@ -36,7 +38,7 @@ def tfvars(
         typer.echo(f"error: cannot read {snapshot}: {exc.strerror or exc}", err=True)
         raise typer.Exit(2) from None
     try:
-        rendered = render_tfvars(data)
+        rendered = render_tfvars(_unwrap(data))
     except AlethiaError as exc:
         for line in exc.lines():
             typer.echo(f"error: {line}", err=True)
@@ -51,6 +53,24 @@ def tfvars(
         typer.echo(f"error: cannot write {out}: {exc.strerror or exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"wrote {out} ({rendered.provider}, template {rendered.template})", err=True)
+
+
+# What `alethia snapshot --json` prints around the snapshot itself.
+_ENVELOPE = {"snapshot", "config_hash", "spec_revision"}
+
+
+def _unwrap(data: bytes) -> bytes | dict[str, Any]:
+    """The snapshot itself, also when given the output of ``alethia snapshot --json``.
+
+    Anything else goes to the mapper untouched, so its errors are the mapper's own.
+    """
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return data
+    if isinstance(doc, dict) and isinstance(doc.get("snapshot"), dict) and set(doc) <= _ENVELOPE:
+        return doc["snapshot"]  # type: ignore[no-any-return]
+    return data
 
 
 def register(app: typer.Typer) -> None:

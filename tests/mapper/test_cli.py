@@ -102,3 +102,18 @@ def test_every_problem_gets_its_own_line(tmp_path: Path) -> None:
         "error: network.cidr_block: expected a string",
         "error: region: is required",
     ]
+
+
+def test_accepts_the_output_of_alethia_snapshot(tmp_path: Path) -> None:
+    envelope = {"snapshot": snapshot("aws"), "config_hash": "ab" * 32, "spec_revision": 3}
+    path = tmp_path / "snapshot.json"
+    path.write_text(json.dumps(envelope), encoding="utf-8")
+    result = _alethia("tfvars", "--snapshot", str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == tfvars_path("aws", "full").read_text(encoding="utf-8")
+    # Anything more than that envelope is not unwrapped: strictness stays the mapper's.
+    envelope["extra"] = 1
+    path.write_text(json.dumps(envelope), encoding="utf-8")
+    result = _alethia("tfvars", "--snapshot", str(path))
+    assert result.returncode == 2
+    assert "error: snapshot: unknown field" in result.stderr
