@@ -136,6 +136,7 @@ async def _run_stack(
     assert infra.s3 is not None
     raw = RawTerraform(root / kind / "raw", infra.s3.endpoint)
     try:
+        await st.open_events()
         await st.create_identity()
         steps: list[tuple[str, Callable[[], Awaitable[dict[str, Any]]]]] = [
             ("plan_e2e_overhead", lambda: pipeline.plan_e2e_overhead(st, raw, plan.plan_reps)),

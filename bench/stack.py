@@ -15,6 +15,7 @@ Everything lives under one temporary directory, removed at the end of the run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -119,6 +120,9 @@ class ServiceStack:
     identity_id: str = ""
     extra_runners: list[ManagedProcess] = field(default_factory=list)
     _channels: list[Any] = field(default_factory=list)
+    _nc: Any = None
+    _finished: dict[str, asyncio.Event] = field(default_factory=dict)
+    phases: dict[int, list[tuple[float, float, float]]] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
         assert self.infra.nats and self.infra.s3
@@ -138,6 +142,11 @@ class ServiceStack:
         info = self.supervisor.start()
         self.addresses = dict(info.services)
         self.token = self.supervisor.service_token()
+        self.connect()
+        return self
+
+    def connect(self) -> None:
+        """gRPC clients to the services at ``addresses``."""
         ch = connect(self.addresses["specs"], self.token)
         ch2 = connect(self.addresses["snapshot"], self.token)
         ch3 = connect(self.addresses["mapper"], self.token)
@@ -146,7 +155,25 @@ class ServiceStack:
         self.jobs = snapshot_pb2_grpc.SnapshotServiceStub(ch2)
         self.runner_stub = snapshot_pb2_grpc.RunnerServiceStub(ch2)
         self.mapper = mapper_pb2_grpc.MapperServiceStub(ch3)
-        return self
+
+    async def open_events(self) -> None:
+        """Listen for terminal job events on NATS, so waiting for a job costs no polling.
+
+        Polling GetJob every few milliseconds would take CPU from the very services and
+        Terraform runs being measured (a 2-core machine notices).
+        """
+        import nats
+
+        assert self.infra.nats is not None
+        self._nc = await nats.connect(self.infra.nats.url, name=f"bench-{self.kind}")
+
+        async def on_event(msg: Any) -> None:
+            job_id = msg.subject.split(".")[2]
+            self._finished.setdefault(job_id, asyncio.Event()).set()
+
+        for event in ("succeeded", "failed", "cancelled", "errored"):
+            await self._nc.subscribe(f"alethia.jobs.*.{event}", cb=on_event)
+        await self._nc.flush()
 
     @property
     def snapshot_database_url(self) -> str:
@@ -163,6 +190,8 @@ class ServiceStack:
         return {k: v for k, v in self.supervisor.pids().items() if k not in ("nats", "s3")}
 
     async def close(self) -> None:
+        if self._nc is not None:
+            await self._nc.close()
         for ch in self._channels:
             await ch.close()
         self.stop_extra_runners()
@@ -255,31 +284,49 @@ class ServiceStack:
             )
         )
 
-    async def wait(self, job_id: str, limit: float = 300.0, poll: float = 0.05) -> snapshot_pb2.Job:
-        """Poll until the job is terminal (the timings come from the row, not from the poll)."""
+    async def wait(self, job_id: str, limit: float = 300.0) -> snapshot_pb2.Job:
+        """Wait for the job's terminal event (GetJob once a second as a safety net), return the row.
+
+        Timings come from the row (``start_time``/``end_time``), not from when this returns.
+        """
         deadline = time.monotonic() + limit
-        while True:
-            try:
-                job = await self.jobs.GetJob(snapshot_pb2.GetJobRequest(id=job_id), timeout=10)
-            except grpc.aio.AioRpcError:
-                job = None
-            if job is not None and job.status in TERMINAL:
-                return job
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"job {job_id} not finished after {limit:.0f}s")
-            await asyncio.sleep(poll)
+        finished = self._finished.setdefault(job_id, asyncio.Event())
+        try:
+            while True:
+                if self._nc is not None:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(finished.wait(), 1.0)
+                try:
+                    job = await self.jobs.GetJob(snapshot_pb2.GetJobRequest(id=job_id), timeout=10)
+                except grpc.aio.AioRpcError:
+                    job = None
+                if job is not None and job.status in TERMINAL:
+                    return job
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"job {job_id} not finished after {limit:.0f}s")
+                if self._nc is None:
+                    await asyncio.sleep(0.05)
+        finally:
+            self._finished.pop(job_id, None)
 
     async def run(self, spec_id: str, jtype: int, plan_job_id: str = "") -> tuple[float, snapshot_pb2.Job]:
-        """Queue a job and wait; (seconds from QueueJob sent to the job's end time, the job)."""
+        """Queue a job and wait; (seconds from QueueJob sent to the job's end time, the job).
+
+        ``self.phases`` collects where the time went: the QueueJob call, the pickup (call
+        returned -> claimed) and the run (claimed -> completed), in seconds.
+        """
         t0 = time.time()
         job = await self.queue(spec_id, jtype, plan_job_id)
+        returned = time.time()
         done = await self.wait(job.id)
         if done.status != events_pb2.SUCCEEDED:
             raise RuntimeError(
                 f"{events_pb2.JobType.Name(jtype)} job {job.id} ended "
                 f"{events_pb2.JobStatus.Name(done.status)}: {done.error}"
             )
-        return ts_seconds(done.end_time) - t0, done
+        start, end = ts_seconds(done.start_time), ts_seconds(done.end_time)
+        self.phases.setdefault(jtype, []).append((returned - t0, start - returned, end - start))
+        return end - t0, done
 
     async def tfvars(self, spec_id: str) -> tuple[str, str]:
         """(template, tfvars JSON) of a Spec as the runner will get them."""
