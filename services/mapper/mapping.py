@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,6 +90,8 @@ def getter(path: str, number: bool = False) -> Callable[[Data], Any]:
     protobuf Struct double) render alike.
     """
     parts = tuple(path.split("."))
+    if len(parts) == 1 and not number:
+        return operator.itemgetter(parts[0])  # the common case, in C
 
     def read(data: Data) -> Any:
         for part in parts:
@@ -110,14 +113,6 @@ class Attr:
     description: str
     derive: Callable[[Data, Data], Any] | None = None  # (item, spec) -> value
     spec_field: str = ""  # documentation of a derived attribute's inputs (default: source)
-
-    @functools.cached_property
-    def read(self) -> Callable[[Data, Data], Any]:
-        """``(item, spec) -> value``, compiled once."""
-        if self.derive is not None:
-            return self.derive
-        get = getter(self.source, self.tf_type == "number")
-        return lambda item, spec: get(item)
 
 
 @dataclass(frozen=True)
@@ -146,8 +141,22 @@ class Var:
             return self.derive
         if self.attrs:
             items = getter(self.source)
-            fields = tuple((a.name, a.read) for a in self.attrs)
-            return lambda spec: [{name: read(item, spec) for name, read in fields} for item in items(spec)]
+            # Plain attributes read the item only; derived ones also get the whole Spec.
+            plain = tuple(
+                (a.name, getter(a.source, a.tf_type == "number")) for a in self.attrs if a.derive is None
+            )
+            derived = tuple((a.name, a.derive) for a in self.attrs if a.derive is not None)
+
+            def read_items(spec: Data) -> list[dict[str, Any]]:
+                out = []
+                for item in items(spec):
+                    obj = {name: get(item) for name, get in plain}
+                    for name, derive in derived:
+                        obj[name] = derive(item, spec)
+                    out.append(obj)
+                return out
+
+            return read_items
         return getter(self.source, self.tf_type == "number")
 
 
