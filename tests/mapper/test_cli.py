@@ -6,19 +6,29 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from alethia.cli import main
 from tests.mapper.snapshots import snapshot, snapshot_path, tfvars_path
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _alethia(*args: str) -> subprocess.CompletedProcess[str]:
-    # The real entry point, in a fresh process: what a user runs.
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def _alethia_process(*args: str) -> Result:
+    """The real entry point, in a fresh process: exactly what a user runs."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-m", "alethia.cli.main", *args],
         cwd=ROOT,
         env=env,
@@ -26,10 +36,20 @@ def _alethia(*args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=60,
     )
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def _alethia(*args: str) -> Result:
+    """The same CLI app in this process (fast); an escaping exception fails the test."""
+    main._register_all()
+    result = CliRunner().invoke(main.app, list(args))
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Result(result.exit_code, result.stdout, result.stderr)
 
 
 def test_prints_the_tfvars_on_stdout_and_writes_out(tmp_path: Path) -> None:
-    result = _alethia("tfvars", "--snapshot", str(snapshot_path("gcp", "full")), "--json")
+    result = _alethia_process("tfvars", "--snapshot", str(snapshot_path("gcp", "full")), "--json")
     assert result.returncode == 0, result.stderr
     assert result.stdout == tfvars_path("gcp", "full").read_text(encoding="utf-8")
     out = tmp_path / "terraform.tfvars.json"
@@ -78,7 +98,7 @@ def test_malformed_snapshot_exits_non_zero_naming_the_field(tmp_path: Path, muta
 def test_not_json_and_missing_file(tmp_path: Path) -> None:
     bad = tmp_path / "notes.txt"
     bad.write_text("provider: aws\n", encoding="utf-8")
-    result = _alethia("tfvars", "--snapshot", str(bad))
+    result = _alethia_process("tfvars", "--snapshot", str(bad))
     assert result.returncode == 2
     assert result.stderr.startswith("error: snapshot is not valid JSON")
     result = _alethia("tfvars", "--snapshot", str(tmp_path / "missing.json"))
