@@ -278,10 +278,14 @@ class Pipeline:
             if job.status in want:
                 return job
             if time.monotonic() > deadline:
-                raise AssertionError(f"job {job_id} still {status_name(job.status)} after {timeout}s: {job.error}")
+                raise AssertionError(
+                    f"job {job_id} still {status_name(job.status)} after {timeout}s: {job.error}"
+                )
             await asyncio.sleep(interval)
 
-    async def wait_terminal(self, job_ids: Iterable[str], timeout: float = 120.0) -> dict[str, snapshot_pb2.Job]:
+    async def wait_terminal(
+        self, job_ids: Iterable[str], timeout: float = 120.0
+    ) -> dict[str, snapshot_pb2.Job]:
         """Every job in a terminal state, or an AssertionError naming the stuck ones."""
         pending = list(dict.fromkeys(job_ids))
         done: dict[str, snapshot_pb2.Job] = {}

@@ -40,7 +40,9 @@ async def _rescued_after(p: Pipeline, job_id: str, killed_at: float, statuses: s
 
 
 async def crash_rounds(make_pipeline: Any, rounds: int) -> dict[str, Any]:
-    p: Pipeline = await make_pipeline(lease_seconds=LEASE, rescue_interval=RESCUE_INTERVAL, max_attempts=rounds + 3)
+    p: Pipeline = await make_pipeline(
+        lease_seconds=LEASE, rescue_interval=RESCUE_INTERVAL, max_attempts=rounds + 3
+    )
     plans: list[str] = []
     deploys: list[tuple[str, str, str]] = []
     rescue_delays: list[float] = []

@@ -107,14 +107,19 @@ async def test_s3_down_during_artifact_upload(make_pipeline: Any, s3_server: Any
             ("missing", lambda s3: s3.delete_object(Bucket="alethia-artifacts", Key=mkey)),
             (
                 "truncated",
-                lambda s3: s3.put_object(Bucket="alethia-artifacts", Key=mkey, Body=manifest[: len(manifest) // 2]),
+                lambda s3: s3.put_object(
+                    Bucket="alethia-artifacts", Key=mkey, Body=manifest[: len(manifest) // 2]
+                ),
             ),
         ):
             mutate(p.s3())
             d = await p.queue(plan_spec.id, DEPLOY, plan_job_id=good.id)
             d = (await p.wait_terminal([d.id], timeout=90))[d.id]
             assert d.status == FAILED, (label, d.error)
-            assert "manifest" in d.error and "re-plan" in d.error or "unreadable" in d.error, (label, d.error)
+            assert ("manifest" in d.error and "re-plan" in d.error) or "unreadable" in d.error, (
+                label,
+                d.error,
+            )
             assert await _terraform_lines(p, d.id) == 0, f"Terraform ran for a {label} manifest"
             refusals.append(label)
         assert _resources(p, "s3-plan") == 0

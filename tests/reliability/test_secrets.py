@@ -65,7 +65,8 @@ async def _table_rows(url: str) -> list[bytes]:
     conn = await asyncpg.connect(url.replace("+asyncpg", ""))
     try:
         tables = [
-            r["tablename"] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            r["tablename"]
+            for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         ]
         out = []
         for t in tables:
@@ -111,7 +112,11 @@ async def test_no_secret_anywhere_after_a_full_run(make_pipeline: Any, pg_pair: 
         if o.get("sensitive")
     }
     assert sensitive, "the sandbox has sensitive outputs"
-    always = {"git token": _forms(GIT_TOKEN), "service token": _forms(SERVICE_TOKEN), "s3 secret": _forms(S3_SECRET)}
+    always = {
+        "git token": _forms(GIT_TOKEN),
+        "service token": _forms(SERVICE_TOKEN),
+        "s3 secret": _forms(S3_SECRET),
+    }
     outputs = {f"output {k}": [v.encode()] for k, v in sensitive.items()}
     everything = always | outputs
 
@@ -221,4 +226,7 @@ async def test_git_token_refused_without_the_current_lease(make_pipeline: Any) -
     assert granted == 0 and len(refused) == attempts
     messages = {m for m in refused if "required" not in m}
     assert len(messages) == 1, f"refusals differ, telling the caller why: {messages}"
-    print("RELIABILITY git-token-gate", json.dumps({"asked": attempts, "refused": len(refused), "granted": granted}))
+    print(
+        "RELIABILITY git-token-gate",
+        json.dumps({"asked": attempts, "refused": len(refused), "granted": granted}),
+    )
