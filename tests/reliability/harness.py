@@ -121,7 +121,9 @@ class Pipeline:
 
         self.bare_repo = self.tmp / "git" / "platform" / "apps.git"
         self.bare_repo.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["git", "init", "-q", "--bare", str(self.bare_repo)], check=True)
+        await asyncio.to_thread(
+            subprocess.run, ["git", "init", "-q", "--bare", str(self.bare_repo)], check=True
+        )
         token = self.service_token
         self.specs = await start_specs(self.specs_db, service_token=token)
         self.services.append(self.specs)
@@ -269,27 +271,27 @@ class Pipeline:
         raise AssertionError("unreachable")
 
     async def wait_status(
-        self, job_id: str, statuses: Iterable[int], timeout: float = 60.0, interval: float = 0.05
+        self, job_id: str, statuses: Iterable[int], within: float = 60.0, interval: float = 0.05
     ) -> snapshot_pb2.Job:
         want = set(statuses)
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while True:
             job = await self.get(job_id)
             if job.status in want:
                 return job
             if time.monotonic() > deadline:
                 raise AssertionError(
-                    f"job {job_id} still {status_name(job.status)} after {timeout}s: {job.error}"
+                    f"job {job_id} still {status_name(job.status)} after {within}s: {job.error}"
                 )
             await asyncio.sleep(interval)
 
     async def wait_terminal(
-        self, job_ids: Iterable[str], timeout: float = 120.0
+        self, job_ids: Iterable[str], within: float = 120.0
     ) -> dict[str, snapshot_pb2.Job]:
         """Every job in a terminal state, or an AssertionError naming the stuck ones."""
         pending = list(dict.fromkeys(job_ids))
         done: dict[str, snapshot_pb2.Job] = {}
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while pending:
             still = []
             for jid in pending:
@@ -301,7 +303,7 @@ class Pipeline:
             pending = still
             if pending and time.monotonic() > deadline:
                 stuck = {j: status_name((await self.get(j)).status) for j in pending[:10]}
-                raise AssertionError(f"{len(pending)} jobs not terminal after {timeout}s: {stuck}")
+                raise AssertionError(f"{len(pending)} jobs not terminal after {within}s: {stuck}")
             if pending:
                 await asyncio.sleep(0.2)
         return done
@@ -359,10 +361,10 @@ class RunnerProcess:
         finally:
             await ch.close()
 
-    async def wait_stage(self, job_id: str, stages: Iterable[str], timeout: float = 60.0) -> str:
+    async def wait_stage(self, job_id: str, stages: Iterable[str], within: float = 60.0) -> str:
         """Poll GetStatus until ``job_id`` runs in one of ``stages``; returns the stage seen."""
         want = set(stages)
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"runner {self.runner_id} exited: {self.log_path.read_text()[-2000:]}")

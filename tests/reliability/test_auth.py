@@ -11,6 +11,7 @@ every service.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -128,7 +129,7 @@ async def test_every_service_refuses_calls_without_the_token(make_pipeline: Any)
             assert h.status == health_pb2.HealthCheckResponse.SERVING
 
     # docker-compose.yml requires the token for every service that serves or calls gRPC.
-    compose = yaml.safe_load(Path(REPO_ROOT / "docker-compose.yml").read_text())
+    compose = yaml.safe_load(await asyncio.to_thread(Path(REPO_ROOT / "docker-compose.yml").read_text))
     grpc_services = [
         name
         for name, svc in compose["services"].items()

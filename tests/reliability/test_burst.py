@@ -13,6 +13,7 @@ slow one is the issue's 500 jobs over 50 workspaces.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from collections import Counter, defaultdict
@@ -45,7 +46,7 @@ async def burst(make_pipeline: Any, jobs: int, workspaces: int, concurrency: int
     # Runners start on a full queue: everything is claimable (one per workspace) at once.
     started = time.monotonic()
     runners = [await p.start_runner(runner_concurrency=concurrency) for _ in range(2)]
-    done = await p.wait_terminal(all_ids, timeout=30 + jobs * 2.0)
+    done = await p.wait_terminal(all_ids, within=30 + jobs * 2.0)
     elapsed = time.monotonic() - started
 
     failed = {j.id: j.error for j in done.values() if j.status != SUCCEEDED}
@@ -58,7 +59,7 @@ async def burst(make_pipeline: Any, jobs: int, workspaces: int, concurrency: int
     out_of_order = overlaps = 0
     for ids in order:
         spans = [_span(done[j]) for j in ids]
-        for (s0, e0), (s1, _) in zip(spans, spans[1:], strict=False):
+        for (s0, e0), (s1, _) in itertools.pairwise(spans):
             out_of_order += s1 < s0
             overlaps += s1 < e0
     assert out_of_order == 0 and overlaps == 0

@@ -59,7 +59,7 @@ async def nats_restart(make_pipeline: Any, nats: NatsServer, jobs: int, outages:
     down_for = []
     for k in range(outages):
         # Kill NATS once part of the burst is in, keep it down, start it on the same store.
-        while len(queued) < (k + 1) * jobs // (outages + 1) and not burst.done():
+        while len(queued) < (k + 1) * jobs // (outages + 1) and not burst.done():  # noqa: ASYNC110
             await asyncio.sleep(0.02)
         assert nats.process is not None
         nats.process.kill()
@@ -69,12 +69,12 @@ async def nats_restart(make_pipeline: Any, nats: NatsServer, jobs: int, outages:
         down_for.append(round(time.monotonic() - t0, 2))
     await burst
     assert errors == [], errors[:3]
-    done = await p.wait_terminal(queued, timeout=60 + jobs * 2)
+    done = await p.wait_terminal(queued, within=60 + jobs * 2)
     failed = {j.id: j.error for j in done.values() if j.status != SUCCEEDED}
     assert failed == {}, list(failed.items())[:3]
 
     deadline = time.monotonic() + 30
-    while (left := await _unpublished(p)) and time.monotonic() < deadline:
+    while (left := await _unpublished(p)) and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.2)
     assert left == 0, f"{left} outbox rows never published"
 

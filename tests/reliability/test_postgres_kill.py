@@ -116,7 +116,7 @@ async def postgres_kills(
                 raise
             jobs[job.id] = (spec.project_name, jtype)
         # Keep killing while the runners claim, heartbeat and complete.
-        done = await p.wait_terminal(list(jobs), timeout=120 + 20 * len(jobs))
+        done = await p.wait_terminal(list(jobs), within=120 + 20 * len(jobs))
     finally:
         await killer.stop()
     assert killer.terminated > 0, "no connection was ever killed: the scenario did not happen"

@@ -34,7 +34,7 @@ def _lock_key(project: str) -> str:
 
 
 async def _rescued_after(p: Pipeline, job_id: str, killed_at: float, statuses: set[int]) -> float:
-    job = await p.wait_status(job_id, statuses, timeout=LEASE + RESCUE_INTERVAL + 30, interval=0.05)
+    job = await p.wait_status(job_id, statuses, within=LEASE + RESCUE_INTERVAL + 30, interval=0.05)
     assert job.status in statuses
     return time.monotonic() - killed_at
 
@@ -73,7 +73,7 @@ async def crash_rounds(make_pipeline: Any, rounds: int) -> dict[str, Any]:
 
     survivor = await p.start_runner(runner_concurrency=2)
     finished_on: set[str] = set()
-    done = await p.wait_terminal(plans + [d for d, _, _ in deploys], timeout=60 + 10 * rounds)
+    done = await p.wait_terminal(plans + [d for d, _, _ in deploys], within=60 + 10 * rounds)
     lost = [j for j in done.values() if j.status not in TERMINAL]
 
     for jid in plans:
@@ -102,13 +102,13 @@ async def crash_rounds(make_pipeline: Any, rounds: int) -> dict[str, Any]:
     lock_before = p.get_object("alethia-state", _lock_key(stale_project))
     lock_info = json.loads(lock_before)
     again = await p.queue(spec_id, DEPLOY)
-    again = (await p.wait_terminal([again.id], timeout=90))[again.id]
+    again = (await p.wait_terminal([again.id], within=90))[again.id]
     assert again.status == FAILED
     assert "lock" in again.error.lower() and lock_info["ID"] in again.error, again.error
     assert p.get_object("alethia-state", _lock_key(stale_project)) == lock_before
     # A PLAN of the same workspace still works: it reads state without taking the lock.
     replan = await p.queue(spec_id, PLAN)
-    replan = (await p.wait_terminal([replan.id], timeout=90))[replan.id]
+    replan = (await p.wait_terminal([replan.id], within=90))[replan.id]
     assert replan.status == SUCCEEDED, replan.error
 
     bound = LEASE + RESCUE_INTERVAL + SLACK

@@ -69,7 +69,7 @@ async def test_s3_down_during_artifact_upload(make_pipeline: Any, s3_server: Any
         link.down()
         t0 = time.monotonic()
         plan = await p.queue(plan_spec.id, PLAN)
-        plan = (await p.wait_terminal([plan.id], timeout=90))[plan.id]
+        plan = (await p.wait_terminal([plan.id], within=90))[plan.id]
         plan_s = time.monotonic() - t0
         refused_plan = link.refused
         assert plan.status == FAILED
@@ -87,7 +87,7 @@ async def test_s3_down_during_artifact_upload(make_pipeline: Any, s3_server: Any
             assert exc.code() in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT)
 
         deploy = await p.queue(deploy_spec.id, DEPLOY)
-        deploy = (await p.wait_terminal([deploy.id], timeout=90))[deploy.id]
+        deploy = (await p.wait_terminal([deploy.id], within=90))[deploy.id]
         assert deploy.status == FAILED and "object storage failed" in deploy.error
         assert _resources(p, "s3-deploy") == 0, "applied although the plan could not be stored"
         assert p.keys("alethia-state", "zone-acme/s3-deploy-dev-us-east-1/terraform.tfstate.tflock") == []
@@ -95,7 +95,7 @@ async def test_s3_down_during_artifact_upload(make_pipeline: Any, s3_server: Any
         # S3 back: the next PLAN of the same workspace succeeds and carries its manifest.
         link.up()
         good = await p.queue(plan_spec.id, PLAN)
-        good = (await p.wait_terminal([good.id], timeout=90))[good.id]
+        good = (await p.wait_terminal([good.id], within=90))[good.id]
         assert good.status == SUCCEEDED, good.error
         assert f"jobs/{good.id}/manifest.json" in p.keys("alethia-artifacts", f"jobs/{good.id}/")
 
@@ -114,7 +114,7 @@ async def test_s3_down_during_artifact_upload(make_pipeline: Any, s3_server: Any
         ):
             mutate(p.s3())
             d = await p.queue(plan_spec.id, DEPLOY, plan_job_id=good.id)
-            d = (await p.wait_terminal([d.id], timeout=90))[d.id]
+            d = (await p.wait_terminal([d.id], within=90))[d.id]
             assert d.status == FAILED, (label, d.error)
             assert ("manifest" in d.error and "re-plan" in d.error) or "unreadable" in d.error, (
                 label,

@@ -95,10 +95,10 @@ async def test_no_secret_anywhere_after_a_full_run(make_pipeline: Any, pg_pair: 
         await p.start_runner(runner_concurrency=1)
         spec = await p.create_spec("secrets", full=True, repos=True)
         plan = await p.queue(spec.id, PLAN)
-        plan = (await p.wait_terminal([plan.id], timeout=120))[plan.id]
+        plan = (await p.wait_terminal([plan.id], within=120))[plan.id]
         assert plan.status == SUCCEEDED, plan.error
         deploy = await p.queue(spec.id, DEPLOY, plan_job_id=plan.id)
-        deploy = (await p.wait_terminal([deploy.id], timeout=180))[deploy.id]
+        deploy = (await p.wait_terminal([deploy.id], within=180))[deploy.id]
         assert deploy.status == SUCCEEDED, deploy.error
         steps = {s.name: s.status for s in deploy.post_apply_steps}
         assert steps["gitops"] == "done", "the runner fetched the git token and pushed"
@@ -130,7 +130,11 @@ async def test_no_secret_anywhere_after_a_full_run(make_pipeline: Any, pg_pair: 
     api = [j.SerializeToString() for j in (await p.get(plan.id), await p.get(deploy.id))]
     log_lines = [line.encode() for line in logs.lines]
     git = [
-        subprocess.run(["git", "-C", str(p.bare_repo), *args], capture_output=True, check=True).stdout
+        (
+            await asyncio.to_thread(
+                subprocess.run, ["git", "-C", str(p.bare_repo), *args], capture_output=True, check=True
+            )
+        ).stdout
         for args in (["log", "-p", "--all"], ["config", "--list"])
     ]
     work = _files(p.tmp / "work")
