@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import shlex
 import signal
 import time
 from collections.abc import AsyncIterator
@@ -17,6 +19,7 @@ from alethia.executor.v1 import executor_pb2, executor_pb2_grpc
 from alethia.rpc.client import connect
 from alethia.snapshot.v1 import snapshot_pb2
 from alethia.stack.infra import free_port
+from services.executor.terraform import resolve_binary
 
 from .stack import Stack, spawn_runner
 
@@ -76,18 +79,36 @@ def _kill_tree(proc: psutil.Process) -> None:
             pass
 
 
+def _slow_plan_terraform(directory: Path) -> Path:
+    """Real Terraform whose ``plan`` starts after a long pause, so "mid-plan" is deterministic."""
+    real = " ".join(shlex.quote(part) for part in resolve_binary("").command)
+    script = directory / "terraform-slow-plan"
+    script.write_text(f'#!/bin/sh\nif [ "$1" = plan ]; then sleep 60; fi\nexec {real} "$@"\n')
+    script.chmod(0o755)
+    return script
+
+
 async def test_sigkilled_runner_mid_plan_job_is_rerun_by_another_runner(stack: Stack, tmp_path: Path) -> None:
     port = free_port()
-    proc = spawn_runner(
-        stack.runner_env(runner_id="runner-a", executor_listen=f"127.0.0.1:{port}"), tmp_path / "runner-a.log"
+    env = stack.runner_env(
+        runner_id="runner-a",
+        executor_listen=f"127.0.0.1:{port}",
+        terraform_path=str(_slow_plan_terraform(tmp_path)),
     )
+    proc = spawn_runner(env, tmp_path / "runner-a.log")
     try:
         spec = await stack.create_spec("rescue")
         job = await stack.queue(spec.id, events_pb2.PLAN)
-        stage = await _stage_of(f"127.0.0.1:{port}", job.id, {"init", "plan", "show"})
-        orphans = psutil.Process(proc.pid).children(recursive=True)
+        await _stage_of(f"127.0.0.1:{port}", job.id, {"plan"})
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert children, "runner-a runs no Terraform"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
+        # The runner's Terraform is in its own process group and would outlive it; a
+        # machine that died takes it along.
+        for child in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
     finally:
         if proc.poll() is None:
             _kill_tree(psutil.Process(proc.pid))
@@ -99,16 +120,15 @@ async def test_sigkilled_runner_mid_plan_job_is_rerun_by_another_runner(stack: S
     try:
         done = await stack.wait(job.id, within=60)
     finally:
-        for p in orphans:  # a Terraform the dead runner started may still be finishing
-            try:
-                p.kill()
-            except psutil.NoSuchProcess:
-                pass
-    assert done.status == events_pb2.SUCCEEDED, (stage, done.error)
+        await stack.executor.stop(1)
+        stack.executor = None
+    assert done.status == events_pb2.SUCCEEDED, done.error
     assert done.runner_id == "runner-b" and done.attempt == 2
     assert {a.name for a in done.artifacts} >= {"plan.tfplan", "manifest.json"}
-    await stack.executor.stop(1)
-    stack.executor = None
+    # The dead attempt's log lines and the new attempt's never share an event id.
+    logs = [e for e in await stack.events(job.id) if e.type == "log"]
+    assert {e.attempt for e in logs} == {1, 2}
+    assert len({e.event_id for e in logs}) == len(logs)
 
 
 async def test_sigterm_drains_and_cancels_a_long_apply_cleanly(stack: Stack, tmp_path: Path) -> None:
