@@ -8,6 +8,8 @@ naming the field and writes nothing. Tests run in file order and share one stack
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +111,42 @@ def test_plan_edit_stale_deploy_refused_replan_deploy(up_stack: UpStack, tmp_pat
     state["deploy"] = deploy
 
 
+def _drain_runner(up_stack: UpStack) -> None:
+    """What an operator does before maintenance: the runner stops taking work (until restart)."""
+    from alethia.cli.target import resolve
+    from alethia.executor.v1 import executor_pb2, executor_pb2_grpc
+    from alethia.rpc.client import connect
+
+    target = resolve(str(up_stack.data_dir), env={})
+
+    async def drain() -> bool:
+        channel = connect(target.addresses["executor"], target.token)
+        try:
+            status = await executor_pb2_grpc.ExecutorServiceStub(channel).Drain(executor_pb2.DrainRequest())
+            return bool(status.draining)
+        finally:
+            await channel.close()
+
+    assert asyncio.run(drain())
+
+
+def test_queue_positions_and_cancel(up_stack: UpStack) -> None:
+    """Jobs of one workspace wait in order; a queued one is cancelled at once, and watching it exits 3."""
+    _drain_runner(up_stack)
+    spec_id = state["spec"]
+    first = up_stack.ok("plan", spec_id)
+    second = up_stack.ok("plan", spec_id)
+    assert (first["status"], first["queue_position"]) == ("QUEUED", 1), first
+    assert (second["status"], second["queue_position"]) == ("QUEUED", 2), second
+    cancelled = up_stack.ok("jobs", "cancel", second["id"])
+    assert cancelled["status"] == "CANCELLED"
+    assert up_stack.ok("jobs", "get", first["id"])["queue_position"] == 1
+    watched = up_stack.cli("jobs", "watch", second["id"], "--json")
+    assert watched.code == 3 and watched.error_lines() == [f"error: job {second['id']} ended CANCELLED"]
+    assert json.loads(watched.out.strip().splitlines()[-1])["job"]["status"] == "CANCELLED"
+    state["queued"] = first["id"]
+
+
 def test_restart_keeps_specs_jobs_and_state(up_stack: UpStack) -> None:
     spec_id = state["spec"]
     assert up_stack.stop() == 0
@@ -119,7 +157,11 @@ def test_restart_keeps_specs_jobs_and_state(up_stack: UpStack) -> None:
     spec = up_stack.ok("spec", "get", spec_id)
     assert spec["revision"] == 2 and spec["network"]["cidr_block"] == NEW_CIDR
     jobs = {j["id"]: j["status"] for j in up_stack.ok("jobs", "list", "--spec", spec_id)}
-    assert jobs == state["jobs"]
+    assert {k: v for k, v in jobs.items() if k in state["jobs"]} == state["jobs"]
+    # The job queued before the restart survived it, and the new runner runs it.
+    assert jobs[state["queued"]] in ("QUEUED", "RUNNING", "SUCCEEDED")
+    watched = up_stack.cli("jobs", "watch", state["queued"])
+    assert watched.code == 0 and "SUCCEEDED" in watched.out, watched.err
     deploy = up_stack.ok("jobs", "get", state["deploy"]["id"])
     assert deploy["outputs"] == state["deploy"]["outputs"]
 
