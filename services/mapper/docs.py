@@ -77,6 +77,19 @@ def _provider(m: ProviderMapping) -> list[str]:
             lines.append(
                 f"| `{container}` | `{opt.key}` | `{opt.tf_type}` | {_default(opt.default)} | {allowed} | {_cell(opt.description)} |"
             )
+    lines += [
+        "",
+        f"### {m.title}: name limits",
+        "",
+        "Cloud names the template builds from Spec names; a longer one is an error on the Spec",
+        "field that makes it long (`<prefix>` is `<project>-<environment>`).",
+        "",
+        "| name | built as | at most |",
+        "|---|---|---|",
+    ]
+    for limit in m.name_limits:
+        built = limit.pattern.replace("{prefix}", "<prefix>").replace("{name}", f"<{limit.component}[].name>")
+        lines.append(f"| {limit.what} | `{built}` | {limit.limit} |")
     return lines
 
 

@@ -212,6 +212,38 @@ def _fresh(default: Any) -> Any:
 
 
 @dataclass(frozen=True)
+class NameLimit:
+    """A cloud name the templates build from Spec names, and the cloud's length limit.
+
+    ``pattern`` uses ``{prefix}`` (``<project>-<environment>``) and, for list components,
+    ``{name}`` (the item's name). Too long a name is reported on the Spec field that
+    makes it long, before Terraform ever runs.
+    """
+
+    what: str
+    pattern: str
+    limit: int
+    component: str = ""  # a list ("storage_buckets"), or "" for a name built from the prefix only
+
+    def check(self, spec: SpecConfig, out: list[FieldViolation]) -> None:
+        prefix = f"{spec.project_name}-{spec.environment}"
+        items = (
+            [(f"{self.component}[{i}].name", it.name) for i, it in enumerate(getattr(spec, self.component))]
+            if self.component
+            else [("project_name", "")]
+        )
+        for path, name in items:
+            value = self.pattern.format(prefix=prefix, name=name)
+            if len(value) > self.limit:
+                out.append(
+                    FieldViolation(
+                        path,
+                        f"makes the {self.what} {value!r} {len(value)} characters long; at most {self.limit}",
+                    )
+                )
+
+
+@dataclass(frozen=True)
 class ProviderMapping:
     """A cloud's ProviderTfvars: its variables and accepted options, as data."""
 
@@ -221,6 +253,7 @@ class ProviderMapping:
     variables: tuple[Var, ...]
     options: Mapping[str, tuple[Option, ...]]
     checks: Callable[[SpecConfig], list[FieldViolation]] = field(default=lambda spec: [])
+    name_limits: tuple[NameLimit, ...] = ()
 
     def violations(self, spec: SpecConfig) -> list[FieldViolation]:
         """Unknown or ill-typed option keys, and the provider's own rules (engines, ...)."""
@@ -233,6 +266,8 @@ class ProviderMapping:
             else:
                 _check_options(getattr(getattr(spec, attr), key), options, f"{attr}.{key}", self.name, out)
         out.extend(self.checks(spec))
+        for limit in self.name_limits:
+            limit.check(spec, out)
         return out
 
     def resolve(self, spec: SpecConfig) -> Data:

@@ -307,3 +307,17 @@ def test_non_finite_numbers_are_refused_wherever_they_hide(old: str, new: str, f
     with pytest.raises(InvalidArgument) as info:
         render_tfvars(text)
     assert [v.field for v in info.value.violations] == [field]
+
+
+def test_cloud_name_limits_are_reported_on_the_spec_field() -> None:
+    gcp = snapshot("gcp")
+    gcp["project_name"] = "analytics-platform-core-datas"  # 29 + len("-staging-gke") = 41
+    assert _violations(gcp) == {
+        "project_name": "makes the GKE cluster name 'analytics-platform-core-datas-staging-gke' "
+        "41 characters long; at most 40",
+        "caches[0].name": "makes the Memorystore instance id 'analytics-platform-core-datas-staging-dashboards' "
+        "48 characters long; at most 40",
+    }
+    aws = snapshot("aws")
+    aws["storage_buckets"][0]["name"] = "x" * 50
+    assert list(_violations(aws)) == ["storage_buckets[0].name"]

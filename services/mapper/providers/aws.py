@@ -8,6 +8,7 @@ from services.mapper.mapping import (
     SUBSCRIPTION_TYPE,
     TAG_SOURCE,
     Attr,
+    NameLimit,
     Option,
     ProviderMapping,
     Var,
@@ -141,6 +142,17 @@ OPTIONS: dict[str, tuple[Option, ...]] = {
         Option("force_destroy", "bool", False, "Allow deleting a bucket that still holds objects."),
     ),
 }
+
+
+# Names the template builds from Spec names, within the cloud's limits.
+NAME_LIMITS = (
+    NameLimit("EKS cluster IAM role name", "{prefix}-eks-cluster", 64),
+    NameLimit("RDS identifier", "{prefix}-{name}", 63, "databases"),
+    NameLimit("SQS dead-letter queue name", "{prefix}-{name}-dlq.fifo", 80, "queues"),
+    NameLimit("SNS topic name", "{prefix}-{name}", 256, "topics"),
+    NameLimit("S3 bucket name", "{prefix}-{name}", 63, "storage_buckets"),
+    NameLimit("Secrets Manager secret name", "{prefix}/{name}", 512, "secrets"),
+)
 
 
 def _checks(spec: SpecConfig) -> list[FieldViolation]:
@@ -399,4 +411,5 @@ AWS = ProviderMapping(
     variables=VARIABLES,
     options=OPTIONS,
     checks=_checks,
+    name_limits=NAME_LIMITS,
 )

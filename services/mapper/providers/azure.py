@@ -15,6 +15,7 @@ from services.mapper.mapping import (
     TAG_SOURCE,
     Attr,
     Data,
+    NameLimit,
     Option,
     ProviderMapping,
     Var,
@@ -124,6 +125,20 @@ def cache_sku(cache: Data) -> dict[str, Any]:
 def resource_group(spec: Data) -> str:
     """The one resource group of the environment."""
     return f"rg-{spec['project_name']}-{spec['environment']}"
+
+
+# Names the template builds from Spec names, within the cloud's limits.
+NAME_LIMITS = (
+    NameLimit("resource group name", "rg-{prefix}", 90),
+    NameLimit("AKS cluster name", "{prefix}-aks", 63),
+    NameLimit("Service Bus namespace name", "{prefix}-bus", 50),
+    NameLimit("database server name", "{prefix}-{name}", 63, "databases"),
+    NameLimit("Azure Cache for Redis name", "{prefix}-{name}", 63, "caches"),
+    NameLimit("Service Bus queue name", "{name}", 260, "queues"),
+    NameLimit("Cosmos DB container name", "{name}", 255, "nosql_tables"),
+    NameLimit("storage container name", "{name}", 63, "storage_buckets"),
+    NameLimit("Key Vault secret name", "{name}", 127, "secrets"),
+)
 
 
 def _checks(spec: SpecConfig) -> list[FieldViolation]:
@@ -424,4 +439,5 @@ AZURE = ProviderMapping(
     variables=VARIABLES,
     options=OPTIONS,
     checks=_checks,
+    name_limits=NAME_LIMITS,
 )

@@ -16,6 +16,7 @@ from services.mapper.mapping import (
     TAG_SOURCE,
     Attr,
     Data,
+    NameLimit,
     Option,
     ProviderMapping,
     Var,
@@ -200,6 +201,19 @@ def pubsub_topics(spec: Data) -> list[dict[str, Any]]:
 _PUBSUB_SUBSCRIPTION = (
     "list(object({ name = string, type = string, push_endpoint = string, "
     "ack_deadline_seconds = number, max_delivery_attempts = number }))"
+)
+
+
+# Names the template builds from Spec names, within the cloud's limits.
+NAME_LIMITS = (
+    NameLimit("GKE cluster name", "{prefix}-gke", 40),
+    NameLimit("VPC router name", "{prefix}-router", 63),
+    NameLimit("Cloud SQL instance name", "{prefix}-{name}", 98, "databases"),
+    NameLimit("Memorystore instance id", "{prefix}-{name}", 40, "caches"),
+    NameLimit("Pub/Sub dead-letter topic name", "{prefix}-{name}-dead-letter", 255, "queues"),
+    NameLimit("Firestore database id", "{prefix}-{name}", 63, "nosql_tables"),
+    NameLimit("Cloud Storage bucket name", "{prefix}-{name}", 63, "storage_buckets"),
+    NameLimit("Secret Manager secret id", "{prefix}-{name}", 255, "secrets"),
 )
 
 
@@ -470,4 +484,5 @@ GCP = ProviderMapping(
     variables=VARIABLES,
     options=OPTIONS,
     checks=_checks,
+    name_limits=NAME_LIMITS,
 )
