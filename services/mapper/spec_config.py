@@ -197,6 +197,9 @@ def decode_snapshot(snapshot: str | bytes | Mapping[str, Any]) -> SpecConfig:
             data = load_json(snapshot)
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidArgument.one("", f"snapshot is not valid JSON ({_json_reason(exc)})") from None
+        except RecursionError:
+            # "[[[[…" nested past the parser's stack: hostile input, not a server fault.
+            raise InvalidArgument.one("", "snapshot is nested too deeply") from None
     else:
         data = snapshot
     if not isinstance(data, Mapping):
