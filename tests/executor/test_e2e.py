@@ -171,8 +171,8 @@ async def test_one_workspace_runs_in_order_different_workspaces_in_parallel(stac
     a = await stack.create_spec("order-a")
     b = await stack.create_spec("order-b")
     a1 = await stack.queue(a.id, PLAN)
-    a2 = await stack.queue(a.id, PLAN)
     b1 = await stack.queue(b.id, PLAN)
+    a2 = await stack.queue(a.id, PLAN)
     jobs = [await stack.wait(j.id) for j in (a1, a2, b1)]
     assert all(j.status == events_pb2.SUCCEEDED for j in jobs), [j.error for j in jobs]
     ja1, ja2, jb1 = jobs
