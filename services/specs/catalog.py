@@ -144,10 +144,16 @@ class SpecCatalog:
         one transaction: the revision is read before and after, and when a writer
         committed in between the read is retried (a seqlock). After a few lost races it
         falls back to one consistent transaction.
+
+        On SQLite it goes straight to that one transaction: a single file served by one
+        thread per connection gains nothing from eleven connections but their checkouts
+        (bench: 25 ms concurrent vs 9 ms in one transaction for a 50-component Spec), and a
+        WAL read transaction is a consistent snapshot by itself.
         """
         if not _is_id(spec_id):
             raise NotFound(f"spec {show(spec_id)} not found")
-        for _ in range(store.CONCURRENT_READ_ATTEMPTS):
+        attempts = 0 if is_sqlite(self.engine) else store.CONCURRENT_READ_ATTEMPTS
+        for _ in range(attempts):
             async with self.sessions() as session:
                 head = await store.get_head(session, spec_id)
             if head is None:
