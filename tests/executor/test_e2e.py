@@ -137,6 +137,26 @@ async def test_plan_deploy_destroy(stack: Stack) -> None:
     assert list(destroy.outputs) == []
 
 
+async def test_deploy_without_a_plan_plans_and_applies_and_post_apply_reruns_safely(stack: Stack) -> None:
+    spec = await stack.create_spec("direct")
+    first = await stack.run(spec.id, DEPLOY)
+    assert first.status == events_pb2.SUCCEEDED, first.error
+    assert first.changes.add > 5
+    stages = {e.log.stage for e in await stack.events(first.id) if e.type == "log"}
+    assert {"plan", "apply"} <= stages
+    manifest = json.loads(stack.get_object("alethia-artifacts", f"jobs/{first.id}/manifest.json"))
+    assert "applied_plan" not in manifest and "plan.tfplan" in manifest["artifacts"]
+    head = await git_out(stack.bare_repo, "rev-parse", "main")
+    # Again: nothing to change, and every post-apply step is safe to run a second time.
+    second = await stack.run(spec.id, DEPLOY)
+    assert second.status == events_pb2.SUCCEEDED, second.error
+    assert (second.changes.add, second.changes.change, second.changes.destroy) == (0, 0, 0)
+    gitops = {s.name: s for s in second.post_apply_steps}["gitops"]
+    assert gitops.status == "done" and "already up to date" in gitops.detail
+    assert await git_out(stack.bare_repo, "rev-parse", "main") == head
+    assert [o.name for o in second.outputs] == [o.name for o in first.outputs]
+
+
 async def test_tampered_plan_or_hash_mismatch_never_reaches_apply(stack: Stack) -> None:
     spec = await stack.create_spec("tamper")
     plan = await stack.run(spec.id, PLAN)

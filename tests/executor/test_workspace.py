@@ -71,3 +71,14 @@ async def test_plugin_cache_inits_are_serialized_within_and_across_processes(tmp
         waited = time.monotonic() - started
     await asyncio.to_thread(holder.wait)
     assert waited > 0.5
+
+
+async def test_artifact_store_retries_then_fails_clearly() -> None:
+    from alethia.errors import Unavailable
+    from services.executor.artifacts import ArtifactStore
+
+    store = ArtifactStore(
+        "alethia-artifacts", endpoint="http://127.0.0.1:1", attempts=2, backoff_seconds=0.01
+    )
+    with pytest.raises(Unavailable, match=r"upload jobs/j/plan.json: object storage failed after 2 attempts"):
+        await store.put("j", "plan.json", b"{}")
