@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -34,6 +35,27 @@ def _set_time(field: Any, value: datetime | None) -> None:
         field.CopyFrom(ts)
 
 
+# A job's snapshot is frozen when it is queued, so its canonical text never changes. RFC 8785
+# in pure Python costs ~0.6 ms for the full example Spec and ~11 ms at 200 components, and
+# every Job message carries it (QueueJob, ClaimJob, CompleteJob, GetJob, ListJobs): keep the
+# text of the most recent jobs instead of recomputing it for each message.
+_SNAPSHOT_TEXTS: OrderedDict[tuple[str, str], str] = OrderedDict()
+_SNAPSHOT_TEXTS_MAX = 256
+
+
+def _snapshot_text(row: Row) -> str:
+    key = (str(row["id"]), str(row["config_hash"]))
+    text = _SNAPSHOT_TEXTS.get(key)
+    if text is None:
+        text = snapshot_text(row["snapshot"])
+        _SNAPSHOT_TEXTS[key] = text
+        if len(_SNAPSHOT_TEXTS) > _SNAPSHOT_TEXTS_MAX:
+            _SNAPSHOT_TEXTS.popitem(last=False)
+    else:
+        _SNAPSHOT_TEXTS.move_to_end(key)
+    return text
+
+
 def job_to_proto(row: Row, queue_position: int = 0) -> snapshot_pb2.Job:
     """A job row as the ``Job`` message (the snapshot as canonical JSON)."""
     job = snapshot_pb2.Job(
@@ -45,7 +67,7 @@ def job_to_proto(row: Row, queue_position: int = 0) -> snapshot_pb2.Job:
         config_hash=row["config_hash"],
         spec_revision=int(row["spec_revision"]),
         workspace=row["workspace"],
-        snapshot_json=snapshot_text(row["snapshot"]),
+        snapshot_json=_snapshot_text(row),
         queue_position=queue_position,
         error=row["error"] or "",
         attempt=int(row["attempt"]),
