@@ -66,7 +66,7 @@ def _unwrap(data: bytes) -> bytes | dict[str, Any]:
     """
     try:
         doc = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser: the mapper says so
         return data
     if isinstance(doc, dict) and isinstance(doc.get("snapshot"), dict) and set(doc) <= _ENVELOPE:
         return doc["snapshot"]  # type: ignore[no-any-return]
