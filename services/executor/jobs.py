@@ -15,6 +15,8 @@ Invariants:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -250,15 +252,25 @@ class JobExecution:
         # apply follows (DEPLOY/DESTROY) holds the lock as usual.
         lock = self.job.type != events_pb2.PLAN
         await tf.plan(PlanOptions(out=PLAN_FILE, destroy=destroy, lock=lock), cancel=self.cancel)
-        self.stage = "show"
-        plan = await tf.show(ShowOptions(plan_file=PLAN_FILE), cancel=self.cancel)
-        redacted, secrets = redact_plan(plan)
-        self.redactor.add(secrets)
-        self.outcome.changes = summarize_plan(plan)
-        plan_json = json.dumps(redacted, sort_keys=True).encode()
-        (wd / PLAN_JSON).write_bytes(plan_json)
-        self._uploaded(await self.ctx.artifacts.put(self.job.id, PLAN_FILE, (wd / PLAN_FILE).read_bytes()))
-        self._uploaded(await self.ctx.artifacts.put(self.job.id, PLAN_JSON, plan_json, "application/json"))
+        # The plan file goes up while Terraform renders it as JSON: off the critical path.
+        upload = asyncio.ensure_future(
+            self.ctx.artifacts.put(self.job.id, PLAN_FILE, (wd / PLAN_FILE).read_bytes())
+        )
+        try:
+            self.stage = "show"
+            plan = await tf.show(ShowOptions(plan_file=PLAN_FILE), cancel=self.cancel)
+            redacted, secrets = redact_plan(plan)
+            self.redactor.add(secrets)
+            self.outcome.changes = summarize_plan(plan)
+            plan_json = json.dumps(redacted, sort_keys=True).encode()
+            (wd / PLAN_JSON).write_bytes(plan_json)
+            stored_json = await self.ctx.artifacts.put(self.job.id, PLAN_JSON, plan_json, "application/json")
+        except BaseException:
+            with contextlib.suppress(BaseException):
+                await upload
+            raise
+        self._uploaded(await upload)
+        self._uploaded(stored_json)
 
     async def _cost(self, wd: Path) -> cost_mod.Cost:
         self.stage = "cost"

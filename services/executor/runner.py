@@ -78,6 +78,7 @@ class Runner:
         self._loop_task: asyncio.Task[None] | None = None
         self._sub: Any = None
         self._refill: asyncio.Task[None] | None = None
+        self._idle = True  # the loop waits for work (safe to cancel), not inside a claim
         # Test hook: called with each job id once CompleteJob has been answered.
         self.on_complete: Callable[[str, snapshot_pb2.Job | None], None] | None = None
 
@@ -87,9 +88,21 @@ class Runner:
         self._loop_task = asyncio.create_task(self._loop(), name=f"runner-{self.runner_id}")
 
     async def drain(self, grace_seconds: float) -> None:
-        """Stop claiming; let jobs finish for ``grace_seconds``, then cancel what is left."""
+        """Stop claiming; let jobs finish for ``grace_seconds``, then cancel what is left.
+
+        The claim loop is never cancelled in the middle of a ClaimJob (a claim the runner
+        never started would strand the job until its lease expired): it is cancelled only
+        while it waits for work, and a claim in flight finishes and its job is drained too.
+        """
         self.draining = True
         self._slot_freed.set()
+        if self._loop_task is not None and not self._loop_task.done():
+            if self._idle:
+                self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        async with self._fill_lock:  # no claim in flight from a completion's refill either
+            pass
         tasks = [rj.task for rj in self.running.values() if rj.task is not None]
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=grace_seconds)
@@ -97,13 +110,10 @@ class Runner:
                 for rj in list(self.running.values()):
                     rj.cancel.cancel("the runner is shutting down")
                 await asyncio.wait(pending)
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
         if self._sub is not None:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
+            self._sub = None
 
     @property
     def free_slots(self) -> int:
@@ -123,18 +133,21 @@ class Runner:
     async def _loop(self) -> None:
         while not self.draining:
             try:
+                self._idle = True
                 if self.free_slots <= 0:
                     self._slot_freed.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._slot_freed.wait(), self.poll_seconds)
                     continue
                 await self._wait_for_dispatch()
+                self._idle = False
                 await self.fill()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("runner loop error; retrying")
                 await asyncio.sleep(min(self.poll_seconds, 1.0))
+        self._idle = True
 
     async def _wait_for_dispatch(self) -> None:
         """Return on a dispatch message (acked) or after the poll interval."""
