@@ -136,7 +136,6 @@ class JobExecution:
         )
         self.outcome = JobOutcome()
         self._extra_manifest: dict[str, Any] = {}
-        self.plan_ran = False
         self.applied_plan_sha256 = ""
 
     # ------------------------------------------------------------------ entry
@@ -245,7 +244,6 @@ class JobExecution:
 
     async def _plan(self, tf: Terraform, wd: Path, destroy: bool) -> None:
         self.stage = "plan"
-        self.plan_ran = True
         # A PLAN job reads state without taking the lock: the workspace queue already runs one
         # job at a time, a plan writes no state, and a PLAN rescued after its runner was
         # SIGKILLed must not trip over the lock its dead attempt left behind. A plan that an
