@@ -74,11 +74,14 @@ def verify_manifest(
     files: dict[str, bytes],
     expected_config_hash: str,
     required: tuple[str, ...] = (PLAN_FILE,),
+    terraform_version: str = "",
 ) -> dict[str, Any]:
     """Check a downloaded artifact set; returns the manifest or raises ``FailedPrecondition``.
 
     Every ``required`` artifact must be listed and present, every present file must match
-    its listed sha256 and size, and the manifest's config hash must equal the job's.
+    its listed sha256 and size, and the manifest's config hash must equal the job's. With
+    ``terraform_version``, the plan must have been made by that version (Terraform refuses
+    to apply a plan file from another version; saying so first is clearer).
     """
     try:
         manifest = json.loads(manifest_bytes)
@@ -95,6 +98,16 @@ def verify_manifest(
                 "config_hash",
                 f"plan was made for config hash {manifest.get('config_hash')!r} but this job's is "
                 f"{expected_config_hash!r}; the Spec changed since the plan: re-plan",
+            )
+        )
+    made_with = manifest.get("terraform_version")
+    if terraform_version and made_with and made_with != terraform_version:
+        problems.append(
+            PreconditionViolation(
+                "TERRAFORM_VERSION",
+                "terraform_version",
+                f"plan was made with Terraform {made_with} but this runner has {terraform_version}: "
+                "re-plan (or run the same Terraform everywhere)",
             )
         )
     for name in required:

@@ -296,7 +296,9 @@ class JobExecution:
         key_in_manifest = entry.get("key") if isinstance(entry, dict) else None
         plan_key = key_in_manifest or artifact_key(plan_job_id, PLAN_FILE)
         files = {PLAN_FILE: await self.ctx.artifacts.get(plan_key)}
-        doc = verify_manifest(manifest, files, self.job.config_hash)
+        doc = verify_manifest(
+            manifest, files, self.job.config_hash, terraform_version=self.ctx.terraform_version
+        )
         if doc.get("job_id") != plan_job_id:
             raise FailedPrecondition(
                 f"plan manifest belongs to job {doc.get('job_id')!r}, not {plan_job_id!r}"

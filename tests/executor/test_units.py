@@ -197,3 +197,11 @@ def test_verify_manifest_rejects_tampering_hash_mismatch_and_missing_files() -> 
         verify_manifest(_manifest({"plan.json": b"{}"}), {"plan.json": b"{}"}, "h1")
     with pytest.raises(FailedPrecondition, match="unreadable"):
         verify_manifest(b"not json", files, "h1")
+
+
+def test_verify_manifest_refuses_a_plan_from_another_terraform() -> None:
+    files = {"plan.tfplan": b"PLAN"}
+    assert verify_manifest(_manifest(files), files, "h1", terraform_version="1.11.4")["job_id"] == "j"
+    with pytest.raises(FailedPrecondition, match="TERRAFORM_VERSION") as err:
+        verify_manifest(_manifest(files), files, "h1", terraform_version="1.15.5")
+    assert "1.11.4" in str(err.value) and "1.15.5" in str(err.value)
