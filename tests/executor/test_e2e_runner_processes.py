@@ -163,3 +163,46 @@ async def test_sigterm_drains_and_cancels_a_long_apply_cleanly(stack: Stack, tmp
     )
     key = "zone-acme/drain-prod-us-east-1/terraform.tfstate"
     assert stack.keys("alethia-state", f"{key}.tflock") == []
+
+
+async def test_runner_that_lost_its_lease_stops_and_never_completes(stack: Stack, tmp_path: Path) -> None:
+    """A runner frozen past its lease comes back to find the job re-run elsewhere: its
+    heartbeat is refused, it interrupts its Terraform and leaves the job alone."""
+    port = free_port()
+    env = stack.runner_env(
+        runner_id="runner-frozen",
+        executor_listen=f"127.0.0.1:{port}",
+        terraform_path=str(_slow_plan_terraform(tmp_path)),
+    )
+    proc = spawn_runner(env, tmp_path / "runner-frozen.log")
+    try:
+        spec = await stack.create_spec("frozen")
+        job = await stack.queue(spec.id, events_pb2.PLAN)
+        await _stage_of(f"127.0.0.1:{port}", job.id, {"plan"})
+        os.kill(proc.pid, signal.SIGSTOP)
+        await stack.start_runner(runner_id="runner-fresh")
+        try:
+            done = await stack.wait(job.id, within=60)
+        finally:
+            await stack.executor.stop(1)
+            stack.executor = None
+        assert done.status == events_pb2.SUCCEEDED and done.runner_id == "runner-fresh", done.error
+        os.kill(proc.pid, signal.SIGCONT)
+        channel = connect(f"127.0.0.1:{port}")
+        try:
+            stub = executor_pb2_grpc.ExecutorServiceStub(channel)
+            for _ in range(100):
+                st = await stub.GetStatus(executor_pb2.GetStatusRequest(), timeout=2)
+                if not st.running:
+                    break
+                await asyncio.sleep(0.1)
+            assert not st.running and st.jobs_completed == 1
+        finally:
+            await channel.close()
+        after = await stack.jobs.GetJob(snapshot_pb2.GetJobRequest(id=job.id))
+        assert (after.status, after.runner_id, after.attempt) == (events_pb2.SUCCEEDED, "runner-fresh", 2)
+        assert "lease lost" in (tmp_path / "runner-frozen.log").read_text()
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGCONT)
+            _kill_tree(psutil.Process(proc.pid))
