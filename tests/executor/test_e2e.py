@@ -81,6 +81,12 @@ async def test_plan_deploy_destroy(stack: Stack) -> None:
     assert {e.log.stage for e in logs} >= {"init", "plan"}
     assert any(e.log.type == "planned_change" for e in logs)
     assert [e.event_id for e in logs] == [f"{plan.id}:{plan.attempt}:{i + 1}" for i in range(len(logs))]
+    # ... and WatchJob serves them with the job's own events, ending after the terminal one.
+    watched = [
+        e async for e in stack.jobs.WatchJob(snapshot_pb2.WatchJobRequest(id=plan.id, include_logs=True))
+    ]
+    assert sum(1 for e in watched if e.type == "log") == len(logs)
+    assert watched[-1].type == "succeeded" and watched[0].type == "queued"
 
     deploy = await stack.run(spec.id, DEPLOY, plan_job_id=plan.id)
     assert deploy.status == events_pb2.SUCCEEDED, deploy.error
