@@ -73,11 +73,12 @@ async def test_s3_down_during_artifact_upload(make_pipeline: Any, s3_server: Any
         plan_s = time.monotonic() - t0
         refused_plan = link.refused
         assert plan.status == FAILED
-        assert f"upload jobs/{plan.id}/plan.tfplan" in plan.error
+        # plan.tfplan and plan.json go up concurrently: either may be the one reported.
+        assert f"upload jobs/{plan.id}/plan." in plan.error
         assert f"failed after {store.attempts} attempts" in plan.error
         # Bounded: the store's attempts x (botocore's 2 tries + one reconnect of a pooled
-        # connection), for the plan file and then the log; and in seconds.
-        assert 0 < refused_plan <= 2 * store.attempts * 3, refused_plan
+        # connection), for the plan file, its JSON and then the log; and in seconds.
+        assert 0 < refused_plan <= 3 * store.attempts * 3, refused_plan
         assert plan_s < 60, plan_s
         assert p.keys("alethia-artifacts", f"jobs/{plan.id}/") == []
         try:
