@@ -16,6 +16,7 @@ the DEPLOY is inside ``terraform apply`` and the PLAN inside init/plan. Counted:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -39,6 +40,13 @@ async def _rescued_after(p: Pipeline, job_id: str, killed_at: float, statuses: s
     return time.monotonic() - killed_at
 
 
+async def _wait_lock(p: Pipeline, project: str, within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
+    while not p.keys("alethia-state", _lock_key(project)):
+        assert time.monotonic() < deadline, f"{project}: the apply never took the lock"
+        await asyncio.sleep(0.05)
+
+
 async def crash_rounds(make_pipeline: Any, rounds: int) -> dict[str, Any]:
     p: Pipeline = await make_pipeline(
         lease_seconds=LEASE, rescue_interval=RESCUE_INTERVAL, max_attempts=rounds + 3
@@ -55,6 +63,8 @@ async def crash_rounds(make_pipeline: Any, rounds: int) -> dict[str, Any]:
         )
         deploy = await p.queue(deploy_spec.id, DEPLOY)
         await victim.wait_stage(deploy.id, {"apply"})
+        # Inside the apply for real: Terraform holds the state lock (the stage flips just before).
+        await _wait_lock(p, f"crash-deploy-{i}")
         plan = await p.queue(plan_spec.id, PLAN)
         await victim.wait_stage(plan.id, {"init", "plan", "show"})
         # Both claimed by the victim, in flight right now.
