@@ -161,8 +161,9 @@ class JobExecution:
             out.error = self.redactor.redact(f"runner error: {type(exc).__name__}: {exc}")
         if out.status != events_pb2.SUCCEEDED:
             self.publisher.note(self.stage, "error", out.error)
-        await self._finish_artifacts(out.status == events_pb2.SUCCEEDED)
+        # Flush the live log first, so the log artifact also records lines NATS never got.
         await self.publisher.close()
+        await self._finish_artifacts(out.status == events_pb2.SUCCEEDED)
         return self.result()
 
     async def _cancel_message(self, exc: TerraformCancelled | None) -> str:

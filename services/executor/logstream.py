@@ -110,7 +110,7 @@ class LogPublisher:
         except ValueError:
             msg = {"@level": "info", "@message": redacted_raw, "type": "text"}
         self.lines.append(json.dumps({"stage": stage, **msg}, sort_keys=False))
-        if self.js is None:
+        if self.js is None or self._closing:
             return
         ev = log_event(
             self.job_id,
@@ -171,16 +171,24 @@ class LogPublisher:
             self.published += 1
 
     async def close(self, flush_seconds: float = 5.0) -> None:
-        """Publish what is buffered (bounded by ``flush_seconds``), then stop."""
-        if self._task is None:
-            return
+        """Publish what is buffered (bounded by ``flush_seconds``), then stop.
+
+        Lost live lines are counted in the full log, which stays complete.
+        """
         self._closing = True
-        self._wake.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), flush_seconds)
-        except TimeoutError:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self.dropped += len(self._buffer)
-            self._buffer.clear()
+        if self._task is not None:
+            self._wake.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), flush_seconds)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+                self.dropped += len(self._buffer)
+                self._buffer.clear()
+        if self.dropped:
+            self.note(
+                "finish",
+                "warn",
+                f"{self.dropped} live log lines were not published (NATS unavailable); this log is complete",
+            )
