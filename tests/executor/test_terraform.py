@@ -130,3 +130,30 @@ async def test_cancel_interrupts_apply_and_releases_the_lock(
     # A cancelled token refuses to start anything else.
     with pytest.raises(TerraformCancelled):
         await tf.plan(PlanOptions(), cancel=token)
+
+
+async def test_cancel_kills_after_the_grace_period_when_sigint_is_ignored(tmp_path: Path) -> None:
+    """A Terraform that does not stop on SIGINT (here a stand-in script) is killed."""
+    stubborn = tmp_path / "stubborn-terraform"
+    stubborn.write_text("#!/bin/sh\ntrap '' INT\necho '{\"type\": \"version\"}'\nsleep 30\n")
+    stubborn.chmod(0o755)
+    from services.executor.terraform import resolve_binary
+
+    msgs: list[tuple[str, dict[str, Any]]] = []
+    tf = Terraform(
+        tmp_path,
+        resolve_binary(str(stubborn)),
+        on_message=lambda s, m, r: msgs.append((s, m)),
+        grace_seconds=0.5,
+    )
+    token = CancelToken()
+    task = asyncio.create_task(tf.plan(PlanOptions(), cancel=token))
+    for _ in range(100):
+        if msgs:
+            break
+        await asyncio.sleep(0.05)
+    started = time.monotonic()
+    token.cancel("test")
+    with pytest.raises(TerraformCancelled) as err:
+        await task
+    assert err.value.killed is True and 0.4 < time.monotonic() - started < 5
