@@ -252,6 +252,7 @@ async def _main(args: argparse.Namespace) -> int:
     if out.exists() and args.output is None:
         shutil.copyfile(out, out.with_name("previous.json"))
     report.write(results, out)
+    out.with_suffix(".md").write_text(report.markdown_table(results) + "\n")
     report.print_table(results)
     for n in notes:
         print(f"note: {n}")
