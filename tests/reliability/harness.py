@@ -14,6 +14,7 @@ reached a terminal state and fails naming the stuck ones.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -448,6 +449,69 @@ class Link:
             self._server.close()
 
 
+class PrivatePostgres:
+    """A Postgres server of the test's own (initdb'd under /tmp), so it can be crashed and restarted.
+
+    The shared server at 127.0.0.1:5432 is never touched. Runs as the ``postgres`` user
+    (Postgres refuses root); ``crash()`` is ``pg_ctl stop -m immediate``: every backend dies
+    at once with no shutdown checkpoint, and the next start runs crash recovery.
+    """
+
+    BIN = Path("/usr/lib/postgresql/15/bin")
+
+    def __init__(self) -> None:
+        import pwd
+        import shutil as _shutil
+        import tempfile
+
+        bindir = Path(_shutil.which("pg_ctl") or self.BIN / "pg_ctl").resolve().parent
+        self.bin = bindir
+        self.user = pwd.getpwnam("postgres")
+        self.root = Path(tempfile.mkdtemp(prefix="alethia-pg-"))
+        os.chown(self.root, self.user.pw_uid, self.user.pw_gid)
+        self.data = self.root / "data"
+        self.port = free_port()
+        self.starts = 0
+
+    def _run(self, *argv: str) -> None:
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", *argv],
+            check=True,
+            capture_output=True,
+            cwd=str(self.root),
+        )
+
+    def start(self) -> PrivatePostgres:
+        if not self.data.exists():
+            self._run(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
+                      "--no-sync", "-E", "UTF8")  # fmt: skip
+        opts = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        )
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", opts, "-w", "-t", "60",
+                  "-l", str(self.root / "server.log"), "start")  # fmt: skip
+        self.starts += 1
+        return self
+
+    def crash(self) -> None:
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+
+    def stop(self) -> None:
+        import shutil as _shutil
+
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "stop")
+        _shutil.rmtree(self.root, ignore_errors=True)
+
+    def url(self, db: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{db}"
+
+    def create_database(self, name: str) -> str:
+        self._run(str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
+                  "-c", f'CREATE DATABASE "{name}"')  # fmt: skip
+        return self.url(name)
+
+
 def kill_tree(pid: int) -> int:
     """SIGKILL ``pid`` and all its descendants at once; returns how many processes were killed."""
     try:
@@ -507,6 +571,7 @@ __all__ = [
     "Link",
     "LogCapture",
     "Pipeline",
+    "PrivatePostgres",
     "RunnerProcess",
     "job_events",
     "kill_tree",

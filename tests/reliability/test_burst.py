@@ -98,5 +98,6 @@ async def test_burst_of_plans_two_runners(make_pipeline: Any) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 async def test_burst_500_plans_50_workspaces(make_pipeline: Any) -> None:
     await burst(make_pipeline, jobs=500, workspaces=50, concurrency=4)

@@ -16,9 +16,12 @@ import time
 from collections import Counter
 from typing import Any
 
+import nats
 import pytest
 from sqlalchemy import select
 
+from alethia.events.v1 import events_pb2
+from alethia.messaging import DISPATCH_SUBJECT
 from alethia.stack.infra import NatsServer
 from services.snapshot import store
 
@@ -37,6 +40,22 @@ async def _outbox_events(p: Pipeline) -> list[str]:
 async def _unpublished(p: Pipeline) -> int:
     async with p.snapshot.relay.sessions() as session:
         return await store.unpublished_count(session)
+
+
+async def _duplicate_dispatches(p: Pipeline, job_ids: list[str], copies: int) -> int:
+    nc = await nats.connect(p.nats_url)
+    try:
+        js = nc.jetstream()
+        sent = 0
+        for jid in job_ids:
+            job = await p.get(jid)
+            payload = events_pb2.Dispatch(job_id=jid, workspace=job.workspace).SerializeToString()
+            for _ in range(copies):
+                await js.publish(DISPATCH_SUBJECT, payload)
+                sent += 1
+        return sent
+    finally:
+        await nc.close()
 
 
 async def nats_restart(make_pipeline: Any, nats: NatsServer, jobs: int, outages: int) -> dict[str, Any]:
@@ -69,9 +88,14 @@ async def nats_restart(make_pipeline: Any, nats: NatsServer, jobs: int, outages:
         down_for.append(round(time.monotonic() - t0, 2))
     await burst
     assert errors == [], errors[:3]
+    # Idempotent consumers: every job's wake-up delivered twice more (no Nats-Msg-Id, so no
+    # de-duplication by the stream); the atomic claim must still run each job once.
+    injected = await _duplicate_dispatches(p, queued, copies=2)
     done = await p.wait_terminal(queued, within=60 + jobs * 2)
     failed = {j.id: j.error for j in done.values() if j.status != SUCCEEDED}
     assert failed == {}, list(failed.items())[:3]
+    ran_twice = [j.id for j in done.values() if j.attempt != 1]
+    assert ran_twice == []
 
     deadline = time.monotonic() + 30
     while (left := await _unpublished(p)) and time.monotonic() < deadline:  # noqa: ASYNC110
@@ -102,6 +126,8 @@ async def nats_restart(make_pipeline: Any, nats: NatsServer, jobs: int, outages:
         "events": len(expected),
         "missing": len(missing),
         "duplicates": duplicates,
+        "duplicate_dispatches_injected": injected,
+        "ran_twice": 0,
         "published_by_relay": p.snapshot.relay.published,
     }
     print("RELIABILITY nats-restart", json.dumps(summary))
@@ -113,5 +139,6 @@ async def test_nats_restart_during_queue_burst(make_pipeline: Any, own_nats: Nat
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 async def test_nats_restarted_three_times_during_burst(make_pipeline: Any, own_nats: NatsServer) -> None:
     await nats_restart(make_pipeline, own_nats, jobs=120, outages=3)

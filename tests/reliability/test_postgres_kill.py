@@ -19,6 +19,8 @@ import asyncio
 import hashlib
 import json
 import time
+import uuid
+from collections import Counter
 from typing import Any
 
 import asyncpg
@@ -27,7 +29,7 @@ import pytest
 
 from alethia.snapshot.v1 import snapshot_pb2
 
-from .harness import DEPLOY, PLAN, SUCCEEDED, Pipeline
+from .harness import DEPLOY, PLAN, RUNNING, SUCCEEDED, Pipeline, PrivatePostgres
 
 ADMIN_DSN_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -92,11 +94,38 @@ def _check_artifacts(p: Pipeline, job: snapshot_pb2.Job) -> list[str]:
     return problems
 
 
+async def verify_outcomes(
+    p: Pipeline, jobs: dict[str, tuple[str, int]], done: dict[str, snapshot_pb2.Job], prefix: str
+) -> snapshot_pb2.ListJobsResponse:
+    """Duplicates 0, every job SUCCEEDED, SUCCEEDED <=> artifacts (+ state for a DEPLOY), no lock left."""
+    # Duplicates: a retried QueueJob with the same key is the same job.
+    listed = await p.jobs.ListJobs(snapshot_pb2.ListJobsRequest(page_size=500))
+    assert len(listed.jobs) == len(jobs), f"{len(listed.jobs)} jobs for {len(jobs)} requests"
+    failed = {j.id: j.error for j in done.values() if j.status != SUCCEEDED}
+    assert failed == {}, list(failed.items())[:3]
+    problems: list[str] = []
+    state_keys = set(p.keys("alethia-state", f"zone-acme/{prefix}"))
+    for job in done.values():
+        project, jtype = jobs[job.id]
+        key = f"zone-acme/{project}-dev-us-east-1/terraform.tfstate"
+        problems += _check_artifacts(p, job)
+        has_state = key in state_keys and json.loads(p.get_object("alethia-state", key))["resources"]
+        if jtype == DEPLOY and not has_state:
+            problems.append(f"{job.id}: SUCCEEDED DEPLOY without state")
+        if jtype == PLAN and has_state:
+            problems.append(f"{job.id}: a PLAN wrote state")
+        if f"{key}.tflock" in state_keys:
+            problems.append(f"{job.id}: lock left behind")
+    assert problems == []
+    return listed
+
+
 async def postgres_kills(
     make_pipeline: Any, pg_pair: tuple[str, str], admin_dsn: str, deploys: int, plans: int, every: float
 ) -> dict[str, Any]:
     p: Pipeline = await make_pipeline(lease_seconds=8)
-    specs = [await p.create_spec(f"pgkill-{i}") for i in range(deploys + plans)]
+    prefix = f"pgkill{uuid.uuid4().hex[:4]}-"
+    specs = [await p.create_spec(f"{prefix}{i}") for i in range(deploys + plans)]
     await p.start_runner(runner_concurrency=2)
     await p.start_runner(runner_concurrency=2)
     killer = Killer(admin_dsn, [_db_name(u) for u in pg_pair], every)
@@ -121,25 +150,7 @@ async def postgres_kills(
         await killer.stop()
     assert killer.terminated > 0, "no connection was ever killed: the scenario did not happen"
 
-    # Duplicates: a retried QueueJob with the same key is the same job.
-    listed = await p.jobs.ListJobs(snapshot_pb2.ListJobsRequest(page_size=500))
-    assert len(listed.jobs) == len(jobs), f"{len(listed.jobs)} jobs for {len(jobs)} requests"
-    failed = {j.id: j.error for j in done.values() if j.status != SUCCEEDED}
-    assert failed == {}, list(failed.items())[:3]
-    problems: list[str] = []
-    state_keys = set(p.keys("alethia-state", "zone-acme/pgkill-"))
-    for job in done.values():
-        project, jtype = jobs[job.id]
-        key = f"zone-acme/{project}-dev-us-east-1/terraform.tfstate"
-        problems += _check_artifacts(p, job)
-        has_state = key in state_keys and json.loads(p.get_object("alethia-state", key))["resources"]
-        if jtype == DEPLOY and not has_state:
-            problems.append(f"{job.id}: SUCCEEDED DEPLOY without state")
-        if jtype == PLAN and has_state:
-            problems.append(f"{job.id}: a PLAN wrote state")
-        if f"{key}.tflock" in state_keys:
-            problems.append(f"{job.id}: lock left behind")
-    assert problems == []
+    listed = await verify_outcomes(p, jobs, done, prefix)
     summary = {
         "jobs": len(jobs),
         "deploys": deploys,
@@ -169,5 +180,48 @@ async def test_postgres_connections_killed_during_claims_and_completions(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 async def test_postgres_connections_killed_heavily(make_pipeline: Any, pg_pair: tuple[str, str]) -> None:
     await postgres_kills(make_pipeline, pg_pair, _admin_dsn(), deploys=6, plans=6, every=0.1)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+async def test_postgres_server_crashed_and_restarted(make_pipeline: Any) -> None:
+    """A private Postgres server holding both services' databases crashes (immediate stop) twice mid-run."""
+    pg = await asyncio.to_thread(PrivatePostgres().start)
+    try:
+        dbs = [await asyncio.to_thread(pg.create_database, n) for n in ("specs", "jobs")]
+        p: Pipeline = await make_pipeline(specs_db=dbs[0], snapshot_db=dbs[1], lease_seconds=15)
+        prefix = f"pgrestart{uuid.uuid4().hex[:4]}-"
+        specs = [await p.create_spec(f"{prefix}{i}") for i in range(6)]
+        for _ in range(2):
+            await p.start_runner(runner_concurrency=2)
+        jobs: dict[str, tuple[str, int]] = {}
+        codes_while_down: list[str] = []
+        for i, spec in enumerate(specs[:3]):
+            job = await p.queue(spec.id, DEPLOY if i % 2 == 0 else PLAN)
+            jobs[job.id] = (spec.project_name, job.type)
+        for crash in range(2):
+            await p.wait_status(next(iter(jobs)), {RUNNING, SUCCEEDED}, within=60)
+            await asyncio.to_thread(pg.crash)
+            # While it is down: callers get UNAVAILABLE (retry), never INTERNAL.
+            for _ in range(3):
+                try:
+                    await p.jobs.ListJobs(snapshot_pb2.ListJobsRequest(page_size=1), timeout=10)
+                    codes_while_down.append("OK")
+                except grpc.aio.AioRpcError as exc:
+                    codes_while_down.append(exc.code().name)
+                await asyncio.sleep(0.5)
+            await asyncio.to_thread(pg.start)
+            spec = specs[3 + crash]
+            job = await p.queue(spec.id, DEPLOY if crash == 0 else PLAN, attempts=100)
+            jobs[job.id] = (spec.project_name, job.type)
+        done = await p.wait_terminal(list(jobs), within=240)
+        await verify_outcomes(p, jobs, done, prefix)
+        assert "INTERNAL" not in codes_while_down and "UNAVAILABLE" in codes_while_down, codes_while_down
+        summary = {"server_crashes": 2, "jobs": len(jobs), "lost": 0, "codes_while_down": dict(Counter(codes_while_down)),
+                   "attempts": sorted(j.attempt for j in done.values())}  # fmt: skip
+        print("RELIABILITY postgres-restart", json.dumps(summary))
+    finally:
+        await asyncio.to_thread(pg.stop)

@@ -146,6 +146,7 @@ async def test_runner_killed_mid_plan_and_mid_deploy(make_pipeline: Any) -> None
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 async def test_runner_killed_ten_times_each(make_pipeline: Any) -> None:
     summary = await crash_rounds(make_pipeline, rounds=10)
     assert summary["plans_killed"] == 10 and summary["deploys_killed"] == 10

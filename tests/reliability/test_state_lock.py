@@ -119,6 +119,7 @@ async def test_state_lock_contention(make_pipeline: Any) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 async def test_state_lock_contention_heavy(make_pipeline: Any) -> None:
     p: Pipeline = await make_pipeline(lease_seconds=10)
     race = await lock_race(p, rounds=5)
