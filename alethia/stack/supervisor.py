@@ -61,12 +61,13 @@ class StackStartError(RuntimeError):
     """A part of the stack could not start; the message names it and its log."""
 
 
-def _tail(path: Path, lines: int = 15) -> str:
+def _last_line(path: Path) -> str:
+    """The last non-empty line of a log: for a crashed Python service, the exception itself."""
     try:
-        text = path.read_text(errors="replace").splitlines()
+        lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
     except OSError:
         return ""
-    return "\n".join(text[-lines:])
+    return lines[-1] if lines else ""
 
 
 def health_status(address: str, timeout: float = 1.0) -> int | None:
@@ -239,9 +240,11 @@ class Stack:
                 svc = self.services[name]
                 if not svc.process.running():
                     code = svc.process.proc.returncode if svc.process.proc else None
+                    last = _last_line(svc.process.log_path)
                     raise StackStartError(
-                        f"the {name} service exited with code {code} while starting; "
-                        f"its log ({svc.process.log_path}) ends with:\n{_tail(svc.process.log_path)}"
+                        f"the {name} service exited with code {code} while starting"
+                        + (f": {last}" if last else "")
+                        + f" (log: {svc.process.log_path})"
                     )
                 if health_status(svc.address, timeout=0.5) == health_pb2.HealthCheckResponse.SERVING:
                     pending.discard(name)
@@ -300,10 +303,10 @@ class Stack:
             if svc is not None and svc.process.running():
                 self.say(f"stopping {name} service")
                 svc.process.stop(grace=STOP_GRACE.get(name, 10.0))
-        if self.s3 is not None:
+        if self.s3 is not None and self.s3.process is not None and self.s3.process.running():
             self.say("stopping SeaweedFS S3")
             self.s3.stop()
-        if self.nats is not None:
+        if self.nats is not None and self.nats.process is not None and self.nats.process.running():
             self.say("stopping nats-server")
             self.nats.stop()
         if self.info is not None:
