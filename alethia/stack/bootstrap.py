@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from alethia.database import run_migrations
 
@@ -70,16 +71,34 @@ def create_buckets(env: Mapping[str, str], attempts: int = 30) -> list[str]:
     ]
     for attempt in range(attempts):
         try:
-            existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
             for name in buckets:
-                if name not in existing:
-                    s3.create_bucket(Bucket=name)
+                _ensure_bucket(s3, name)
             return buckets
-        except (BotoCoreError, ClientError):
-            if attempt == attempts - 1:
+        except (BotoCoreError, ClientError) as exc:
+            # Retry while the store is still starting (connection refused, 5xx); give up on the rest.
+            status = (
+                exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+                if isinstance(exc, ClientError)
+                else 0
+            )
+            if attempt == attempts - 1 or (isinstance(exc, ClientError) and status < 500):
                 raise
             time.sleep(1.0)
     return buckets
+
+
+def _ensure_bucket(s3: Any, name: str) -> None:
+    """Create ``name`` unless it exists (listing is not enough: stores filter it by owner)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        s3.create_bucket(Bucket=name)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in (
+            "BucketAlreadyOwnedByYou",
+            "BucketAlreadyExists",
+        ):
+            raise
 
 
 def main(argv: list[str]) -> int:
