@@ -7,6 +7,8 @@ command group never touches another group's module.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 
 import typer
 
@@ -39,8 +41,18 @@ def _register_all() -> None:
 
 
 def main() -> None:
+    """Run the CLI; an unexpected exception is one ``error:`` line (``ALETHIA_DEBUG=1``: traceback)."""
     _register_all()
-    app()
+    try:
+        app()
+    except Exception as exc:
+        if os.environ.get("ALETHIA_DEBUG"):
+            raise
+        detail = " ".join(str(exc).split()) or "no detail"
+        sys.stderr.write(
+            f"error: unexpected {type(exc).__name__}: {detail} (ALETHIA_DEBUG=1 shows the traceback)\n"
+        )
+        sys.exit(1)
 
 
 if __name__ == "__main__":
