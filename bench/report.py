@@ -69,6 +69,16 @@ def _run(argv: list[str]) -> str:
         return f"unavailable ({exc})"
 
 
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine(postgres_version: str, terraform_version: str, terraform_path: str) -> dict[str, Any]:
     """Where the numbers were measured."""
     import psutil
@@ -84,7 +94,7 @@ def machine(postgres_version: str, terraform_version: str, terraform_path: str) 
         "cores": os.cpu_count(),
         "physical_cores": psutil.cpu_count(logical=False),
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": _cpu_model(),
         "os": platform.platform(),
         "python": sys.version.split()[0],
         "postgres": postgres_version,
