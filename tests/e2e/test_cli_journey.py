@@ -9,10 +9,12 @@ naming the field and writes nothing. Tests run in file order and share one stack
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
+import boto3
 import yaml
 
 from tests.e2e.conftest import ROOT, UpStack
@@ -109,6 +111,7 @@ def test_plan_edit_stale_deploy_refused_replan_deploy(up_stack: UpStack, tmp_pat
     state["jobs"] = {j["id"]: j["status"] for j in up_stack.ok("jobs", "list", "--spec", spec_id)}
     assert set(state["jobs"]) == {plan1["id"], plan2["id"], deploy["id"]}
     state["deploy"] = deploy
+    state["plan2"] = plan2
 
 
 def _drain_runner(up_stack: UpStack) -> None:
@@ -164,6 +167,16 @@ def test_restart_keeps_specs_jobs_and_state(up_stack: UpStack) -> None:
     assert watched.code == 0 and "SUCCEEDED" in watched.out, watched.err
     deploy = up_stack.ok("jobs", "get", state["deploy"]["id"])
     assert deploy["outputs"] == state["deploy"]["outputs"]
+
+    # Artifacts survived: the plan's files are still in the stack's S3, byte for byte as recorded.
+    info = json.loads((up_stack.data_dir / "stack.json").read_text())
+    s3 = boto3.client(
+        "s3", endpoint_url=info["s3_endpoint"], aws_access_key_id="alethia",
+        aws_secret_access_key="alethia-local-secret", region_name="us-east-1",
+    )  # fmt: skip
+    for artifact in state["plan2"]["artifacts"]:
+        body = s3.get_object(Bucket="alethia-artifacts", Key=artifact["key"])["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == artifact["sha256"], artifact["name"]
 
     # Terraform's state survived in S3: planning the deployed Spec again changes nothing.
     replan = up_stack.ok("plan", spec_id, "--wait")
