@@ -5,6 +5,7 @@ Layout (all under ``DIR``, default ``./.alethia``)::
     up.lock            pid of the running ``alethia up``, held with an fcntl lock
     stack.json         where each part listens (the CLI reads it to find the stack)
     service-token      the shared service token (mode 0600)
+    git-tokens.json    git token per host for the local demo git host (mode 0600)
     specs.db           SQLite of the specs service
     snapshot.db        SQLite of the snapshot service (jobs, outbox)
     nats/              JetStream store
@@ -79,6 +80,10 @@ class DataDir:
         return self.root / TOKEN_FILE
 
     @property
+    def git_tokens_file(self) -> Path:
+        return self.root / "git-tokens.json"
+
+    @property
     def logs(self) -> Path:
         return self.root / "logs"
 
@@ -97,6 +102,13 @@ class DataDir:
         """Make the directory tree (idempotent)."""
         for path in (self.root, self.logs, self.git, self.work):
             path.mkdir(parents=True, exist_ok=True)
+
+    def write_git_tokens(self, tokens: dict[str, str]) -> None:
+        """The snapshot service's per-host git tokens (mode 0600), for the local git host."""
+        fd = os.open(self.git_tokens_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(tokens, f)
+        self.git_tokens_file.chmod(0o600)
 
     def service_token(self) -> str:
         """The stored service token, generated (mode 0600) on first use."""

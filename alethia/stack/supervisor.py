@@ -47,8 +47,10 @@ EXAMPLES_DIR = REPO_ROOT / "examples"
 DEMO_GIT_PREFIX = "https://git.example.com/"
 DEFAULT_S3_ACCESS_KEY = "alethia"
 DEFAULT_S3_SECRET_KEY = "alethia-local-secret"  # a local SeaweedFS without auth ignores it
-# Shown to the runner as the apps repository token; a file:// push needs none.
+# The apps repository token for the demo git host only (a file:// push needs none); any
+# other host gets "no token configured" from the snapshot service, which is the truth.
 LOCAL_GIT_TOKEN = "local-demo-token"
+DEMO_GIT_HOST = "git.example.com"
 
 # The executor drains first (running jobs finish or are cancelled cleanly within
 # ALETHIA_RUNNER_DRAIN_GRACE_SECONDS, then Terraform gets its SIGINT grace): never SIGKILL
@@ -170,7 +172,7 @@ class Stack:
             "ALETHIA_S3_ARTIFACT_BUCKET": "alethia-artifacts",
             "ALETHIA_TEMPLATE_SET": "sandbox",
             "ALETHIA_GIT_URL_REWRITE": f"{DEMO_GIT_PREFIX}=file://{self.data.git}/",
-            "ALETHIA_GIT_TOKEN": LOCAL_GIT_TOKEN,
+            "ALETHIA_GIT_TOKENS_FILE": str(self.data.git_tokens_file),
             "ALETHIA_WORK_DIR": str(self.data.work),
             "ALETHIA_RUNNER_DRAIN_GRACE_SECONDS": str(LOCAL_DRAIN_GRACE_SECONDS),
         }
@@ -197,6 +199,7 @@ class Stack:
     def _start(self) -> StackInfo:
         deadline = time.monotonic() + self.config.start_timeout
         token = self.service_token()
+        self.data.write_git_tokens({DEMO_GIT_HOST: LOCAL_GIT_TOKEN})
         ports = self._ports()
         addresses = {name: f"{self.config.host}:{port}" for name, port in ports.items()}
         for url in example_repository_urls():

@@ -35,6 +35,8 @@ def test_service_env_wires_the_stack_and_keeps_user_overrides(tmp_path: Path) ->
     assert env["ALETHIA_WORK_DIR"] == str(tmp_path.resolve() / "work")
     assert env["ALETHIA_TEMPLATE_SET"] == "sandbox"
     assert env["ALETHIA_GIT_URL_REWRITE"] == f"https://git.example.com/=file://{tmp_path.resolve() / 'git'}/"
+    assert env["ALETHIA_GIT_TOKENS_FILE"] == str(tmp_path.resolve() / "git-tokens.json")
+    assert "ALETHIA_GIT_TOKEN" not in env, "no token for hosts other than the local one"
 
 
 def test_external_servers_come_from_the_environment(tmp_path: Path) -> None:
