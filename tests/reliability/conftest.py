@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,32 @@ from alethia.stack.infra import NatsServer
 from .harness import Pipeline
 
 PipelineFactory = Callable[..., Awaitable[Pipeline]]
+
+
+class _InternalCounter(logging.Handler):
+    """Counts the services' "unhandled error in RPC" records: each one was an INTERNAL answer."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.records: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("unhandled error in RPC"):
+            exc = record.exc_info[1] if record.exc_info else None
+            self.records.append(f"{type(exc).__name__}: {exc}" if exc else record.getMessage())
+
+
+@pytest.fixture(autouse=True)
+def no_internal_answers() -> Iterator[None]:
+    """Every scenario: INTERNAL answers from the in-process services 0."""
+    counter = _InternalCounter()
+    logger = logging.getLogger("alethia.rpc.server")
+    logger.addHandler(counter)
+    try:
+        yield
+    finally:
+        logger.removeHandler(counter)
+    assert counter.records == [], f"{len(counter.records)} INTERNAL answers: {counter.records[:3]}"
 
 
 @pytest.fixture
