@@ -20,7 +20,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-# Modules that provide commands; a missing one (not built yet) is skipped so the rest work.
+# Modules that provide commands, each with ``register(app)``.
 COMMAND_MODULES = [
     "alethia.cli.specs",
     "alethia.cli.jobs",
@@ -31,13 +31,7 @@ COMMAND_MODULES = [
 
 def _register_all() -> None:
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        module.register(app)
+        importlib.import_module(name).register(app)
 
 
 def main() -> None:
