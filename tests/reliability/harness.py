@@ -351,7 +351,7 @@ class RunnerProcess:
     log_path: Path
     token: str = ""
 
-    async def status(self) -> executor_pb2.GetStatusResponse | None:
+    async def status(self) -> executor_pb2.RunnerStatus | None:
         """GetStatus, or None while the process is not serving yet."""
         ch = connect(self.address, self.token or None)
         try:
@@ -549,7 +549,7 @@ async def stream_messages(nats_url: str, stream: str) -> list[tuple[str, dict[st
                     msg = await js.get_msg(stream, seq)
                 except Exception:  # deleted (work queue) or purged
                     continue
-                out.append((msg.subject, dict(msg.headers or {}), bytes(msg.data or b"")))
+                out.append((str(msg.subject), dict(msg.headers or {}), bytes(msg.data or b"")))
         return out
     finally:
         await nc.close()

@@ -66,7 +66,7 @@ async def burst(make_pipeline: Any, jobs: int, workspaces: int, concurrency: int
     # Events: each job started once and succeeded once; the outbox is drained.
     await asyncio.sleep(0.5)
     counts: dict[str, Counter[str]] = defaultdict(Counter)
-    msg_ids = Counter()
+    msg_ids: Counter[str] = Counter()
     for msg_id, _subject, ev in await job_events(p.nats_url):
         if ev.type != "log":
             counts[ev.job_id][ev.type] += 1

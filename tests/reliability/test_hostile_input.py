@@ -417,8 +417,8 @@ async def test_spec_service_hypothesis_never_internal(make_pipeline: Any, pg_pai
             continue
         accepted += 1
         snap = await p.jobs.BuildSnapshot(snapshot_pb2.BuildSnapshotRequest(spec_id=spec.id))
-        rendered, exc = await _render(mapper, snap.snapshot_json)
-        tally.code(f"render {muts!r}"[:200], exc)
+        rendered, render_exc = await _render(mapper, snap.snapshot_json)
+        tally.code(f"render {muts!r}"[:200], render_exc)
         if rendered is not None:
             assert isinstance(json.loads(rendered.tfvars_json), dict)
     assert tally.unexpected == [], tally.unexpected[:5]
@@ -434,7 +434,7 @@ def test_alethia_tfvars_refuses_hostile_snapshots(tmp_path: Path) -> None:
     app = main.app
     good = golden_snapshot("aws", "full")
     runner = CliRunner()
-    results = Counter()
+    results: Counter[str] = Counter()
     for label, text in _snapshot_corpus(good):
         f = tmp_path / "snap.json"
         f.write_bytes(text.encode("utf-8", "surrogatepass"))

@@ -24,12 +24,19 @@ from alethia.events.v1 import events_pb2
 from alethia.messaging import DISPATCH_SUBJECT
 from alethia.stack.infra import NatsServer
 from services.snapshot import store
+from services.snapshot.relay import OutboxRelay
 
 from .harness import CHEAP_TEMPLATES, PLAN, SUCCEEDED, Pipeline, job_events
 
 
+def _relay(p: Pipeline) -> OutboxRelay:
+    relay = p.snapshot.relay
+    assert relay is not None
+    return relay
+
+
 async def _outbox_events(p: Pipeline) -> list[str]:
-    sessions = p.snapshot.relay.sessions
+    sessions = _relay(p).sessions
     async with sessions() as session:
         res = await session.execute(
             select(store.job_outbox.c.msg_id).where(store.job_outbox.c.subject.like("alethia.jobs.%"))
@@ -38,7 +45,7 @@ async def _outbox_events(p: Pipeline) -> list[str]:
 
 
 async def _unpublished(p: Pipeline) -> int:
-    async with p.snapshot.relay.sessions() as session:
+    async with _relay(p).sessions() as session:
         return await store.unpublished_count(session)
 
 
@@ -103,7 +110,7 @@ async def nats_restart(make_pipeline: Any, nats: NatsServer, jobs: int, outages:
     assert left == 0, f"{left} outbox rows never published"
 
     expected = await _outbox_events(p)
-    stream = Counter()
+    stream: Counter[str] = Counter()
     per_job: dict[str, Counter[str]] = {j: Counter() for j in queued}
     for msg_id, _subject, ev in await job_events(p.nats_url):
         if ev.type == "log":
@@ -128,7 +135,7 @@ async def nats_restart(make_pipeline: Any, nats: NatsServer, jobs: int, outages:
         "duplicates": duplicates,
         "duplicate_dispatches_injected": injected,
         "ran_twice": 0,
-        "published_by_relay": p.snapshot.relay.published,
+        "published_by_relay": _relay(p).published,
     }
     print("RELIABILITY nats-restart", json.dumps(summary))
     return summary
