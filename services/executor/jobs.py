@@ -43,7 +43,7 @@ from services.executor.artifacts import (
     verify_manifest,
 )
 from services.executor.logstream import LogPublisher
-from services.executor.plan_summary import ChangeSummary, summarize_plan
+from services.executor.plan_summary import ChangeSummary, ResourceChange, summarize_plan
 from services.executor.postapply import PostApplyContext, Step, parse_url_rewrites, run_post_apply
 from services.executor.redaction import RedactedOutput, Redactor, redact_outputs, redact_plan
 from services.executor.terraform import (
@@ -305,6 +305,15 @@ class JobExecution:
                 f"plan manifest belongs to job {doc.get('job_id')!r}, not {plan_job_id!r}"
             )
         self.applied_plan_sha256 = sha256_hex(files[PLAN_FILE])
+        # What this deploy applies is exactly the verified plan: report its change summary
+        # (kept on the plan job) rather than an empty one.
+        pc = plan_job.changes
+        self.outcome.changes = ChangeSummary(
+            add=pc.add,
+            change=pc.change,
+            destroy=pc.destroy,
+            resources=tuple(ResourceChange(r.address, tuple(r.actions)) for r in pc.resources),
+        )
         self._extra_manifest["applied_plan"] = {
             "job_id": plan_job_id,
             "sha256": self.applied_plan_sha256,

@@ -90,6 +90,13 @@ async def test_plan_deploy_destroy(stack: Stack) -> None:
 
     deploy = await stack.run(spec.id, DEPLOY, plan_job_id=plan.id)
     assert deploy.status == events_pb2.SUCCEEDED, deploy.error
+    # The deploy reports the changes of the plan it applied.
+    assert (deploy.changes.add, deploy.changes.change, deploy.changes.destroy) == (
+        plan.changes.add,
+        plan.changes.change,
+        plan.changes.destroy,
+    )
+    assert [r.address for r in deploy.changes.resources] == addresses
     # The stored plan was applied: the deploy's manifest names its checksum, and no plan ran.
     dmanifest = json.loads(stack.get_object("alethia-artifacts", f"jobs/{deploy.id}/manifest.json"))
     assert dmanifest["applied_plan"] == {
