@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -109,9 +108,8 @@ def demo(
         return
     stdout.rule("[bold green]demo finished")
     stdout.print(f"done in {result.seconds:.0f}s; results in {result.results_dir}")
-    stdout.print(
-        json.dumps({k: v for k, v in result.to_json().items() if k in ("kubeconfig", "apps_checkout")})
-    )
+    stdout.print(f"kubeconfig: {result.kubeconfig}")
+    stdout.print(f"apps repository checkout: {result.apps_checkout}")
 
 
 def register(app: typer.Typer) -> None:
