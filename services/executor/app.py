@@ -47,10 +47,18 @@ def _host(listen: str) -> str:
     return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
 
 
+# How long the start waits for NATS; past it the runner serves by polling and connects later.
+NATS_FIRST_TRY_SECONDS = 5.0
+
+
 async def _nats(settings: ExecutorSettings) -> tuple[object | None, object | None]:
     """NATS connection and JetStream, or (None, None): polling alone still runs jobs."""
     try:
-        nc = await messaging.connect(settings.nats_url, name=f"alethia-runner-{settings.runner_id}")
+        # messaging.connect retries forever: bounded here so a NATS outage never blocks the start.
+        nc = await asyncio.wait_for(
+            messaging.connect(settings.nats_url, name=f"alethia-runner-{settings.runner_id}"),
+            NATS_FIRST_TRY_SECONDS,
+        )
         js = nc.jetstream()
         await messaging.ensure_streams(js)
         return nc, js
@@ -58,6 +66,24 @@ async def _nats(settings: ExecutorSettings) -> tuple[object | None, object | Non
         log.warning("NATS unavailable at %s (%s): no live logs or dispatch wake-ups, polling only",
                     settings.nats_url, exc)  # fmt: skip
         return None, None
+
+
+async def _attach_nats_later(settings: ExecutorSettings, ctx: ExecutorContext, runner: Runner) -> object:
+    """NATS was down at start: connect in the background, then turn on live logs and wake-ups."""
+    nc = await messaging.connect(settings.nats_url, name=f"alethia-runner-{settings.runner_id}")
+    js = nc.jetstream()  # type: ignore[attr-defined]
+    while True:
+        try:
+            await messaging.ensure_streams(js)
+            break
+        except Exception as exc:  # JetStream not ready yet
+            log.debug("nats: creating streams failed (%s); retrying", type(exc).__name__)
+            await asyncio.sleep(1.0)
+    ctx.js = js  # jobs started from now on publish live logs
+    runner.js = js  # the next wait for work subscribes to dispatch
+    log.info("runner %s: NATS reachable at %s; live logs and dispatch wake-ups on", settings.runner_id,
+             settings.nats_url)  # fmt: skip
+    return nc
 
 
 async def start(settings: ExecutorSettings) -> ExecutorService:
@@ -148,6 +174,11 @@ async def start(settings: ExecutorSettings) -> ExecutorService:
         token,
     )
     runner.start()
+    late_nats = (
+        asyncio.create_task(_attach_nats_later(settings, ctx, runner), name="runner-nats-connect")
+        if js is None
+        else None
+    )
     log.info("runner %s: Terraform %s (%s), concurrency %d, listening on %d",
              runner_id, version, binary.display, settings.runner_concurrency, port)  # fmt: skip
 
@@ -155,9 +186,18 @@ async def start(settings: ExecutorSettings) -> ExecutorService:
         await runner.drain(settings.runner_drain_grace_seconds)
 
     async def close_connections() -> None:
-        if nc is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(nc.close(), 5)  # type: ignore[attr-defined]
+        conns = [nc]
+        if late_nats is not None:
+            if late_nats.done() and not late_nats.cancelled() and late_nats.exception() is None:
+                conns.append(late_nats.result())
+            else:
+                late_nats.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await late_nats
+        for conn in conns:
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(conn.close(), 5)  # type: ignore[attr-defined]
         await snapshot_channel.close()
         await mapper_channel.close()
 
