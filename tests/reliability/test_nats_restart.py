@@ -149,3 +149,36 @@ async def test_nats_restart_during_queue_burst(make_pipeline: Any, own_nats: Nat
 @pytest.mark.timeout(1200)
 async def test_nats_restarted_three_times_during_burst(make_pipeline: Any, own_nats: NatsServer) -> None:
     await nats_restart(make_pipeline, own_nats, jobs=120, outages=3)
+
+
+async def test_runner_starts_while_nats_is_down(
+    make_pipeline: Any, own_nats: NatsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A runner booted during a NATS outage serves by polling, then turns live logs on by itself."""
+    import services.executor.app as executor_app
+
+    monkeypatch.setattr(executor_app, "NATS_FIRST_TRY_SECONDS", 1.0)
+    p: Pipeline = await make_pipeline(templates_dir=CHEAP_TEMPLATES, lease_seconds=15)
+    spec = await p.create_spec("nats-late")
+    assert own_nats.process is not None
+    own_nats.process.kill()
+    t0 = time.monotonic()
+    runner = await asyncio.wait_for(p.start_runner(runner_concurrency=1), 30)
+    started_in = time.monotonic() - t0
+    first = await p.queue(spec.id, PLAN)
+    first = (await p.wait_terminal([first.id], within=60))[first.id]
+    assert first.status == SUCCEEDED, first.error  # polling alone ran it
+    own_nats.start()
+    deadline = time.monotonic() + 30
+    while runner.runner.js is None:
+        assert time.monotonic() < deadline, "the runner never connected to NATS"
+        await asyncio.sleep(0.1)
+    second = await p.queue(spec.id, PLAN)
+    second = (await p.wait_terminal([second.id], within=60))[second.id]
+    assert second.status == SUCCEEDED, second.error
+    await asyncio.sleep(0.5)
+    logs = Counter(ev.job_id for _, _, ev in await job_events(p.nats_url) if ev.type == "log")
+    assert logs[second.id] > 0, "live logs are back once NATS is"
+    print("RELIABILITY nats-down-at-runner-start",
+          json.dumps({"runner_started_in_s": round(started_in, 1), "first_job": "SUCCEEDED by polling",
+                      "live_log_lines_after_reconnect": logs[second.id]}))  # fmt: skip
