@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,8 @@ class RunningJob:
     cancel: CancelToken
     task: asyncio.Task[None] | None = None
     lease_lost: bool = False
+    # monotonic time the lease runs out unless renewed (claim or last successful heartbeat)
+    lease_deadline: float = 0.0
 
 
 class Runner:
@@ -208,7 +211,7 @@ class Runner:
             return str(resp.token)
 
         execution = JobExecution(self.ctx, job, lease.attempt or job.attempt, cancel, get_git_token=git_token)
-        rj = RunningJob(job, lease, execution, cancel)
+        rj = RunningJob(job, lease, execution, cancel, lease_deadline=time.monotonic() + self.lease_seconds)
         self.running[job.id] = rj
         rj.task = asyncio.create_task(self._run_job(rj), name=f"job-{job.id}")
         log.info("runner %s claimed %s job %s (attempt %s)", self.runner_id,
@@ -247,20 +250,25 @@ class Runner:
             log.exception("claim after completion failed")
 
     async def _complete(self, rj: RunningJob, result: snapshot_pb2.JobResult) -> snapshot_pb2.Job | None:
+        # Retried for as long as the lease may still be ours: giving up earlier would let the
+        # lease lapse and an applied DEPLOY be rescued as ERRORED while we hold its result.
+        # A retry of a completion that did commit is answered alike.
         delay = 0.5
-        for attempt in range(6):
+        give_up = time.monotonic() + max(3.0 * self.lease_seconds, 120.0)  # never loop forever
+        while True:
             try:
                 return await self.stub.CompleteJob(
                     snapshot_pb2.CompleteJobRequest(lease=rj.lease, result=result), timeout=self.rpc_timeout
                 )
             except grpc.aio.AioRpcError as exc:
                 err = from_rpc_error(exc)
-                if exc.code() != grpc.StatusCode.UNAVAILABLE or attempt == 5:
+                transient = exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+                now = time.monotonic()
+                if not transient or now + delay >= min(rj.lease_deadline, give_up):
                     log.error("CompleteJob for %s failed: %s", rj.job.id, err)
                     return None
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-        return None
 
     async def _heartbeat(self, rj: RunningJob) -> None:
         interval = max(self.lease_seconds / 3.0, 0.5)
@@ -277,6 +285,7 @@ class Runner:
                     return
                 log.warning("heartbeat for %s failed: %s", rj.job.id, exc.code().name)
                 continue
+            rj.lease_deadline = time.monotonic() + self.lease_seconds
             if resp.cancel_requested:
                 rj.cancel.cancel("cancel requested")
 
