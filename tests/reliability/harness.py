@@ -109,6 +109,9 @@ class Pipeline:
     service_token: str = ""
     git_token: str = GIT_TOKEN
     templates_dir: Path = REAL_TEMPLATES
+    # Run the snapshot service as its own process (``python -m services.snapshot``) so a test
+    # can SIGKILL it; its port stays the same across restarts.
+    snapshot_process: bool = False
     services: list[RunningService] = field(default_factory=list)
     runners: list[Any] = field(default_factory=list)
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -137,6 +140,13 @@ class Pipeline:
         return self
 
     async def start_snapshot(self) -> Any:
+        if self.snapshot_process:
+            self.snapshot = SnapshotProcess(self)
+            await self.snapshot.start()
+            ch = self.channel(self.snapshot.address)
+            self.jobs = snapshot_pb2_grpc.SnapshotServiceStub(ch)
+            self.runner_api = snapshot_pb2_grpc.RunnerServiceStub(ch)
+            return self.snapshot
         from services.snapshot.app import start as start_snapshot
         from services.snapshot.settings import SnapshotSettings
 
@@ -331,6 +341,8 @@ class Pipeline:
         return bytes(self.s3().get_object(Bucket=bucket, Key=key)["Body"].read())
 
     async def stop(self) -> None:
+        if isinstance(getattr(self, "snapshot", None), SnapshotProcess):
+            self.snapshot.kill()
         for proc in self.procs:
             kill_tree(proc.pid)
         for runner in list(self.runners):
@@ -339,6 +351,76 @@ class Pipeline:
             await svc.stop(0.5)
         for ch in self.channels:
             await ch.close()
+
+
+class SnapshotProcess:
+    """The snapshot service as a real process on a fixed port: killed and restarted by tests."""
+
+    def __init__(self, p: Pipeline) -> None:
+        self.p = p
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = p.tmp / "snapshot.log"
+        self.starts = 0
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        p = self.p
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ALETHIA_")}
+        env.update(
+            {
+                "ALETHIA_SNAPSHOT_DATABASE_URL": p.snapshot_db,
+                "ALETHIA_SNAPSHOT_LISTEN": self.address,
+                "ALETHIA_SPECS_ADDR": p.specs.address,
+                "ALETHIA_NATS_URL": p.nats_url,
+                "ALETHIA_SNAPSHOT_LEASE_SECONDS": str(p.lease_seconds),
+                "ALETHIA_SNAPSHOT_RESCUE_INTERVAL_SECONDS": str(p.rescue_interval),
+                "ALETHIA_SNAPSHOT_RELAY_POLL_SECONDS": "0.2",
+                "ALETHIA_SNAPSHOT_MAX_ATTEMPTS": str(p.max_attempts),
+                "ALETHIA_GIT_TOKEN": p.git_token,
+                "ALETHIA_SERVICE_TOKEN": p.service_token,
+            }
+        )
+        return env
+
+    async def start(self, within: float = 60.0) -> None:
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        self.proc = await asyncio.to_thread(self._spawn)
+        self.starts += 1
+        deadline = time.monotonic() + within
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"snapshot service exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                async with grpc.aio.insecure_channel(self.address) as ch:
+                    resp = await health_pb2_grpc.HealthStub(ch).Check(
+                        health_pb2.HealthCheckRequest(), timeout=1
+                    )
+                    if resp.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+            except grpc.aio.AioRpcError:
+                pass
+            assert time.monotonic() < deadline, "snapshot service did not start"
+            await asyncio.sleep(0.1)
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        with open(self.log_path, "ab") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "services.snapshot"],
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=str(REPO_ROOT),
+                start_new_session=True,
+            )
+
+    def kill(self) -> int:
+        return kill_tree(self.proc.pid) if self.proc is not None else 0
 
 
 @dataclass
