@@ -29,7 +29,8 @@ class Target:
 
 
 def _ratio(e: dict[str, Any]) -> float:
-    return float(e.get("ratio") if e.get("ratio") is not None else math.nan)
+    ratio = e.get("ratio")
+    return math.nan if ratio is None else float(ratio)
 
 
 TARGETS: dict[str, Target] = {
