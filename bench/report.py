@@ -80,6 +80,19 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def _git_commit(repo: Path) -> str:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 else "unknown (not a git checkout)"
+
+
 def machine(postgres_version: str, terraform_version: str, terraform_path: str) -> dict[str, Any]:
     """Where the numbers were measured."""
     import psutil
@@ -103,7 +116,7 @@ def machine(postgres_version: str, terraform_version: str, terraform_path: str) 
         "terraform": terraform_version,
         "terraform_path": terraform_path,
         "load_average": [round(x, 2) for x in os.getloadavg()],
-        "git_commit": _run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"]),
+        "git_commit": _git_commit(repo),
         "time": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
