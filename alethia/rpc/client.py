@@ -57,5 +57,9 @@ def connect(address: str, auth_token: str | None = None) -> grpc.aio.Channel:
             ("grpc.max_receive_message_length", 32 * 1024 * 1024),
             ("grpc.max_send_message_length", 32 * 1024 * 1024),
             ("grpc.enable_retries", 1),
+            # After an outage, reconnect within seconds of the peer's return: the default
+            # backoff grows to two minutes, longer than a runner's lease.
+            ("grpc.initial_reconnect_backoff_ms", 500),
+            ("grpc.max_reconnect_backoff_ms", 5000),
         ],
     )
