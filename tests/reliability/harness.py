@@ -271,15 +271,16 @@ class Pipeline:
                 await asyncio.sleep(0.2)
         raise AssertionError("unreachable")
 
-    async def get(self, job_id: str) -> snapshot_pb2.Job:
-        for attempt in range(50):
+    async def get(self, job_id: str, retry_for: float = 30.0) -> snapshot_pb2.Job:
+        """GetJob, retried on UNAVAILABLE for ``retry_for`` seconds (a service may be restarting)."""
+        deadline = time.monotonic() + retry_for
+        while True:
             try:
                 return await self.jobs.GetJob(snapshot_pb2.GetJobRequest(id=job_id), timeout=10)
             except grpc.aio.AioRpcError as exc:
-                if exc.code() not in RETRYABLE or attempt == 49:
+                if exc.code() not in RETRYABLE or time.monotonic() > deadline:
                     raise
                 await asyncio.sleep(0.1)
-        raise AssertionError("unreachable")
 
     async def wait_status(
         self, job_id: str, statuses: Iterable[int], within: float = 60.0, interval: float = 0.05

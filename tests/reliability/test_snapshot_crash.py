@@ -39,7 +39,9 @@ async def snapshot_crash(make_pipeline: Any, down_s: float, lease: int) -> dict[
     killed = p.snapshot.kill()
     await asyncio.sleep(down_s)
     await p.snapshot.start()
+    restarted = time.monotonic()
     done = await p.wait_terminal(list(jobs), within=lease * 3 + 120)
+    settled_s = time.monotonic() - restarted
     failed = {j.id: (j.status, j.error) for j in done.values() if j.status != SUCCEEDED}
     assert failed == {}, failed
     await asyncio.sleep(1.0)
@@ -63,6 +65,7 @@ async def snapshot_crash(make_pipeline: Any, down_s: float, lease: int) -> dict[
         "errored": 0,
         "duplicates": 0,
         "attempts": sorted(j.attempt for j in done.values()),
+        "all_terminal_after_restart_s": round(settled_s, 1),
     }
     print("RELIABILITY snapshot-crash", json.dumps(summary))
     return summary
