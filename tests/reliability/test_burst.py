@@ -94,7 +94,7 @@ async def burst(make_pipeline: Any, jobs: int, workspaces: int, concurrency: int
 
 
 async def test_burst_of_plans_two_runners(make_pipeline: Any) -> None:
-    await burst(make_pipeline, jobs=60, workspaces=6)
+    await burst(make_pipeline, jobs=48, workspaces=6)
 
 
 @pytest.mark.slow

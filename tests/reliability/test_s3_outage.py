@@ -57,8 +57,13 @@ async def test_s3_down_during_artifact_upload(make_pipeline: Any, s3_server: Any
     host, port = s3_server.endpoint.rsplit("//", 1)[1].split(":")
     link = await Link(host, int(port)).start()
     runner = await p.start_runner(runner_concurrency=1)
+    # The runner's own retry policy (4 attempts), with a short backoff to keep the test quick.
     store = ArtifactStore(
-        "alethia-artifacts", endpoint=link.endpoint, access_key=S3_ACCESS, secret_key=S3_SECRET
+        "alethia-artifacts",
+        endpoint=link.endpoint,
+        access_key=S3_ACCESS,
+        secret_key=S3_SECRET,
+        backoff_seconds=0.05,
     )
     # The runner keeps its state backend on S3 directly; only artifacts go through the link.
     runner.runner.ctx.artifacts = store

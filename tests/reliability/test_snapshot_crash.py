@@ -72,8 +72,8 @@ async def snapshot_crash(make_pipeline: Any, down_s: float, lease: int) -> dict[
 
 
 async def test_snapshot_service_killed_mid_apply(make_pipeline: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TF_VAR_sandbox_delay_seconds", "5")
-    await snapshot_crash(make_pipeline, down_s=3.0, lease=10)
+    monkeypatch.setenv("TF_VAR_sandbox_delay_seconds", "4")
+    await snapshot_crash(make_pipeline, down_s=2.0, lease=10)
 
 
 @pytest.mark.slow
