@@ -165,11 +165,13 @@ class JobQueue:
             violations.append(FieldViolation("type", "must be PLAN, DEPLOY or DESTROY"))
         elif plan_job_id and job_type != JobType.DEPLOY:
             violations.append(FieldViolation("plan_job_id", "only a DEPLOY applies a plan"))
-        if len(idempotency_key) > 256:
-            violations.append(FieldViolation("idempotency_key", "at most 256 characters"))
-        if len(requested_by) > 256:
-            violations.append(FieldViolation("requested_by", "at most 256 characters"))
-        if len(plan_job_id) > 36:
+        for name, value, limit in (
+            ("idempotency_key", idempotency_key, 256),
+            ("requested_by", requested_by, 256),
+        ):
+            if problem := _text_problem(value, limit):
+                violations.append(FieldViolation(name, problem))
+        if _text_problem(plan_job_id, 36):
             violations.append(FieldViolation("plan_job_id", "not a job id"))
         if violations:
             raise InvalidArgument(violations)
@@ -288,6 +290,8 @@ class JobQueue:
         """The job and its 1-based queue position within its workspace (0 unless QUEUED)."""
         if not job_id:
             raise InvalidArgument.one("id", "required")
+        if _text_problem(job_id, 64):
+            raise InvalidArgument.one("id", "not a job id")
         async with self.sessions() as session:
             row = await store.get_job(session, job_id)
             if row is None:
@@ -303,6 +307,8 @@ class JobQueue:
             violations.append(FieldViolation("page_size", "must not be negative"))
         if status and status not in JobStatus.__members__:
             violations.append(FieldViolation("status", "unknown status"))
+        if _text_problem(spec_id, 64):
+            violations.append(FieldViolation("spec_id", "not a spec id"))
         before: int | None = None
         if page_token:
             try:
@@ -323,6 +329,8 @@ class JobQueue:
         """QUEUED: cancelled at once. RUNNING: the request is recorded and the runner told."""
         if not job_id:
             raise InvalidArgument.one("id", "required")
+        if _text_problem(job_id, 64):
+            raise InvalidArgument.one("id", "not a job id")
         now = _now()
         async with begin_write(self.sessions) as session:
             for _ in range(3):  # a claim may win between our read and our guarded update
@@ -379,6 +387,8 @@ class JobQueue:
         violations = []
         if not runner_id:
             violations.append(FieldViolation("runner_id", "required"))
+        elif problem := _text_problem(runner_id, 256):
+            violations.append(FieldViolation("runner_id", problem))
         if lease_seconds < 0 or lease_seconds > MAX_LEASE_SECONDS:
             violations.append(FieldViolation("lease_seconds", f"between 0 and {MAX_LEASE_SECONDS}"))
         if violations:
@@ -499,7 +509,8 @@ class JobQueue:
     async def git_token(self, job_id: str, token: str) -> tuple[str, str]:
         """(token, repository_url) for the holder of the job's current, unexpired lease."""
         async with self.sessions() as session:
-            row = await store.get_job(session, job_id) if job_id else None
+            # A malformed id is refused like any other: one answer that tells the caller nothing.
+            row = await store.get_job(session, job_id) if job_id and not _text_problem(job_id, 64) else None
         if (
             row is None
             or row["status"] != JobStatus.RUNNING
@@ -597,12 +608,29 @@ class JobQueue:
         return [dispatch_outbox_row(head["id"], workspace, now)] if head else []
 
 
+def _text_problem(value: str, limit: int) -> str | None:
+    """Why ``value`` cannot be stored or looked up, or None.
+
+    Checked before any SQL: Postgres text cannot hold NUL (the driver raises, which would be
+    INTERNAL), and columns have lengths.
+    """
+    if len(value) > limit:
+        return f"at most {limit} characters"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        return "must not contain control characters"
+    return None
+
+
 def _require_lease(job_id: str, token: str) -> None:
     violations = []
     if not job_id:
         violations.append(FieldViolation("lease.job_id", "required"))
+    elif _text_problem(job_id, 64):
+        violations.append(FieldViolation("lease.job_id", "not a job id"))
     if not token:
         violations.append(FieldViolation("lease.token", "required"))
+    elif _text_problem(token, 256):
+        violations.append(FieldViolation("lease.token", "not a lease token"))
     if violations:
         raise InvalidArgument(violations)
 

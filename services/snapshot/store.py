@@ -217,7 +217,10 @@ def decode_page_token(token: str) -> int:
     raw = base64.urlsafe_b64decode(token.encode()).decode()
     if not raw.startswith("s:"):
         raise ValueError("not a page token")
-    return int(raw[2:])
+    seq = int(raw[2:])
+    if not 0 <= seq < 2**63:  # a forged value would overflow BIGINT in the query
+        raise ValueError("not a page token")
+    return seq
 
 
 async def list_jobs(
