@@ -454,3 +454,46 @@ def test_alethia_tfvars_refuses_hostile_snapshots(tmp_path: Path) -> None:
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.NonInteractiveExampleWarning")
+
+
+async def test_job_api_refuses_hostile_fields(make_pipeline: Any) -> None:
+    """Every string of the job API with NUL/control characters, oversize or forged: never INTERNAL."""
+    p: Pipeline = await make_pipeline()
+    spec = await p.create_spec("hostile-jobs")
+    lease = snapshot_pb2.Lease
+    nul, huge = "a\x00b", "r" * 100_000
+    forged_token = "czo5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5"  # "s:" + a seq past BIGINT
+    q = p.jobs
+    r = p.runner_api
+    cases: list[tuple[str, str, Any]] = [
+        ("idempotency_key", "QueueJob", lambda: q.QueueJob(snapshot_pb2.QueueJobRequest(spec_id=spec.id, type=PLAN, idempotency_key=nul))),
+        ("requested_by", "QueueJob", lambda: q.QueueJob(snapshot_pb2.QueueJobRequest(spec_id=spec.id, type=PLAN, requested_by="x\x1b[2J"))),
+        ("plan_job_id", "QueueJob", lambda: q.QueueJob(snapshot_pb2.QueueJobRequest(spec_id=spec.id, type=2, plan_job_id=nul))),
+        ("id", "GetJob", lambda: q.GetJob(snapshot_pb2.GetJobRequest(id=nul))),
+        ("spec_id", "ListJobs", lambda: q.ListJobs(snapshot_pb2.ListJobsRequest(spec_id=nul))),
+        ("page_token", "ListJobs", lambda: q.ListJobs(snapshot_pb2.ListJobsRequest(page_token=forged_token))),
+        ("id", "CancelJob", lambda: q.CancelJob(snapshot_pb2.CancelJobRequest(id=nul))),
+        ("runner_id", "ClaimJob", lambda: r.ClaimJob(snapshot_pb2.ClaimJobRequest(runner_id="r\x00", lease_seconds=5))),
+        ("runner_id", "ClaimJob", lambda: r.ClaimJob(snapshot_pb2.ClaimJobRequest(runner_id=huge, lease_seconds=5))),
+        ("lease.job_id", "Heartbeat", lambda: r.Heartbeat(snapshot_pb2.HeartbeatRequest(lease=lease(job_id=nul, token="t")))),
+        ("lease.token", "Heartbeat", lambda: r.Heartbeat(snapshot_pb2.HeartbeatRequest(lease=lease(job_id="j", token=nul)))),
+        ("lease.job_id", "CompleteJob", lambda: r.CompleteJob(snapshot_pb2.CompleteJobRequest(lease=lease(job_id=nul, token="t"), result=snapshot_pb2.JobResult(status=SUCCEEDED)))),
+        ("", "GetGitToken", lambda: r.GetGitToken(snapshot_pb2.GetGitTokenRequest(job_id=nul, lease_token="t"))),
+    ]  # fmt: skip
+    jobs_before = len((await q.ListJobs(snapshot_pb2.ListJobsRequest(page_size=500))).jobs)
+    tally = Tally()
+    for field, rpc, call in cases:
+        try:
+            await call()
+            tally.code(f"{rpc} {field}", None)
+            raise AssertionError(f"{rpc} accepted a hostile {field}")
+        except grpc.aio.AioRpcError as exc:
+            if rpc == "GetGitToken":  # refused like every other bad lease: one answer, no detail
+                assert exc.code() == grpc.StatusCode.PERMISSION_DENIED, exc
+                continue
+            tally.code(f"{rpc} {field}", exc)
+            assert exc.code() == grpc.StatusCode.INVALID_ARGUMENT, (rpc, field, exc.code())
+            assert field in _violations(exc), (rpc, field, _violations(exc))
+    assert tally.unexpected == []
+    assert len((await q.ListJobs(snapshot_pb2.ListJobsRequest(page_size=500))).jobs) == jobs_before
+    print("RELIABILITY hostile-job-api", json.dumps({"calls": len(cases), "internal": 0, "jobs_written": 0}))
