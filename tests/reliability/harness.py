@@ -449,15 +449,22 @@ class RunnerProcess:
         """Poll GetStatus until ``job_id`` runs in one of ``stages``; returns the stage seen."""
         want = set(stages)
         deadline = time.monotonic() + within
+        seen: list[str] = []
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"runner {self.runner_id} exited: {self.log_path.read_text()[-2000:]}")
             st = await self.status()
             for r in st.running if st else ():
-                if r.job_id == job_id and r.stage in want:
-                    return str(r.stage)
+                if r.job_id == job_id:
+                    if not seen or seen[-1] != r.stage:
+                        seen.append(str(r.stage))
+                    if r.stage in want:
+                        return str(r.stage)
             await asyncio.sleep(0.03)
-        raise AssertionError(f"job {job_id} never reached {sorted(want)} on {self.runner_id}")
+        raise AssertionError(
+            f"job {job_id} never reached {sorted(want)} on {self.runner_id} (stages seen: {seen}); "
+            f"runner log: {self.log_path.read_text()[-1500:]}"
+        )
 
     def kill(self) -> int:
         """SIGKILL the runner and every process under it (Terraform included), like a lost node."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from typing import Any
 
 import pytest
@@ -55,16 +56,18 @@ async def crash_rounds(make_pipeline: Any, rounds: int) -> dict[str, Any]:
     deploys: list[tuple[str, str, str]] = []
     rescue_delays: list[float] = []
     kills = {"plan": 0, "deploy": 0, "processes": 0}
+    # Workspaces of this run only: the stale locks a run leaves (on purpose) must not meet the next.
+    tag = uuid.uuid4().hex[:4]
     for i in range(rounds):
-        deploy_spec = await p.create_spec(f"crash-deploy-{i}")
-        plan_spec = await p.create_spec(f"crash-plan-{i}")
+        deploy_spec = await p.create_spec(f"crash{tag}-deploy-{i}")
+        plan_spec = await p.create_spec(f"crash{tag}-plan-{i}")
         victim = p.spawn_runner(
             extra_env={"TF_VAR_sandbox_delay_seconds": "300"}, runner_concurrency=rounds + 4
         )
         deploy = await p.queue(deploy_spec.id, DEPLOY)
         await victim.wait_stage(deploy.id, {"apply"})
         # Inside the apply for real: Terraform holds the state lock (the stage flips just before).
-        await _wait_lock(p, f"crash-deploy-{i}")
+        await _wait_lock(p, f"crash{tag}-deploy-{i}")
         plan = await p.queue(plan_spec.id, PLAN)
         await victim.wait_stage(plan.id, {"init", "plan", "show"})
         # Both claimed by the victim, in flight right now.
@@ -76,7 +79,7 @@ async def crash_rounds(make_pipeline: Any, rounds: int) -> dict[str, Any]:
         kills["plan"] += 1
         kills["deploy"] += 1
         plans.append(plan.id)
-        deploys.append((deploy.id, f"crash-deploy-{i}", deploy_spec.id))
+        deploys.append((deploy.id, f"crash{tag}-deploy-{i}", deploy_spec.id))
         # The rescuer notices within lease + sweep interval: PLAN queued again, DEPLOY ERRORED.
         rescue_delays.append(await _rescued_after(p, plan.id, killed_at, {QUEUED}))
         rescue_delays.append(await _rescued_after(p, deploy.id, killed_at, {ERRORED}))

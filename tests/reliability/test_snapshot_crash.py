@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections import Counter
 from typing import Any
 
@@ -25,7 +26,8 @@ from .harness import DEPLOY, PLAN, SUCCEEDED, Pipeline, job_events
 
 async def snapshot_crash(make_pipeline: Any, down_s: float, lease: int) -> dict[str, Any]:
     p: Pipeline = await make_pipeline(snapshot_process=True, lease_seconds=lease)
-    specs = [await p.create_spec(f"svccrash-{i}") for i in range(4)]
+    tag = uuid.uuid4().hex[:4]  # fresh workspaces: no state from an earlier run
+    specs = [await p.create_spec(f"svccrash{tag}-{i}") for i in range(4)]
     runner = await p.start_runner(runner_concurrency=4)
     jobs = {}
     for i, spec in enumerate(specs):

@@ -80,7 +80,8 @@ async def lock_race(p: Pipeline, rounds: int) -> dict[str, Any]:
 
 async def serial_workspace(p: Pipeline, jobs: int) -> dict[str, Any]:
     runners = [await p.start_runner(runner_concurrency=2) for _ in range(2)]
-    spec = await p.create_spec("lockq")
+    project = f"lockq{uuid.uuid4().hex[:4]}"
+    spec = await p.create_spec(project)
     ids = []
     for i in range(jobs):
         ids.append((await p.queue(spec.id, DEPLOY if i % 2 == 0 else DESTROY)).id)
@@ -95,7 +96,7 @@ async def serial_workspace(p: Pipeline, jobs: int) -> dict[str, Any]:
             samples += 1
             await asyncio.sleep(0.05)
 
-    spec_ws = "zone-acme/lockq-dev-us-east-1"
+    spec_ws = f"zone-acme/{project}-dev-us-east-1"
     sampler = asyncio.create_task(sample())
     try:
         done = await p.wait_terminal(ids, within=60 * jobs)
