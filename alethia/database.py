@@ -116,7 +116,12 @@ def is_connection_lost(exc: BaseException) -> bool:
             return True
         if isinstance(current, ConnectionError):
             return True
-        current = current.__cause__ or current.__context__
+        # SQLSTATE class 08 (connection exception) and 57P01-03 (admin/crash shutdown,
+        # cannot connect now): the server went away or is restarting.
+        sqlstate = str(getattr(current, "sqlstate", "") or "")
+        if sqlstate.startswith("08") or sqlstate in ("57P01", "57P02", "57P03"):
+            return True
+        current = current.__cause__ or current.__context__ or getattr(current, "orig", None)
     return False
 
 
