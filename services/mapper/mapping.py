@@ -376,6 +376,25 @@ def common_variables(region_var: str, account_var: str, account_desc: str) -> tu
     )
 
 
+def secrets_var(variable: str, description: str, name_description: str, metadata_description: str) -> Var:
+    """A cloud's secret store entries: names and metadata only, never values (same shape everywhere)."""
+    return Var(
+        variable,
+        "secrets",
+        description,
+        attrs=(
+            Attr("name", "string", "name", name_description),
+            Attr(
+                "metadata",
+                "map(string)",
+                "metadata",
+                metadata_description,
+                derive=lambda s, _: metadata_strings(s["metadata"]),
+            ),
+        ),
+    )
+
+
 def apps_repositories_var() -> Var:
     """The GitOps repositories ArgoCD syncs from (never with credentials)."""
     return Var(

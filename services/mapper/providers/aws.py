@@ -16,7 +16,7 @@ from services.mapper.mapping import (
     common_variables,
     first,
     identity_tags,
-    metadata_strings,
+    secrets_var,
     subscriptions,
 )
 from services.mapper.spec_config import SpecConfig
@@ -386,20 +386,11 @@ VARIABLES: tuple[Var, ...] = (
             ),
         ),
     ),
-    Var(
+    secrets_var(
         "secrets_manager_secrets",
-        "secrets",
         "Secrets Manager secrets: names and metadata only, never values.",
-        attrs=(
-            Attr("name", "string", "name", "Secret name suffix."),
-            Attr(
-                "metadata",
-                "map(string)",
-                "metadata",
-                "Metadata as tags (description, owner, ...).",
-                derive=lambda s, _: metadata_strings(s["metadata"]),
-            ),
-        ),
+        "Secret name suffix.",
+        "Metadata as tags (description, owner, ...).",
     ),
     apps_repositories_var(),
 )

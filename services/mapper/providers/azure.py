@@ -23,7 +23,7 @@ from services.mapper.mapping import (
     common_variables,
     first,
     identity_tags,
-    metadata_strings,
+    secrets_var,
     subscriptions,
 )
 from services.mapper.spec_config import SpecConfig
@@ -414,20 +414,11 @@ VARIABLES: tuple[Var, ...] = (
             Attr("access_type", "string", "provider_config.access_type", "private, blob or container."),
         ),
     ),
-    Var(
+    secrets_var(
         "key_vault_secrets",
-        "secrets",
         "Key Vault secret names and metadata (tags) only, never values.",
-        attrs=(
-            Attr("name", "string", "name", "Secret name."),
-            Attr(
-                "metadata",
-                "map(string)",
-                "metadata",
-                "Metadata as tags.",
-                derive=lambda s, _: metadata_strings(s["metadata"]),
-            ),
-        ),
+        "Secret name.",
+        "Metadata as tags.",
     ),
     apps_repositories_var(),
 )

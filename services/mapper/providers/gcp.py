@@ -24,7 +24,7 @@ from services.mapper.mapping import (
     common_variables,
     first,
     identity_tags,
-    metadata_strings,
+    secrets_var,
 )
 from services.mapper.spec_config import SpecConfig
 
@@ -459,20 +459,11 @@ VARIABLES: tuple[Var, ...] = (
             ),
         ),
     ),
-    Var(
+    secrets_var(
         "secret_manager_secrets",
-        "secrets",
         "Secret Manager secrets: names and metadata (annotations) only, never values.",
-        attrs=(
-            Attr("name", "string", "name", "Secret id suffix."),
-            Attr(
-                "metadata",
-                "map(string)",
-                "metadata",
-                "Metadata as annotations.",
-                derive=lambda s, _: metadata_strings(s["metadata"]),
-            ),
-        ),
+        "Secret id suffix.",
+        "Metadata as annotations.",
     ),
     apps_repositories_var(),
 )
