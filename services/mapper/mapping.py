@@ -254,6 +254,8 @@ class ProviderMapping:
     options: Mapping[str, tuple[Option, ...]]
     checks: Callable[[SpecConfig], list[FieldViolation]] = field(default=lambda spec: [])
     name_limits: tuple[NameLimit, ...] = ()
+    # Database engines the cloud's template can build; empty = no rule.
+    engines: tuple[str, ...] = ()
 
     def violations(self, spec: SpecConfig) -> list[FieldViolation]:
         """Unknown or ill-typed option keys, and the provider's own rules (engines, ...)."""
@@ -265,6 +267,12 @@ class ProviderMapping:
                     _check_options(getattr(item, key), options, f"{attr}[{i}].{key}", self.name, out)
             else:
                 _check_options(getattr(getattr(spec, attr), key), options, f"{attr}.{key}", self.name, out)
+        if self.engines:
+            for i, db in enumerate(spec.databases):
+                if db.engine not in self.engines:
+                    out.append(
+                        FieldViolation(f"databases[{i}].engine", "must be one of " + ", ".join(self.engines))
+                    )
         out.extend(self.checks(spec))
         for limit in self.name_limits:
             limit.check(spec, out)

@@ -157,9 +157,6 @@ NAME_LIMITS = (
 
 def _checks(spec: SpecConfig) -> list[FieldViolation]:
     out: list[FieldViolation] = []
-    for i, db in enumerate(spec.databases):
-        if db.engine not in ENGINES:
-            out.append(FieldViolation(f"databases[{i}].engine", "must be one of " + ", ".join(ENGINES)))
     for i, topic in enumerate(spec.topics):
         for j, sub in enumerate(topic.subscriptions):
             path = f"topics[{i}].subscriptions[{j}]"
@@ -403,4 +400,5 @@ AWS = ProviderMapping(
     options=OPTIONS,
     checks=_checks,
     name_limits=NAME_LIMITS,
+    engines=ENGINES,
 )

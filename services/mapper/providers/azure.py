@@ -143,9 +143,6 @@ NAME_LIMITS = (
 
 def _checks(spec: SpecConfig) -> list[FieldViolation]:
     out: list[FieldViolation] = []
-    for i, db in enumerate(spec.databases):
-        if db.engine not in ENGINES:
-            out.append(FieldViolation(f"databases[{i}].engine", "must be one of " + ", ".join(ENGINES)))
     for i, cache in enumerate(spec.caches):
         m = _CACHE_SKU.match(cache.node_type)
         if m is None:
@@ -431,4 +428,5 @@ AZURE = ProviderMapping(
     options=OPTIONS,
     checks=_checks,
     name_limits=NAME_LIMITS,
+    engines=ENGINES,
 )

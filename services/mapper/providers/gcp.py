@@ -219,9 +219,6 @@ NAME_LIMITS = (
 
 def _checks(spec: SpecConfig) -> list[FieldViolation]:
     out: list[FieldViolation] = []
-    for i, db in enumerate(spec.databases):
-        if db.engine not in ENGINES:
-            out.append(FieldViolation(f"databases[{i}].engine", "must be one of " + ", ".join(ENGINES)))
     topic_names = {t.name: i for i, t in enumerate(spec.topics)}
     for i, q in enumerate(spec.queues):
         if q.name in topic_names:
@@ -476,4 +473,5 @@ GCP = ProviderMapping(
     options=OPTIONS,
     checks=_checks,
     name_limits=NAME_LIMITS,
+    engines=ENGINES,
 )
