@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import filecmp
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -23,17 +24,67 @@ def proto_files() -> list[Path]:
     return sorted(PROTOS.rglob("*.proto"))
 
 
-def generate(out: Path) -> list[Path]:
-    """Compile every proto into ``out``; return the generated files relative to ``out``."""
+# The gateway's descriptor set (Envoy's gRPC-JSON transcoder) and the OpenAPI document
+# generated from the same protos; both are committed and checked like the Python code.
+DESCRIPTOR_SET = Path("alethia/gateway/descriptor.pb")
+OPENAPI = Path("alethia/gateway/openapi.json")
+# google.rpc.Status and its details in the descriptor set: errors come back as JSON with
+# field_violations and precondition violations instead of an opaque base64 blob.
+EXTRA_DESCRIPTOR_PROTOS = ("google/rpc/status.proto", "google/rpc/error_details.proto")
+
+
+def include_paths() -> list[str]:
+    """grpcio-tools' well-known types and googleapis-common-protos' google/api, google/rpc."""
+    import google.api.annotations_pb2 as annotations
     import grpc_tools
+
+    googleapis = Path(annotations.__file__).resolve().parents[2]
+    return [str(Path(grpc_tools.__file__).parent / "_proto"), str(googleapis)]
+
+
+def _descriptor_set(out: Path, files: list[str], source_info: bool) -> Path:
     from grpc_tools import protoc
 
-    include = str(Path(grpc_tools.__file__).parent / "_proto")
+    target = out / ("descriptor-with-source.pb" if source_info else DESCRIPTOR_SET)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    args = [
+        "protoc",
+        f"--proto_path={PROTOS}",
+        *(f"--proto_path={p}" for p in include_paths()),
+        f"--descriptor_set_out={target}",
+        "--include_imports",
+        *(["--include_source_info"] if source_info else []),
+        *files,
+        *EXTRA_DESCRIPTOR_PROTOS,
+    ]
+    if protoc.main(args) != 0:
+        raise SystemExit("protoc (descriptor set) failed")
+    return target
+
+
+def generate_gateway(out: Path) -> list[Path]:
+    """The descriptor set for Envoy and the OpenAPI document (from a set with comments)."""
+    sys.path.insert(0, str(ROOT))
+    from alethia.gateway.openapi import openapi_document
+
+    files = [str(p.relative_to(PROTOS)) for p in proto_files()]
+    _descriptor_set(out, files, source_info=False)
+    with_source = _descriptor_set(out, files, source_info=True)
+    doc = openapi_document(with_source.read_bytes())
+    (out / OPENAPI).write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
+    with_source.unlink()
+    return [DESCRIPTOR_SET, OPENAPI]
+
+
+def generate(out: Path) -> list[Path]:
+    """Compile every proto into ``out``; return the generated files relative to ``out``."""
+    from grpc_tools import protoc
+
     files = [str(p.relative_to(PROTOS)) for p in proto_files()]
     args = [
         "protoc",
         f"--proto_path={PROTOS}",
-        f"--proto_path={include}",
+        *(f"--proto_path={p}" for p in include_paths()),
         f"--python_out={out}",
         f"--pyi_out={out}",
         f"--grpc_python_out={out}",
@@ -58,6 +109,7 @@ def generate(out: Path) -> list[Path]:
     for parent in {g.parent.parent for g in generated}:
         if parent != Path("alethia"):
             generated.append(parent / "__init__.py")
+    generated += generate_gateway(out)
     return sorted(set(generated))
 
 

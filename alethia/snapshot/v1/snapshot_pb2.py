@@ -22,57 +22,70 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from alethia.events.v1 import events_pb2 as alethia_dot_events_dot_v1_dot_events__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"alethia/snapshot/v1/snapshot.proto\x12\x13\x61lethia.snapshot.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1e\x61lethia/events/v1/events.proto\"k\n\x0c\x41ttemptError\x12\x0f\n\x07\x61ttempt\x18\x01 \x01(\x05\x12\x11\n\trunner_id\x18\x02 \x01(\t\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12(\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xeb\x06\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07spec_id\x18\x02 \x01(\t\x12(\n\x04type\x18\x03 \x01(\x0e\x32\x1a.alethia.events.v1.JobType\x12,\n\x06status\x18\x04 \x01(\x0e\x32\x1c.alethia.events.v1.JobStatus\x12\x13\n\x0bplan_job_id\x18\x05 \x01(\t\x12\x13\n\x0b\x63onfig_hash\x18\x06 \x01(\t\x12\x15\n\rspec_revision\x18\x07 \x01(\x03\x12\x11\n\tworkspace\x18\x08 \x01(\t\x12\x15\n\rsnapshot_json\x18\t \x01(\t\x12\x16\n\x0equeue_position\x18\n \x01(\x05\x12\x31\n\x07\x63hanges\x18\x0b \x01(\x0b\x32 .alethia.events.v1.ChangeSummary\x12-\n\x04\x63ost\x18\x0c \x01(\x0b\x32\x1f.alethia.events.v1.CostEstimate\x12*\n\x07outputs\x18\r \x03(\x0b\x32\x19.alethia.events.v1.Output\x12\r\n\x05\x65rror\x18\x0e \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x0f \x01(\x05\x12\x14\n\x0cmax_attempts\x18\x10 \x01(\x05\x12\x11\n\trunner_id\x18\x11 \x01(\t\x12\x14\n\x0crequested_by\x18\x12 \x01(\t\x12\x18\n\x10\x63\x61ncel_requested\x18\x13 \x01(\x08\x12.\n\tartifacts\x18\x14 \x03(\x0b\x32\x1b.alethia.events.v1.Artifact\x12\x37\n\x10post_apply_steps\x18\x15 \x03(\x0b\x32\x1d.alethia.events.v1.StepResult\x12\x39\n\x0e\x61ttempt_errors\x18\x16 \x03(\x0b\x32!.alethia.snapshot.v1.AttemptError\x12\x17\n\x0fidempotency_key\x18\x17 \x01(\t\x12/\n\x0b\x63reate_time\x18\x18 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x19 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x1a \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11\x61pplied_by_job_id\x18\x1b \x01(\t\"\'\n\x14\x42uildSnapshotRequest\x12\x0f\n\x07spec_id\x18\x01 \x01(\t\"Z\n\x15\x42uildSnapshotResponse\x12\x15\n\rsnapshot_json\x18\x01 \x01(\t\x12\x13\n\x0b\x63onfig_hash\x18\x02 \x01(\t\x12\x15\n\rspec_revision\x18\x03 \x01(\x03\"\x90\x01\n\x0fQueueJobRequest\x12\x0f\n\x07spec_id\x18\x01 \x01(\t\x12(\n\x04type\x18\x02 \x01(\x0e\x32\x1a.alethia.events.v1.JobType\x12\x13\n\x0bplan_job_id\x18\x03 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\x12\x14\n\x0crequested_by\x18\x05 \x01(\t\"\x1b\n\rGetJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"w\n\x0fListJobsRequest\x12\x0f\n\x07spec_id\x18\x01 \x01(\t\x12,\n\x06status\x18\x02 \x01(\x0e\x32\x1c.alethia.events.v1.JobStatus\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"S\n\x10ListJobsResponse\x12&\n\x04jobs\x18\x01 \x03(\x0b\x32\x18.alethia.snapshot.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x1e\n\x10\x43\x61ncelJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"3\n\x0fWatchJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0cinclude_logs\x18\x02 \x01(\x08\"g\n\x05Lease\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\";\n\x0f\x43laimJobRequest\x12\x11\n\trunner_id\x18\x01 \x01(\t\x12\x15\n\rlease_seconds\x18\x02 \x01(\x05\"u\n\x10\x43laimJobResponse\x12\x0f\n\x07\x63laimed\x18\x01 \x01(\x08\x12%\n\x03job\x18\x02 \x01(\x0b\x32\x18.alethia.snapshot.v1.Job\x12)\n\x05lease\x18\x03 \x01(\x0b\x32\x1a.alethia.snapshot.v1.Lease\"=\n\x10HeartbeatRequest\x12)\n\x05lease\x18\x01 \x01(\x0b\x32\x1a.alethia.snapshot.v1.Lease\"]\n\x11HeartbeatResponse\x12.\n\nexpires_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x63\x61ncel_requested\x18\x02 \x01(\x08\"\xbf\x02\n\tJobResult\x12,\n\x06status\x18\x01 \x01(\x0e\x32\x1c.alethia.events.v1.JobStatus\x12\x31\n\x07\x63hanges\x18\x02 \x01(\x0b\x32 .alethia.events.v1.ChangeSummary\x12-\n\x04\x63ost\x18\x03 \x01(\x0b\x32\x1f.alethia.events.v1.CostEstimate\x12.\n\tartifacts\x18\x04 \x03(\x0b\x32\x1b.alethia.events.v1.Artifact\x12*\n\x07outputs\x18\x05 \x03(\x0b\x32\x19.alethia.events.v1.Output\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x37\n\x10post_apply_steps\x18\x07 \x03(\x0b\x32\x1d.alethia.events.v1.StepResult\"o\n\x12\x43ompleteJobRequest\x12)\n\x05lease\x18\x01 \x01(\x0b\x32\x1a.alethia.snapshot.v1.Lease\x12.\n\x06result\x18\x02 \x01(\x0b\x32\x1e.alethia.snapshot.v1.JobResult\"9\n\x12GetGitTokenRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x13\n\x0blease_token\x18\x02 \x01(\t\"<\n\x13GetGitTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x16\n\x0erepository_url\x18\x02 \x01(\t2\x85\x04\n\x0fSnapshotService\x12\x66\n\rBuildSnapshot\x12).alethia.snapshot.v1.BuildSnapshotRequest\x1a*.alethia.snapshot.v1.BuildSnapshotResponse\x12J\n\x08QueueJob\x12$.alethia.snapshot.v1.QueueJobRequest\x1a\x18.alethia.snapshot.v1.Job\x12\x46\n\x06GetJob\x12\".alethia.snapshot.v1.GetJobRequest\x1a\x18.alethia.snapshot.v1.Job\x12W\n\x08ListJobs\x12$.alethia.snapshot.v1.ListJobsRequest\x1a%.alethia.snapshot.v1.ListJobsResponse\x12L\n\tCancelJob\x12%.alethia.snapshot.v1.CancelJobRequest\x1a\x18.alethia.snapshot.v1.Job\x12O\n\x08WatchJob\x12$.alethia.snapshot.v1.WatchJobRequest\x1a\x1b.alethia.events.v1.JobEvent0\x01\x32\xf8\x02\n\rRunnerService\x12W\n\x08\x43laimJob\x12$.alethia.snapshot.v1.ClaimJobRequest\x1a%.alethia.snapshot.v1.ClaimJobResponse\x12Z\n\tHeartbeat\x12%.alethia.snapshot.v1.HeartbeatRequest\x1a&.alethia.snapshot.v1.HeartbeatResponse\x12P\n\x0b\x43ompleteJob\x12\'.alethia.snapshot.v1.CompleteJobRequest\x1a\x18.alethia.snapshot.v1.Job\x12`\n\x0bGetGitToken\x12\'.alethia.snapshot.v1.GetGitTokenRequest\x1a(.alethia.snapshot.v1.GetGitTokenResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"alethia/snapshot/v1/snapshot.proto\x12\x13\x61lethia.snapshot.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1e\x61lethia/events/v1/events.proto\"k\n\x0c\x41ttemptError\x12\x0f\n\x07\x61ttempt\x18\x01 \x01(\x05\x12\x11\n\trunner_id\x18\x02 \x01(\t\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12(\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xeb\x06\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07spec_id\x18\x02 \x01(\t\x12(\n\x04type\x18\x03 \x01(\x0e\x32\x1a.alethia.events.v1.JobType\x12,\n\x06status\x18\x04 \x01(\x0e\x32\x1c.alethia.events.v1.JobStatus\x12\x13\n\x0bplan_job_id\x18\x05 \x01(\t\x12\x13\n\x0b\x63onfig_hash\x18\x06 \x01(\t\x12\x15\n\rspec_revision\x18\x07 \x01(\x03\x12\x11\n\tworkspace\x18\x08 \x01(\t\x12\x15\n\rsnapshot_json\x18\t \x01(\t\x12\x16\n\x0equeue_position\x18\n \x01(\x05\x12\x31\n\x07\x63hanges\x18\x0b \x01(\x0b\x32 .alethia.events.v1.ChangeSummary\x12-\n\x04\x63ost\x18\x0c \x01(\x0b\x32\x1f.alethia.events.v1.CostEstimate\x12*\n\x07outputs\x18\r \x03(\x0b\x32\x19.alethia.events.v1.Output\x12\r\n\x05\x65rror\x18\x0e \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x0f \x01(\x05\x12\x14\n\x0cmax_attempts\x18\x10 \x01(\x05\x12\x11\n\trunner_id\x18\x11 \x01(\t\x12\x14\n\x0crequested_by\x18\x12 \x01(\t\x12\x18\n\x10\x63\x61ncel_requested\x18\x13 \x01(\x08\x12.\n\tartifacts\x18\x14 \x03(\x0b\x32\x1b.alethia.events.v1.Artifact\x12\x37\n\x10post_apply_steps\x18\x15 \x03(\x0b\x32\x1d.alethia.events.v1.StepResult\x12\x39\n\x0e\x61ttempt_errors\x18\x16 \x03(\x0b\x32!.alethia.snapshot.v1.AttemptError\x12\x17\n\x0fidempotency_key\x18\x17 \x01(\t\x12/\n\x0b\x63reate_time\x18\x18 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x19 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x1a \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11\x61pplied_by_job_id\x18\x1b \x01(\t\"\'\n\x14\x42uildSnapshotRequest\x12\x0f\n\x07spec_id\x18\x01 \x01(\t\"Z\n\x15\x42uildSnapshotResponse\x12\x15\n\rsnapshot_json\x18\x01 \x01(\t\x12\x13\n\x0b\x63onfig_hash\x18\x02 \x01(\t\x12\x15\n\rspec_revision\x18\x03 \x01(\x03\"\x90\x01\n\x0fQueueJobRequest\x12\x0f\n\x07spec_id\x18\x01 \x01(\t\x12(\n\x04type\x18\x02 \x01(\x0e\x32\x1a.alethia.events.v1.JobType\x12\x13\n\x0bplan_job_id\x18\x03 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\x12\x14\n\x0crequested_by\x18\x05 \x01(\t\"\x1b\n\rGetJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"w\n\x0fListJobsRequest\x12\x0f\n\x07spec_id\x18\x01 \x01(\t\x12,\n\x06status\x18\x02 \x01(\x0e\x32\x1c.alethia.events.v1.JobStatus\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"S\n\x10ListJobsResponse\x12&\n\x04jobs\x18\x01 \x03(\x0b\x32\x18.alethia.snapshot.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x1e\n\x10\x43\x61ncelJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"3\n\x0fWatchJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0cinclude_logs\x18\x02 \x01(\x08\"g\n\x05Lease\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\";\n\x0f\x43laimJobRequest\x12\x11\n\trunner_id\x18\x01 \x01(\t\x12\x15\n\rlease_seconds\x18\x02 \x01(\x05\"u\n\x10\x43laimJobResponse\x12\x0f\n\x07\x63laimed\x18\x01 \x01(\x08\x12%\n\x03job\x18\x02 \x01(\x0b\x32\x18.alethia.snapshot.v1.Job\x12)\n\x05lease\x18\x03 \x01(\x0b\x32\x1a.alethia.snapshot.v1.Lease\"=\n\x10HeartbeatRequest\x12)\n\x05lease\x18\x01 \x01(\x0b\x32\x1a.alethia.snapshot.v1.Lease\"]\n\x11HeartbeatResponse\x12.\n\nexpires_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x63\x61ncel_requested\x18\x02 \x01(\x08\"\xbf\x02\n\tJobResult\x12,\n\x06status\x18\x01 \x01(\x0e\x32\x1c.alethia.events.v1.JobStatus\x12\x31\n\x07\x63hanges\x18\x02 \x01(\x0b\x32 .alethia.events.v1.ChangeSummary\x12-\n\x04\x63ost\x18\x03 \x01(\x0b\x32\x1f.alethia.events.v1.CostEstimate\x12.\n\tartifacts\x18\x04 \x03(\x0b\x32\x1b.alethia.events.v1.Artifact\x12*\n\x07outputs\x18\x05 \x03(\x0b\x32\x19.alethia.events.v1.Output\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x37\n\x10post_apply_steps\x18\x07 \x03(\x0b\x32\x1d.alethia.events.v1.StepResult\"o\n\x12\x43ompleteJobRequest\x12)\n\x05lease\x18\x01 \x01(\x0b\x32\x1a.alethia.snapshot.v1.Lease\x12.\n\x06result\x18\x02 \x01(\x0b\x32\x1e.alethia.snapshot.v1.JobResult\"9\n\x12GetGitTokenRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x13\n\x0blease_token\x18\x02 \x01(\t\"<\n\x13GetGitTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x16\n\x0erepository_url\x18\x02 \x01(\t2\x90\x05\n\x0fSnapshotService\x12\x8d\x01\n\rBuildSnapshot\x12).alethia.snapshot.v1.BuildSnapshotRequest\x1a*.alethia.snapshot.v1.BuildSnapshotResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/api/specs/{spec_id}/snapshot\x12`\n\x08QueueJob\x12$.alethia.snapshot.v1.QueueJobRequest\x1a\x18.alethia.snapshot.v1.Job\"\x14\x82\xd3\xe4\x93\x02\x0e\"\t/api/jobs:\x01*\x12^\n\x06GetJob\x12\".alethia.snapshot.v1.GetJobRequest\x1a\x18.alethia.snapshot.v1.Job\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/api/jobs/{id}\x12j\n\x08ListJobs\x12$.alethia.snapshot.v1.ListJobsRequest\x1a%.alethia.snapshot.v1.ListJobsResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/api/jobs\x12n\n\tCancelJob\x12%.alethia.snapshot.v1.CancelJobRequest\x1a\x18.alethia.snapshot.v1.Job\" \x82\xd3\xe4\x93\x02\x1a\"\x15/api/jobs/{id}/cancel:\x01*\x12O\n\x08WatchJob\x12$.alethia.snapshot.v1.WatchJobRequest\x1a\x1b.alethia.events.v1.JobEvent0\x01\x32\xa2\x03\n\rRunnerService\x12W\n\x08\x43laimJob\x12$.alethia.snapshot.v1.ClaimJobRequest\x1a%.alethia.snapshot.v1.ClaimJobResponse\x12Z\n\tHeartbeat\x12%.alethia.snapshot.v1.HeartbeatRequest\x1a&.alethia.snapshot.v1.HeartbeatResponse\x12P\n\x0b\x43ompleteJob\x12\'.alethia.snapshot.v1.CompleteJobRequest\x1a\x18.alethia.snapshot.v1.Job\x12\x89\x01\n\x0bGetGitToken\x12\'.alethia.snapshot.v1.GetGitTokenRequest\x1a(.alethia.snapshot.v1.GetGitTokenResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/api/jobs/{job_id}/git-token:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'alethia.snapshot.v1.snapshot_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ATTEMPTERROR']._serialized_start=124
-  _globals['_ATTEMPTERROR']._serialized_end=231
-  _globals['_JOB']._serialized_start=234
-  _globals['_JOB']._serialized_end=1109
-  _globals['_BUILDSNAPSHOTREQUEST']._serialized_start=1111
-  _globals['_BUILDSNAPSHOTREQUEST']._serialized_end=1150
-  _globals['_BUILDSNAPSHOTRESPONSE']._serialized_start=1152
-  _globals['_BUILDSNAPSHOTRESPONSE']._serialized_end=1242
-  _globals['_QUEUEJOBREQUEST']._serialized_start=1245
-  _globals['_QUEUEJOBREQUEST']._serialized_end=1389
-  _globals['_GETJOBREQUEST']._serialized_start=1391
-  _globals['_GETJOBREQUEST']._serialized_end=1418
-  _globals['_LISTJOBSREQUEST']._serialized_start=1420
-  _globals['_LISTJOBSREQUEST']._serialized_end=1539
-  _globals['_LISTJOBSRESPONSE']._serialized_start=1541
-  _globals['_LISTJOBSRESPONSE']._serialized_end=1624
-  _globals['_CANCELJOBREQUEST']._serialized_start=1626
-  _globals['_CANCELJOBREQUEST']._serialized_end=1656
-  _globals['_WATCHJOBREQUEST']._serialized_start=1658
-  _globals['_WATCHJOBREQUEST']._serialized_end=1709
-  _globals['_LEASE']._serialized_start=1711
-  _globals['_LEASE']._serialized_end=1814
-  _globals['_CLAIMJOBREQUEST']._serialized_start=1816
-  _globals['_CLAIMJOBREQUEST']._serialized_end=1875
-  _globals['_CLAIMJOBRESPONSE']._serialized_start=1877
-  _globals['_CLAIMJOBRESPONSE']._serialized_end=1994
-  _globals['_HEARTBEATREQUEST']._serialized_start=1996
-  _globals['_HEARTBEATREQUEST']._serialized_end=2057
-  _globals['_HEARTBEATRESPONSE']._serialized_start=2059
-  _globals['_HEARTBEATRESPONSE']._serialized_end=2152
-  _globals['_JOBRESULT']._serialized_start=2155
-  _globals['_JOBRESULT']._serialized_end=2474
-  _globals['_COMPLETEJOBREQUEST']._serialized_start=2476
-  _globals['_COMPLETEJOBREQUEST']._serialized_end=2587
-  _globals['_GETGITTOKENREQUEST']._serialized_start=2589
-  _globals['_GETGITTOKENREQUEST']._serialized_end=2646
-  _globals['_GETGITTOKENRESPONSE']._serialized_start=2648
-  _globals['_GETGITTOKENRESPONSE']._serialized_end=2708
-  _globals['_SNAPSHOTSERVICE']._serialized_start=2711
-  _globals['_SNAPSHOTSERVICE']._serialized_end=3228
-  _globals['_RUNNERSERVICE']._serialized_start=3231
-  _globals['_RUNNERSERVICE']._serialized_end=3607
+  _globals['_SNAPSHOTSERVICE'].methods_by_name['BuildSnapshot']._loaded_options = None
+  _globals['_SNAPSHOTSERVICE'].methods_by_name['BuildSnapshot']._serialized_options = b'\202\323\344\223\002\037\022\035/api/specs/{spec_id}/snapshot'
+  _globals['_SNAPSHOTSERVICE'].methods_by_name['QueueJob']._loaded_options = None
+  _globals['_SNAPSHOTSERVICE'].methods_by_name['QueueJob']._serialized_options = b'\202\323\344\223\002\016\"\t/api/jobs:\001*'
+  _globals['_SNAPSHOTSERVICE'].methods_by_name['GetJob']._loaded_options = None
+  _globals['_SNAPSHOTSERVICE'].methods_by_name['GetJob']._serialized_options = b'\202\323\344\223\002\020\022\016/api/jobs/{id}'
+  _globals['_SNAPSHOTSERVICE'].methods_by_name['ListJobs']._loaded_options = None
+  _globals['_SNAPSHOTSERVICE'].methods_by_name['ListJobs']._serialized_options = b'\202\323\344\223\002\013\022\t/api/jobs'
+  _globals['_SNAPSHOTSERVICE'].methods_by_name['CancelJob']._loaded_options = None
+  _globals['_SNAPSHOTSERVICE'].methods_by_name['CancelJob']._serialized_options = b'\202\323\344\223\002\032\"\025/api/jobs/{id}/cancel:\001*'
+  _globals['_RUNNERSERVICE'].methods_by_name['GetGitToken']._loaded_options = None
+  _globals['_RUNNERSERVICE'].methods_by_name['GetGitToken']._serialized_options = b'\202\323\344\223\002!\"\034/api/jobs/{job_id}/git-token:\001*'
+  _globals['_ATTEMPTERROR']._serialized_start=154
+  _globals['_ATTEMPTERROR']._serialized_end=261
+  _globals['_JOB']._serialized_start=264
+  _globals['_JOB']._serialized_end=1139
+  _globals['_BUILDSNAPSHOTREQUEST']._serialized_start=1141
+  _globals['_BUILDSNAPSHOTREQUEST']._serialized_end=1180
+  _globals['_BUILDSNAPSHOTRESPONSE']._serialized_start=1182
+  _globals['_BUILDSNAPSHOTRESPONSE']._serialized_end=1272
+  _globals['_QUEUEJOBREQUEST']._serialized_start=1275
+  _globals['_QUEUEJOBREQUEST']._serialized_end=1419
+  _globals['_GETJOBREQUEST']._serialized_start=1421
+  _globals['_GETJOBREQUEST']._serialized_end=1448
+  _globals['_LISTJOBSREQUEST']._serialized_start=1450
+  _globals['_LISTJOBSREQUEST']._serialized_end=1569
+  _globals['_LISTJOBSRESPONSE']._serialized_start=1571
+  _globals['_LISTJOBSRESPONSE']._serialized_end=1654
+  _globals['_CANCELJOBREQUEST']._serialized_start=1656
+  _globals['_CANCELJOBREQUEST']._serialized_end=1686
+  _globals['_WATCHJOBREQUEST']._serialized_start=1688
+  _globals['_WATCHJOBREQUEST']._serialized_end=1739
+  _globals['_LEASE']._serialized_start=1741
+  _globals['_LEASE']._serialized_end=1844
+  _globals['_CLAIMJOBREQUEST']._serialized_start=1846
+  _globals['_CLAIMJOBREQUEST']._serialized_end=1905
+  _globals['_CLAIMJOBRESPONSE']._serialized_start=1907
+  _globals['_CLAIMJOBRESPONSE']._serialized_end=2024
+  _globals['_HEARTBEATREQUEST']._serialized_start=2026
+  _globals['_HEARTBEATREQUEST']._serialized_end=2087
+  _globals['_HEARTBEATRESPONSE']._serialized_start=2089
+  _globals['_HEARTBEATRESPONSE']._serialized_end=2182
+  _globals['_JOBRESULT']._serialized_start=2185
+  _globals['_JOBRESULT']._serialized_end=2504
+  _globals['_COMPLETEJOBREQUEST']._serialized_start=2506
+  _globals['_COMPLETEJOBREQUEST']._serialized_end=2617
+  _globals['_GETGITTOKENREQUEST']._serialized_start=2619
+  _globals['_GETGITTOKENREQUEST']._serialized_end=2676
+  _globals['_GETGITTOKENRESPONSE']._serialized_start=2678
+  _globals['_GETGITTOKENRESPONSE']._serialized_end=2738
+  _globals['_SNAPSHOTSERVICE']._serialized_start=2741
+  _globals['_SNAPSHOTSERVICE']._serialized_end=3397
+  _globals['_RUNNERSERVICE']._serialized_start=3400
+  _globals['_RUNNERSERVICE']._serialized_end=3818
 # @@protoc_insertion_point(module_scope)
