@@ -2,7 +2,7 @@
 
 ``create_server`` gives a ``grpc.aio`` server with the standard health service, server
 reflection, a request id in ``contextvars``, service-to-service authentication (a shared
-token, when configured) and the error mapping of :mod:`alethia.rpc.status`. Tests start it
+token, or users, runners and services told apart: :mod:`alethia.rpc.auth`) and the error mapping of :mod:`alethia.rpc.status`. Tests start it
 on port 0 and read the bound port back; ``serve`` runs it until SIGTERM/SIGINT and then
 shuts down gracefully.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import hmac
 import logging
 import signal
 import uuid
@@ -24,6 +23,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from alethia.errors import AlethiaError, InvalidArgument, Unavailable
+from alethia.rpc.auth import ANONYMOUS, Authenticator, Caller, authorize, set_caller
 from alethia.rpc.status import internal_status, to_status
 
 log = logging.getLogger(__name__)
@@ -138,11 +138,16 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         return handler
 
 
-class TokenAuthInterceptor(grpc.aio.ServerInterceptor):
-    """Refuses calls that do not carry ``authorization: Bearer <token>`` (constant-time check)."""
+class AuthInterceptor(grpc.aio.ServerInterceptor):
+    """Authenticates every call (see :mod:`alethia.rpc.auth`) and binds the caller.
 
-    def __init__(self, token: str) -> None:
-        self._expected = f"Bearer {token}".encode()
+    Unknown credentials are refused with UNAUTHENTICATED before the servicer runs; a caller
+    of the wrong kind (a user on RunnerService, a runner elsewhere) with PERMISSION_DENIED.
+    Health and reflection stay open so probes and grpcurl work without credentials.
+    """
+
+    def __init__(self, authenticator: Authenticator) -> None:
+        self._auth = authenticator
 
     async def intercept_service(
         self,
@@ -153,29 +158,95 @@ class TokenAuthInterceptor(grpc.aio.ServerInterceptor):
         if method.startswith(_OPEN_PREFIXES):
             return await continuation(handler_call_details)
         md = dict(handler_call_details.invocation_metadata or ())
-        given = str(md.get(AUTH_HEADER, "")).encode()
-        if hmac.compare_digest(given, self._expected):
-            return await continuation(handler_call_details)
-
-        async def deny_unary(req: Any, context: grpc.aio.ServicerContext) -> Any:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid service credentials")
-
-        async def deny_stream(req: Any, context: grpc.aio.ServicerContext) -> Any:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid service credentials")
-            yield  # pragma: no cover - makes this an async generator
-
+        refusal: AlethiaError | None = None
+        caller = ANONYMOUS
+        try:
+            caller = self._auth.authenticate(str(md.get(AUTH_HEADER, "")))
+            authorize(caller, method, self._auth.separate_runners)
+        except AlethiaError as exc:
+            refusal = exc
         handler = await continuation(handler_call_details)
-        if handler is not None and handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
-                deny_stream,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return grpc.unary_unary_rpc_method_handler(
-            deny_unary,
-            request_deserializer=handler.request_deserializer if handler else None,
-            response_serializer=handler.response_serializer if handler else None,
+        if handler is None:
+            return handler
+        if refusal is not None:
+            return _denying(handler, refusal)
+        return _with_caller(handler, caller)
+
+
+def _denying(handler: grpc.RpcMethodHandler, refusal: AlethiaError) -> grpc.RpcMethodHandler:
+    async def deny_unary(req: Any, context: grpc.aio.ServicerContext) -> Any:
+        await context.abort_with_status(to_status(refusal))
+
+    async def deny_stream(req: Any, context: grpc.aio.ServicerContext) -> Any:
+        await context.abort_with_status(to_status(refusal))
+        yield  # pragma: no cover - makes this an async generator
+
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(
+            deny_stream,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
         )
+    return grpc.unary_unary_rpc_method_handler(
+        deny_unary,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
+def _with_caller(handler: grpc.RpcMethodHandler, caller: Caller) -> grpc.RpcMethodHandler:
+    # The caller is bound inside the RPC's own task, where the servicer runs.
+    if handler.unary_unary:
+        behavior = handler.unary_unary
+
+        async def unary(req: Any, context: grpc.aio.ServicerContext) -> Any:
+            set_caller(caller)
+            return await behavior(req, context)
+
+        return grpc.unary_unary_rpc_method_handler(
+            unary,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+    if handler.unary_stream:
+        stream_behavior = handler.unary_stream
+
+        async def stream(req: Any, context: grpc.aio.ServicerContext) -> Any:
+            set_caller(caller)
+            async for item in stream_behavior(req, context):
+                yield item
+
+        return grpc.unary_stream_rpc_method_handler(
+            stream,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+    return handler
+
+
+# Reflection v1 and v1alpha carry the same messages (only the package differs), so the
+# v1alpha servicer answers both: grpcurl and newer clients ask for v1 first.
+REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
+
+
+def _enable_reflection(names: Sequence[str], server: grpc.aio.Server) -> None:
+    from grpc_reflection.v1alpha import reflection_pb2
+    from grpc_reflection.v1alpha._async import ReflectionServicer
+
+    all_names = [*names, reflection.SERVICE_NAME, REFLECTION_V1]
+    servicer = ReflectionServicer(all_names)
+    for service in (reflection.SERVICE_NAME, REFLECTION_V1):
+        handler = grpc.method_handlers_generic_handler(
+            service,
+            {
+                "ServerReflectionInfo": grpc.stream_stream_rpc_method_handler(
+                    servicer.ServerReflectionInfo,
+                    request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+                    response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+                )
+            },
+        )
+        server.add_generic_rpc_handlers((handler,))
 
 
 async def create_server(
@@ -183,15 +254,19 @@ async def create_server(
     service_names: Sequence[str],
     address: str = "127.0.0.1:0",
     auth_token: str | None = None,
+    authenticator: Authenticator | None = None,
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     """Build and start a server; returns ``(server, bound_port, health_servicer)``.
 
     ``service_names`` are the full names (``alethia.specs.v1.SpecService``) reported as
-    SERVING by the health service and listed by reflection.
+    SERVING by the health service and listed by reflection (v1 and v1alpha). Credentials:
+    ``authenticator`` (users, runners, services), or just the shared ``auth_token``.
     """
     interceptors: list[grpc.aio.ServerInterceptor] = []
-    if auth_token:
-        interceptors.append(TokenAuthInterceptor(auth_token))
+    if authenticator is None and auth_token:
+        authenticator = Authenticator(service_token=auth_token)
+    if authenticator is not None and authenticator.enabled:
+        interceptors.append(AuthInterceptor(authenticator))
     interceptors.append(ErrorInterceptor())
     server = grpc.aio.server(
         interceptors=interceptors,
@@ -205,10 +280,7 @@ async def create_server(
         register(server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        [*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
-        server,
-    )
+    _enable_reflection([*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name], server)
     port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"could not bind gRPC server to {address}")

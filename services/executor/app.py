@@ -117,7 +117,9 @@ async def start(settings: ExecutorSettings) -> ExecutorService:
         access_key=settings.s3_access_key,
         secret_key=settings.s3_secret_key,
     )
-    token = settings.service_token or None
+    # The runner presents its own credential (RunnerService accepts only runners); the
+    # shared service token stands in where no runner token is configured.
+    token = settings.runner_token or settings.service_token or None
     snapshot_channel = connect(settings.snapshot_addr, token)
     mapper_channel = connect(settings.mapper_addr, token)
     runner_stub = snapshot_pb2_grpc.RunnerServiceStub(snapshot_channel)
@@ -171,7 +173,7 @@ async def start(settings: ExecutorSettings) -> ExecutorService:
         [lambda s: executor_pb2_grpc.add_ExecutorServiceServicer_to_server(servicer, s)],
         [SERVICE_NAME],
         settings.executor_listen,
-        token,
+        authenticator=settings.authenticator(),
     )
     runner.start()
     late_nats = (

@@ -10,7 +10,7 @@ from services.mapper.settings import MapperSettings
 async def start(settings: MapperSettings) -> RunningService:
     """Start the mapper on ``settings.listen`` (port 0 picks a free port)."""
     server, port, health = await create_server(
-        [register], [SERVICE_NAME], settings.listen, settings.service_token or None
+        [register], [SERVICE_NAME], settings.listen, authenticator=settings.authenticator()
     )
     host = settings.listen.rsplit(":", 1)[0]
     # A wildcard bind is reached through loopback on this machine.

@@ -90,7 +90,7 @@ async def start(settings: SnapshotSettings, spec_reader: SpecReader | None = Non
             ],
             SERVICE_NAMES,
             settings.listen,
-            settings.service_token or None,
+            authenticator=settings.authenticator(),
         )
     except BaseException:
         await stop_rescuer()

@@ -13,7 +13,7 @@ import json
 import logging
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -156,8 +156,13 @@ class JobQueue:
         plan_job_id: str = "",
         idempotency_key: str = "",
         requested_by: str = "",
+        check_zone: Callable[[str], None] | None = None,
     ) -> Row:
-        """Freeze the Spec and queue a job; the same idempotency key returns the same job."""
+        """Freeze the Spec and queue a job; the same idempotency key returns the same job.
+
+        ``check_zone`` is called with the Spec's zone before anything is written (it raises
+        to refuse a caller outside that zone).
+        """
         violations: list[FieldViolation] = []
         if not spec_id:
             violations.append(FieldViolation("spec_id", "required"))
@@ -184,6 +189,8 @@ class JobQueue:
                 return self._same_request(existing, spec_id, jtype, plan_job_id)
 
         frozen = await self.build_snapshot(spec_id)
+        if check_zone is not None:
+            check_zone(str(frozen.snapshot.get("zone_id", "")))
         now = _now()
         job_id = str(uuid.uuid4())
         try:
@@ -299,9 +306,15 @@ class JobQueue:
             return row, await store.queue_position(session, row)
 
     async def list_jobs(
-        self, spec_id: str = "", status: str = "", page_size: int = 0, page_token: str = ""
+        self,
+        spec_id: str = "",
+        status: str = "",
+        page_size: int = 0,
+        page_token: str = "",
+        zones: Sequence[str] | None = None,
     ) -> tuple[list[Row], str]:
-        """Jobs newest first, filtered by spec and status; returns (jobs, next_page_token)."""
+        """Jobs newest first, filtered by spec and status (and to ``zones`` when given);
+        returns (jobs, next_page_token)."""
         violations = []
         if page_size < 0:
             violations.append(FieldViolation("page_size", "must not be negative"))
@@ -319,7 +332,7 @@ class JobQueue:
             raise InvalidArgument(violations)
         limit = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         async with self.sessions() as session:
-            rows = await store.list_jobs(session, spec_id, status, limit + 1, before)
+            rows = await store.list_jobs(session, spec_id, status, limit + 1, before, zones)
         next_token = store.encode_page_token(rows[limit - 1]["seq"]) if len(rows) > limit else ""
         return rows[:limit], next_token
 

@@ -11,7 +11,9 @@ import grpc
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from alethia.errors import NotFound
 from alethia.events.v1 import events_pb2
+from alethia.rpc.auth import current_caller, zone_of_workspace
 from alethia.snapshot.v1 import snapshot_pb2, snapshot_pb2_grpc
 from services.snapshot.events import timestamp
 from services.snapshot.job_queue import JobQueue, JobResult, Row
@@ -117,17 +119,38 @@ def _enum_name(enum: Any, value: int) -> str:
     return str(enum.Name(value)) if value in enum.values() else ""
 
 
+def _requested_by(client_value: str) -> str:
+    """A user's job records the verified subject; only services and unauthenticated local
+    setups may name someone else (a trusted tool acting for a person)."""
+    caller = current_caller()
+    if caller.kind in ("user", "runner"):
+        return caller.requested_by
+    return client_value or caller.requested_by
+
+
 class SnapshotServicer(snapshot_pb2_grpc.SnapshotServiceServicer):
-    """User-facing: previews, queueing, reading, cancelling and watching jobs."""
+    """User-facing: previews, queueing, reading, cancelling and watching jobs.
+
+    Zones: jobs and snapshots of a Spec outside the caller's zones are NOT_FOUND; lists
+    show only the caller's zones (``current_caller``).
+    """
 
     def __init__(self, queue: JobQueue, link: NatsLink) -> None:
         self.queue = queue
         self.link = link
 
+    async def visible_job(self, job_id: str) -> tuple[Row, int]:
+        """The job and its queue position, or NOT_FOUND when it is outside the caller's zones."""
+        row, position = await self.queue.get_job(job_id)
+        if not current_caller().sees(zone_of_workspace(str(row["workspace"]))):
+            raise NotFound(f"job {row['id']} not found")
+        return row, position
+
     async def BuildSnapshot(
         self, request: snapshot_pb2.BuildSnapshotRequest, context: grpc.aio.ServicerContext
     ) -> snapshot_pb2.BuildSnapshotResponse:
         frozen = await self.queue.build_snapshot(request.spec_id)
+        current_caller().visible(str(frozen.snapshot.get("zone_id", "")), f"spec {request.spec_id}")
         return snapshot_pb2.BuildSnapshotResponse(
             snapshot_json=snapshot_text(frozen.snapshot),
             config_hash=frozen.config_hash,
@@ -142,15 +165,16 @@ class SnapshotServicer(snapshot_pb2_grpc.SnapshotServiceServicer):
             _enum_name(events_pb2.JobType, request.type),
             request.plan_job_id,
             request.idempotency_key,
-            request.requested_by,
+            _requested_by(request.requested_by),
+            check_zone=lambda zone: current_caller().visible(zone, f"spec {request.spec_id}"),
         )
-        _, position = await self.queue.get_job(row["id"])
+        _, position = await self.visible_job(row["id"])
         return job_to_proto(row, position)
 
     async def GetJob(
         self, request: snapshot_pb2.GetJobRequest, context: grpc.aio.ServicerContext
     ) -> snapshot_pb2.Job:
-        row, position = await self.queue.get_job(request.id)
+        row, position = await self.visible_job(request.id)
         return job_to_proto(row, position)
 
     async def ListJobs(
@@ -160,18 +184,20 @@ class SnapshotServicer(snapshot_pb2_grpc.SnapshotServiceServicer):
         if request.status:  # an unknown number stays non-empty so the queue rejects it
             status = _enum_name(events_pb2.JobStatus, request.status) or str(request.status)
         rows, token = await self.queue.list_jobs(
-            request.spec_id, status, request.page_size, request.page_token
+            request.spec_id, status, request.page_size, request.page_token, current_caller().zone_filter()
         )
         return snapshot_pb2.ListJobsResponse(jobs=[job_to_proto(r) for r in rows], next_page_token=token)
 
     async def CancelJob(
         self, request: snapshot_pb2.CancelJobRequest, context: grpc.aio.ServicerContext
     ) -> snapshot_pb2.Job:
+        await self.visible_job(request.id)
         return job_to_proto(await self.queue.cancel_job(request.id))
 
     async def WatchJob(
         self, request: snapshot_pb2.WatchJobRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[events_pb2.JobEvent]:
+        await self.visible_job(request.id)
         async for ev in watch_job(self.queue, self.link, request.id, request.include_logs):
             yield ev
 

@@ -20,6 +20,7 @@ Invariants kept here:
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,8 +40,10 @@ from sqlalchemy import (
     and_,
     bindparam,
     exists,
+    false,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -224,10 +227,29 @@ def decode_page_token(token: str) -> int:
 
 
 async def list_jobs(
-    session: AsyncSession, spec_id: str, status: str, limit: int, before_seq: int | None
+    session: AsyncSession,
+    spec_id: str,
+    status: str,
+    limit: int,
+    before_seq: int | None,
+    zones: Sequence[str] | None = None,
 ) -> list[Row]:
-    """Newest first, filtered by spec and status when given; ``limit`` rows before ``before_seq``."""
+    """Newest first, filtered by spec and status when given; ``limit`` rows before ``before_seq``.
+
+    ``zones``: only jobs whose workspace (``zone/project-env-region``) is in one of them.
+    """
     q = select(provision_jobs).order_by(provision_jobs.c.seq.desc()).limit(limit)
+    if zones is not None:
+        # A prefix match on the workspace; LIKE wildcards in a zone id are escaped.
+        q = q.where(
+            or_(
+                false(),
+                *(
+                    provision_jobs.c.workspace.like(_like_prefix(z) + "/%", escape="\\")
+                    for z in zones
+                ),
+            )
+        )
     if spec_id:
         q = q.where(provision_jobs.c.spec_id == spec_id)
     if status:
@@ -488,3 +510,7 @@ async def unpublished_count(session: AsyncSession, job_id: str | None = None) ->
     if job_id is not None:
         q = q.where(job_outbox.c.job_id == job_id)
     return int((await session.execute(q)).scalar_one())
+
+
+def _like_prefix(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

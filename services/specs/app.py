@@ -51,7 +51,7 @@ async def start(settings: SpecsSettings) -> RunningService:
             [lambda s: specs_pb2_grpc.add_SpecServiceServicer_to_server(servicer, s)],
             [SERVICE_NAME],
             settings.listen,
-            settings.service_token or None,
+            authenticator=settings.authenticator(),
         )
     except BaseException:
         await engine.dispose()

@@ -14,6 +14,7 @@ import json
 import re
 import uuid
 from datetime import UTC, datetime
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -226,9 +227,12 @@ class SpecCatalog:
         )
 
     async def list_specs(
-        self, page_size: int, page_token: str, zone_id: str
+        self, page_size: int, page_token: str, zone_id: str, zones: Sequence[str] | None = None
     ) -> tuple[list[dict[str, Any]], str]:
-        """A page of whole Specs in creation order (optionally of one zone), read as one snapshot."""
+        """A page of whole Specs in creation order (optionally of one zone), read as one snapshot.
+
+        ``zones``: only Specs of these zones (the caller's); None for every zone.
+        """
         if len(zone_id) > 63 or any(ord(c) < 32 or ord(c) == 127 for c in zone_id):
             raise InvalidArgument.one("zone_id", "not a zone id")
         limit = _page_size(page_size)
@@ -236,13 +240,21 @@ class SpecCatalog:
         after = _decode_token(page_token, scope)
         async with self.sessions() as session:
             await self._consistent_read(session)
-            heads = await store.list_heads(session, zone_id, after, limit + 1)
+            heads = await store.list_heads(session, zone_id, after, limit + 1, zones)
             token = ""
             if len(heads) > limit:
                 heads = heads[:limit]
                 token = _encode_token(heads[-1].row.create_time, heads[-1].row.id, scope)
             parts = await store.read_components(session, [h.row.id for h in heads]) if heads else {}
         return [store.assemble(h, parts.get(h.row.id, {})) for h in heads], token
+
+    async def spec_zone(self, spec_id: str) -> str | None:
+        """The zone of a Spec (None when there is none with that id): for access checks."""
+        if not _is_id(spec_id):
+            return None
+        async with self.sessions() as session:
+            head = await store.get_head(session, spec_id)
+        return head.row.zone_id if head is not None else None
 
     async def delete_spec(self, spec_id: str, expected_revision: int) -> None:
         """Delete a Spec and its components; ``expected_revision`` 0 means any revision."""

@@ -7,10 +7,12 @@ from typing import Any
 
 import grpc
 
-from alethia.errors import InvalidArgument
+from alethia.errors import InvalidArgument, NotFound
+from alethia.rpc.auth import current_caller
 from alethia.specfile import cloud_identity_from_dict, cloud_identity_to_dict, spec_from_dict, spec_to_dict
 from alethia.specs.v1 import specs_pb2, specs_pb2_grpc
 from services.specs.catalog import SpecCatalog
+from services.specs.validation import show
 
 SERVICE_NAME = specs_pb2.DESCRIPTOR.services_by_name["SpecService"].full_name
 _TIMES = ("create_time", "update_time")
@@ -45,7 +47,13 @@ def _spec_input(request: Any) -> dict[str, Any]:
 
 
 class SpecServicer(specs_pb2_grpc.SpecServiceServicer):
-    """Translates each RPC to a :class:`SpecCatalog` call and back."""
+    """Translates each RPC to a :class:`SpecCatalog` call and back.
+
+    Zones: a caller sees and changes only the Specs of its zones (``current_caller``); a
+    Spec of another zone is NOT_FOUND (its existence is not told), creating one there is
+    PERMISSION_DENIED. Cloud identities hold references only: every caller may read them,
+    creating one needs a caller of every zone.
+    """
 
     def __init__(self, catalog: SpecCatalog) -> None:
         self.catalog = catalog
@@ -53,6 +61,7 @@ class SpecServicer(specs_pb2_grpc.SpecServiceServicer):
     async def CreateCloudIdentity(
         self, request: specs_pb2.CreateCloudIdentityRequest, context: grpc.aio.ServicerContext
     ) -> specs_pb2.CloudIdentity:
+        current_caller().require_admin("creating a cloud identity")
         data = cloud_identity_to_dict(request.identity)
         for key in ("id", *_TIMES):
             data.pop(key, None)
@@ -76,26 +85,45 @@ class SpecServicer(specs_pb2_grpc.SpecServiceServicer):
     ) -> specs_pb2.Spec:
         data = _spec_input(request)
         data.pop("id")  # output only: the service picks the id
+        if data.get("zone_id"):  # an empty zone is the validator's to report
+            current_caller().require_zone(str(data["zone_id"]), "spec.zone_id")
         return spec_message(await self.catalog.create_spec(data))
 
     async def GetSpec(
         self, request: specs_pb2.GetSpecRequest, context: grpc.aio.ServicerContext
     ) -> specs_pb2.Spec:
-        return spec_message(await self.catalog.get_spec(request.id))
+        spec = await self.catalog.get_spec(request.id)
+        current_caller().visible(str(spec.get("zone_id", "")), f"spec {request.id}")
+        return spec_message(spec)
 
     async def UpdateSpec(
         self, request: specs_pb2.UpdateSpecRequest, context: grpc.aio.ServicerContext
     ) -> specs_pb2.Spec:
-        return spec_message(await self.catalog.update_spec(_spec_input(request), request.expected_revision))
+        data = _spec_input(request)
+        await self._visible(str(data.get("id") or ""))
+        return spec_message(await self.catalog.update_spec(data, request.expected_revision))
 
     async def ListSpecs(
         self, request: specs_pb2.ListSpecsRequest, context: grpc.aio.ServicerContext
     ) -> specs_pb2.ListSpecsResponse:
-        items, token = await self.catalog.list_specs(request.page_size, request.page_token, request.zone_id)
+        zones = current_caller().zone_filter()
+        items, token = await self.catalog.list_specs(
+            request.page_size, request.page_token, request.zone_id, zones
+        )
         return specs_pb2.ListSpecsResponse(specs=[spec_message(s) for s in items], next_page_token=token)
 
     async def DeleteSpec(
         self, request: specs_pb2.DeleteSpecRequest, context: grpc.aio.ServicerContext
     ) -> specs_pb2.DeleteSpecResponse:
+        await self._visible(request.id)
         await self.catalog.delete_spec(request.id, request.expected_revision)
         return specs_pb2.DeleteSpecResponse()
+
+    async def _visible(self, spec_id: str) -> None:
+        """NOT_FOUND for a Spec outside the caller's zones (before anything is written)."""
+        caller = current_caller()
+        if caller.all_zones or not spec_id:
+            return
+        zone = await self.catalog.spec_zone(spec_id)
+        if zone is None or not caller.sees(zone):
+            raise NotFound(f"spec {show(spec_id)} not found")

@@ -344,14 +344,21 @@ async def get_head(session: AsyncSession, spec_id: str) -> SpecHead | None:
 
 
 async def list_heads(
-    session: AsyncSession, zone_id: str, after: tuple[datetime, str] | None, limit: int
+    session: AsyncSession,
+    zone_id: str,
+    after: tuple[datetime, str] | None,
+    limit: int,
+    zones: Sequence[str] | None = None,
 ) -> list[SpecHead]:
-    """Spec rows in (create_time, id) order strictly after the cursor, optionally of one zone."""
+    """Spec rows in (create_time, id) order strictly after the cursor, optionally of one zone
+    and limited to ``zones`` (the caller's) when given."""
     stmt = select(SpecRow, CloudIdentityRow.provider, CloudIdentityRow.account_id).join(
         CloudIdentityRow, CloudIdentityRow.id == SpecRow.cloud_identity_id
     )
     if zone_id:
         stmt = stmt.where(SpecRow.zone_id == zone_id)
+    if zones is not None:
+        stmt = stmt.where(SpecRow.zone_id.in_(list(zones)))
     if after is not None:
         stmt = stmt.where(_after(SpecRow.create_time, SpecRow.id, after))
     stmt = stmt.order_by(SpecRow.create_time, SpecRow.id).limit(limit)
