@@ -48,8 +48,8 @@ def _bounded_violations(
     return out
 
 
-def to_status(err: AlethiaError) -> grpc.Status:
-    """Encode a domain error as a ``grpc.Status`` with BadRequest/PreconditionFailure details."""
+def to_status_proto(err: AlethiaError) -> status_pb2.Status:
+    """A domain error as ``google.rpc.Status`` with BadRequest/PreconditionFailure details."""
     details: list[any_pb2.Any] = []
     if err.violations:
         br = error_details_pb2.BadRequest(field_violations=_bounded_violations(err.violations))
@@ -69,10 +69,14 @@ def to_status(err: AlethiaError) -> grpc.Status:
         packed.Pack(pf)
         details.append(packed)
     # Trailers are metadata: keep the message printable ASCII so it always encodes.
-    status = status_pb2.Status(
+    return status_pb2.Status(
         code=err.code.value[0], message=_clip(err.message, MAX_MESSAGE_CHARS), details=details
     )
-    return rpc_status.to_status(status)
+
+
+def to_status(err: AlethiaError) -> grpc.Status:
+    """Encode a domain error as a ``grpc.Status`` with BadRequest/PreconditionFailure details."""
+    return rpc_status.to_status(to_status_proto(err))
 
 
 def internal_status() -> grpc.Status:

@@ -11,6 +11,7 @@ from pathlib import Path
 from alethia.database import create_engine, run_migrations, session_factory
 from alethia.rpc.server import RunningService, create_server
 from alethia.snapshot.v1 import snapshot_pb2, snapshot_pb2_grpc
+from services.snapshot.events_http import EventsApp, start_events_server
 from services.snapshot.git_tokens import GitTokenSource
 from services.snapshot.job_queue import JobQueue
 from services.snapshot.relay import NatsLink, OutboxRelay
@@ -35,6 +36,11 @@ class SnapshotService(RunningService):
     queue: JobQueue | None = None
     relay: OutboxRelay | None = None
     link: NatsLink | None = None
+    events_port: int = 0  # the HTTP event stream's port (0: not served)
+
+    @property
+    def events_address(self) -> str:
+        return f"{self.host}:{self.events_port}" if self.events_port else ""
 
 
 async def _rescue_forever(queue: JobQueue, interval: float) -> None:
@@ -82,7 +88,14 @@ async def start(settings: SnapshotSettings, spec_reader: SpecReader | None = Non
 
     snapshot_servicer = SnapshotServicer(queue, link)
     runner_servicer = RunnerServicer(queue)
+    authenticator = settings.authenticator()
+    events_runner = None
+    events_port = 0
     try:
+        if settings.events_listen:
+            events_runner, events_port = await start_events_server(
+                EventsApp(snapshot_servicer, link, authenticator), settings.events_listen
+            )
         server, port, health = await create_server(
             [
                 lambda s: snapshot_pb2_grpc.add_SnapshotServiceServicer_to_server(snapshot_servicer, s),
@@ -90,22 +103,30 @@ async def start(settings: SnapshotSettings, spec_reader: SpecReader | None = Non
             ],
             SERVICE_NAMES,
             settings.listen,
-            authenticator=settings.authenticator(),
+            authenticator=authenticator,
         )
     except BaseException:
+        if events_runner is not None:
+            await events_runner.cleanup()
         await stop_rescuer()
         await relay.stop(final_flush_timeout=0.1)
         await link.close()
         await specs.close()
         await engine.dispose()
         raise
-    # Closers run in reverse: rescuer, relay (final flush), NATS, spec channel, engine.
+    async def stop_events() -> None:
+        if events_runner is not None:
+            # Open streams end here (their watch tasks are cancelled), before NATS goes.
+            await events_runner.cleanup()
+
+    # Closers run in reverse: event streams, rescuer, relay (final flush), NATS, spec channel, engine.
     return SnapshotService(
         server=server,
         port=port,
         health=health,
         host=_host(settings.listen),
-        closers=[engine.dispose, specs.close, link.close, relay.stop, stop_rescuer],
+        closers=[engine.dispose, specs.close, link.close, relay.stop, stop_rescuer, stop_events],
+        events_port=events_port,
         queue=queue,
         relay=relay,
         link=link,

@@ -9,6 +9,9 @@
 - ``ALETHIA_SNAPSHOT_MAX_ATTEMPTS`` (default 3): runs of a PLAN before a lost lease fails it.
 - ``ALETHIA_SNAPSHOT_RELAY_POLL_SECONDS`` (default 1): the outbox relay's poll interval (it
   also wakes at once after each commit of this process).
+- ``ALETHIA_SNAPSHOT_EVENTS_LISTEN`` (default empty: off): the HTTP server of the gateway's
+  event stream (``GET /api/jobs/{id}/events``, server-sent events), e.g. ``127.0.0.1:50062``;
+  ``alethia up`` and docker compose turn it on.
 - ``ALETHIA_GIT_TOKENS_FILE`` (default empty): JSON file ``{"<host>": "<token>"}``, read per
   request so a rotated token is picked up without a restart.
 - ``ALETHIA_GIT_TOKEN`` (default empty): the token for any host not in the file.
@@ -40,5 +43,6 @@ class SnapshotSettings(CommonSettings):
     relay_poll_seconds: float = Field(
         default=1.0, gt=0, validation_alias="ALETHIA_SNAPSHOT_RELAY_POLL_SECONDS"
     )
+    events_listen: str = Field(default="", validation_alias="ALETHIA_SNAPSHOT_EVENTS_LISTEN")
     git_tokens_file: str = Field(default="", validation_alias="ALETHIA_GIT_TOKENS_FILE")
     git_token: str = Field(default="", repr=False, validation_alias="ALETHIA_GIT_TOKEN")
