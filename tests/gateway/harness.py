@@ -29,6 +29,8 @@ SERVICE_TOKEN = "gateway-tests-service-token-7c1d"
 RUNNER_TOKEN = "gateway-tests-runner-token-2b9e"
 GIT_TOKEN = "ghp_GatewayTestsGitToken000000000000000"
 ZONE_A, ZONE_B = "zone-a", "zone-b"
+REPO_HOST = "git.example.com"
+REPOSITORY = {"url": f"https://{REPO_HOST}/platform/apps.git", "branch": "main", "path": "apps"}
 
 
 @dataclass
@@ -81,6 +83,8 @@ class GatewayStack:
         stranger = LocalIssuer.load_or_create(self.tmp / "stranger-key.pem")
         self.tokens["forged"] = stranger.mint("mallory@example.com", ["*"])
 
+        tokens_file = self.tmp / "git-tokens.json"
+        write_private(tokens_file, json.dumps({REPO_HOST: GIT_TOKEN}))
         self.specs = await start_specs(
             SpecsSettings(
                 database_url=f"sqlite+aiosqlite:///{self.tmp / 'specs.db'}", listen="127.0.0.1:0", **auth
@@ -95,7 +99,7 @@ class GatewayStack:
                 specs_addr=self.specs.address,
                 nats_url=self.nats_url,
                 relay_poll_seconds=0.2,
-                git_token=GIT_TOKEN,
+                git_tokens_file=str(tokens_file),
                 **auth,
             )
         )
