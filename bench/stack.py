@@ -150,10 +150,13 @@ class ServiceStack:
         ch = connect(self.addresses["specs"], self.token)
         ch2 = connect(self.addresses["snapshot"], self.token)
         ch3 = connect(self.addresses["mapper"], self.token)
-        self._channels = [ch, ch2, ch3]
+        # RunnerService accepts only runners: the benchmark's claimers present the runner token.
+        runner_token = self.supervisor.runner_token() if self.supervisor else self.token
+        ch4 = connect(self.addresses["snapshot"], runner_token)
+        self._channels = [ch, ch2, ch3, ch4]
         self.spec_stub = specs_pb2_grpc.SpecServiceStub(ch)
         self.jobs = snapshot_pb2_grpc.SnapshotServiceStub(ch2)
-        self.runner_stub = snapshot_pb2_grpc.RunnerServiceStub(ch2)
+        self.runner_stub = snapshot_pb2_grpc.RunnerServiceStub(ch4)
         self.mapper = mapper_pb2_grpc.MapperServiceStub(ch3)
 
     async def open_events(self) -> None:
@@ -187,7 +190,7 @@ class ServiceStack:
 
     def pids(self) -> dict[str, int]:
         assert self.supervisor is not None
-        return {k: v for k, v in self.supervisor.pids().items() if k not in ("nats", "s3")}
+        return {k: v for k, v in self.supervisor.pids().items() if k not in ("nats", "s3", "gateway")}
 
     async def close(self) -> None:
         if self._nc is not None:

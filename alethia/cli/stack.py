@@ -48,7 +48,14 @@ def up(
             table.add_row(name, addr, info.logs.get(name, ""))
         table.add_row("nats", info.nats_url, info.logs.get("nats", "(external)"))
         table.add_row("s3", info.s3_endpoint, info.logs.get("s3", "(external)"))
+        if info.gateway:
+            table.add_row("gateway", info.gateway, info.logs.get("gateway", ""))
         stdout.print(table)
+        if info.gateway_token_file:
+            stdout.print(
+                f"gateway: REST, gRPC-Web and gRPC on {info.gateway} (docs/api.md); the local admin's "
+                f"token is in {info.gateway_token_file}."
+            )
         stdout.print(
             f"data in {info.data_dir}. Run `alethia` commands from this directory, or set "
             f"ALETHIA_STACK_DIR={info.data_dir}. Ctrl-C stops everything."

@@ -3,7 +3,9 @@
 Order: explicit addresses in the environment (``ALETHIA_SPECS_ADDR``,
 ``ALETHIA_SNAPSHOT_ADDR``, ...) win per service; otherwise ``stack.json`` of the stack
 directory (``--stack-dir``, else ``ALETHIA_STACK_DIR``, else ``./.alethia``). The token is
-``ALETHIA_SERVICE_TOKEN`` or the stack's token file.
+``ALETHIA_TOKEN`` (a user's bearer token), else ``ALETHIA_SERVICE_TOKEN``, else the stack's
+``gateway_token_file`` (the local admin user: the CLI calls the services directly over gRPC
+with the same identity the gateway sees), else its service token file.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def resolve(stack_dir_flag: str | None = None, env: Mapping[str, str] | None = N
     """Find the stack; raises :class:`Unavailable` with what to do when there is none."""
     env = os.environ if env is None else env
     explicit = {name: env[var] for name, var in ADDR_ENV.items() if env.get(var)}
-    token = env.get("ALETHIA_SERVICE_TOKEN", "")
+    token = env.get("ALETHIA_TOKEN", "") or env.get("ALETHIA_SERVICE_TOKEN", "")
     stack_dir = stack_dir_from(stack_dir_flag, env)
     if len(explicit) == len(SERVICES) and not stack_dir_flag:
         return Target(explicit, token, None)
@@ -63,10 +65,11 @@ def resolve(stack_dir_flag: str | None = None, env: Mapping[str, str] | None = N
             f"the Alethia stack in {stack_dir.resolve()} is not running: start it with "
             f"`alethia up --data-dir {stack_dir}`"
         )
-    if not token and info.token_file:
+    token_file = info.gateway_token_file or info.token_file
+    if not token and token_file:
         try:
-            token = Path(info.token_file).read_text().strip()
+            token = Path(token_file).read_text().strip()
         except OSError as exc:
-            raise AlethiaError(f"cannot read the stack's service token: {exc}") from exc
+            raise AlethiaError(f"cannot read the stack's token: {exc}") from exc
     addresses = {**info.services, **explicit}
     return Target(addresses, token, stack_dir.resolve())

@@ -5,6 +5,9 @@ Layout (all under ``DIR``, default ``./.alethia``)::
     up.lock            pid of the running ``alethia up``, held with an fcntl lock
     stack.json         where each part listens (the CLI reads it to find the stack)
     service-token      the shared service token (mode 0600)
+    runner-token       the runners' own credential (mode 0600)
+    gateway-token      the local admin user's bearer token for the gateway and the CLI (0600)
+    gateway/           the local user issuer's signing key (0600), its JWKS, Envoy's config and log
     git-tokens.json    git token per host for the local demo git host (mode 0600)
     specs.db           SQLite of the specs service
     snapshot.db        SQLite of the snapshot service (jobs, outbox)
@@ -32,6 +35,10 @@ from typing import Any
 STACK_FILE = "stack.json"
 LOCK_FILE = "up.lock"
 TOKEN_FILE = "service-token"
+RUNNER_TOKEN_FILE = "runner-token"
+GATEWAY_TOKEN_FILE = "gateway-token"
+GATEWAY_DEFAULT_PORT = 8080
+EVENTS_DEFAULT_PORT = 50062
 DEFAULT_DATA_DIR = ".alethia"
 
 # The four services, in start order (stop order is the reverse).
@@ -80,6 +87,26 @@ class DataDir:
         return self.root / TOKEN_FILE
 
     @property
+    def runner_token_file(self) -> Path:
+        return self.root / RUNNER_TOKEN_FILE
+
+    @property
+    def gateway_token_file(self) -> Path:
+        return self.root / GATEWAY_TOKEN_FILE
+
+    @property
+    def gateway(self) -> Path:
+        return self.root / "gateway"
+
+    @property
+    def issuer_key_file(self) -> Path:
+        return self.gateway / "issuer-key.pem"
+
+    @property
+    def jwks_file(self) -> Path:
+        return self.gateway / "jwks.json"
+
+    @property
     def git_tokens_file(self) -> Path:
         return self.root / "git-tokens.json"
 
@@ -102,6 +129,8 @@ class DataDir:
         """Make the directory tree (idempotent)."""
         for path in (self.root, self.logs, self.git, self.work):
             path.mkdir(parents=True, exist_ok=True)
+        self.gateway.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.gateway.chmod(0o700)  # holds the issuer's signing key
 
     def write_git_tokens(self, tokens: dict[str, str]) -> None:
         """The snapshot service's per-host git tokens (mode 0600), for the local git host."""
@@ -112,17 +141,25 @@ class DataDir:
 
     def service_token(self) -> str:
         """The stored service token, generated (mode 0600) on first use."""
-        if self.token_file.exists():
-            token = self.token_file.read_text().strip()
-            if token:
-                return token
-        token = secrets.token_urlsafe(32)
-        # O_EXCL-free but created 0600 from the start: the token is never world-readable.
-        fd = os.open(self.token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(token + "\n")
-        self.token_file.chmod(0o600)
-        return token
+        return _stored_token(self.token_file)
+
+    def runner_token(self) -> str:
+        """The stored runner token, generated (mode 0600) on first use."""
+        return _stored_token(self.runner_token_file)
+
+
+def _stored_token(path: Path) -> str:
+    if path.exists():
+        token = path.read_text().strip()
+        if token:
+            return token
+    token = secrets.token_urlsafe(32)
+    # O_EXCL-free but created 0600 from the start: the token is never world-readable.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    path.chmod(0o600)
+    return token
 
 
 @dataclass
@@ -191,6 +228,8 @@ class StackInfo:
     s3_endpoint: str
     token_file: str
     logs: dict[str, str] = field(default_factory=dict)
+    gateway: str = ""  # http://host:port of Envoy
+    gateway_token_file: str = ""  # the local admin user's token (for the gateway and the CLI)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -201,6 +240,8 @@ class StackInfo:
             "nats_url": self.nats_url,
             "s3_endpoint": self.s3_endpoint,
             "token_file": self.token_file,
+            "gateway": self.gateway,
+            "gateway_token_file": self.gateway_token_file,
             "logs": self.logs,
         }
 
@@ -222,4 +263,6 @@ class StackInfo:
             s3_endpoint=str(data.get("s3_endpoint", "")),
             token_file=str(data.get("token_file", "")),
             logs={str(k): str(v) for k, v in dict(data.get("logs", {})).items()},
+            gateway=str(data.get("gateway", "")),
+            gateway_token_file=str(data.get("gateway_token_file", "")),
         )

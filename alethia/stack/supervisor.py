@@ -12,6 +12,10 @@ Invariants:
 - Children are started in their own session (a terminal's Ctrl-C reaches only the
   supervisor, which then stops them in order) and die with the supervisor even when it
   is killed with SIGKILL (``PR_SET_PDEATHSIG``), so no orphan holds a port or a file.
+- The gateway (Envoy) starts once the specs and snapshot services are healthy, in front of
+  them: ``stack.json`` records it as ``gateway`` (``http://HOST:PORT``) with the local admin
+  user's token file as ``gateway_token_file``. Users are signed by a local issuer whose key
+  lives in the data directory; runners get their own token (``runner-token``).
 - Real Postgres, NATS and S3 are settings: when ``ALETHIA_NATS_URL`` or
   ``ALETHIA_S3_ENDPOINT`` is set, that server is used and none is started; database URLs
   and the template set given in the environment pass through unchanged.
@@ -20,6 +24,7 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -32,8 +37,12 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from alethia.gateway.envoy import EnvoyGateway, GatewayConfig
+from alethia.rpc.auth import LocalIssuer, write_private
 from alethia.stack.datadir import (
     DEFAULT_PORTS,
+    EVENTS_DEFAULT_PORT,
+    GATEWAY_DEFAULT_PORT,
     SERVICES,
     DataDir,
     StackInfo,
@@ -57,6 +66,8 @@ DEMO_GIT_HOST = "git.example.com"
 # it before that, or a running apply would end ERRORED with its state lock held.
 LOCAL_DRAIN_GRACE_SECONDS = 20.0
 STOP_GRACE = {"executor": LOCAL_DRAIN_GRACE_SECONDS + 20.0 + 20.0}
+# The local admin user: every zone. Its token is rewritten at each start (30 days).
+LOCAL_ADMIN = "admin"
 
 
 class StackStartError(RuntimeError):
@@ -111,6 +122,9 @@ class Stack:
     nats: NatsServer | None = field(default=None, init=False)
     s3: SeaweedS3 | None = field(default=None, init=False)
     services: dict[str, ServiceProcess] = field(default_factory=dict, init=False)
+    gateway: EnvoyGateway | None = field(default=None, init=False)
+    # Runner token and user issuer of this start (set by start(), passed to every service).
+    _auth_env: dict[str, str] = field(default_factory=dict, init=False)
     info: StackInfo | None = field(default=None, init=False)
     _lock: StackLock | None = field(default=None, init=False)
 
@@ -144,6 +158,20 @@ class Stack:
     def service_token(self) -> str:
         return self.config.env.get("ALETHIA_SERVICE_TOKEN") or self.data.service_token()
 
+    def runner_token(self) -> str:
+        return self.config.env.get("ALETHIA_RUNNER_TOKEN") or self.data.runner_token()
+
+    def _port(self, default: int) -> int:
+        if self.config.free_ports or port_open(self.config.host, default):
+            return free_port()
+        return default
+
+    def issuer(self) -> LocalIssuer:
+        """The local user issuer; its JWKS file is (re)written for the services to read."""
+        issuer = LocalIssuer.load_or_create(self.data.issuer_key_file)
+        write_private(self.data.jwks_file, json.dumps(issuer.jwks()))
+        return issuer
+
     def service_env(self, name: str, addresses: Mapping[str, str], token: str) -> dict[str, str]:
         """The environment of one service: the caller's, plus the stack's wiring.
 
@@ -155,6 +183,8 @@ class Stack:
         env["PYTHONUNBUFFERED"] = "1"
         forced = {
             "ALETHIA_SERVICE_TOKEN": token,
+            **self._auth_env,
+            "ALETHIA_SNAPSHOT_EVENTS_LISTEN": addresses.get("events", ""),
             f"ALETHIA_{name.upper()}_LISTEN": addresses[name],
             "ALETHIA_SPECS_ADDR": addresses["specs"],
             "ALETHIA_SNAPSHOT_ADDR": addresses["snapshot"],
@@ -202,6 +232,15 @@ class Stack:
         self.data.write_git_tokens({DEMO_GIT_HOST: LOCAL_GIT_TOKEN})
         ports = self._ports()
         addresses = {name: f"{self.config.host}:{port}" for name, port in ports.items()}
+        addresses["events"] = f"{self.config.host}:{self._port(EVENTS_DEFAULT_PORT)}"
+        gateway_listen = f"{self.config.host}:{self._port(GATEWAY_DEFAULT_PORT)}"
+        issuer = self.issuer()
+        self._auth_env = {
+            "ALETHIA_RUNNER_TOKEN": self.runner_token(),
+            "ALETHIA_AUTH_JWKS_FILE": str(self.data.jwks_file),
+            "ALETHIA_AUTH_ISSUER": issuer.issuer,
+        }
+        write_private(self.data.gateway_token_file, issuer.mint(LOCAL_ADMIN, ["*"]) + "\n")
         for url in example_repository_urls():
             ensure_local_repository(self.data.git, url)
 
@@ -219,6 +258,27 @@ class Stack:
             self._spawn(name, addresses, token)
         self._write_info("starting", addresses)
         self._wait_healthy(first, deadline)
+        self.say(f"starting the gateway (Envoy) on {gateway_listen}")
+        self.gateway = EnvoyGateway(
+            GatewayConfig(
+                listen=gateway_listen,
+                specs_addr=addresses["specs"],
+                snapshot_addr=addresses["snapshot"],
+                events_addr=addresses["events"],
+                jwks=issuer.jwks(),
+                issuer=issuer.issuer,
+                admin_port=free_port(),
+                cors_origins=[
+                    o.strip()
+                    for o in self.config.env.get("ALETHIA_GATEWAY_CORS_ORIGINS", "").split(",")
+                    if o.strip()
+                ]
+                or ["http://localhost:*", "http://127.0.0.1:*"],
+            ),
+            self.data.gateway,
+            die_with_parent=True,
+        ).start(wait=False)
+        self.gateway.wait_ready(max(1.0, deadline - time.monotonic()))
         if self.s3 is not None:
             self.s3.wait_ready(max(1.0, deadline - time.monotonic()))
         self._spawn("executor", addresses, token)
@@ -265,15 +325,19 @@ class Stack:
             logs["nats"] = str(self.nats.process.log_path)
         if self.s3 and self.s3.process:
             logs["s3"] = str(self.s3.process.log_path)
+        if self.gateway and self.gateway.process:
+            logs["gateway"] = str(self.gateway.process.log_path)
         self.info = StackInfo(
             data_dir=str(self.data.root),
             pid=os.getpid(),
             status=status,
-            services=dict(addresses),
+            services={k: v for k, v in addresses.items() if k in SERVICES},
             nats_url=self.nats_url,
             s3_endpoint=self.s3_endpoint,
             token_file=str(self.data.token_file),
             logs=logs,
+            gateway=self.gateway.url if self.gateway else "",
+            gateway_token_file=str(self.data.gateway_token_file) if self.gateway else "",
         )
         self.info.write(self.data.stack_file)
         return self.info
@@ -288,6 +352,8 @@ class Stack:
             return "nats"
         if self.s3 and self.s3.process and not self.s3.process.running():
             return "s3"
+        if self.gateway and self.gateway.process and not self.gateway.process.running():
+            return "gateway"
         return None
 
     def pids(self) -> dict[str, int]:
@@ -297,10 +363,15 @@ class Stack:
             out["nats"] = self.nats.process.pid
         if self.s3 and self.s3.process and self.s3.process.pid:
             out["s3"] = self.s3.process.pid
+        if self.gateway and self.gateway.process and self.gateway.process.pid:
+            out["gateway"] = self.gateway.process.pid
         return out
 
     def stop(self) -> None:
-        """Stop services in reverse start order, then S3 and NATS; release the lock."""
+        """Stop the gateway, services in reverse start order, then S3 and NATS; release the lock."""
+        if self.gateway is not None and self.gateway.process is not None and self.gateway.process.running():
+            self.say("stopping the gateway")
+            self.gateway.stop()
         for name in reversed(SERVICES):
             svc = self.services.get(name)
             if svc is not None and svc.process.running():
