@@ -36,7 +36,9 @@ def main() -> None:
     if sys.argv[1:] == ["--ready"]:
         sys.exit(ready(settings.admin_port))
     if not settings.auth_jwks_file or not settings.auth_issuer:
-        sys.stderr.write("error: ALETHIA_AUTH_JWKS_FILE and ALETHIA_AUTH_ISSUER are required for the gateway\n")
+        sys.stderr.write(
+            "error: ALETHIA_AUTH_JWKS_FILE and ALETHIA_AUTH_ISSUER are required for the gateway\n"
+        )
         sys.exit(2)
     config = GatewayConfig(
         listen=settings.listen,

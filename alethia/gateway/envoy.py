@@ -143,7 +143,14 @@ def _origin_matcher(origin: str) -> dict[str, Any]:
 def _json_reply(code: int, http: int) -> dict[str, Any]:
     """Envoy's own replies (no route, bad token) in the same JSON shape as the services'."""
     return {
-        "filter": {"status_code_filter": {"comparison": {"op": "EQ", "value": {"default_value": http, "runtime_key": f"alethia.reply_{http}"}}}},
+        "filter": {
+            "status_code_filter": {
+                "comparison": {
+                    "op": "EQ",
+                    "value": {"default_value": http, "runtime_key": f"alethia.reply_{http}"},
+                }
+            }
+        },
         "body_format_override": {
             "json_format": {"code": code, "message": "%LOCAL_REPLY_BODY%"},
             "content_type": "application/json",
@@ -164,9 +171,14 @@ def envoy_config(cfg: GatewayConfig) -> dict[str, Any]:
     routes: list[dict[str, Any]] = [
         # CORS preflights: Envoy's cors filter answers them, but only on a route that has an
         # upstream (not a direct response); one that it refuses ends at the HTTP server as 405.
-        _route({"prefix": "/", "headers": [{"name": ":method", "string_match": {"exact": "OPTIONS"}}]}, "events"),
         _route(
-            {"safe_regex": {"regex": EVENTS_REGEX}, "headers": [{"name": ":method", "string_match": {"exact": "GET"}}]},
+            {"prefix": "/", "headers": [{"name": ":method", "string_match": {"exact": "OPTIONS"}}]}, "events"
+        ),
+        _route(
+            {
+                "safe_regex": {"regex": EVENTS_REGEX},
+                "headers": [{"name": ":method", "string_match": {"exact": "GET"}}],
+            },
             "events",
             **streaming,
         ),
@@ -174,7 +186,10 @@ def envoy_config(cfg: GatewayConfig) -> dict[str, Any]:
             "match": {"path": "/api/openapi.json"},
             "direct_response": {"status": 200, "body": {"filename": str(cfg.openapi)}},
             "response_headers_to_add": [
-                {"header": {"key": "content-type", "value": "application/json"}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+                {
+                    "header": {"key": "content-type", "value": "application/json"},
+                    "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+                }
             ],
         },
         # After transcoding, the path is the gRPC method's: route by service.
@@ -239,7 +254,9 @@ def envoy_config(cfg: GatewayConfig) -> dict[str, Any]:
         },
         {
             "name": "envoy.filters.http.grpc_web",
-            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.grpc_web.v3.GrpcWeb"},
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.grpc_web.v3.GrpcWeb"
+            },
         },
         {
             "name": "envoy.filters.http.grpc_json_transcoder",
@@ -285,13 +302,24 @@ def envoy_config(cfg: GatewayConfig) -> dict[str, Any]:
             "mappers": [
                 # The OpenAPI document (a direct response) stays as it is.
                 {
-                    "filter": {"status_code_filter": {"comparison": {"op": "EQ", "value": {"default_value": 200, "runtime_key": "alethia.reply_200"}}}},
+                    "filter": {
+                        "status_code_filter": {
+                            "comparison": {
+                                "op": "EQ",
+                                "value": {"default_value": 200, "runtime_key": "alethia.reply_200"},
+                            }
+                        }
+                    },
                     "body_format_override": {
                         "text_format_source": {"inline_string": "%LOCAL_REPLY_BODY%"},
                         "content_type": "application/json",
                     },
                 },
-                _json_reply(16, 401), _json_reply(7, 403), _json_reply(5, 404), _json_reply(14, 503)],
+                _json_reply(16, 401),
+                _json_reply(7, 403),
+                _json_reply(5, 404),
+                _json_reply(14, 503),
+            ],
             "body_format": {
                 "json_format": {"code": 2, "message": "%LOCAL_REPLY_BODY%"},
                 "content_type": "application/json",
@@ -315,7 +343,11 @@ def envoy_config(cfg: GatewayConfig) -> dict[str, Any]:
                     "name": "gateway",
                     "address": {"socket_address": {"address": host.strip("[]"), "port_value": int(port)}},
                     "filter_chains": [
-                        {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}
+                        {
+                            "filters": [
+                                {"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}
+                            ]
+                        }
                     ],
                 }
             ],
@@ -399,4 +431,3 @@ class EnvoyGateway:
     def stop(self, grace: float = 5.0) -> None:
         if self.process is not None:
             self.process.stop(grace)
-

@@ -32,7 +32,9 @@ class GatewaySettings(CommonSettings):
         default="http://localhost:*,http://127.0.0.1:*", validation_alias="ALETHIA_GATEWAY_CORS_ORIGINS"
     )
     admin_port: int = Field(default=9901, ge=0, lt=65536, validation_alias="ALETHIA_GATEWAY_ADMIN_PORT")
-    config_file: str = Field(default="/tmp/alethia-envoy.json", validation_alias="ALETHIA_GATEWAY_CONFIG_FILE")
+    config_file: str = Field(
+        default="/tmp/alethia-envoy.json", validation_alias="ALETHIA_GATEWAY_CONFIG_FILE"
+    )
 
     def origins(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]

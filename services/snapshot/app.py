@@ -114,6 +114,7 @@ async def start(settings: SnapshotSettings, spec_reader: SpecReader | None = Non
         await specs.close()
         await engine.dispose()
         raise
+
     async def stop_events() -> None:
         if events_runner is not None:
             # Open streams end here (their watch tasks are cancelled), before NATS goes.

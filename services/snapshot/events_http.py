@@ -55,7 +55,9 @@ def sse_frame(ev: events_pb2.JobEvent) -> bytes:
     return f"id: {ev.event_id}\ndata: {event_json(ev)}\n\n".encode()
 
 
-async def resume_after(events: AsyncIterator[events_pb2.JobEvent], last_id: str) -> AsyncIterator[events_pb2.JobEvent]:
+async def resume_after(
+    events: AsyncIterator[events_pb2.JobEvent], last_id: str
+) -> AsyncIterator[events_pb2.JobEvent]:
     """The events after ``last_id`` (all of them when ``last_id`` is empty).
 
     Events replay from the job's start in order, so everything up to and including the
@@ -167,9 +169,7 @@ class EventsApp:
         return response
 
 
-async def start_events_server(
-    events: EventsApp, listen: str
-) -> tuple[web.AppRunner, int]:
+async def start_events_server(events: EventsApp, listen: str) -> tuple[web.AppRunner, int]:
     """Serve the event stream on ``listen`` (``host:port``, port 0 = any); returns (runner, port)."""
     host, _, port = listen.rpartition(":")
     runner = web.AppRunner(events.app(), access_log=None, handle_signals=False)

@@ -244,10 +244,7 @@ async def list_jobs(
         q = q.where(
             or_(
                 false(),
-                *(
-                    provision_jobs.c.workspace.like(_like_prefix(z) + "/%", escape="\\")
-                    for z in zones
-                ),
+                *(provision_jobs.c.workspace.like(_like_prefix(z) + "/%", escape="\\") for z in zones),
             )
         )
     if spec_id:

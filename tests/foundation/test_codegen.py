@@ -19,6 +19,8 @@ def test_generated_code_is_fresh() -> None:
 
 
 def test_every_service_package_is_versioned() -> None:
-    protos = sorted(p.relative_to(ROOT / "protos").parts[:3] for p in (ROOT / "protos" / "alethia").rglob("*.proto"))
+    protos = sorted(
+        p.relative_to(ROOT / "protos").parts[:3] for p in (ROOT / "protos" / "alethia").rglob("*.proto")
+    )
     assert {p[1] for p in protos} == {"specs", "snapshot", "mapper", "executor", "events"}
     assert all(p[0] == "alethia" and p[2] == "v1" for p in protos)

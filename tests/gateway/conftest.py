@@ -14,7 +14,9 @@ from .harness import ZONE_A, GatewayStack
 
 
 @pytest.fixture(scope="module")
-async def gw(tmp_path_factory: pytest.TempPathFactory, nats_server: NatsServer) -> AsyncIterator[GatewayStack]:
+async def gw(
+    tmp_path_factory: pytest.TempPathFactory, nats_server: NatsServer
+) -> AsyncIterator[GatewayStack]:
     stack = GatewayStack(tmp_path_factory.mktemp("gateway"), nats_server.url)
     try:
         await stack.start()

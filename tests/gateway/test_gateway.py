@@ -26,7 +26,9 @@ from .harness import GIT_TOKEN, REPOSITORY, ZONE_A, ZONE_B, GatewayStack, Reply
 OPENAPI = Path(__file__).resolve().parents[2] / "alethia" / "gateway" / "openapi.json"
 
 
-async def create_spec(gw: GatewayStack, identity_id: str, who: str = "alice", zone: str = ZONE_A) -> dict[str, Any]:
+async def create_spec(
+    gw: GatewayStack, identity_id: str, who: str = "alice", zone: str = ZONE_A
+) -> dict[str, Any]:
     reply = await gw.request("POST", "/api/specs", who=who, body=spec_body(identity_id, zone))
     assert reply.status == 200, reply.text
     return dict(reply.body)
@@ -73,7 +75,9 @@ async def test_identity_and_spec_routes(gw: GatewayStack, identity_id: str) -> N
     assert spec["id"] in [s["id"] for s in listed.body["specs"]]
 
     changed = {**body, "cluster": {**body["cluster"], "node_max_size": 7}}
-    updated = await gw.request("PUT", f"/api/specs/{spec['id']}?expected_revision=1", who="alice", body=changed)
+    updated = await gw.request(
+        "PUT", f"/api/specs/{spec['id']}?expected_revision=1", who="alice", body=changed
+    )
     assert updated.status == 200, updated.text
     assert updated.body["revision"] == "2" and updated.body["cluster"]["node_max_size"] == 7
 
@@ -87,7 +91,9 @@ async def test_identity_and_spec_routes(gw: GatewayStack, identity_id: str) -> N
     assert gone.status == 404 and gone.body["code"] == grpc.StatusCode.NOT_FOUND.value[0]
 
 
-async def test_job_routes_and_requested_by_is_the_verified_subject(gw: GatewayStack, identity_id: str) -> None:
+async def test_job_routes_and_requested_by_is_the_verified_subject(
+    gw: GatewayStack, identity_id: str
+) -> None:
     spec = await create_spec(gw, identity_id)
     job = await queue(gw, spec["id"], requested_by="someone-else", idempotency_key=f"k-{spec['id']}")
     assert job.status == 200, job.text
@@ -165,16 +171,23 @@ async def test_error_bodies_and_status_codes(gw: GatewayStack, identity_id: str)
 
     spec = await create_spec(gw, identity_id)
     body = spec_body(identity_id, project_name=spec["project_name"])
-    stale_rev = await gw.request("PUT", f"/api/specs/{spec['id']}?expected_revision=5", who="alice", body=body)
+    stale_rev = await gw.request(
+        "PUT", f"/api/specs/{spec['id']}?expected_revision=5", who="alice", body=body
+    )
     assert stale_rev.status == 409 and stale_rev.body["code"] == grpc.StatusCode.ABORTED.value[0]
 
     # A stale plan: 412 with the changed fields in the body.
     plan_id = (await queue(gw, spec["id"])).body["id"]
     await gw.finish_job(plan_id, events_pb2.SUCCEEDED)
     changed = {**body, "cluster": {**body["cluster"], "node_max_size": 9}}
-    assert (await gw.request("PUT", f"/api/specs/{spec['id']}?expected_revision=1", who="alice", body=changed)).status == 200
+    assert (
+        await gw.request("PUT", f"/api/specs/{spec['id']}?expected_revision=1", who="alice", body=changed)
+    ).status == 200
     stale = await gw.request(
-        "POST", "/api/jobs", who="alice", body={"spec_id": spec["id"], "type": "DEPLOY", "plan_job_id": plan_id}
+        "POST",
+        "/api/jobs",
+        who="alice",
+        body={"spec_id": spec["id"], "type": "DEPLOY", "plan_job_id": plan_id},
     )
     assert stale.status == 412, stale.text
     assert stale.body["code"] == grpc.StatusCode.FAILED_PRECONDITION.value[0]
@@ -188,7 +201,9 @@ async def test_error_bodies_and_status_codes(gw: GatewayStack, identity_id: str)
         assert message in refused.body["message"].lower()
     nowhere = await gw.request("GET", "/api/nothing-here", who="alice")
     assert nowhere.status == 404 and nowhere.body == {"code": 5, "message": "no such route"}
-    not_json = await gw.request("POST", "/api/specs", who="alice", raw=b"{not json", headers={"Content-Type": "application/json"})
+    not_json = await gw.request(
+        "POST", "/api/specs", who="alice", raw=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert not_json.status == 400
 
 
@@ -221,7 +236,12 @@ async def test_a_user_of_zone_a_sees_nothing_of_zone_b(gw: GatewayStack, identit
         assert reply.status == 404, (method, path, reply.status, reply.text)
     created = await gw.request("POST", "/api/specs", who="alice", body=spec_body(identity_id, ZONE_B))
     assert created.status == 403 and "zone_id" in created.body["message"]
-    identity = await gw.request("POST", "/api/identities", who="alice", body={"name": "x", "provider": "aws", "account_id": "123456789012"})
+    identity = await gw.request(
+        "POST",
+        "/api/identities",
+        who="alice",
+        body={"name": "x", "provider": "aws", "account_id": "123456789012"},
+    )
     assert identity.status == 403
 
     # Nothing of zone B changed: bob still sees his Spec at revision 1 and his job queued.
@@ -262,7 +282,9 @@ async def test_runner_service_accepts_only_runners(gw: GatewayStack, identity_id
 
 
 async def test_git_token_route_answers_only_the_lease_holder(gw: GatewayStack, identity_id: str) -> None:
-    reply = await gw.request("POST", "/api/specs", who="alice", body=spec_body(identity_id, repositories=[REPOSITORY]))
+    reply = await gw.request(
+        "POST", "/api/specs", who="alice", body=spec_body(identity_id, repositories=[REPOSITORY])
+    )
     assert reply.status == 200, reply.text
     spec = reply.body
     job_id = (await queue(gw, spec["id"])).body["id"]
@@ -283,7 +305,9 @@ async def test_git_token_route_answers_only_the_lease_holder(gw: GatewayStack, i
     assert granted.body["token"] == GIT_TOKEN
 
     await runner.CompleteJob(
-        snapshot_pb2.CompleteJobRequest(lease=claim.lease, result=snapshot_pb2.JobResult(status=events_pb2.SUCCEEDED))
+        snapshot_pb2.CompleteJobRequest(
+            lease=claim.lease, result=snapshot_pb2.JobResult(status=events_pb2.SUCCEEDED)
+        )
     )
     after = await gw.request("POST", path, who="runner", body={"lease_token": claim.lease.token})
     assert after.status == 403 and GIT_TOKEN not in after.text
@@ -338,11 +362,18 @@ async def test_grpc_web_and_native_grpc_through_the_gateway(gw: GatewayStack, id
 
 
 async def test_cors_preflight(gw: GatewayStack) -> None:
-    preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type"}
-    ok = await gw.request("OPTIONS", "/api/specs", who=None, headers={"Origin": "http://localhost:5173", **preflight})
+    preflight = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type",
+    }
+    ok = await gw.request(
+        "OPTIONS", "/api/specs", who=None, headers={"Origin": "http://localhost:5173", **preflight}
+    )
     assert ok.status == 200 and ok.headers["Access-Control-Allow-Origin"] == "http://localhost:5173"
     assert "authorization" in ok.headers["Access-Control-Allow-Headers"]
-    other = await gw.request("OPTIONS", "/api/specs", who=None, headers={"Origin": "https://evil.example", **preflight})
+    other = await gw.request(
+        "OPTIONS", "/api/specs", who=None, headers={"Origin": "https://evil.example", **preflight}
+    )
     assert "Access-Control-Allow-Origin" not in other.headers
 
 
