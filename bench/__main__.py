@@ -57,6 +57,8 @@ STACK_BENCHES = (
     "snapshot_latency",
     "claim_throughput",
     "runner_scaling",
+    "gateway_getspec",
+    "gateway_idle_rss_mb",
 )
 
 
@@ -120,7 +122,7 @@ async def _guard(results: dict[str, Any], name: str, fn: Callable[[], Awaitable[
 async def _run_stack(
     kind: str, root: Path, infra: Any, plan: Plan, only: list[str], pg: Any
 ) -> dict[str, Any]:
-    from bench import database, memory, pipeline
+    from bench import database, gateway, memory, pipeline
     from bench.raw_terraform import RawTerraform
     from bench.stack import ServiceStack
 
@@ -149,6 +151,8 @@ async def _run_stack(
                 lambda: database.create_spec_throughput(st, plan.create_reps, plan.create_batch),
             ),
             ("snapshot_latency", lambda: database.snapshot_latency(st, plan.snapshot_reps)),
+            ("gateway_getspec", lambda: gateway.getspec_rest_vs_grpc(st, plan.snapshot_reps)),
+            ("gateway_idle_rss_mb", lambda: gateway.gateway_idle_rss(st, plan.rss_settle)),
         ]
         for name, fn in steps:
             if _wanted(only, name):

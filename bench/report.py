@@ -45,6 +45,8 @@ TARGETS: dict[str, Target] = {
     "runner_scaling": Target("ratio >= 1.6", lambda e: _ratio(e) >= 1.6),
     "spec_size_scaling": Target("ratio <= 1 (grows no faster than Terraform)", lambda e: _ratio(e) <= 1.0),
     "rss_idle_mb": Target("each <= 100 MB", lambda e: float(e["value"]) <= 100),
+    "gateway_getspec": Target("ratio <= 1.3", lambda e: _ratio(e) <= 1.3),
+    "gateway_idle_rss_mb": Target("reported", lambda e: float(e["value"]) > 0),
 }
 ORDER = list(TARGETS)
 
