@@ -130,11 +130,18 @@ async def test_every_service_refuses_calls_without_the_token(make_pipeline: Any)
 
     # docker-compose.yml requires the token for every service that serves or calls gRPC.
     compose = yaml.safe_load(await asyncio.to_thread(Path(REPO_ROOT / "docker-compose.yml").read_text))
+    # The gateway is the exception the other way round: it forwards the user's own token and
+    # must never hold the service token (a gateway compromise must not be every zone's key).
+    gateway_env = compose["services"]["gateway"].get("environment") or {}
+    assert "ALETHIA_SERVICE_TOKEN" not in gateway_env and "ALETHIA_RUNNER_TOKEN" not in gateway_env
     grpc_services = [
         name
         for name, svc in compose["services"].items()
-        if any("ALETHIA_" in str(k) and "ADDR" in str(k) for k in (svc.get("environment") or {}))
-        or "services." in json.dumps(svc.get("command", ""))
+        if name != "gateway"
+        and (
+            any("ALETHIA_" in str(k) and "ADDR" in str(k) for k in (svc.get("environment") or {}))
+            or "services." in json.dumps(svc.get("command", ""))
+        )
     ]
     assert grpc_services
     missing = [
