@@ -222,6 +222,8 @@ RUNNER_MAY_CALL = (
     "/alethia.mapper.v1.MapperService/",
     "/alethia.snapshot.v1.SnapshotService/GetJob",
 )
+# Draining a runner is an operator's act, not a zone's: services and users of every zone.
+OPERATOR_ONLY = ("/alethia.executor.v1.ExecutorService/",)
 
 
 def authorize(caller: Caller, method: str, separate_runners: bool) -> None:
@@ -234,6 +236,8 @@ def authorize(caller: Caller, method: str, separate_runners: bool) -> None:
         raise PermissionDenied("RunnerService accepts only runners")
     if caller.kind == "runner" and not method.startswith(RUNNER_MAY_CALL):
         raise PermissionDenied("runner credentials are for RunnerService only")
+    if method.startswith(OPERATOR_ONLY):
+        caller.require_admin("the runner's operator API")
 
 
 def authenticator_from(

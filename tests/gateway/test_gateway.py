@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import struct
 from pathlib import Path
 from typing import Any
@@ -389,6 +390,14 @@ async def test_openapi_document_is_served_and_covers_every_route(gw: GatewayStac
         ("GET", "/api/jobs"), ("GET", "/api/jobs/{id}"), ("POST", "/api/jobs/{id}/cancel"),
         ("GET", "/api/jobs/{id}/events"), ("POST", "/api/jobs/{job_id}/git-token"), ("GET", "/api/openapi.json"),
     } == operations  # fmt: skip
+    # Every reference resolves, and path parameters are declared as the templates name them.
+    text = served.text
+    refs = set(re.findall(r'"\$ref": ?"#/components/(schemas|responses)/([^"]+)"', text))
+    assert refs and all(name in served.body["components"][kind] for kind, name in refs)
+    for path, item in served.body["paths"].items():
+        for op in item.values():
+            declared = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
+            assert declared == set(re.findall(r"\{([^}]+)\}", path)), (path, declared)
 
 
 async def test_reflection_v1_and_v1alpha(gw: GatewayStack) -> None:
