@@ -32,7 +32,7 @@ async def getspec_rest_vs_grpc(st: ServiceStack, reps: int) -> dict[str, Any]:
     """Milliseconds per GetSpec: REST through Envoy vs gRPC to the service, same token."""
     assert st.supervisor is not None and st.supervisor.info is not None
     info = st.supervisor.info
-    token = Path(info.gateway_token_file).read_text().strip()
+    token = (await asyncio.to_thread(Path(info.gateway_token_file).read_text)).strip()
     spec = await st.create_spec(full_spec(f"gw-{uuid.uuid4().hex[:6]}", st.identity_id))
     channel = connect(st.addresses["specs"], token)
     stub = specs_pb2_grpc.SpecServiceStub(channel)
