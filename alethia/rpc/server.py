@@ -181,9 +181,22 @@ def _denying(handler: grpc.RpcMethodHandler, refusal: AlethiaError) -> grpc.RpcM
         await context.abort_with_status(to_status(refusal))
         yield  # pragma: no cover - makes this an async generator
 
+    # The refusal has the method's own shape, so the client sees the status, not a protocol error.
     if handler.unary_stream:
         return grpc.unary_stream_rpc_method_handler(
             deny_stream,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+    if handler.stream_stream:
+        return grpc.stream_stream_rpc_method_handler(
+            deny_stream,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(
+            deny_unary,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
@@ -218,6 +231,31 @@ def _with_caller(handler: grpc.RpcMethodHandler, caller: Caller) -> grpc.RpcMeth
 
         return grpc.unary_stream_rpc_method_handler(
             stream,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+    if handler.stream_unary:
+        client_stream = handler.stream_unary
+
+        async def stream_in(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+            set_caller(caller)
+            return await client_stream(requests, context)
+
+        return grpc.stream_unary_rpc_method_handler(
+            stream_in,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+    if handler.stream_stream:
+        bidi = handler.stream_stream
+
+        async def both(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+            set_caller(caller)
+            async for item in bidi(requests, context):
+                yield item
+
+        return grpc.stream_stream_rpc_method_handler(
+            both,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
