@@ -31,16 +31,9 @@ def ready(admin_port: int) -> int:
         return 1
 
 
-def main() -> None:
-    settings = GatewaySettings()
-    if sys.argv[1:] == ["--ready"]:
-        sys.exit(ready(settings.admin_port))
-    if not settings.auth_jwks_file or not settings.auth_issuer:
-        sys.stderr.write(
-            "error: ALETHIA_AUTH_JWKS_FILE and ALETHIA_AUTH_ISSUER are required for the gateway\n"
-        )
-        sys.exit(2)
-    config = GatewayConfig(
+def config_from(settings: GatewaySettings) -> GatewayConfig:
+    """Envoy's configuration inputs from the gateway's settings."""
+    return GatewayConfig(
         listen=settings.listen,
         specs_addr=settings.specs_addr,
         snapshot_addr=settings.snapshot_addr,
@@ -51,7 +44,18 @@ def main() -> None:
         admin_port=settings.admin_port,
         cors_origins=settings.origins(),
     )
-    path = write_config(config, Path(settings.config_file))
+
+
+def main() -> None:
+    settings = GatewaySettings()
+    if sys.argv[1:] == ["--ready"]:
+        sys.exit(ready(settings.admin_port))
+    if not settings.auth_jwks_file or not settings.auth_issuer:
+        sys.stderr.write(
+            "error: ALETHIA_AUTH_JWKS_FILE and ALETHIA_AUTH_ISSUER are required for the gateway\n"
+        )
+        sys.exit(2)
+    path = write_config(config_from(settings), Path(settings.config_file))
     envoy = find_binary("envoy", "ALETHIA_ENVOY_BIN")
     argv = [envoy, "-c", str(path), "--concurrency", "1", "--disable-hot-restart", "--log-level", "warning"]
     os.execv(envoy, argv)

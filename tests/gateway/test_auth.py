@@ -105,3 +105,39 @@ async def test_resume_after_an_event_id() -> None:
     assert await ids("e1") == ["e2", "e3"]
     assert await ids("e3") == []
     assert await ids("not-of-this-job") == ["e0", "e1", "e2", "e3"]
+
+
+def test_compose_gateway_configuration_is_valid_for_envoy(
+    issuer: LocalIssuer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``python -m alethia.gateway`` as docker compose sets it up (peers by name), checked by Envoy."""
+    import subprocess
+
+    import yaml
+
+    from alethia.gateway.__main__ import config_from
+    from alethia.gateway.envoy import write_config
+    from alethia.gateway.settings import GatewaySettings
+    from alethia.stack.infra import find_binary
+
+    compose = yaml.safe_load((Path(__file__).resolve().parents[2] / "docker-compose.yml").read_text())
+    env = {k: str(v) for k, v in compose["services"]["gateway"]["environment"].items()}
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps(issuer.jwks()))
+    env.update({"ALETHIA_AUTH_JWKS_FILE": str(jwks), "ALETHIA_AUTH_ISSUER": issuer.issuer})
+    env["ALETHIA_GATEWAY_CORS_ORIGINS"] = "http://localhost:*"  # compose's default for the variable
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = GatewaySettings()  # read from the environment, as the container does
+    path = write_config(config_from(settings), tmp_path / "envoy.json")
+    clusters = json.loads(path.read_text())["static_resources"]["clusters"]
+    assert {c["name"]: c["type"] for c in clusters} == {
+        "specs": "STRICT_DNS",
+        "snapshot": "STRICT_DNS",
+        "events": "STRICT_DNS",
+    }
+    result = subprocess.run(
+        [find_binary("envoy", "ALETHIA_ENVOY_BIN"), "--mode", "validate", "-c", str(path), "--disable-hot-restart"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
