@@ -94,7 +94,8 @@ async def start(settings: SnapshotSettings, spec_reader: SpecReader | None = Non
     try:
         if settings.events_listen:
             events_runner, events_port = await start_events_server(
-                EventsApp(snapshot_servicer, link, authenticator), settings.events_listen
+                EventsApp(snapshot_servicer, link, authenticator, settings.events_keepalive_seconds),
+                settings.events_listen,
             )
         server, port, health = await create_server(
             [

@@ -10,9 +10,10 @@ bearer token Envoy verified and forwarded, or ``?access_token=`` for browsers'
 The stream: one ``id:`` line (the event id) and one ``data:`` line (the ``JobEvent`` as
 JSON, snake_case) per event, a comment line every ``keepalive_seconds`` so proxies keep
 the connection, and the end of the response after the job's terminal event.
-``Last-Event-ID`` resumes after that event. An error before the stream starts is a JSON
-``google.rpc.Status`` with the matching HTTP status; an error after it is one
-``event: error`` with the same body, then the end.
+``Last-Event-ID`` resumes after that event. An error before the stream starts (bad token,
+unknown job, events unavailable while NATS is unreachable) is a JSON ``google.rpc.Status``
+with the matching HTTP status; an error after it is one ``event: error`` with the same
+body, then the end.
 """
 
 from __future__ import annotations
@@ -119,14 +120,6 @@ class EventsApp:
         include_logs = _truthy(request.query.get("include_logs", "true"))
         last_id = request.headers.get("Last-Event-ID", "").strip()
 
-        response = web.StreamResponse(
-            headers={
-                "Content-Type": "text/event-stream; charset=utf-8",
-                "Cache-Control": "no-cache",
-                "X-Accel-Buffering": "no",
-            }
-        )
-        await response.prepare(request)
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=256)
 
         async def pump() -> None:
@@ -144,13 +137,36 @@ class EventsApp:
                 await queue.put(("error", Internal()))
 
         task = asyncio.create_task(pump(), name=f"sse-{job_id}")
+        # The replay starts at once when events can be read: wait for its first item before
+        # answering, so that "events unavailable" is a 503, not a 200 that says so inside.
+        first: tuple[str, Any] | None = None
         try:
+            first = await asyncio.wait_for(queue.get(), timeout=self.keepalive_seconds)
+        except TimeoutError:
+            pass
+        if first is not None and first[0] == "error":
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            return self._error(first[1])
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream; charset=utf-8",
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",
+            }
+        )
+        try:
+            await response.prepare(request)
             while True:
-                try:
-                    kind, item = await asyncio.wait_for(queue.get(), timeout=self.keepalive_seconds)
-                except TimeoutError:
-                    await response.write(b": keepalive\n\n")
-                    continue
+                if first is not None:
+                    (kind, item), first = first, None
+                else:
+                    try:
+                        kind, item = await asyncio.wait_for(queue.get(), timeout=self.keepalive_seconds)
+                    except TimeoutError:
+                        await response.write(b": keepalive\n\n")
+                        continue
                 if kind == "event":
                     await response.write(sse_frame(item))
                 elif kind == "error":
@@ -160,7 +176,7 @@ class EventsApp:
                 else:
                     break
             await response.write_eof()
-        except (ConnectionResetError, asyncio.CancelledError):
+        except ConnectionResetError:
             pass  # the client went away: stop watching
         finally:
             task.cancel()

@@ -12,6 +12,8 @@
 - ``ALETHIA_SNAPSHOT_EVENTS_LISTEN`` (default empty: off): the HTTP server of the gateway's
   event stream (``GET /api/jobs/{id}/events``, server-sent events), e.g. ``127.0.0.1:50062``;
   ``alethia up`` and docker compose turn it on.
+- ``ALETHIA_SNAPSHOT_EVENTS_KEEPALIVE_SECONDS`` (default 15): a comment line on a quiet event
+  stream this often, so proxies and browsers keep the connection.
 - ``ALETHIA_GIT_TOKENS_FILE`` (default empty): JSON file ``{"<host>": "<token>"}``, read per
   request so a rotated token is picked up without a restart.
 - ``ALETHIA_GIT_TOKEN`` (default empty): the token for any host not in the file.
@@ -44,5 +46,8 @@ class SnapshotSettings(CommonSettings):
         default=1.0, gt=0, validation_alias="ALETHIA_SNAPSHOT_RELAY_POLL_SECONDS"
     )
     events_listen: str = Field(default="", validation_alias="ALETHIA_SNAPSHOT_EVENTS_LISTEN")
+    events_keepalive_seconds: float = Field(
+        default=15.0, gt=0, validation_alias="ALETHIA_SNAPSHOT_EVENTS_KEEPALIVE_SECONDS"
+    )
     git_tokens_file: str = Field(default="", validation_alias="ALETHIA_GIT_TOKENS_FILE")
     git_token: str = Field(default="", repr=False, validation_alias="ALETHIA_GIT_TOKEN")

@@ -55,6 +55,7 @@ class GatewayStack:
     tokens: dict[str, str] = field(default_factory=dict)
     channels: list[grpc.aio.Channel] = field(default_factory=list)
     http: aiohttp.ClientSession | None = None
+    events_keepalive: float = 1.0  # short, so a test sees keepalive lines on a quiet stream
 
     async def start(self) -> GatewayStack:
         from services.snapshot.app import start as start_snapshot
@@ -99,6 +100,7 @@ class GatewayStack:
                 specs_addr=self.specs.address,
                 nats_url=self.nats_url,
                 relay_poll_seconds=0.2,
+                events_keepalive_seconds=self.events_keepalive,
                 git_tokens_file=str(tokens_file),
                 **auth,
             )

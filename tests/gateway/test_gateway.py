@@ -20,6 +20,8 @@ from grpc_reflection.v1alpha import reflection_pb2
 from alethia.events.v1 import events_pb2
 from alethia.snapshot.v1 import snapshot_pb2, snapshot_pb2_grpc
 from alethia.specs.v1 import specs_pb2, specs_pb2_grpc
+from alethia.stack.infra import free_port
+from tests.fixtures.specs import identity_dict
 
 from .conftest import spec_body
 from .harness import GIT_TOKEN, REPOSITORY, ZONE_A, ZONE_B, GatewayStack, Reply
@@ -129,11 +131,12 @@ async def test_event_stream_live_to_the_end_and_resume(gw: GatewayStack, identit
 
     # The stream is open while the job is queued; the runner finishes it meanwhile.
     reader = asyncio.create_task(read_stream({"Authorization": f"Bearer {gw.tokens['alice']}"}))
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(gw.events_keepalive * 1.5)  # quiet long enough for one keepalive line
     assert not reader.done()
     await gw.finish_job(job_id, events_pb2.SUCCEEDED)
     status, ctype, text = await asyncio.wait_for(reader, 30)
     assert status == 200 and ctype.startswith("text/event-stream")
+    assert ": keepalive\n\n" in text
     events = sse_events(text)
     types = [data["type"] for _, data in events]
     assert types[0] == "queued" and types[-1] == "succeeded" and "started" in types
@@ -411,3 +414,22 @@ async def test_reflection_v1_and_v1alpha(gw: GatewayStack) -> None:
             stream = call(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
             names = [s.name async for r in stream for s in r.list_services_response.service]
         assert "alethia.specs.v1.SpecService" in names and "grpc.reflection.v1.ServerReflection" in names
+
+
+async def test_event_stream_without_nats_is_a_503(tmp_path: Path) -> None:
+    """A snapshot service whose NATS cannot be reached: the job is queued (outbox), its event
+    stream answers 503 with the JSON error before any stream starts."""
+    dead_nats = f"nats://127.0.0.1:{free_port()}"
+    gw = GatewayStack(tmp_path, dead_nats)
+    try:
+        await gw.start()
+        ident = await gw.request("POST", "/api/identities", who="admin", body=identity_dict("aws"))
+        spec = await create_spec(gw, ident.body["id"])
+        job = await queue(gw, spec["id"])
+        assert job.status == 200, job.text
+        reply = await gw.request("GET", f"/api/jobs/{job.body['id']}/events", who="alice")
+        assert reply.status == 503 and reply.headers["Content-Type"].startswith("application/json")
+        assert reply.body["code"] == grpc.StatusCode.UNAVAILABLE.value[0]
+        assert "NATS" in reply.body["message"]
+    finally:
+        await gw.stop()
