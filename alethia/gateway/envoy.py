@@ -333,6 +333,15 @@ def envoy_config(cfg: GatewayConfig) -> dict[str, Any]:
                 "typed_config": {
                     "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
                     "path": cfg.access_log,
+                    # The path without its query: EventSource sends the bearer token as ?access_token=,
+                    # and Envoy's default format would write it into the log file.
+                    "log_format": {
+                        "text_format_source": {
+                            "inline_string": '[%START_TIME%] "%REQ(:METHOD)% %PATH(NQ:ORIG_OR_PATH)% %PROTOCOL%" '
+                            "%RESPONSE_CODE% %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION% "
+                            '"%REQ(X-REQUEST-ID)%" "%UPSTREAM_HOST%"\n'
+                        }
+                    },
                 },
             }
         ]

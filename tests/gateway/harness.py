@@ -115,11 +115,17 @@ class GatewayStack:
                 jwks=issuer.jwks(),
                 issuer=issuer.issuer,
                 cors_origins=["http://localhost:*", "https://console.example.com"],
+                access_log=str(self.access_log),
             ),
             self.tmp / "gateway",
         ).start()
         self.http = aiohttp.ClientSession()
         return self
+
+    @property
+    def access_log(self) -> Path:
+        """Envoy's access log (on in tests so that what it writes can be checked)."""
+        return self.tmp / "envoy-access.log"
 
     async def stop(self) -> None:
         if self.http is not None:

@@ -148,6 +148,18 @@ async def test_event_stream_live_to_the_end_and_resume(gw: GatewayStack, identit
     assert status == 200
     assert [eid for eid, _ in sse_events(text)] == [eid for eid, _ in events[1:]]
 
+    # Envoy logs the request without its query string: the token never reaches the access log.
+    deadline = asyncio.get_running_loop().time() + 15  # Envoy flushes its log file about once a second
+    while f"/api/jobs/{job_id}/events" not in _read(gw.access_log):
+        assert asyncio.get_running_loop().time() < deadline, "the events request never reached the access log"
+        await asyncio.sleep(0.2)
+    assert gw.tokens["alice"] not in _read(gw.access_log)
+    assert "access_token" not in _read(gw.access_log)
+
+
+def _read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
 
 async def test_event_stream_refuses_others(gw: GatewayStack, identity_id: str) -> None:
     spec = await create_spec(gw, identity_id)
