@@ -23,6 +23,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from alethia import cloud_limits
+from alethia.cloud_limits import NameLimit
 from alethia.errors import FieldViolation
 from services.mapper.spec_config import SpecConfig
 
@@ -212,38 +214,6 @@ def _fresh(default: Any) -> Any:
 
 
 @dataclass(frozen=True)
-class NameLimit:
-    """A cloud name the templates build from Spec names, and the cloud's length limit.
-
-    ``pattern`` uses ``{prefix}`` (``<project>-<environment>``) and, for list components,
-    ``{name}`` (the item's name). Too long a name is reported on the Spec field that
-    makes it long, before Terraform ever runs.
-    """
-
-    what: str
-    pattern: str
-    limit: int
-    component: str = ""  # a list ("storage_buckets"), or "" for a name built from the prefix only
-
-    def check(self, spec: SpecConfig, out: list[FieldViolation]) -> None:
-        prefix = f"{spec.project_name}-{spec.environment}"
-        items = (
-            [(f"{self.component}[{i}].name", it.name) for i, it in enumerate(getattr(spec, self.component))]
-            if self.component
-            else [("project_name", "")]
-        )
-        for path, name in items:
-            value = self.pattern.format(prefix=prefix, name=name)
-            if len(value) > self.limit:
-                out.append(
-                    FieldViolation(
-                        path,
-                        f"makes the {self.what} {value!r} {len(value)} characters long; at most {self.limit}",
-                    )
-                )
-
-
-@dataclass(frozen=True)
 class ProviderMapping:
     """A cloud's ProviderTfvars: its variables and accepted options, as data."""
 
@@ -253,12 +223,19 @@ class ProviderMapping:
     variables: tuple[Var, ...]
     options: Mapping[str, tuple[Option, ...]]
     checks: Callable[[SpecConfig], list[FieldViolation]] = field(default=lambda spec: [])
-    name_limits: tuple[NameLimit, ...] = ()
-    # Database engines the cloud's template can build; empty = no rule.
-    engines: tuple[str, ...] = ()
+
+    @property
+    def name_limits(self) -> tuple[NameLimit, ...]:
+        """Cloud names built from Spec names, and their limits (``alethia.cloud_limits``)."""
+        return cloud_limits.NAME_LIMITS.get(self.name, ())
+
+    @property
+    def engines(self) -> tuple[str, ...]:
+        """Database engines the cloud's template builds (``alethia.cloud_limits``)."""
+        return cloud_limits.ENGINES.get(self.name, ())
 
     def violations(self, spec: SpecConfig) -> list[FieldViolation]:
-        """Unknown or ill-typed option keys, and the provider's own rules (engines, ...)."""
+        """Unknown or ill-typed option keys, the provider's own rules, and ``alethia.cloud_limits``."""
         out: list[FieldViolation] = []
         for container, attr, key in OPTION_CONTAINERS:
             options = self.options.get(container, ())
@@ -267,15 +244,9 @@ class ProviderMapping:
                     _check_options(getattr(item, key), options, f"{attr}[{i}].{key}", self.name, out)
             else:
                 _check_options(getattr(getattr(spec, attr), key), options, f"{attr}.{key}", self.name, out)
-        if self.engines:
-            for i, db in enumerate(spec.databases):
-                if db.engine not in self.engines:
-                    out.append(
-                        FieldViolation(f"databases[{i}].engine", "must be one of " + ", ".join(self.engines))
-                    )
         out.extend(self.checks(spec))
-        for limit in self.name_limits:
-            limit.check(spec, out)
+        # The per-cloud rules CreateSpec enforces too (versions, engines, sizes, name limits).
+        out.extend(cloud_limits.violations(self.name, spec.model_dump()))
         return out
 
     def resolve(self, spec: SpecConfig) -> Data:

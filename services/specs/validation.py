@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from alethia import cloud_limits
 from alethia.errors import FieldViolation
 from services.specs.regions import PROVIDERS, example_regions, is_known_region
 
@@ -602,6 +603,9 @@ def validate_spec(spec: Mapping[str, Any], provider: str | None) -> list[FieldVi
     _validate_nosql(_list(spec.get("nosql_tables")), v)
     _validate_buckets(_list(spec.get("storage_buckets")), v)
     _validate_secrets(_list(spec.get("secrets")), v)
+    if provider is not None:
+        # What the cloud itself would refuse at plan/apply (versions, sizes, name lengths).
+        v.items.extend(cloud_limits.violations(provider, spec))
     return v.items
 
 

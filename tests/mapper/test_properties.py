@@ -91,7 +91,7 @@ def snapshots(draw: st.DrawFn) -> dict[str, Any]:
             "provider_config": {},
         },
         "cluster": {
-            "cluster_version": "1.30",
+            "cluster_version": "1.34",
             "instance_types": draw(st.lists(TEXT, min_size=1, max_size=3)),
             "node_min_size": lo,
             "node_max_size": hi,

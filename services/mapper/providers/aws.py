@@ -3,12 +3,12 @@ Secrets Manager, Route 53 + WAF. Variable names of the seed's table are kept exa
 
 from __future__ import annotations
 
+from alethia import cloud_limits
 from alethia.errors import FieldViolation
 from services.mapper.mapping import (
     SUBSCRIPTION_TYPE,
     TAG_SOURCE,
     Attr,
-    NameLimit,
     Option,
     ProviderMapping,
     Var,
@@ -21,7 +21,7 @@ from services.mapper.mapping import (
 )
 from services.mapper.spec_config import SpecConfig
 
-ENGINES = ("aurora-mysql", "aurora-postgresql", "mariadb", "mysql", "postgres")
+ENGINES = cloud_limits.ENGINES["aws"]
 PROTOCOLS = ("email", "email-json", "firehose", "http", "https", "lambda", "sms", "sqs")
 
 OPTIONS: dict[str, tuple[Option, ...]] = {
@@ -144,15 +144,6 @@ OPTIONS: dict[str, tuple[Option, ...]] = {
 }
 
 
-# Names the template builds from Spec names, within the cloud's limits.
-NAME_LIMITS = (
-    NameLimit("EKS cluster IAM role name", "{prefix}-eks-cluster", 64),
-    NameLimit("RDS identifier", "{prefix}-{name}", 63, "databases"),
-    NameLimit("SQS dead-letter queue name", "{prefix}-{name}-dlq.fifo", 80, "queues"),
-    NameLimit("SNS topic name", "{prefix}-{name}", 256, "topics"),
-    NameLimit("S3 bucket name", "{prefix}-{name}", 63, "storage_buckets"),
-    NameLimit("Secrets Manager secret name", "{prefix}/{name}", 512, "secrets"),
-)
 
 
 def _checks(spec: SpecConfig) -> list[FieldViolation]:
@@ -399,6 +390,4 @@ AWS = ProviderMapping(
     variables=VARIABLES,
     options=OPTIONS,
     checks=_checks,
-    name_limits=NAME_LIMITS,
-    engines=ENGINES,
 )

@@ -9,13 +9,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from alethia import cloud_limits
 from alethia.errors import FieldViolation
 from services.mapper.mapping import (
     SUBSCRIPTION_TYPE,
     TAG_SOURCE,
     Attr,
     Data,
-    NameLimit,
     Option,
     ProviderMapping,
     Var,
@@ -28,7 +28,7 @@ from services.mapper.mapping import (
 )
 from services.mapper.spec_config import SpecConfig
 
-ENGINES = ("mysql", "postgres")
+ENGINES = cloud_limits.ENGINES["azure"]
 PROTOCOLS = ("servicebus",)
 _CACHE_SKU = re.compile(r"^(Basic|Standard|Premium)_([CP])([0-9]+)$")
 _ISO_DURATION = re.compile(r"^P(?!$)([0-9]+D)?(T(?=[0-9])([0-9]+H)?([0-9]+M)?([0-9]+S)?)?$")
@@ -127,18 +127,6 @@ def resource_group(spec: Data) -> str:
     return f"rg-{spec['project_name']}-{spec['environment']}"
 
 
-# Names the template builds from Spec names, within the cloud's limits.
-NAME_LIMITS = (
-    NameLimit("resource group name", "rg-{prefix}", 90),
-    NameLimit("AKS cluster name", "{prefix}-aks", 63),
-    NameLimit("Service Bus namespace name", "{prefix}-bus", 50),
-    NameLimit("database server name", "{prefix}-{name}", 63, "databases"),
-    NameLimit("Azure Cache for Redis name", "{prefix}-{name}", 63, "caches"),
-    NameLimit("Service Bus queue name", "{name}", 260, "queues"),
-    NameLimit("Cosmos DB container name", "{name}", 255, "nosql_tables"),
-    NameLimit("storage container name", "{name}", 63, "storage_buckets"),
-    NameLimit("Key Vault secret name", "{name}", 127, "secrets"),
-)
 
 
 def _checks(spec: SpecConfig) -> list[FieldViolation]:
@@ -427,6 +415,4 @@ AZURE = ProviderMapping(
     variables=VARIABLES,
     options=OPTIONS,
     checks=_checks,
-    name_limits=NAME_LIMITS,
-    engines=ENGINES,
 )

@@ -11,12 +11,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from alethia import cloud_limits
 from alethia.errors import FieldViolation
 from services.mapper.mapping import (
     TAG_SOURCE,
     Attr,
     Data,
-    NameLimit,
     Option,
     ProviderMapping,
     Var,
@@ -28,7 +28,7 @@ from services.mapper.mapping import (
 )
 from services.mapper.spec_config import SpecConfig
 
-ENGINES = ("mysql", "postgres", "sqlserver")
+ENGINES = cloud_limits.ENGINES["gcp"]
 PROTOCOLS = ("pull", "push")
 _DURATION = re.compile(r"^[0-9]+(\.[0-9]+)?s$")
 
@@ -204,17 +204,6 @@ _PUBSUB_SUBSCRIPTION = (
 )
 
 
-# Names the template builds from Spec names, within the cloud's limits.
-NAME_LIMITS = (
-    NameLimit("GKE cluster name", "{prefix}-gke", 40),
-    NameLimit("VPC router name", "{prefix}-router", 63),
-    NameLimit("Cloud SQL instance name", "{prefix}-{name}", 98, "databases"),
-    NameLimit("Memorystore instance id", "{prefix}-{name}", 40, "caches"),
-    NameLimit("Pub/Sub dead-letter topic name", "{prefix}-{name}-dead-letter", 255, "queues"),
-    NameLimit("Firestore database id", "{prefix}-{name}", 63, "nosql_tables"),
-    NameLimit("Cloud Storage bucket name", "{prefix}-{name}", 63, "storage_buckets"),
-    NameLimit("Secret Manager secret id", "{prefix}-{name}", 255, "secrets"),
-)
 
 
 def _checks(spec: SpecConfig) -> list[FieldViolation]:
@@ -472,6 +461,4 @@ GCP = ProviderMapping(
     variables=VARIABLES,
     options=OPTIONS,
     checks=_checks,
-    name_limits=NAME_LIMITS,
-    engines=ENGINES,
 )

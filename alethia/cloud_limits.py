@@ -1,0 +1,298 @@
+"""What each cloud accepts, as data, and small checks that name the Spec field at fault.
+
+One module for the per-cloud rules that CreateSpec (``services/specs/validation.py``) and the
+mapper (``services/mapper``, as a guard before rendering) both enforce, so a value the cloud
+would refuse at plan or apply time is refused when the Spec is created, with the field named:
+
+- supported Kubernetes versions per cloud (one table, also rendered into ``docs/mapping.md``);
+- the database engines each cloud's template builds;
+- Azure Database for PostgreSQL flexible server storage sizes (fixed steps only);
+- Memorystore (GCP) tiers and replica counts;
+- the length limits of cloud names the templates build from Spec names;
+- the CIDRs allowed to reach a cluster API.
+
+Pure: every check takes the Spec as plain JSON data (the dict of
+:func:`alethia.specfile.spec_to_dict`, or ``SpecConfig.model_dump()``) and returns
+:class:`~alethia.errors.FieldViolation` s; nothing here reads a clock or the environment.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from alethia.errors import FieldViolation
+
+Data = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class KubernetesVersion:
+    """A Kubernetes minor version a cloud still supports, and when that support ends."""
+
+    version: str
+    end_of_support: str  # ISO date from the cloud's release calendar (extended support included)
+
+
+# Supported Kubernetes minor versions per cloud, oldest first. A version leaves the table when
+# the cloud's support (EKS: standard + extended; GKE: end of maintenance; AKS: community
+# support, LTS excluded) ends, and a release joins it when the cloud makes it generally
+# available. docs/mapping.md and both validators read this table only.
+KUBERNETES_VERSIONS: dict[str, tuple[KubernetesVersion, ...]] = {
+    "aws": (
+        KubernetesVersion("1.32", "2027-03-23"),
+        KubernetesVersion("1.33", "2027-07-29"),
+        KubernetesVersion("1.34", "2027-12-02"),
+        KubernetesVersion("1.35", "2028-03-27"),
+    ),
+    "gcp": (
+        KubernetesVersion("1.33", "2026-12-31"),
+        KubernetesVersion("1.34", "2027-04-30"),
+        KubernetesVersion("1.35", "2027-08-31"),
+    ),
+    "azure": (
+        KubernetesVersion("1.33", "2026-12-31"),
+        KubernetesVersion("1.34", "2027-03-31"),
+        KubernetesVersion("1.35", "2027-06-30"),
+    ),
+}
+
+# Database engines each cloud's template builds.
+ENGINES: dict[str, tuple[str, ...]] = {
+    "aws": ("aurora-mysql", "aurora-postgresql", "mariadb", "mysql", "postgres"),
+    "gcp": ("mysql", "postgres", "sqlserver"),
+    "azure": ("mysql", "postgres"),
+}
+
+# Azure Database for PostgreSQL flexible server accepts these storage sizes only (GiB; the
+# template passes storage_mb = GiB * 1024, which gives exactly the API's values).
+AZURE_POSTGRES_STORAGE_GB = (32, 64, 128, 256, 512, 1024, 2048, 4095, 4096, 8192, 16384, 32767)
+
+# Memorystore for Redis: tiers, replicas of a STANDARD_HA instance, and the smallest instance
+# that may have read replicas (more than one replica means read replicas).
+MEMORYSTORE_TIERS = ("BASIC", "STANDARD_HA")
+MEMORYSTORE_MAX_REPLICAS = 5
+MEMORYSTORE_READ_REPLICAS_MIN_GB = 5
+
+# At most this many CIDRs may reach a cluster API (EKS allows 40 public access CIDRs, GKE 50
+# authorized networks, AKS 200 ranges: the smallest wins so a Spec moves between clouds).
+MAX_API_CIDRS = 40
+
+
+@dataclass(frozen=True)
+class NameLimit:
+    """A cloud name the templates build from Spec names, and the cloud's length limit.
+
+    ``pattern`` uses ``{prefix}`` (``<project>-<environment>``) and, for list components,
+    ``{name}`` (the item's name). Too long a name is reported on the Spec field that makes it
+    long; the templates never truncate (a cut name may collide or end in a hyphen).
+    """
+
+    what: str
+    pattern: str
+    limit: int
+    component: str = ""  # a list ("storage_buckets"), or "" for a name built from the prefix only
+
+    def violations(self, spec: Data) -> list[FieldViolation]:
+        """The Spec fields that make this name too long."""
+        prefix = f"{spec.get('project_name', '')}-{spec.get('environment', '')}"
+        items = (
+            [(f"{self.component}[{i}].name", _name(it)) for i, it in enumerate(_items(spec, self.component))]
+            if self.component
+            else [("project_name", "")]
+        )
+        out = []
+        for path, name in items:
+            value = self.pattern.format(prefix=prefix, name=name)
+            if len(value) > self.limit:
+                out.append(
+                    FieldViolation(
+                        path,
+                        f"makes the {self.what} {value!r} {len(value)} characters long; at most {self.limit}",
+                    )
+                )
+        return out
+
+
+NAME_LIMITS: dict[str, tuple[NameLimit, ...]] = {
+    "aws": (
+        NameLimit("EKS cluster IAM role name", "{prefix}-eks-cluster", 64),
+        NameLimit("load balancer controller IAM role name", "{prefix}-lb-controller", 64),
+        NameLimit("RDS identifier", "{prefix}-{name}", 63, "databases"),
+        NameLimit("ElastiCache replication group id", "{prefix}-{name}", 40, "caches"),
+        NameLimit("SQS dead-letter queue name", "{prefix}-{name}-dlq.fifo", 80, "queues"),
+        NameLimit("SNS topic name", "{prefix}-{name}", 256, "topics"),
+        NameLimit("DynamoDB table name", "{prefix}-{name}", 255, "nosql_tables"),
+        NameLimit("S3 bucket name", "{prefix}-{name}", 63, "storage_buckets"),
+        NameLimit("Secrets Manager secret name", "{prefix}/{name}", 512, "secrets"),
+    ),
+    "gcp": (
+        NameLimit("GKE cluster name", "{prefix}-gke", 40),
+        NameLimit("VPC router name", "{prefix}-router", 63),
+        NameLimit("Cloud SQL instance name", "{prefix}-{name}", 98, "databases"),
+        NameLimit("Memorystore instance id", "{prefix}-{name}", 40, "caches"),
+        NameLimit("Pub/Sub dead-letter topic name", "{prefix}-{name}-dead-letter", 255, "queues"),
+        NameLimit("Firestore database id", "{prefix}-{name}", 63, "nosql_tables"),
+        NameLimit("Cloud Storage bucket name", "{prefix}-{name}", 63, "storage_buckets"),
+        NameLimit("Secret Manager secret id", "{prefix}-{name}", 255, "secrets"),
+    ),
+    "azure": (
+        NameLimit("resource group name", "rg-{prefix}", 90),
+        NameLimit("AKS cluster name", "{prefix}-aks", 63),
+        NameLimit("Service Bus namespace name", "{prefix}-bus", 50),
+        NameLimit("database server name", "{prefix}-{name}", 63, "databases"),
+        NameLimit("Azure Cache for Redis name", "{prefix}-{name}", 63, "caches"),
+        NameLimit("Service Bus queue name", "{name}", 260, "queues"),
+        NameLimit("Cosmos DB container name", "{name}", 255, "nosql_tables"),
+        NameLimit("storage container name", "{name}", 63, "storage_buckets"),
+        NameLimit("Key Vault secret name", "{name}", 127, "secrets"),
+    ),
+}
+
+
+def _items(spec: Data, key: str) -> list[Any]:
+    value = spec.get(key)
+    return value if isinstance(value, list) else []
+
+
+def _name(item: Any) -> str:
+    return str(item.get("name", "")) if isinstance(item, Mapping) else ""
+
+
+def _section(spec: Data, key: str) -> Mapping[str, Any]:
+    value = spec.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
+def supported_kubernetes_versions(provider: str) -> tuple[str, ...]:
+    """The Kubernetes minor versions ``provider`` supports, oldest first."""
+    return tuple(v.version for v in KUBERNETES_VERSIONS.get(provider, ()))
+
+
+def check_kubernetes_version(provider: str, version: str, path: str = "cluster.cluster_version") -> list[FieldViolation]:
+    """The version is one the cloud still supports (an empty or malformed one is another rule's)."""
+    supported = supported_kubernetes_versions(provider)
+    if not supported or not version or version in supported:
+        return []
+    return [
+        FieldViolation(
+            path, f"Kubernetes {version} is not supported on {provider}; use one of {', '.join(supported)}"
+        )
+    ]
+
+
+def check_engines(provider: str, spec: Data) -> list[FieldViolation]:
+    """Every database engine is one the cloud's template builds."""
+    engines = ENGINES.get(provider)
+    if not engines:
+        return []
+    return [
+        FieldViolation(f"databases[{i}].engine", "must be one of " + ", ".join(engines))
+        for i, db in enumerate(_items(spec, "databases"))
+        if isinstance(db, Mapping) and db.get("engine") not in engines
+    ]
+
+
+def check_azure_postgres_storage(spec: Data) -> list[FieldViolation]:
+    """PostgreSQL flexible servers take fixed storage sizes only."""
+    out = []
+    for i, db in enumerate(_items(spec, "databases")):
+        if isinstance(db, Mapping) and db.get("engine") == "postgres":
+            size = db.get("storage_gb")
+            if size not in AZURE_POSTGRES_STORAGE_GB:
+                sizes = ", ".join(str(s) for s in AZURE_POSTGRES_STORAGE_GB)
+                out.append(
+                    FieldViolation(
+                        f"databases[{i}].storage_gb",
+                        f"Azure PostgreSQL flexible servers take one of these sizes (GB): {sizes}",
+                    )
+                )
+    return out
+
+
+def memorystore_replicas(tier: str, cluster_size: int) -> int:
+    """Replicas of a Memorystore instance: STANDARD_HA has ``cluster_size - 1`` (at least 1)."""
+    return max(cluster_size - 1, 1) if tier == "STANDARD_HA" else 0
+
+
+def check_memorystore(spec: Data) -> list[FieldViolation]:
+    """Tier, replica count and the size read replicas need (``cluster_size`` counts nodes)."""
+    out = []
+    for i, cache in enumerate(_items(spec, "caches")):
+        if not isinstance(cache, Mapping):
+            continue
+        tier, size = cache.get("node_type"), cache.get("cluster_size")
+        if tier not in MEMORYSTORE_TIERS:
+            out.append(FieldViolation(f"caches[{i}].node_type", "must be one of " + ", ".join(MEMORYSTORE_TIERS)))
+            continue
+        if not isinstance(size, int):
+            continue
+        if tier == "BASIC" and size != 1:
+            out.append(FieldViolation(f"caches[{i}].cluster_size", "a BASIC instance has exactly 1 node"))
+        elif tier == "STANDARD_HA" and size - 1 > MEMORYSTORE_MAX_REPLICAS:
+            out.append(
+                FieldViolation(
+                    f"caches[{i}].cluster_size",
+                    f"a STANDARD_HA instance has at most {MEMORYSTORE_MAX_REPLICAS + 1} nodes (1 primary + replicas)",
+                )
+            )
+        elif tier == "STANDARD_HA" and size > 2:
+            memory = _section(cache, "provider_config").get("memory_size_gb", 1)
+            if isinstance(memory, (int, float)) and memory < MEMORYSTORE_READ_REPLICAS_MIN_GB:
+                out.append(
+                    FieldViolation(
+                        f"caches[{i}].cluster_size",
+                        f"more than one replica needs read replicas, which need memory_size_gb >= "
+                        f"{MEMORYSTORE_READ_REPLICAS_MIN_GB}",
+                    )
+                )
+    return out
+
+
+def check_api_cidrs(value: Any, path: str = "cluster.provider_config.api_authorized_cidrs") -> list[FieldViolation]:
+    """The CIDRs allowed to reach the cluster API: IPv4 networks, no host bits, not the world."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        return [FieldViolation(path, "expected a list of CIDRs such as 203.0.113.10/32")]
+    if len(value) > MAX_API_CIDRS:
+        return [FieldViolation(path, f"at most {MAX_API_CIDRS} CIDRs")]
+    out = []
+    for i, cidr in enumerate(value):
+        try:
+            net = ipaddress.IPv4Network(cidr, strict=True) if isinstance(cidr, str) and "/" in cidr else None
+        except ValueError:
+            net = None
+        if net is None:
+            out.append(FieldViolation(f"{path}[{i}]", "must be an IPv4 CIDR such as 203.0.113.10/32"))
+        elif net.prefixlen == 0:
+            out.append(FieldViolation(f"{path}[{i}]", "0.0.0.0/0 would open the cluster API to everyone"))
+    return out
+
+
+def violations(provider: str, spec: Data) -> list[FieldViolation]:
+    """Every per-cloud rule ``spec`` breaks on ``provider`` (unknown provider: none)."""
+    if provider not in KUBERNETES_VERSIONS:
+        return []
+    cluster = _section(spec, "cluster")
+    out = check_kubernetes_version(provider, str(cluster.get("cluster_version") or ""))
+    out += check_api_cidrs(_section(cluster, "provider_config").get("api_authorized_cidrs"))
+    out += check_engines(provider, spec)
+    if provider == "azure":
+        out += check_azure_postgres_storage(spec)
+    if provider == "gcp":
+        out += check_memorystore(spec)
+    for limit in NAME_LIMITS.get(provider, ()):
+        out += limit.violations(spec)
+    return out
+
+
+def kubernetes_versions_table(providers: Sequence[str] = ("aws", "gcp", "azure")) -> list[str]:
+    """The supported versions as Markdown table lines (for the docs)."""
+    lines = ["| cloud | Kubernetes versions (end of support) |", "|---|---|"]
+    for p in providers:
+        cells = ", ".join(f"{v.version} ({v.end_of_support})" for v in KUBERNETES_VERSIONS[p])
+        lines.append(f"| {p} | {cells} |")
+    return lines
