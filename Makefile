@@ -3,10 +3,13 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# checkov pins packaging<24, which the pipeline cannot use: it gets a venv of its own, with
+# the version of the `policy` extra in pyproject.toml.
+CHECKOV_STAMP := $(VENV)/checkov/.installed
 
 .PHONY: install test lint gen gen-check demo up bench bench-quick reliability clean docs
 
-install: $(STAMP)
+install: $(STAMP) $(CHECKOV_STAMP)
 
 # Reinstall when the dependency list changes; a fresh clone needs nothing but python3.
 $(STAMP): pyproject.toml
@@ -15,6 +18,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+$(CHECKOV_STAMP): pyproject.toml $(STAMP)
+	test -x $(VENV)/checkov/bin/python || $(BIN)/python -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/checkov/bin/python -m pip install --quiet $$($(BIN)/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["policy"])')
+	touch $(CHECKOV_STAMP)
+
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -22,6 +31,7 @@ lint: install
 	$(BIN)/ruff check alethia services tests bench scripts
 	$(BIN)/ruff format --check alethia services tests bench scripts
 	$(BIN)/mypy
+	$(BIN)/python scripts/checkov_templates.py
 
 gen: install
 	$(BIN)/python scripts/gen_protos.py

@@ -46,7 +46,9 @@ PACKAGES = {
 # Providers the templates use that are small and stable enough not to need checking here.
 UNCHECKED_PROVIDERS = ("random",)
 
-_LINK = re.compile(r"\{@link https://registry\.terraform\.io/providers/hashicorp/(\w+)/([\d.]+)/docs/(resources|data-sources)/\w+ (\w+)\}")
+_LINK = re.compile(
+    r"\{@link https://registry\.terraform\.io/providers/hashicorp/(\w+)/([\d.]+)/docs/(resources|data-sources)/\w+ (\w+)\}"
+)
 _ANCHOR = re.compile(r"#(\w+) \w+#\w+\}")
 _DEPRECATED = re.compile(r"\bdeprecated\b", re.IGNORECASE)
 
@@ -64,9 +66,7 @@ def load_assembly(module: str) -> dict[str, Any]:
     """The jsii assembly (``.jsii``) shipped inside an installed cdktf provider package."""
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
-        raise SystemExit(
-            f"{module} is not installed: run `.venv/bin/pip install -e '.[schemas]'` first"
-        )
+        raise SystemExit(f"{module} is not installed: run `.venv/bin/pip install -e '.[schemas]'` first")
     base = Path(next(iter(spec.submodule_search_locations))) / "_jsii"
     tgz = next(base.glob("*.jsii.tgz"))
     with tarfile.open(tgz) as tar:
@@ -129,7 +129,11 @@ def _block(types: dict[str, Any], fqn: str, depth: int = 0) -> dict[str, Any]:
             attrs[name] = flags
     # azurerm 4.x renames: `enable_x` is the deprecated alias of `x_enabled` where both exist.
     for name in list(attrs):
-        if name.startswith("enable_") and f"{name[len('enable_'):]}_enabled" in attrs and "d" not in attrs[name]:
+        if (
+            name.startswith("enable_")
+            and f"{name[len('enable_') :]}_enabled" in attrs
+            and "d" not in attrs[name]
+        ):
             attrs[name] += "d"
     return {"attrs": dict(sorted(attrs.items())), "blocks": dict(sorted(blocks.items()))}
 

@@ -386,3 +386,37 @@ def apps_repositories_var() -> Var:
             Attr("path", "string", "path", "Path inside the repository."),
         ),
     )
+
+
+# Environments that get deletion protection and final snapshots whatever the Spec says.
+PRODUCTION_ENVIRONMENTS = ("prod", "production")
+
+
+def api_cidrs_option() -> Option:
+    """The networks allowed to reach the cluster API (same key on every cloud)."""
+    return Option(
+        "api_authorized_cidrs",
+        "list(string)",
+        [],
+        "IPv4 CIDRs allowed to reach the Kubernetes API, including the runner's egress address "
+        "(post-apply installs ArgoCD through it); empty = private API endpoint only.",
+    )
+
+
+def hardening_variables() -> tuple[Var, ...]:
+    """Variables every cloud's template uses to stay secure by default."""
+    return (
+        Var(
+            "cluster_api_authorized_cidrs",
+            "cluster.provider_config.api_authorized_cidrs",
+            "CIDRs allowed to reach the Kubernetes API (the runner's included); empty = private only.",
+            "list(string)",
+        ),
+        Var(
+            "production",
+            "environment",
+            'Production environment ("prod" or "production"): deletion protection everywhere.',
+            "bool",
+            derive=lambda spec: spec["environment"] in PRODUCTION_ENVIRONMENTS,
+        ),
+    )

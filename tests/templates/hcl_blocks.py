@@ -110,7 +110,9 @@ class _Parser:
                 return
             if c == '"':
                 self.string()
-            elif s.startswith("<<", self.i) and (s[self.i + 2 : self.i + 3].isalpha() or s[self.i + 2 : self.i + 3] == "-"):
+            elif s.startswith("<<", self.i) and (
+                s[self.i + 2 : self.i + 3].isalpha() or s[self.i + 2 : self.i + 3] == "-"
+            ):
                 self.heredoc()
             elif c == "#" or s.startswith("//", self.i) or s.startswith("/*", self.i):
                 self.skip_space(newlines=False)

@@ -87,7 +87,9 @@ def test_spec_templates_match_the_provider_schemas(provider: str) -> None:
             continue
         schema = SCHEMAS[kind].get(tf_type)
         if schema is None:
-            found.append(f"{filename}: {kind} type {tf_type} is not in provider_schemas.json; refresh: {REFRESH}")
+            found.append(
+                f"{filename}: {kind} type {tf_type} is not in provider_schemas.json; refresh: {REFRESH}"
+            )
             continue
         found += problems(block, schema, f"{filename}: {tf_type}.{name}")
         checked += 1
@@ -152,7 +154,7 @@ resource "t" "a" {
 
 
 def test_the_parser_skips_expressions_it_cannot_mistake_for_structure() -> None:
-    text = '''
+    text = """
 locals {
   a = { for k, v in var.m : k => "${v}}{" if v != "}" }  # } in strings and comments
   b = <<-EOT
@@ -163,7 +165,7 @@ locals {
     1, /* } */ 2,
   ]
 }
-'''
+"""
     (block,) = parse(text)
     assert set(block.attrs) == {"a", "b", "c"} and block.blocks == []
     with pytest.raises(HclError):

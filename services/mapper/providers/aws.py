@@ -12,9 +12,11 @@ from services.mapper.mapping import (
     Option,
     ProviderMapping,
     Var,
+    api_cidrs_option,
     apps_repositories_var,
     common_variables,
     first,
+    hardening_variables,
     identity_tags,
     secrets_var,
     subscriptions,
@@ -39,6 +41,13 @@ OPTIONS: dict[str, tuple[Option, ...]] = {
         Option("single_nat_gateway", "bool", False, "One shared NAT gateway instead of one per zone."),
     ),
     "cluster.provider_config": (
+        api_cidrs_option(),
+        Option(
+            "encryption_key",
+            "string",
+            "",
+            "KMS key ARN for encryption at rest (EKS secrets, RDS, ElastiCache, S3, DynamoDB, SQS, SNS, Secrets Manager); empty = AWS managed keys.",
+        ),
         Option(
             "capacity_type", "string", "ON_DEMAND", "Node group capacity type.", choices=("ON_DEMAND", "SPOT")
         ),
@@ -71,8 +80,8 @@ OPTIONS: dict[str, tuple[Option, ...]] = {
             "backup_retention_days",
             "number",
             7,
-            "Automated backup retention in days.",
-            minimum=0,
+            "Automated backup retention in days (backups cannot be turned off).",
+            minimum=1,
             maximum=35,
             integer=True,
         ),
@@ -80,7 +89,6 @@ OPTIONS: dict[str, tuple[Option, ...]] = {
     ),
     "caches[].provider_config": (
         Option("engine_version", "string", "7.1", "Redis engine version."),
-        Option("transit_encryption", "bool", True, "TLS between clients and the cache."),
     ),
     "queues[].config": (
         Option("fifo", "bool", False, "FIFO queue (name gets the .fifo suffix)."),
@@ -144,8 +152,6 @@ OPTIONS: dict[str, tuple[Option, ...]] = {
 }
 
 
-
-
 def _checks(spec: SpecConfig) -> list[FieldViolation]:
     out: list[FieldViolation] = []
     for i, topic in enumerate(spec.topics):
@@ -171,6 +177,13 @@ def _checks(spec: SpecConfig) -> list[FieldViolation]:
 
 VARIABLES: tuple[Var, ...] = (
     *common_variables("region", "aws_account_id", "AWS account id the resources are created in."),
+    *hardening_variables(),
+    Var(
+        "encryption_key",
+        "cluster.provider_config.encryption_key",
+        "Customer-managed key for encryption at rest; empty = the cloud's managed keys.",
+        "string",
+    ),
     Var(
         "tags",
         TAG_SOURCE,
@@ -299,7 +312,6 @@ VARIABLES: tuple[Var, ...] = (
             Attr("node_type", "string", "node_type", "Cache node type."),
             Attr("num_cache_clusters", "number", "cluster_size", "Number of cache nodes."),
             Attr("engine_version", "string", "provider_config.engine_version", "Redis version."),
-            Attr("transit_encryption", "bool", "provider_config.transit_encryption", "TLS in transit."),
         ),
     ),
     Var(

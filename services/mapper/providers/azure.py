@@ -19,9 +19,11 @@ from services.mapper.mapping import (
     Option,
     ProviderMapping,
     Var,
+    api_cidrs_option,
     apps_repositories_var,
     common_variables,
     first,
+    hardening_variables,
     identity_tags,
     secrets_var,
     subscriptions,
@@ -46,6 +48,7 @@ OPTIONS: dict[str, tuple[Option, ...]] = {
         ),
     ),
     "cluster.provider_config": (
+        api_cidrs_option(),
         Option("sku_tier", "string", "Free", "AKS pricing tier.", choices=("Free", "Premium", "Standard")),
         Option("os_disk_size_gb", "number", 128, "Node OS disk size in GB.", minimum=30, integer=True),
         Option(
@@ -127,8 +130,6 @@ def resource_group(spec: Data) -> str:
     return f"rg-{spec['project_name']}-{spec['environment']}"
 
 
-
-
 def _checks(spec: SpecConfig) -> list[FieldViolation]:
     out: list[FieldViolation] = []
     for i, cache in enumerate(spec.caches):
@@ -177,6 +178,7 @@ def _checks(spec: SpecConfig) -> list[FieldViolation]:
 
 VARIABLES: tuple[Var, ...] = (
     *common_variables("location", "subscription_id", "Azure subscription id the resources are created in."),
+    *hardening_variables(),
     Var(
         "tags",
         TAG_SOURCE,

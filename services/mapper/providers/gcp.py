@@ -20,9 +20,11 @@ from services.mapper.mapping import (
     Option,
     ProviderMapping,
     Var,
+    api_cidrs_option,
     apps_repositories_var,
     common_variables,
     first,
+    hardening_variables,
     identity_tags,
     secrets_var,
 )
@@ -38,6 +40,13 @@ OPTIONS: dict[str, tuple[Option, ...]] = {
         Option("services_cidr", "string", "", "Secondary range for services; empty = chosen by GKE."),
     ),
     "cluster.provider_config": (
+        api_cidrs_option(),
+        Option(
+            "encryption_key",
+            "string",
+            "",
+            "Cloud KMS key (projects/.../cryptoKeys/...) for GKE secrets, Cloud SQL, Cloud Storage and Pub/Sub; empty = Google managed keys.",
+        ),
         Option(
             "release_channel",
             "string",
@@ -204,8 +213,6 @@ _PUBSUB_SUBSCRIPTION = (
 )
 
 
-
-
 def _checks(spec: SpecConfig) -> list[FieldViolation]:
     out: list[FieldViolation] = []
     topic_names = {t.name: i for i, t in enumerate(spec.topics)}
@@ -239,6 +246,13 @@ def _checks(spec: SpecConfig) -> list[FieldViolation]:
 
 VARIABLES: tuple[Var, ...] = (
     *common_variables("region", "project_id", "GCP project id the resources are created in."),
+    *hardening_variables(),
+    Var(
+        "encryption_key",
+        "cluster.provider_config.encryption_key",
+        "Customer-managed key for encryption at rest; empty = the cloud's managed keys.",
+        "string",
+    ),
     Var(
         "labels",
         TAG_SOURCE,
@@ -285,9 +299,9 @@ VARIABLES: tuple[Var, ...] = (
         "Machine types; the node pool uses the first.",
         "list(string)",
     ),
-    Var("gke_node_min_size", "cluster.node_min_size", "Minimum nodes per zone (autoscaling).", "number"),
-    Var("gke_node_max_size", "cluster.node_max_size", "Maximum nodes per zone (autoscaling).", "number"),
-    Var("gke_node_desired_size", "cluster.node_desired_size", "Initial nodes per zone.", "number"),
+    Var("gke_node_min_size", "cluster.node_min_size", "Minimum nodes of the pool in total (autoscaling).", "number"),
+    Var("gke_node_max_size", "cluster.node_max_size", "Maximum nodes of the pool in total (autoscaling).", "number"),
+    Var("gke_node_desired_size", "cluster.node_desired_size", "Initial nodes in total, spread over the pool's zones.", "number"),
     Var(
         "gke_cluster_admins",
         "cluster.cluster_admins",
@@ -381,7 +395,13 @@ VARIABLES: tuple[Var, ...] = (
         attrs=(
             Attr("name", "string", "name", "Instance name suffix."),
             Attr("tier", "string", "node_type", "BASIC or STANDARD_HA."),
-            Attr("replica_count", "number", "cluster_size", "Replicas (STANDARD_HA)."),
+            Attr(
+                "replica_count",
+                "number",
+                "cluster_size",
+                "Replicas: cluster_size - 1 (at least 1) on STANDARD_HA, 0 on BASIC.",
+                derive=lambda c, _: cloud_limits.memorystore_replicas(c["node_type"], c["cluster_size"]),
+            ),
             Attr("redis_version", "string", "provider_config.redis_version", "Redis version."),
             Attr("memory_size_gb", "number", "provider_config.memory_size_gb", "Memory in GB."),
         ),

@@ -40,6 +40,11 @@ output "waf_policy_id" {
   value       = try(terraform_data.waf[0].id, "")
 }
 
+output "ingress_controller_role_arn" {
+  description = "Stand-in for the load balancer controller's IAM role."
+  value       = "arn:aws:iam::${var.aws_account_id}:role/${local.name}-lb-controller"
+}
+
 # Sandbox only: a sensitive value the executor must redact from job outputs and logs.
 output "database_admin_password" {
   description = "Deterministic stand-in for a generated database admin password."

@@ -97,3 +97,17 @@ resource "aws_wafv2_web_acl" "this" {
     sampled_requests_enabled   = true
   }
 }
+
+# WAF request logs (the name prefix is WAF's requirement), a year, encrypted.
+resource "aws_cloudwatch_log_group" "waf" {
+  count             = length(aws_wafv2_web_acl.this)
+  name              = "aws-waf-logs-${local.name}"
+  retention_in_days = 365
+  kms_key_id        = local.kms_key_arn
+}
+
+resource "aws_wafv2_web_acl_logging_configuration" "this" {
+  count                   = length(aws_wafv2_web_acl.this)
+  resource_arn            = aws_wafv2_web_acl.this[0].arn
+  log_destination_configs = [aws_cloudwatch_log_group.waf[0].arn]
+}

@@ -19,7 +19,7 @@ resource "aws_sqs_queue" "dlq" {
   name                      = "${local.name}-${each.key}-dlq${each.value.fifo ? ".fifo" : ""}"
   fifo_queue                = each.value.fifo
   message_retention_seconds = 1209600
-  sqs_managed_sse_enabled   = true
+  kms_master_key_id         = local.kms_key_arn
 }
 
 resource "aws_sqs_queue" "this" {
@@ -29,7 +29,7 @@ resource "aws_sqs_queue" "this" {
   visibility_timeout_seconds = each.value.visibility_timeout_seconds
   message_retention_seconds  = each.value.message_retention_seconds
   delay_seconds              = each.value.delay_seconds
-  sqs_managed_sse_enabled    = true
+  kms_master_key_id          = local.kms_key_arn
   redrive_policy = each.value.max_receive_count > 0 ? jsonencode({
     deadLetterTargetArn = aws_sqs_queue.dlq[each.key].arn
     maxReceiveCount     = each.value.max_receive_count
@@ -37,8 +37,9 @@ resource "aws_sqs_queue" "this" {
 }
 
 resource "aws_sns_topic" "this" {
-  for_each = { for t in var.sns_topics : t.name => t }
-  name     = "${local.name}-${each.key}"
+  for_each          = { for t in var.sns_topics : t.name => t }
+  name              = "${local.name}-${each.key}"
+  kms_master_key_id = local.kms_key_arn
 }
 
 resource "aws_sns_topic_subscription" "this" {

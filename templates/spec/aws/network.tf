@@ -1,6 +1,7 @@
 # A new VPC (public + private subnets per zone, NAT egress) or an existing VPC by id.
 
 data "aws_availability_zones" "available" {
+  # checkov:skip=CKV_AWS_394:slice() takes the first vpc_availability_zones zones; a new zone only widens the list, never the subnets made
   state = "available"
 }
 
@@ -38,11 +39,61 @@ resource "aws_subnet" "public" {
   vpc_id                  = aws_vpc.this[0].id
   availability_zone       = local.azs[count.index]
   cidr_block              = cidrsubnet(var.vpc_cidr, 4, count.index + 8)
-  map_public_ip_on_launch = true
+  map_public_ip_on_launch = false # NAT gateways and load balancers bring their own addresses
   tags = {
     Name                     = "${local.name}-public-${local.azs[count.index]}"
     "kubernetes.io/role/elb" = "1"
   }
+}
+
+# No rules: nothing uses the VPC's default security group, so it admits nothing.
+resource "aws_default_security_group" "this" {
+  count  = var.provision_vpc ? 1 : 0
+  vpc_id = aws_vpc.this[0].id
+}
+
+# Flow logs of every interface, kept a year in a log group encrypted with the environment's key.
+resource "aws_cloudwatch_log_group" "flow_logs" {
+  count             = var.provision_vpc ? 1 : 0
+  name              = "/alethia/${local.name}/vpc-flow-logs"
+  retention_in_days = 365
+  kms_key_id        = local.kms_key_arn
+}
+
+resource "aws_iam_role" "flow_logs" {
+  count = var.provision_vpc ? 1 : 0
+  name  = "${local.name}-flow-logs"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "vpc-flow-logs.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+      Condition = { StringEquals = { "aws:SourceAccount" = var.aws_account_id } }
+    }]
+  })
+}
+
+resource "aws_iam_role_policy" "flow_logs" {
+  count = var.provision_vpc ? 1 : 0
+  name  = "write-flow-logs"
+  role  = aws_iam_role.flow_logs[0].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect   = "Allow"
+      Action   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+      Resource = "${aws_cloudwatch_log_group.flow_logs[0].arn}:*"
+    }]
+  })
+}
+
+resource "aws_flow_log" "this" {
+  count           = var.provision_vpc ? 1 : 0
+  vpc_id          = aws_vpc.this[0].id
+  traffic_type    = "ALL"
+  log_destination = aws_cloudwatch_log_group.flow_logs[0].arn
+  iam_role_arn    = aws_iam_role.flow_logs[0].arn
 }
 
 resource "aws_internet_gateway" "this" {
@@ -118,23 +169,28 @@ data "aws_subnets" "existing_private" {
   }
 }
 
+# Databases and caches answer on their own ports, to the VPC only, and call nobody.
 resource "aws_security_group" "data" {
   name        = "${local.name}-data"
   description = "Databases and caches: reachable from inside the VPC only."
   vpc_id      = local.vpc_id
 
-  ingress {
-    description = "VPC-internal clients"
+  dynamic "ingress" {
+    for_each = { postgres = 5432, mysql = 3306, redis = 6379 }
+    content {
+      description = "VPC-internal ${ingress.key} clients"
+      from_port   = ingress.value
+      to_port     = ingress.value
+      protocol    = "tcp"
+      cidr_blocks = [local.vpc_cidr]
+    }
+  }
+
+  egress {
+    description = "Replies and replication inside the VPC only"
     from_port   = 0
     to_port     = 65535
     protocol    = "tcp"
     cidr_blocks = [local.vpc_cidr]
-  }
-
-  egress {
-    from_port   = 0
-    to_port     = 0
-    protocol    = "-1"
-    cidr_blocks = ["0.0.0.0/0"]
   }
 }

@@ -42,3 +42,8 @@ output "waf_policy_id" {
   description = "ARN of the WAF web ACL (empty when the WAF is off)."
   value       = try(aws_wafv2_web_acl.this[0].arn, "")
 }
+
+output "ingress_controller_role_arn" {
+  description = "IAM role of the AWS Load Balancer Controller (service account kube-system/aws-load-balancer-controller); it attaches waf_policy_id."
+  value       = aws_iam_role.lb_controller.arn
+}

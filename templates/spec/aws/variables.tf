@@ -32,6 +32,21 @@ variable "tenant_zone_id" {
   type        = string
 }
 
+variable "cluster_api_authorized_cidrs" {
+  description = "CIDRs allowed to reach the Kubernetes API (the runner's included); empty = private only."
+  type        = list(string)
+}
+
+variable "production" {
+  description = "Production environment (\"prod\" or \"production\"): deletion protection everywhere."
+  type        = bool
+}
+
+variable "encryption_key" {
+  description = "Customer-managed key for encryption at rest; empty = the cloud's managed keys."
+  type        = string
+}
+
 variable "tags" {
   description = "Tags on every resource (owner, project, environment, zone, Spec)."
   type        = map(string)
@@ -175,7 +190,6 @@ variable "elasticache_clusters" {
     node_type          = string
     num_cache_clusters = number
     engine_version     = string
-    transit_encryption = bool
   }))
 }
 

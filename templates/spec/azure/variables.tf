@@ -32,6 +32,16 @@ variable "tenant_zone_id" {
   type        = string
 }
 
+variable "cluster_api_authorized_cidrs" {
+  description = "CIDRs allowed to reach the Kubernetes API (the runner's included); empty = private only."
+  type        = list(string)
+}
+
+variable "production" {
+  description = "Production environment (\"prod\" or \"production\"): deletion protection everywhere."
+  type        = bool
+}
+
 variable "tags" {
   description = "Tags on every resource (owner, project, environment, zone, Spec)."
   type        = map(string)

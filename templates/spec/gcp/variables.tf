@@ -32,6 +32,21 @@ variable "tenant_zone_id" {
   type        = string
 }
 
+variable "cluster_api_authorized_cidrs" {
+  description = "CIDRs allowed to reach the Kubernetes API (the runner's included); empty = private only."
+  type        = list(string)
+}
+
+variable "production" {
+  description = "Production environment (\"prod\" or \"production\"): deletion protection everywhere."
+  type        = bool
+}
+
+variable "encryption_key" {
+  description = "Customer-managed key for encryption at rest; empty = the cloud's managed keys."
+  type        = string
+}
+
 variable "labels" {
   description = "Labels on every resource (owner, project, environment, zone, Spec)."
   type        = map(string)
@@ -73,17 +88,17 @@ variable "gke_instance_types" {
 }
 
 variable "gke_node_min_size" {
-  description = "Minimum nodes per zone (autoscaling)."
+  description = "Minimum nodes of the pool in total (autoscaling)."
   type        = number
 }
 
 variable "gke_node_max_size" {
-  description = "Maximum nodes per zone (autoscaling)."
+  description = "Maximum nodes of the pool in total (autoscaling)."
   type        = number
 }
 
 variable "gke_node_desired_size" {
-  description = "Initial nodes per zone."
+  description = "Initial nodes in total, spread over the pool's zones."
   type        = number
 }
 

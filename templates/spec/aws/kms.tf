@@ -1,0 +1,42 @@
+# Encryption at rest: the Spec's customer-managed key (cluster.provider_config.encryption_key)
+# or, when none is given, one key of this environment with yearly rotation. Every data store,
+# queue, topic, secret, log group and the cluster's Kubernetes secrets use it.
+
+data "aws_caller_identity" "current" {}
+
+# The runner's role (not its session): the EKS access entry and the key policy name it.
+data "aws_iam_session_context" "current" {
+  arn = data.aws_caller_identity.current.arn
+}
+
+resource "aws_kms_key" "this" {
+  count                   = var.encryption_key == "" ? 1 : 0
+  description             = "Encryption at rest of ${local.name}"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "AccountAdministers"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:aws:iam::${var.aws_account_id}:root" }
+        Action    = "kms:*"
+        Resource  = "*"
+      },
+      {
+        # SNS delivers into encrypted queues; CloudWatch Logs encrypts flow and WAF logs.
+        Sid       = "ServicesOfThisAccountEncrypt"
+        Effect    = "Allow"
+        Principal = { Service = ["sns.amazonaws.com", "logs.${var.region}.amazonaws.com"] }
+        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+        Resource  = "*"
+        Condition = { StringEquals = { "aws:SourceAccount" = var.aws_account_id } }
+      },
+    ]
+  })
+}
+
+locals {
+  kms_key_arn = var.encryption_key != "" ? var.encryption_key : aws_kms_key.this[0].arn
+}
