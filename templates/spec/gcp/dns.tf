@@ -34,6 +34,18 @@ resource "google_compute_security_policy" "this" {
     }
   }
 
+  # Log4Shell (CVE-2021-44228) probes, whatever rules the Spec picks.
+  rule {
+    action   = "deny(403)"
+    priority = 999
+    match {
+      expr {
+        expression = "evaluatePreconfiguredWaf('cve-canary')"
+      }
+    }
+    description = "Block Log4j2 message lookups"
+  }
+
   dynamic "rule" {
     for_each = var.cloud_armor_rate_limit > 0 ? [var.cloud_armor_rate_limit] : []
     content {

@@ -17,13 +17,15 @@ resource "google_pubsub_topic" "this" {
   for_each                   = { for t in var.pubsub_topics : t.name => t }
   name                       = "${local.name}-${each.key}"
   message_retention_duration = each.value.message_retention_duration != "" ? each.value.message_retention_duration : null
+  kms_key_name               = var.encryption_key != "" ? var.encryption_key : null
   labels                     = merge(var.labels, { kind = each.value.kind })
 }
 
 resource "google_pubsub_topic" "dead_letter" {
-  for_each = local.dead_letter_topics
-  name     = "${local.name}-${each.key}-dead-letter"
-  labels   = var.labels
+  for_each     = local.dead_letter_topics
+  name         = "${local.name}-${each.key}-dead-letter"
+  kms_key_name = var.encryption_key != "" ? var.encryption_key : null
+  labels       = var.labels
 }
 
 resource "google_pubsub_subscription" "this" {

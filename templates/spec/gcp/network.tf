@@ -15,6 +15,24 @@ resource "google_compute_network" "this" {
   auto_create_subnetworks = false
 }
 
+# Ingress is denied unless a more specific rule (GKE's own, the load balancers') allows it.
+resource "google_compute_firewall" "deny_ingress" {
+  count         = var.provision_network ? 1 : 0
+  name          = "${local.name}-deny-ingress"
+  network       = google_compute_network.this[0].id
+  direction     = "INGRESS"
+  priority      = 65534
+  source_ranges = ["0.0.0.0/0"]
+
+  deny {
+    protocol = "all"
+  }
+
+  log_config {
+    metadata = "INCLUDE_ALL_METADATA"
+  }
+}
+
 resource "google_compute_subnetwork" "this" {
   count                    = var.provision_network ? 1 : 0
   name                     = "${local.name}-${var.region}"
@@ -22,6 +40,12 @@ resource "google_compute_subnetwork" "this" {
   network                  = google_compute_network.this[0].id
   ip_cidr_range            = var.network_cidr
   private_ip_google_access = true
+
+  log_config {
+    aggregation_interval = "INTERVAL_5_SEC"
+    flow_sampling        = 0.5
+    metadata             = "INCLUDE_ALL_METADATA"
+  }
 
   dynamic "secondary_ip_range" {
     for_each = local.secondary_ranges
