@@ -98,6 +98,15 @@ class NameLimit:
     def violations(self, spec: Data) -> list[FieldViolation]:
         """The Spec fields that make this name too long."""
         prefix = f"{spec.get('project_name', '')}-{spec.get('environment', '')}"
+        bare = self.pattern.format(prefix=prefix, name="")
+        if self.component and len(bare) >= self.limit:
+            # The prefix alone leaves no room for any item name: that is project_name's doing.
+            return [
+                FieldViolation(
+                    "project_name",
+                    f"leaves no room for a name in the {self.what} {bare!r}; at most {self.limit} characters",
+                )
+            ]
         items = (
             [(f"{self.component}[{i}].name", _name(it)) for i, it in enumerate(_items(spec, self.component))]
             if self.component
@@ -171,7 +180,9 @@ def supported_kubernetes_versions(provider: str) -> tuple[str, ...]:
     return tuple(v.version for v in KUBERNETES_VERSIONS.get(provider, ()))
 
 
-def check_kubernetes_version(provider: str, version: str, path: str = "cluster.cluster_version") -> list[FieldViolation]:
+def check_kubernetes_version(
+    provider: str, version: str, path: str = "cluster.cluster_version"
+) -> list[FieldViolation]:
     """The version is one the cloud still supports (an empty or malformed one is another rule's)."""
     supported = supported_kubernetes_versions(provider)
     if not supported or not version or version in supported:
@@ -225,7 +236,9 @@ def check_memorystore(spec: Data) -> list[FieldViolation]:
             continue
         tier, size = cache.get("node_type"), cache.get("cluster_size")
         if tier not in MEMORYSTORE_TIERS:
-            out.append(FieldViolation(f"caches[{i}].node_type", "must be one of " + ", ".join(MEMORYSTORE_TIERS)))
+            out.append(
+                FieldViolation(f"caches[{i}].node_type", "must be one of " + ", ".join(MEMORYSTORE_TIERS))
+            )
             continue
         if not isinstance(size, int):
             continue
@@ -251,7 +264,9 @@ def check_memorystore(spec: Data) -> list[FieldViolation]:
     return out
 
 
-def check_api_cidrs(value: Any, path: str = "cluster.provider_config.api_authorized_cidrs") -> list[FieldViolation]:
+def check_api_cidrs(
+    value: Any, path: str = "cluster.provider_config.api_authorized_cidrs"
+) -> list[FieldViolation]:
     """The CIDRs allowed to reach the cluster API: IPv4 networks, no host bits, not the world."""
     if value is None:
         return []
@@ -284,8 +299,11 @@ def violations(provider: str, spec: Data) -> list[FieldViolation]:
         out += check_azure_postgres_storage(spec)
     if provider == "gcp":
         out += check_memorystore(spec)
-    for limit in NAME_LIMITS.get(provider, ()):
-        out += limit.violations(spec)
+    # Name lengths only once the prefix parts are themselves valid (at most a DNS label each);
+    # a longer project_name is the Spec rules' error, not one per cloud name built from it.
+    if all(len(str(spec.get(k, ""))) <= 63 for k in ("project_name", "environment")):
+        for limit in NAME_LIMITS.get(provider, ()):
+            out += limit.violations(spec)
     return out
 
 

@@ -11,6 +11,7 @@ import json
 import sys
 from typing import Any
 
+from alethia import cloud_limits
 from services.mapper.mapping import OPTION_CONTAINERS, ProviderMapping
 from services.mapper.providers import REGISTRY
 
@@ -93,6 +94,29 @@ def _provider(m: ProviderMapping) -> list[str]:
     return lines
 
 
+def _cloud_rules() -> list[str]:
+    sizes = ", ".join(str(s) for s in cloud_limits.AZURE_POSTGRES_STORAGE_GB)
+    return [
+        "## Cloud rules (CreateSpec and the mapper)",
+        "",
+        "`alethia/cloud_limits.py` holds what each cloud accepts; CreateSpec refuses a Spec that breaks",
+        "a rule (naming the field) and the mapper checks the same rules again before rendering.",
+        "",
+        "Supported Kubernetes versions (`cluster.cluster_version`):",
+        "",
+        *cloud_limits.kubernetes_versions_table(),
+        "",
+        f"- Azure PostgreSQL flexible servers: `storage_gb` is one of {sizes}.",
+        "- GCP Memorystore: `node_type` is BASIC (`cluster_size` 1) or STANDARD_HA (`cluster_size` nodes =",
+        f"  1 primary + up to {cloud_limits.MEMORYSTORE_MAX_REPLICAS} replicas; more than one replica needs "
+        f"`memory_size_gb` >= {cloud_limits.MEMORYSTORE_READ_REPLICAS_MIN_GB}).",
+        "- `cluster.provider_config.api_authorized_cidrs`: IPv4 CIDRs, never `0.0.0.0/0`, at most "
+        f"{cloud_limits.MAX_API_CIDRS}.",
+        "- Database engines per cloud and the name limits below.",
+        "",
+    ]
+
+
 def render() -> str:
     """The whole ``docs/mapping.md``."""
     mappings = list(REGISTRY.values())
@@ -128,6 +152,7 @@ def render() -> str:
     ]
     lines += [f"- `{k}`: {v}." for k, v in NOT_MAPPED.items()]
     lines += ["", "## Summary", "", *_summary(mappings), ""]
+    lines += _cloud_rules()
     for m in mappings:
         lines += [*_provider(m), ""]
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -9,6 +9,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from alethia.cloud_limits import AZURE_POSTGRES_STORAGE_GB
 from services.mapper import providers
 from services.mapper.render import render_tfvars
 
@@ -49,7 +50,10 @@ def snapshots(draw: st.DrawFn) -> dict[str, Any]:
             "engine": d(st.sampled_from(ENGINES[provider])),
             "engine_version": d(st.sampled_from(["16", "8.0", "15.4"])),
             "instance_class": d(TEXT),
-            "storage_gb": d(st.integers(0, 10_000)),
+            # Azure PostgreSQL takes fixed sizes only (alethia.cloud_limits).
+            "storage_gb": d(
+                st.sampled_from(AZURE_POSTGRES_STORAGE_GB) if provider == "azure" else st.integers(0, 10_000)
+            ),
             "scaling": {"min_capacity": mn, "max_capacity": mn + d(st.floats(0, 64, allow_nan=False))},
             "provider_config": {},
         }

@@ -104,6 +104,10 @@ BAD_SPECS: list[tuple[str, Mutation, list[str]]] = [
     # cluster
     ("cluster-version-bad", _set("cluster.cluster_version", "1.30.2"), ["cluster.cluster_version"]),
     ("cluster-version-text", _set("cluster.cluster_version", "latest"), ["cluster.cluster_version"]),
+    # per-cloud rules (alethia.cloud_limits): what the cloud would refuse at plan/apply
+    ("cluster-version-past-support", _set("cluster.cluster_version", "1.29"), ["cluster.cluster_version"]),
+    ("api-cidr-open-to-all", _set("cluster.provider_config", {"api_authorized_cidrs": ["0.0.0.0/0"]}), ["cluster.provider_config.api_authorized_cidrs[0]"]),
+    ("cache-id-too-long", _set("caches.0.name", "c" * 40), ["caches[0].name"]),
     ("no-instance-types", _set("cluster.instance_types", []), ["cluster.instance_types"]),
     ("min-above-desired", _set("cluster.node_min_size", 4), ["cluster.node_desired_size"]),
     ("desired-above-max", _set("cluster.node_desired_size", 7), ["cluster.node_desired_size"]),

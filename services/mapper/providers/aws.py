@@ -87,9 +87,7 @@ OPTIONS: dict[str, tuple[Option, ...]] = {
         ),
         Option("deletion_protection", "bool", False, "Refuse deletion of the database."),
     ),
-    "caches[].provider_config": (
-        Option("engine_version", "string", "7.1", "Redis engine version."),
-    ),
+    "caches[].provider_config": (Option("engine_version", "string", "7.1", "Redis engine version."),),
     "queues[].config": (
         Option("fifo", "bool", False, "FIFO queue (name gets the .fifo suffix)."),
         Option(

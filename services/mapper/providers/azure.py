@@ -109,8 +109,8 @@ OPTIONS: dict[str, tuple[Option, ...]] = {
             "access_type",
             "string",
             "private",
-            "Anonymous access level of the container.",
-            choices=("blob", "container", "private"),
+            "Anonymous access level of the container: private only (no public buckets).",
+            choices=("private",),
         ),
     ),
 }

@@ -299,9 +299,24 @@ VARIABLES: tuple[Var, ...] = (
         "Machine types; the node pool uses the first.",
         "list(string)",
     ),
-    Var("gke_node_min_size", "cluster.node_min_size", "Minimum nodes of the pool in total (autoscaling).", "number"),
-    Var("gke_node_max_size", "cluster.node_max_size", "Maximum nodes of the pool in total (autoscaling).", "number"),
-    Var("gke_node_desired_size", "cluster.node_desired_size", "Initial nodes in total, spread over the pool's zones.", "number"),
+    Var(
+        "gke_node_min_size",
+        "cluster.node_min_size",
+        "Minimum nodes of the pool in total (autoscaling).",
+        "number",
+    ),
+    Var(
+        "gke_node_max_size",
+        "cluster.node_max_size",
+        "Maximum nodes of the pool in total (autoscaling).",
+        "number",
+    ),
+    Var(
+        "gke_node_desired_size",
+        "cluster.node_desired_size",
+        "Initial nodes in total, spread over the pool's zones.",
+        "number",
+    ),
     Var(
         "gke_cluster_admins",
         "cluster.cluster_admins",
