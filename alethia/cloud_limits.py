@@ -8,7 +8,8 @@ would refuse at plan or apply time is refused when the Spec is created, with the
 - the database engines each cloud's template builds;
 - Azure Database for PostgreSQL flexible server storage sizes (fixed steps only);
 - Memorystore (GCP) tiers and replica counts;
-- the length limits of cloud names the templates build from Spec names;
+- the length limits of cloud names the templates build from Spec names, which also start
+  with the project name and so need it to start with a letter;
 - the CIDRs allowed to reach a cluster API.
 
 Pure: every check takes the Spec as plain JSON data (the dict of
@@ -287,6 +288,19 @@ def check_api_cidrs(
     return out
 
 
+def check_prefix_starts_with_letter(provider: str, spec: Data) -> list[FieldViolation]:
+    """Cloud names start with ``<project>-``; RDS, ElastiCache, GKE, Cloud SQL, Memorystore and
+    Pub/Sub names must begin with a letter, so the project name must too."""
+    name = str(spec.get("project_name") or "")
+    if name and not name[0].isalpha():
+        return [
+            FieldViolation(
+                "project_name", f"must start with a letter on {provider} (cloud names begin with it)"
+            )
+        ]
+    return []
+
+
 def violations(provider: str, spec: Data) -> list[FieldViolation]:
     """Every per-cloud rule ``spec`` breaks on ``provider`` (unknown provider: none)."""
     if provider not in KUBERNETES_VERSIONS:
@@ -295,6 +309,7 @@ def violations(provider: str, spec: Data) -> list[FieldViolation]:
     out = check_kubernetes_version(provider, str(cluster.get("cluster_version") or ""))
     out += check_api_cidrs(_section(cluster, "provider_config").get("api_authorized_cidrs"))
     out += check_engines(provider, spec)
+    out += check_prefix_starts_with_letter(provider, spec)
     if provider == "azure":
         out += check_azure_postgres_storage(spec)
     if provider == "gcp":

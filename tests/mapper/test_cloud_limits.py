@@ -109,3 +109,12 @@ def test_the_docs_table_lists_every_version() -> None:
         for v in versions:
             assert f"{v.version} ({v.end_of_support})" in table
         assert f"| {provider} |" in table
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_cloud_names_start_with_a_letter(provider: str) -> None:
+    data = snapshot(provider)
+    data["project_name"] = "9lives"
+    assert _fields(provider, data) == {
+        "project_name": f"must start with a letter on {provider} (cloud names begin with it)"
+    }

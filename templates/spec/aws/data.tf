@@ -7,6 +7,8 @@
 locals {
   aurora = { for db in var.rds_config : db.name => db if startswith(db.engine, "aurora-") }
   rds    = { for db in var.rds_config : db.name => db if !startswith(db.engine, "aurora-") }
+  # Performance Insights is not offered on the smallest burstable classes.
+  no_performance_insights = "^db\\.t[234]g?\\.(micro|small)$"
   # Log types each engine can export to CloudWatch.
   db_log_exports = {
     postgres            = ["postgresql", "upgrade"]
@@ -45,6 +47,7 @@ resource "aws_iam_role_policy_attachment" "rds_monitoring" {
 
 resource "aws_db_instance" "this" {
   # checkov:skip=CKV_AWS_133:checkov cannot resolve each.value through local.rds; the mapper refuses backup_retention_days < 1
+  # checkov:skip=CKV_AWS_353:Performance Insights is on for every class that offers it; RDS refuses it on db.t*.micro/small
   # checkov:skip=CKV_AWS_157:multi_az is the Spec's availability choice (databases[].provider_config.multi_az)
   for_each                              = local.rds
   identifier                            = "${local.name}-${each.key}"
@@ -63,8 +66,8 @@ resource "aws_db_instance" "this" {
   auto_minor_version_upgrade            = true
   iam_database_authentication_enabled   = true
   enabled_cloudwatch_logs_exports       = local.db_log_exports[each.value.engine]
-  performance_insights_enabled          = true
-  performance_insights_kms_key_id       = local.kms_key_arn
+  performance_insights_enabled          = !can(regex(local.no_performance_insights, each.value.instance_class))
+  performance_insights_kms_key_id       = can(regex(local.no_performance_insights, each.value.instance_class)) ? null : local.kms_key_arn
   monitoring_interval                   = 60
   monitoring_role_arn                   = aws_iam_role.rds_monitoring[0].arn
   username                              = "app_admin"
@@ -73,7 +76,7 @@ resource "aws_db_instance" "this" {
   db_subnet_group_name                  = aws_db_subnet_group.this[0].name
   vpc_security_group_ids                = [aws_security_group.data.id]
   publicly_accessible                   = false
-  performance_insights_retention_period = 7
+  performance_insights_retention_period = can(regex(local.no_performance_insights, each.value.instance_class)) ? null : 7
 }
 
 resource "aws_rds_cluster" "this" {
@@ -271,10 +274,6 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
 
       expiration {
         days = rule.value
-      }
-
-      abort_incomplete_multipart_upload {
-        days_after_initiation = 7
       }
     }
   }

@@ -25,13 +25,22 @@ resource "aws_kms_key" "this" {
         Resource  = "*"
       },
       {
-        # SNS delivers into encrypted queues; CloudWatch Logs encrypts flow and WAF logs.
-        Sid       = "ServicesOfThisAccountEncrypt"
+        # SNS delivers into encrypted queues and publishes to encrypted topics.
+        Sid       = "SnsOfThisAccount"
         Effect    = "Allow"
-        Principal = { Service = ["sns.amazonaws.com", "logs.${var.region}.amazonaws.com"] }
-        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+        Principal = { Service = "sns.amazonaws.com" }
+        Action    = ["kms:GenerateDataKey*", "kms:Decrypt"]
         Resource  = "*"
         Condition = { StringEquals = { "aws:SourceAccount" = var.aws_account_id } }
+      },
+      {
+        # CloudWatch Logs encrypts the flow and WAF log groups of this account.
+        Sid       = "LogsOfThisAccount"
+        Effect    = "Allow"
+        Principal = { Service = "logs.${var.region}.amazonaws.com" }
+        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+        Resource  = "*"
+        Condition = { ArnLike = { "kms:EncryptionContext:aws:logs:arn" = "arn:aws:logs:${var.region}:${var.aws_account_id}:log-group:*" } }
       },
     ]
   })

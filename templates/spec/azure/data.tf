@@ -43,6 +43,9 @@ resource "azurerm_postgresql_flexible_server" "this" {
   lifecycle {
     ignore_changes = [zone, high_availability[0].standby_availability_zone]
   }
+
+  # The private DNS zone must be linked to the VNet before the server is created in it.
+  depends_on = [azurerm_private_dns_zone_virtual_network_link.this]
 }
 
 resource "random_password" "mysql_admin" {
@@ -85,6 +88,9 @@ resource "azurerm_mysql_flexible_server" "this" {
   lifecycle {
     ignore_changes = [zone, high_availability[0].standby_availability_zone]
   }
+
+  # The private DNS zone must be linked to the VNet before the server is created in it.
+  depends_on = [azurerm_private_dns_zone_virtual_network_link.this]
 }
 
 resource "azurerm_redis_cache" "this" {

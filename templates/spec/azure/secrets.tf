@@ -4,7 +4,7 @@
 
 resource "azurerm_key_vault" "this" {
   # checkov:skip=CKV_AZURE_189:the runner writes secrets from outside the VNet; network_acls deny everything but its CIDRs
-  name                       = substr("${local.compact}kv", 0, 24)
+  name                       = "kv${local.compact}" # 24 at most, starts with a letter
   location                   = azurerm_resource_group.this.location
   resource_group_name        = azurerm_resource_group.this.name
   tenant_id                  = data.azurerm_client_config.current.tenant_id

@@ -19,6 +19,8 @@ terraform {
 
 provider "azurerm" {
   subscription_id = var.subscription_id
+  # Storage accounts allow no shared keys: the provider signs data-plane calls with Entra ID.
+  storage_use_azuread = true
   features {}
 }
 

