@@ -82,7 +82,9 @@ def skips_without_reason(spec: Path = SPEC) -> list[str]:
         for n, line in enumerate(tf.read_text(encoding="utf-8").splitlines(), 1):
             for check_id, reason in _SKIP.findall(line):
                 if not reason.strip():
-                    out.append(f"{tf.relative_to(spec.parent) if spec.parent in tf.parents else tf}:{n} {check_id}")
+                    out.append(
+                        f"{tf.relative_to(spec.parent) if spec.parent in tf.parents else tf}:{n} {check_id}"
+                    )
     return out
 
 

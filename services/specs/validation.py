@@ -603,9 +603,11 @@ def validate_spec(spec: Mapping[str, Any], provider: str | None) -> list[FieldVi
     _validate_nosql(_list(spec.get("nosql_tables")), v)
     _validate_buckets(_list(spec.get("storage_buckets")), v)
     _validate_secrets(_list(spec.get("secrets")), v)
-    if provider is not None:
-        # What the cloud itself would refuse at plan/apply (versions, sizes, name lengths).
-        v.items.extend(cloud_limits.violations(provider, spec))
+    seen = {x.field for x in v.items}
+    if provider is not None and "region" not in seen:
+        # What the cloud itself would refuse at plan/apply (versions, sizes, name lengths); one
+        # message per field, and only for a Spec that sits in one of the cloud's regions.
+        v.items.extend(x for x in cloud_limits.violations(provider, spec) if x.field not in seen)
     return v.items
 
 
