@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from alethia import naming
 from alethia.errors import FieldViolation
 
 Data = Mapping[str, Any]
@@ -98,7 +99,7 @@ class NameLimit:
 
     def violations(self, spec: Data) -> list[FieldViolation]:
         """The Spec fields that make this name too long."""
-        prefix = f"{spec.get('project_name', '')}-{spec.get('environment', '')}"
+        prefix = naming.resource_prefix(str(spec.get("project_name", "")), str(spec.get("environment", "")))
         bare = self.pattern.format(prefix=prefix, name="")
         if self.component and len(bare) >= self.limit:
             # The prefix alone leaves no room for any item name: that is project_name's doing.

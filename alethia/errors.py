@@ -77,8 +77,10 @@ class NotFound(AlethiaError):
 
 
 class AlreadyExists(AlethiaError):
-    def __init__(self, message: str) -> None:
-        super().__init__(message, grpc.StatusCode.ALREADY_EXISTS)
+    """The name is taken; ``violations`` name the fields that collide (and the owner)."""
+
+    def __init__(self, message: str, violations: Iterable[FieldViolation] = ()) -> None:
+        super().__init__(message, grpc.StatusCode.ALREADY_EXISTS, list(violations))
 
 
 class Aborted(AlethiaError):

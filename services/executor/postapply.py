@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from alethia import naming
 from services.executor.redaction import RedactedOutput, Redactor
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
@@ -131,7 +132,9 @@ def render_kubeconfig(provider: str, region: str, outputs: Mapping[str, Any]) ->
 
 
 def _app_name(snapshot: Mapping[str, Any]) -> str:
-    raw = f"{snapshot.get('project_name', '')}-{snapshot.get('environment', '')}".lower()
+    raw = naming.resource_prefix(
+        str(snapshot.get("project_name", "")), str(snapshot.get("environment", ""))
+    ).lower()
     cleaned = "".join(c if c.isalnum() or c == "-" else "-" for c in raw).strip("-")
     return cleaned[:53] or "alethia"
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from alethia import naming
 from alethia.errors import FailedPrecondition
 
 TFVARS_FILE = "terraform.tfvars.json"
@@ -30,15 +31,17 @@ TFVARS_FILE = "terraform.tfvars.json"
 
 def workspace_name(snapshot: dict[str, Any]) -> str:
     """``{zone_id}/{project}-{env}-{region}``: the unit that runs one job at a time."""
-    return (
-        f"{snapshot.get('zone_id', '')}/"
-        f"{snapshot.get('project_name', '')}-{snapshot.get('environment', '')}-{snapshot.get('region', '')}"
+    return naming.workspace_key(
+        str(snapshot.get("zone_id", "")),
+        str(snapshot.get("project_name", "")),
+        str(snapshot.get("environment", "")),
+        str(snapshot.get("region", "")),
     )
 
 
 def state_key(snapshot: dict[str, Any]) -> str:
     """The state object key: ``{zone_id}/{project}-{env}-{region}/terraform.tfstate``."""
-    return f"{workspace_name(snapshot)}/terraform.tfstate"
+    return naming.state_key(workspace_name(snapshot))
 
 
 @dataclass(frozen=True)

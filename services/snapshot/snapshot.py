@@ -22,6 +22,7 @@ from typing import Any
 
 import rfc8785
 
+from alethia import naming
 from alethia.rpc.structs import struct_to_dict
 from alethia.specs.v1 import specs_pb2
 
@@ -41,13 +42,13 @@ def _number(value: float) -> float | int:
 
 
 def workspace_key(zone_id: str, project_name: str, environment: str, region: str) -> str:
-    """The Terraform workspace of a Spec: ``{zone_id}/{project}-{env}-{region}``."""
-    return f"{zone_id}/{project_name}-{environment}-{region}"
+    """The Terraform workspace of a Spec: ``{zone_id}/{project}-{env}-{region}`` (:mod:`alethia.naming`)."""
+    return naming.workspace_key(zone_id, project_name, environment, region)
 
 
 def state_key(workspace: str) -> str:
     """The S3 state object of a workspace."""
-    return f"{workspace}/terraform.tfstate"
+    return naming.state_key(workspace)
 
 
 def snapshot_workspace(snapshot: dict[str, Any]) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from alethia import naming
 from alethia.database import begin_write, is_sqlite, session_factory
 from alethia.errors import FieldViolation, InvalidArgument, NotFound
 from services.specs import store
@@ -134,7 +135,9 @@ class SpecCatalog:
         spec_id = str(uuid.uuid4())
         async with begin_write(self.sessions) as session:
             # The identity row stays valid: identities are never deleted (the FK would refuse it).
-            row, components = await store.insert_spec(session, spec_id, spec, _now())
+            row, components = await store.insert_spec(
+                session, spec_id, spec, _now(), naming.cloud_account(identity.provider, identity.account_id)
+            )
         head = store.SpecHead(row, identity.provider, identity.account_id)
         return store.assemble(head, store.parts_from_rows(spec_id, components))
 
@@ -215,7 +218,14 @@ class SpecCatalog:
             raise InvalidArgument(violations)
         now = _now()
         async with begin_write(self.sessions) as session:
-            components = await store.replace_spec(session, spec_id, spec, expected_revision, now)
+            components = await store.replace_spec(
+                session,
+                spec_id,
+                spec,
+                expected_revision,
+                now,
+                naming.cloud_account(identity.provider, identity.account_id),
+            )
         row = head.row
         row.revision = expected_revision + 1
         row.cloud_identity_id = spec["cloud_identity_id"]

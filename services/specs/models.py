@@ -1,7 +1,10 @@
 """The spec service's tables (SQLAlchemy 2 declarative), identical on Postgres and SQLite.
 
-``specs`` holds the workspace (zone, project, environment, region: unique), the cloud
-identity and the revision; each component lives in its own table keyed by ``spec_id``
+``specs`` holds the workspace (zone, project, environment, region), the cloud identity
+and the revision, plus the names derived from them (:mod:`alethia.naming`) on which
+uniqueness actually matters: the joined ``workspace`` key (state, lock) is unique, and so
+is the resource name prefix within a cloud account. ``spec_repositories`` carries the
+GitOps ownership key of each entry (unique across Specs); each component lives in its own table keyed by ``spec_id``
 with ``ON DELETE CASCADE``, so deleting a Spec deletes its components. JSON columns are
 JSONB on Postgres. No relationships are declared: the store reads each table with its
 own query (concurrently), so nothing can lazy-load by accident in async code.
@@ -85,6 +88,9 @@ class SpecRow(Base):
     __tablename__ = "specs"
     __table_args__ = (
         UniqueConstraint("zone_id", "project_name", "environment", "region", name="uq_specs_workspace"),
+        # The joined key is what names the state and its lock: unique on it, not only on its parts.
+        UniqueConstraint("workspace", name="uq_specs_workspace_key"),
+        UniqueConstraint("cloud_account", "resource_prefix", name="uq_specs_cloud_names"),
         Index("ix_specs_list", "create_time", "id"),
         Index("ix_specs_zone_list", "zone_id", "create_time", "id"),
     )
@@ -94,6 +100,9 @@ class SpecRow(Base):
     project_name: Mapped[str] = mapped_column(String(63))
     environment: Mapped[str] = mapped_column(String(63))
     region: Mapped[str] = mapped_column(String(63))
+    workspace: Mapped[str] = mapped_column(String(255))
+    cloud_account: Mapped[str] = mapped_column(String(96))
+    resource_prefix: Mapped[str] = mapped_column(String(127))
     cloud_identity_id: Mapped[str] = mapped_column(
         String(36), ForeignKey("cloud_identities.id", ondelete="RESTRICT"), index=True
     )
@@ -138,12 +147,20 @@ class DnsRow(Base):
 
 class RepositoryRow(Base):
     __tablename__ = "spec_repositories"
+    __table_args__ = (
+        UniqueConstraint("owner_key", name="uq_spec_repositories_owner_key"),
+        Index("ix_spec_repositories_branch_key", "branch_key"),
+    )
 
     spec_id: Mapped[str] = mapped_column(String(36), _spec_fk(), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
     url: Mapped[str] = mapped_column(Text)
     branch: Mapped[str] = mapped_column(String(255))
     path: Mapped[str] = mapped_column(Text, default="")
+    # alethia.naming: sha256 of the normalized (url, branch) and (url, branch, path).
+    branch_key: Mapped[str] = mapped_column(String(64))
+    owner_key: Mapped[str] = mapped_column(String(64))
+    norm_path: Mapped[str] = mapped_column(Text, default="")
 
 
 class DatabaseRow(Base):

@@ -17,9 +17,11 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from alethia.errors import Aborted, AlreadyExists, NotFound
+from alethia import naming
+from alethia.database import is_sqlite
+from alethia.errors import Aborted, AlreadyExists, FieldViolation, NotFound
 from services.specs.models import (
     COMPONENT_MODELS,
     Base,
@@ -45,7 +47,7 @@ CONCURRENT_READ_ATTEMPTS = 3
 
 def workspace_key(spec: dict[str, Any]) -> str:
     """``{zone_id}/{project}-{env}-{region}``: the unit of state and of uniqueness."""
-    return f"{spec['zone_id']}/{spec['project_name']}-{spec['environment']}-{spec['region']}"
+    return naming.workspace_key(spec["zone_id"], spec["project_name"], spec["environment"], spec["region"])
 
 
 # --- cloud identities -------------------------------------------------------------------
@@ -152,7 +154,16 @@ def component_rows(spec_id: str, spec: dict[str, Any]) -> list[Base]:
         )
     repos = sorted(spec.get("repositories") or [], key=lambda r: (r["url"], r["branch"], r["path"]))
     rows += [
-        RepositoryRow(spec_id=spec_id, position=i, url=r["url"], branch=r["branch"], path=r.get("path", ""))
+        RepositoryRow(
+            spec_id=spec_id,
+            position=i,
+            url=r["url"],
+            branch=r["branch"],
+            path=r.get("path", ""),
+            branch_key=naming.repository_branch_key(r["url"], r["branch"]),
+            owner_key=naming.gitops_owner_key(r["url"], r["branch"], r.get("path", "")),
+            norm_path=naming.normalize_repository_path(r.get("path", "")),
+        )
         for i, r in enumerate(repos)
     ]
     for d in spec.get("databases") or []:
@@ -226,32 +237,142 @@ def component_rows(spec_id: str, spec: dict[str, Any]) -> list[Base]:
 
 async def find_workspace(session: AsyncSession, spec: dict[str, Any]) -> str | None:
     """The id of the Spec that holds the workspace of ``spec``, if any."""
-    return await session.scalar(
-        select(SpecRow.id).where(
-            SpecRow.zone_id == spec["zone_id"],
-            SpecRow.project_name == spec["project_name"],
-            SpecRow.environment == spec["environment"],
-            SpecRow.region == spec["region"],
+    return await session.scalar(select(SpecRow.id).where(SpecRow.workspace == workspace_key(spec)))
+
+
+def _advisory_key(key: str) -> int:
+    # A signed 64-bit number from the hex digest, for pg_advisory_xact_lock.
+    return int(key[:15], 16)
+
+
+async def check_names(session: AsyncSession, spec_id: str, spec: dict[str, Any], account: str) -> None:
+    """Refuse ``spec`` when another Spec already owns one of the names it would use.
+
+    Checked in the write transaction, every problem at once, each naming its field and
+    the owning Spec: the joined workspace key (Terraform state and lock), the resource
+    name prefix in the cloud account, and each apps repository path (same or nested path
+    in the same normalized repository and branch). The unique constraints hold the first
+    three against a concurrent writer; nested paths cannot be a constraint, so on
+    Postgres the writers of one repository branch are serialized by an advisory lock
+    (SQLite's ``BEGIN IMMEDIATE`` already serializes all writers).
+    """
+    violations: list[FieldViolation] = []
+    workspace = workspace_key(spec)
+    found = (
+        await session.execute(
+            select(SpecRow.id, SpecRow.project_name, SpecRow.environment, SpecRow.region).where(
+                SpecRow.workspace == workspace, SpecRow.id != spec_id
+            )
         )
-    )
+    ).first()
+    if found is not None:
+        violations.append(
+            FieldViolation(
+                "project_name",
+                f"workspace {workspace} (the Terraform state key and lock) is held by Spec {found.id} "
+                f"(project_name {found.project_name!r}, environment {found.environment!r}, "
+                f"region {found.region!r}); choose another project_name or environment",
+            )
+        )
+    prefix = naming.resource_prefix(spec["project_name"], spec["environment"])
+    found = (
+        await session.execute(
+            select(SpecRow.id, SpecRow.zone_id, SpecRow.region).where(
+                SpecRow.cloud_account == account, SpecRow.resource_prefix == prefix, SpecRow.id != spec_id
+            )
+        )
+    ).first()
+    if found is not None:
+        violations.append(
+            FieldViolation(
+                "project_name",
+                f"resource name prefix {prefix!r} (project_name-environment) is used in cloud account "
+                f"{account} by Spec {found.id} (zone {found.zone_id}, region {found.region}); "
+                "cloud resource names would collide: choose another project_name or environment",
+            )
+        )
+    violations += await _check_repositories(session, spec_id, spec)
+    if violations:
+        raise AlreadyExists("; ".join(str(v) for v in violations), violations)
+
+
+async def _check_repositories(
+    session: AsyncSession, spec_id: str, spec: dict[str, Any]
+) -> list[FieldViolation]:
+    repos = list(spec.get("repositories") or [])
+    if not repos:
+        return []
+    entries = [
+        (
+            i,
+            naming.repository_branch_key(r["url"], r["branch"]),
+            naming.normalize_repository_path(r.get("path", "")),
+        )
+        for i, r in enumerate(repos)
+    ]
+    bind = session.bind
+    if isinstance(bind, AsyncEngine) and not is_sqlite(bind):
+        for key in sorted({k for _, k, _ in entries}):  # sorted: no deadlock between two writers
+            await session.execute(select(func.pg_advisory_xact_lock(_advisory_key(key))))
+    owned = (
+        await session.execute(
+            select(
+                RepositoryRow.spec_id,
+                RepositoryRow.position,
+                RepositoryRow.branch_key,
+                RepositoryRow.norm_path,
+            )
+            .where(
+                RepositoryRow.branch_key.in_({k for _, k, _ in entries}),
+                RepositoryRow.spec_id != spec_id,
+            )
+            .order_by(RepositoryRow.spec_id, RepositoryRow.position)
+        )
+    ).all()
+    out: list[FieldViolation] = []
+    for i, key, path in entries:
+        repo = repos[i]
+        where = f"{repo['url']} branch {repo['branch']}"
+        for j, other_key, other_path in entries[:i]:
+            if other_key == key and naming.paths_overlap(path, other_path):
+                out.append(
+                    FieldViolation(
+                        f"repositories[{i}].path",
+                        f"{path or '/'!r} overlaps repositories[{j}].path {other_path or '/'!r} in {where}",
+                    )
+                )
+        for row in owned:
+            if row.branch_key == key and naming.paths_overlap(path, row.norm_path):
+                same = "is" if path == row.norm_path else f"overlaps {row.norm_path or '/'!r}, which is"
+                out.append(
+                    FieldViolation(
+                        f"repositories[{i}].path",
+                        f"{path or '/'!r} in {where} {same} owned by Spec {row.spec_id}; ArgoCD prunes "
+                        "what one Spec does not write, so two Specs must never share a GitOps path",
+                    )
+                )
+                break
+    return out
 
 
 async def insert_spec(
-    session: AsyncSession, spec_id: str, spec: dict[str, Any], now: datetime
+    session: AsyncSession, spec_id: str, spec: dict[str, Any], now: datetime, account: str
 ) -> tuple[SpecRow, list[Base]]:
-    """Insert a Spec and all its components (revision 1); a taken workspace is ALREADY_EXISTS.
+    """Insert a Spec and all its components (revision 1); a taken name is ALREADY_EXISTS.
 
-    Returns the rows written, from which the caller builds its answer without reading back.
+    ``account`` is :func:`alethia.naming.cloud_account` of the Spec's identity. Returns the
+    rows written, from which the caller builds its answer without reading back.
     """
-    existing = await find_workspace(session, spec)
-    if existing is not None:
-        raise AlreadyExists(f"a Spec already exists for workspace {workspace_key(spec)} (id {existing})")
+    await check_names(session, spec_id, spec, account)
     row = SpecRow(
         id=spec_id,
         zone_id=spec["zone_id"],
         project_name=spec["project_name"],
         environment=spec["environment"],
         region=spec["region"],
+        workspace=workspace_key(spec),
+        cloud_account=account,
+        resource_prefix=naming.resource_prefix(spec["project_name"], spec["environment"]),
         cloud_identity_id=spec["cloud_identity_id"],
         terraform_version=spec.get("terraform_version", ""),
         revision=1,
@@ -259,35 +380,58 @@ async def insert_spec(
         update_time=now,
     )
     session.add(row)
+    components = component_rows(spec_id, spec)
     try:
         await session.flush()
-    except IntegrityError as exc:  # a concurrent create of the same workspace won the race
-        raise AlreadyExists(f"a Spec already exists for workspace {workspace_key(spec)}") from exc
-    components = component_rows(spec_id, spec)
-    session.add_all(components)
-    await session.flush()
+        session.add_all(components)
+        await session.flush()
+    except IntegrityError as exc:  # a concurrent create took one of the names first
+        raise _race(exc) from exc
     return row, components
 
 
+def _race(exc: IntegrityError) -> AlreadyExists:
+    text = str(exc.orig)
+    if "owner_key" in text:
+        field, what = "repositories", "one of its GitOps paths"
+    elif "cloud_names" in text or "resource_prefix" in text:
+        field, what = "project_name", "its resource name prefix in this cloud account"
+    else:
+        field, what = "project_name", "its workspace"
+    message = f"another Spec took {what} at the same moment; read the Specs again"
+    return AlreadyExists(message, [FieldViolation(field, message)])
+
+
 async def replace_spec(
-    session: AsyncSession, spec_id: str, spec: dict[str, Any], expected_revision: int, now: datetime
+    session: AsyncSession,
+    spec_id: str,
+    spec: dict[str, Any],
+    expected_revision: int,
+    now: datetime,
+    account: str,
 ) -> list[Base]:
     """Replace the Spec's fields and components if its revision is still ``expected_revision``.
 
     The revision guard is in the UPDATE itself, so of two writers holding the same
-    revision exactly one matches a row; the other gets ABORTED. Returns the new revision.
+    revision exactly one matches a row; the other gets ABORTED. The names it would take
+    are checked first (:func:`check_names`). Returns the new components.
     """
-    result = await session.execute(
-        update(SpecRow)
-        .where(SpecRow.id == spec_id, SpecRow.revision == expected_revision)
-        .values(
-            revision=SpecRow.revision + 1,
-            cloud_identity_id=spec["cloud_identity_id"],
-            terraform_version=spec.get("terraform_version", ""),
-            update_time=now,
+    await check_names(session, spec_id, spec, account)
+    try:
+        result = await session.execute(
+            update(SpecRow)
+            .where(SpecRow.id == spec_id, SpecRow.revision == expected_revision)
+            .values(
+                revision=SpecRow.revision + 1,
+                cloud_account=account,
+                cloud_identity_id=spec["cloud_identity_id"],
+                terraform_version=spec.get("terraform_version", ""),
+                update_time=now,
+            )
+            .execution_options(synchronize_session=False)
         )
-        .execution_options(synchronize_session=False)
-    )
+    except IntegrityError as exc:  # the new account's prefix was taken at the same moment
+        raise _race(exc) from exc
     assert isinstance(result, CursorResult)
     if result.rowcount != 1:
         current = await session.scalar(select(SpecRow.revision).where(SpecRow.id == spec_id))
@@ -300,7 +444,10 @@ async def replace_spec(
         await session.execute(delete(model).where(model.spec_id == spec_id))
     components = component_rows(spec_id, spec)
     session.add_all(components)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise _race(exc) from exc
     return components
 
 

@@ -103,6 +103,8 @@ async def new_spec(st: Stack, **overrides: Any) -> specs_pb2.Spec:
     data = full_spec_dict("aws", cloud_identity_id=st.identity_id, **overrides)
     data.setdefault("project_name", "p")
     data["project_name"] = f"{data['project_name']}-{uuid.uuid4().hex[:6]}"
+    for repo in data.get("repositories") or []:
+        repo["path"] = f"clusters/{data['project_name']}"  # a GitOps path has one owner
     return await st.specs.CreateSpec(specs_pb2.CreateSpecRequest(spec=spec_from_dict(data)))
 
 

@@ -198,8 +198,9 @@ async def test_duplicate_workspace_is_refused(specs: SpecsEnv) -> None:
     assert err.code == grpc.StatusCode.ALREADY_EXISTS
     assert "zone-acme/payments-prod-us-east-1" in err.message
     assert await specs.counts() == before
-    # Another environment is another workspace.
+    # Another environment is another workspace (with a GitOps path of its own).
     data["environment"] = "staging"
+    data["repositories"][0]["path"] = "clusters/payments-staging"
     assert (await specs.create(data)).environment == "staging"
 
 

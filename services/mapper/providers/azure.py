@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from alethia import cloud_limits
+from alethia import cloud_limits, naming
 from alethia.errors import FieldViolation
 from services.mapper.mapping import (
     SUBSCRIPTION_TYPE,
@@ -127,7 +127,7 @@ def cache_sku(cache: Data) -> dict[str, Any]:
 
 def resource_group(spec: Data) -> str:
     """The one resource group of the environment."""
-    return f"rg-{spec['project_name']}-{spec['environment']}"
+    return "rg-" + naming.resource_prefix(spec["project_name"], spec["environment"])
 
 
 def _checks(spec: SpecConfig) -> list[FieldViolation]:
