@@ -134,10 +134,12 @@ class Api:
                 if not token:
                     return out
 
-    async def delete_spec(self, spec_id: str, expected_revision: int = 0) -> None:
+    async def delete_spec(
+        self, spec_id: str, expected_revision: int = 0, abandon: bool = False
+    ) -> specs_pb2.DeleteSpecResponse:
         with self._errors("specs"):
-            await self.specs.DeleteSpec(
-                specs_pb2.DeleteSpecRequest(id=spec_id, expected_revision=expected_revision),
+            return await self.specs.DeleteSpec(  # type: ignore[no-any-return]
+                specs_pb2.DeleteSpecRequest(id=spec_id, expected_revision=expected_revision, abandon=abandon),
                 timeout=UNARY_TIMEOUT,
             )
 

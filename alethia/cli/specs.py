@@ -183,15 +183,39 @@ def spec_list(
 @handle_errors
 def spec_delete(
     spec_id: Annotated[str, typer.Argument(metavar="ID")],
+    abandon: Annotated[
+        bool,
+        typer.Option(
+            "--abandon",
+            help="Delete even if the Spec may still have infrastructure: its resources and "
+            "Terraform state stay where they are, no longer managed.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
     stack_dir: StackDirOpt = None,
 ) -> None:
-    """Delete a Spec (its infrastructure is not destroyed: run `alethia destroy` first)."""
-    with_api(stack_dir, lambda api: api.delete_spec(spec_id))
+    """Delete a Spec; refused while it may still have infrastructure (run `alethia destroy` first)."""
+    resp = with_api(stack_dir, lambda api: api.delete_spec(spec_id, abandon=abandon))
+    state = f"s3://{resp.state_bucket}/{resp.state_key}" if resp.abandoned else ""
     if as_json:
-        print_json({"id": spec_id, "deleted": True})
-    else:
-        stdout.print(f"deleted spec {spec_id}")
+        print_json(
+            {
+                "id": spec_id,
+                "deleted": True,
+                "abandoned": resp.abandoned,
+                "workspace": resp.workspace,
+                "state": state,
+                "last_deploy_job_id": resp.last_deploy_job_id,
+            }
+        )
+        return
+    stdout.print(f"deleted spec {spec_id}")
+    if resp.abandoned:
+        stdout.print(
+            f"its infrastructure was abandoned: the resources of workspace {resp.workspace} stay, "
+            f"unmanaged; the Terraform state stays at {state}",
+            markup=False,
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -86,7 +86,7 @@ async def start(settings: SnapshotSettings, spec_reader: SpecReader | None = Non
         with contextlib.suppress(asyncio.CancelledError):
             await rescuer
 
-    snapshot_servicer = SnapshotServicer(queue, link)
+    snapshot_servicer = SnapshotServicer(queue, link, settings.state_bucket)
     runner_servicer = RunnerServicer(queue)
     authenticator = settings.authenticator()
     events_runner = None

@@ -47,6 +47,7 @@ from services.snapshot.jobs import (
     JobType,
     check_transition,
     completion_events,
+    infrastructure_summary,
     rescue_target,
 )
 from services.snapshot.snapshot import (
@@ -292,6 +293,19 @@ class JobQueue:
         return plan
 
     # ------------------------------------------------------------ reads
+
+    async def infrastructure_state(self, spec_id: str) -> dict[str, Any]:
+        """What the Spec's job history says about its infrastructure (see ``jobs.infrastructure_summary``)."""
+        if not spec_id:
+            raise InvalidArgument.one("spec_id", "required")
+        if _text_problem(spec_id, 64):
+            raise InvalidArgument.one("spec_id", "not a spec id")
+        async with self.sessions() as session:
+            rows = await store.infrastructure_jobs(session, spec_id)
+        summary = infrastructure_summary(rows)
+        summary["spec_id"] = spec_id
+        summary["state_key"] = state_key(str(summary["workspace"])) if summary["workspace"] else ""
+        return summary
 
     async def get_job(self, job_id: str) -> tuple[Row, int]:
         """The job and its 1-based queue position within its workspace (0 unless QUEUED)."""

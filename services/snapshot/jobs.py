@@ -120,3 +120,43 @@ def completion_events(job_type: JobType, status: JobStatus) -> list[str]:
             return ["planned", "succeeded"]
         return ["applied", "succeeded"]
     return [TERMINAL_EVENTS[status]]
+
+
+# What may have changed resources: an apply-type job that got as far as a runner.
+APPLY_TYPES = (JobType.DEPLOY, JobType.DESTROY)
+ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+def infrastructure_summary(jobs: list[dict[str, object]]) -> dict[str, object]:
+    """What a Spec's job history says about its infrastructure (``jobs`` oldest first).
+
+    Each job needs ``id``, ``type``, ``status``, ``start_time`` and ``workspace``. The Spec
+    *may have infrastructure* when a DEPLOY or DESTROY started (a runner claimed it, so
+    Terraform may have changed resources, whatever it ended as) after the last DESTROY
+    that SUCCEEDED. A DEPLOY that failed halfway, or a DESTROY that did, counts: erring
+    on "still there" is the side on which nothing is lost.
+    """
+    last_destroy = ""
+    last_deploy: dict[str, object] | None = None
+    touched = False
+    active: list[str] = []
+    workspace = ""
+    for job in jobs:
+        workspace = str(job["workspace"]) or workspace
+        jtype, status = job["type"], job["status"]
+        if status in ACTIVE:
+            active.append(str(job["id"]))
+        if jtype == JobType.DEPLOY:
+            last_deploy = job
+        if jtype == JobType.DESTROY and status == JobStatus.SUCCEEDED:
+            last_destroy, touched = str(job["id"]), False
+        elif jtype in APPLY_TYPES and job["start_time"] is not None:
+            touched = True
+    return {
+        "workspace": workspace,
+        "may_have_infrastructure": touched,
+        "last_deploy_job_id": str(last_deploy["id"]) if last_deploy else "",
+        "last_deploy_status": str(last_deploy["status"]) if last_deploy else "",
+        "last_destroy_job_id": last_destroy,
+        "active_job_ids": active,
+    }

@@ -135,9 +135,10 @@ class SnapshotServicer(snapshot_pb2_grpc.SnapshotServiceServicer):
     show only the caller's zones (``current_caller``).
     """
 
-    def __init__(self, queue: JobQueue, link: NatsLink) -> None:
+    def __init__(self, queue: JobQueue, link: NatsLink, state_bucket: str = "") -> None:
         self.queue = queue
         self.link = link
+        self.state_bucket = state_bucket
 
     async def visible_job(self, job_id: str) -> tuple[Row, int]:
         """The job and its queue position, or NOT_FOUND when it is outside the caller's zones."""
@@ -200,6 +201,27 @@ class SnapshotServicer(snapshot_pb2_grpc.SnapshotServiceServicer):
         await self.visible_job(request.id)
         async for ev in watch_job(self.queue, self.link, request.id, request.include_logs):
             yield ev
+
+    async def GetInfrastructureState(
+        self, request: snapshot_pb2.GetInfrastructureStateRequest, context: grpc.aio.ServicerContext
+    ) -> snapshot_pb2.InfrastructureState:
+        data = await self.queue.infrastructure_state(request.spec_id)
+        if data["workspace"]:  # a Spec outside the caller's zones is not told about
+            current_caller().visible(zone_of_workspace(str(data["workspace"])), f"spec {request.spec_id}")
+        status = str(data["last_deploy_status"])
+        return snapshot_pb2.InfrastructureState(
+            spec_id=str(data["spec_id"]),
+            workspace=str(data["workspace"]),
+            state_key=str(data["state_key"]),
+            state_bucket=self.state_bucket,
+            may_have_infrastructure=bool(data["may_have_infrastructure"]),
+            last_deploy_job_id=str(data["last_deploy_job_id"]),
+            last_deploy_status=events_pb2.JobStatus.Value(status)
+            if status
+            else events_pb2.JOB_STATUS_UNSPECIFIED,
+            last_destroy_job_id=str(data["last_destroy_job_id"]),
+            active_job_ids=list(data["active_job_ids"]),  # type: ignore[call-overload]
+        )
 
 
 class RunnerServicer(snapshot_pb2_grpc.RunnerServiceServicer):

@@ -257,6 +257,20 @@ async def list_jobs(
     return [_row(m) for m in res.mappings().all()]
 
 
+async def infrastructure_jobs(session: AsyncSession, spec_id: str) -> list[Row]:
+    """The Spec's DEPLOY/DESTROY jobs and its QUEUED/RUNNING ones, oldest first (few columns)."""
+    c = provision_jobs.c
+    res = await session.execute(
+        select(c.id, c.type, c.status, c.start_time, c.workspace)
+        .where(
+            c.spec_id == spec_id,
+            or_(c.type.in_(("DEPLOY", "DESTROY")), c.status.in_(("QUEUED", "RUNNING"))),
+        )
+        .order_by(c.seq)
+    )
+    return [dict(m) for m in res.mappings().all()]
+
+
 async def consuming_deploy(session: AsyncSession, plan_job_id: str) -> Row | None:
     """A DEPLOY that applied, is applying, or will apply ``plan_job_id`` (one that uses it up)."""
     res = await session.execute(

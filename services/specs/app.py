@@ -10,7 +10,11 @@ Invariants:
   component row. ``revision`` starts at 1 and grows by one per update; the revision
   guard is inside the UPDATE, so of concurrent writers holding the same revision exactly
   one wins and the others get ABORTED.
-- One Spec per workspace (zone, project, environment, region): ALREADY_EXISTS otherwise.
+- One Spec per workspace (zone, project, environment, region) and per joined workspace key,
+  one resource name prefix per cloud account, one owner per GitOps path (same or nested
+  path in the same repository and branch): ALREADY_EXISTS naming the field and the owner.
+- A Spec that may still have infrastructure is not deleted (FAILED_PRECONDITION) unless
+  the caller abandons it; the snapshot service, which owns the jobs, is asked over gRPC.
   The workspace of a Spec never changes (it names the Terraform state), nor does its
   provider (an update may switch to another identity of the same provider).
 - ``GetSpec`` reads the component tables concurrently and still returns one revision's
@@ -29,6 +33,7 @@ from alethia.database import create_engine, run_migrations
 from alethia.rpc.server import RunningService, create_server
 from alethia.specs.v1 import specs_pb2_grpc
 from services.specs.catalog import SpecCatalog
+from services.specs.infrastructure import GrpcInfrastructureReader
 from services.specs.server import SERVICE_NAME, SpecServicer
 from services.specs.settings import SpecsSettings
 
@@ -45,7 +50,9 @@ async def start(settings: SpecsSettings) -> RunningService:
     """Migrate, then serve SpecService (+ health, reflection) on ``settings.listen``."""
     await migrate(settings.database_url)
     engine = create_engine(settings.database_url)
-    servicer = SpecServicer(SpecCatalog(engine))
+    # Deletes ask the snapshot service (it owns the jobs) whether infrastructure remains.
+    infrastructure = GrpcInfrastructureReader(settings.snapshot_addr, settings.service_token or None)
+    servicer = SpecServicer(SpecCatalog(engine, infrastructure))
     try:
         server, port, health = await create_server(
             [lambda s: specs_pb2_grpc.add_SpecServiceServicer_to_server(servicer, s)],
@@ -54,9 +61,10 @@ async def start(settings: SpecsSettings) -> RunningService:
             authenticator=settings.authenticator(),
         )
     except BaseException:
+        await infrastructure.close()
         await engine.dispose()
         raise
     host = settings.listen.rsplit(":", 1)[0].strip("[]")
     if host in ("", "0.0.0.0", "::"):
         host = "127.0.0.1"
-    return RunningService(server, port, health, host=host, closers=[engine.dispose])
+    return RunningService(server, port, health, host=host, closers=[engine.dispose, infrastructure.close])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import re
 import uuid
 from collections.abc import Sequence
@@ -21,14 +22,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from alethia import naming
 from alethia.database import begin_write, is_sqlite, session_factory
-from alethia.errors import FieldViolation, InvalidArgument, NotFound
+from alethia.errors import Aborted, FieldViolation, InvalidArgument, NotFound
 from services.specs import store
+from services.specs.infrastructure import DeleteOutcome, InfrastructureReader, delete_decision
 from services.specs.models import CloudIdentityRow
 from services.specs.validation import show, validate_identity, validate_spec
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 WORKSPACE_FIELDS = ("zone_id", "project_name", "environment", "region")
+log = logging.getLogger(__name__)
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -72,9 +75,10 @@ def _decode_token(token: str, scope: str) -> tuple[datetime, str] | None:
 class SpecCatalog:
     """Specs and cloud identities on one database engine."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, infrastructure: InfrastructureReader) -> None:
         self.engine = engine
         self.sessions = session_factory(engine)
+        self.infrastructure = infrastructure
 
     # --- cloud identities ---------------------------------------------------------------
 
@@ -266,11 +270,37 @@ class SpecCatalog:
             head = await store.get_head(session, spec_id)
         return head.row.zone_id if head is not None else None
 
-    async def delete_spec(self, spec_id: str, expected_revision: int) -> None:
-        """Delete a Spec and its components; ``expected_revision`` 0 means any revision."""
+    async def delete_spec(self, spec_id: str, expected_revision: int, abandon: bool = False) -> DeleteOutcome:
+        """Delete a Spec and its components; ``expected_revision`` 0 means any revision.
+
+        Refused (FAILED_PRECONDITION) while the snapshot service's job history says the
+        Spec may still have infrastructure, unless ``abandon``: then the resources and the
+        Terraform state stay where they are, and the answer and a log line say where.
+        """
         if expected_revision < 0:
             raise InvalidArgument.one("expected_revision", "must be >= 0 (0 = any revision)")
         if not _is_id(spec_id):
             raise NotFound(f"spec {show(spec_id)} not found")
+        async with self.sessions() as session:
+            head = await store.get_head(session, spec_id)
+        if head is None:
+            raise NotFound(f"spec {show(spec_id)} not found")
+        if expected_revision and head.row.revision != expected_revision:
+            raise Aborted(
+                f"spec {spec_id} is at revision {head.row.revision}, not {expected_revision}: re-read it and retry"
+            )
+        state = await self.infrastructure.state(spec_id)
+        outcome = delete_decision(spec_id, head.row.workspace, state, abandon)
         async with begin_write(self.sessions) as session:
             await store.delete_spec(session, spec_id, expected_revision)
+        if outcome.abandoned:
+            log.warning(
+                "spec %s deleted with its infrastructure abandoned: workspace %s, state s3://%s/%s "
+                "(last DEPLOY %s); the resources are no longer managed by Alethia",
+                spec_id,
+                outcome.workspace,
+                outcome.state_bucket,
+                outcome.state_key,
+                outcome.last_deploy_job_id or "none",
+            )
+        return outcome

@@ -116,8 +116,14 @@ class SpecServicer(specs_pb2_grpc.SpecServiceServicer):
         self, request: specs_pb2.DeleteSpecRequest, context: grpc.aio.ServicerContext
     ) -> specs_pb2.DeleteSpecResponse:
         await self._visible(request.id)
-        await self.catalog.delete_spec(request.id, request.expected_revision)
-        return specs_pb2.DeleteSpecResponse()
+        outcome = await self.catalog.delete_spec(request.id, request.expected_revision, request.abandon)
+        return specs_pb2.DeleteSpecResponse(
+            abandoned=outcome.abandoned,
+            workspace=outcome.workspace,
+            state_bucket=outcome.state_bucket,
+            state_key=outcome.state_key,
+            last_deploy_job_id=outcome.last_deploy_job_id,
+        )
 
     async def _visible(self, spec_id: str) -> None:
         """NOT_FOUND for a Spec outside the caller's zones (before anything is written)."""

@@ -275,19 +275,19 @@ async def check_names(session: AsyncSession, spec_id: str, spec: dict[str, Any],
             )
         )
     prefix = naming.resource_prefix(spec["project_name"], spec["environment"])
-    found = (
+    owner = (
         await session.execute(
             select(SpecRow.id, SpecRow.zone_id, SpecRow.region).where(
                 SpecRow.cloud_account == account, SpecRow.resource_prefix == prefix, SpecRow.id != spec_id
             )
         )
     ).first()
-    if found is not None:
+    if owner is not None:
         violations.append(
             FieldViolation(
                 "project_name",
                 f"resource name prefix {prefix!r} (project_name-environment) is used in cloud account "
-                f"{account} by Spec {found.id} (zone {found.zone_id}, region {found.region}); "
+                f"{account} by Spec {owner.id} (zone {owner.zone_id}, region {owner.region}); "
                 "cloud resource names would collide: choose another project_name or environment",
             )
         )

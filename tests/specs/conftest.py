@@ -56,7 +56,10 @@ class SpecsEnv:
 
 
 async def _env(url: str) -> AsyncIterator[SpecsEnv]:
-    service = await start_specs(url)
+    from alethia.stack.infra import free_port
+
+    # No snapshot service here: a closed port, never a default one another stack may hold.
+    service = await start_specs(url, snapshot_addr=f"127.0.0.1:{free_port()}")
     channel = connect(service.address)
     try:
         yield SpecsEnv(url, service, channel, specs_pb2_grpc.SpecServiceStub(channel))
@@ -92,3 +95,51 @@ async def rpc_error(awaitable: Any) -> Any:
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await awaitable
     return from_rpc_error(info.value)
+
+
+@dataclass
+class Pipeline:
+    """The spec service wired to a real snapshot service (which owns the jobs), and a runner's stub."""
+
+    specs: SpecsEnv
+    jobs: Any  # SnapshotServiceStub
+    runner: Any  # RunnerServiceStub
+    identity_id: str
+
+
+@pytest.fixture
+async def pipeline(tmp_path: Path, nats_server: Any) -> AsyncIterator[Pipeline]:
+    """Spec + snapshot services on SQLite; the specs service asks the snapshot service before deletes."""
+    from alethia.snapshot.v1 import snapshot_pb2_grpc
+    from alethia.stack.infra import free_port
+    from services.snapshot.app import start as start_snapshot
+    from services.snapshot.settings import SnapshotSettings
+
+    snapshot_addr = f"127.0.0.1:{free_port()}"
+    url = f"sqlite+aiosqlite:///{tmp_path / 'specs.db'}"
+    specs_svc = await start_specs(url, snapshot_addr=snapshot_addr)
+    snap = await start_snapshot(
+        SnapshotSettings(
+            database_url=f"sqlite+aiosqlite:///{tmp_path / 'snapshot.db'}",
+            listen=snapshot_addr,
+            specs_addr=specs_svc.address,
+            nats_url=nats_server.url,
+            state_bucket="team-state",
+        )
+    )
+    channel = connect(specs_svc.address)
+    snap_channel = connect(snap.address)
+    try:
+        env = SpecsEnv(url, specs_svc, channel, specs_pb2_grpc.SpecServiceStub(channel))
+        ident = await env.identity("aws")
+        yield Pipeline(
+            env,
+            snapshot_pb2_grpc.SnapshotServiceStub(snap_channel),
+            snapshot_pb2_grpc.RunnerServiceStub(snap_channel),
+            ident.id,
+        )
+    finally:
+        await snap_channel.close()
+        await channel.close()
+        await snap.stop(None)
+        await specs_svc.stop(None)

@@ -14,7 +14,7 @@ from alethia.rpc.client import connect
 from alethia.specfile import spec_from_dict, spec_to_dict
 from alethia.specs.v1 import specs_pb2, specs_pb2_grpc
 from tests.fixtures.specs import PROVIDERS, full_spec_dict, minimal_spec_dict, start_specs
-from tests.specs.conftest import SpecsEnv, rpc_error
+from tests.specs.conftest import Pipeline, SpecsEnv, rpc_error
 
 NAMED_LISTS = ("databases", "caches", "queues", "topics", "nosql_tables", "storage_buckets", "secrets")
 
@@ -271,7 +271,8 @@ async def test_list_pagination_is_stable_while_inserting(specs: SpecsEnv) -> Non
     )
 
 
-async def test_delete_cascades_to_every_component_table(specs: SpecsEnv) -> None:
+async def test_delete_cascades_to_every_component_table(pipeline: Pipeline) -> None:
+    specs = pipeline.specs  # a delete asks the snapshot service whether infrastructure remains
     keep = await specs.create_full("aws", zone_id="zone-keep")
     gone = await specs.create_full("aws", zone_id="zone-gone")
     with_both = await specs.counts()

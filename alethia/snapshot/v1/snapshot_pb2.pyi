@@ -236,3 +236,31 @@ class GetGitTokenResponse(_message.Message):
     token: str
     repository_url: str
     def __init__(self, token: _Optional[str] = ..., repository_url: _Optional[str] = ...) -> None: ...
+
+class GetInfrastructureStateRequest(_message.Message):
+    __slots__ = ("spec_id",)
+    SPEC_ID_FIELD_NUMBER: _ClassVar[int]
+    spec_id: str
+    def __init__(self, spec_id: _Optional[str] = ...) -> None: ...
+
+class InfrastructureState(_message.Message):
+    __slots__ = ("spec_id", "workspace", "state_key", "state_bucket", "may_have_infrastructure", "last_deploy_job_id", "last_deploy_status", "last_destroy_job_id", "active_job_ids")
+    SPEC_ID_FIELD_NUMBER: _ClassVar[int]
+    WORKSPACE_FIELD_NUMBER: _ClassVar[int]
+    STATE_KEY_FIELD_NUMBER: _ClassVar[int]
+    STATE_BUCKET_FIELD_NUMBER: _ClassVar[int]
+    MAY_HAVE_INFRASTRUCTURE_FIELD_NUMBER: _ClassVar[int]
+    LAST_DEPLOY_JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    LAST_DEPLOY_STATUS_FIELD_NUMBER: _ClassVar[int]
+    LAST_DESTROY_JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_JOB_IDS_FIELD_NUMBER: _ClassVar[int]
+    spec_id: str
+    workspace: str
+    state_key: str
+    state_bucket: str
+    may_have_infrastructure: bool
+    last_deploy_job_id: str
+    last_deploy_status: _events_pb2.JobStatus
+    last_destroy_job_id: str
+    active_job_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, spec_id: _Optional[str] = ..., workspace: _Optional[str] = ..., state_key: _Optional[str] = ..., state_bucket: _Optional[str] = ..., may_have_infrastructure: _Optional[bool] = ..., last_deploy_job_id: _Optional[str] = ..., last_deploy_status: _Optional[_Union[_events_pb2.JobStatus, str]] = ..., last_destroy_job_id: _Optional[str] = ..., active_job_ids: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -65,6 +65,11 @@ class SnapshotServiceStub:
                 request_serializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.WatchJobRequest.SerializeToString,
                 response_deserializer=alethia_dot_events_dot_v1_dot_events__pb2.JobEvent.FromString,
                 _registered_method=True)
+        self.GetInfrastructureState = channel.unary_unary(
+                '/alethia.snapshot.v1.SnapshotService/GetInfrastructureState',
+                request_serializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.GetInfrastructureStateRequest.SerializeToString,
+                response_deserializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.InfrastructureState.FromString,
+                _registered_method=True)
 
 
 class SnapshotServiceServicer:
@@ -108,6 +113,14 @@ class SnapshotServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetInfrastructureState(self, request, context):
+        """What the job history says about a Spec's infrastructure (the spec service asks it
+        before deleting a Spec: it owns no job table).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SnapshotServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -140,6 +153,11 @@ def add_SnapshotServiceServicer_to_server(servicer, server):
                     servicer.WatchJob,
                     request_deserializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.WatchJobRequest.FromString,
                     response_serializer=alethia_dot_events_dot_v1_dot_events__pb2.JobEvent.SerializeToString,
+            ),
+            'GetInfrastructureState': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInfrastructureState,
+                    request_deserializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.GetInfrastructureStateRequest.FromString,
+                    response_serializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.InfrastructureState.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -304,6 +322,33 @@ class SnapshotService:
             '/alethia.snapshot.v1.SnapshotService/WatchJob',
             alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.WatchJobRequest.SerializeToString,
             alethia_dot_events_dot_v1_dot_events__pb2.JobEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInfrastructureState(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/alethia.snapshot.v1.SnapshotService/GetInfrastructureState',
+            alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.GetInfrastructureStateRequest.SerializeToString,
+            alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.InfrastructureState.FromString,
             options,
             channel_credentials,
             insecure,

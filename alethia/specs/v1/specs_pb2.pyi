@@ -290,13 +290,25 @@ class ListSpecsResponse(_message.Message):
     def __init__(self, specs: _Optional[_Iterable[_Union[Spec, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class DeleteSpecRequest(_message.Message):
-    __slots__ = ("id", "expected_revision")
+    __slots__ = ("id", "expected_revision", "abandon")
     ID_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_REVISION_FIELD_NUMBER: _ClassVar[int]
+    ABANDON_FIELD_NUMBER: _ClassVar[int]
     id: str
     expected_revision: int
-    def __init__(self, id: _Optional[str] = ..., expected_revision: _Optional[int] = ...) -> None: ...
+    abandon: bool
+    def __init__(self, id: _Optional[str] = ..., expected_revision: _Optional[int] = ..., abandon: _Optional[bool] = ...) -> None: ...
 
 class DeleteSpecResponse(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("abandoned", "workspace", "state_bucket", "state_key", "last_deploy_job_id")
+    ABANDONED_FIELD_NUMBER: _ClassVar[int]
+    WORKSPACE_FIELD_NUMBER: _ClassVar[int]
+    STATE_BUCKET_FIELD_NUMBER: _ClassVar[int]
+    STATE_KEY_FIELD_NUMBER: _ClassVar[int]
+    LAST_DEPLOY_JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    abandoned: bool
+    workspace: str
+    state_bucket: str
+    state_key: str
+    last_deploy_job_id: str
+    def __init__(self, abandoned: _Optional[bool] = ..., workspace: _Optional[str] = ..., state_bucket: _Optional[str] = ..., state_key: _Optional[str] = ..., last_deploy_job_id: _Optional[str] = ...) -> None: ...

@@ -125,7 +125,9 @@ class SpecServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeleteSpec(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """FAILED_PRECONDITION while the Spec may still have infrastructure (unless abandon) or
+        has a QUEUED/RUNNING job; the snapshot service's job history decides.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
