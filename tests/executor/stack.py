@@ -65,14 +65,17 @@ class Stack:
         await asyncio.to_thread(
             subprocess.run, ["git", "init", "-q", "--bare", str(self.bare_repo)], check=True
         )
-        self.specs = await start_specs(self.specs_db)
+        from alethia.stack.infra import free_port
+
+        snapshot_addr = f"127.0.0.1:{free_port()}"  # the specs service asks it before a delete
+        self.specs = await start_specs(self.specs_db, snapshot_addr=snapshot_addr)
         self.services.append(self.specs)
         self.mapper = await start_mapper(MapperSettings(listen="127.0.0.1:0"))
         self.services.append(self.mapper)
         self.snapshot = await start_snapshot(
             SnapshotSettings(
                 database_url=self.snapshot_db,
-                listen="127.0.0.1:0",
+                listen=snapshot_addr,
                 specs_addr=self.specs.address,
                 nats_url=self.nats_url,
                 lease_seconds=float(self.lease_seconds),
