@@ -11,6 +11,7 @@ from alethia.cli.client import Api
 from alethia.cli.common import JsonOpt, StackDirOpt, handle_errors, with_api
 from alethia.cli.progress import event_text, follow_job, follow_live
 from alethia.cli.render import (
+    EXIT_USAGE,
     event_to_dict,
     job_exit_code,
     job_table,
@@ -48,11 +49,37 @@ def _finish(job: snapshot_pb2.Job, as_json: bool) -> None:
         raise typer.Exit(code)
 
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+
+
+def _interrupted(job_id: str, spec_id: str = "") -> typer.Exit:
+    """Ctrl-C while following a job: the job is not stopped; say so, and how to go on."""
+    if job_id:
+        stderr.print(
+            f"interrupted: job {job_id} goes on (Ctrl-C only stopped following it).\n"
+            f"  follow it:  alethia jobs watch {job_id}\n"
+            f"  cancel it:  alethia jobs cancel {job_id}",
+            markup=False,
+            highlight=False,
+        )
+    else:
+        stderr.print(
+            "interrupted before the job was confirmed; it may have been queued: "
+            f"alethia jobs list --spec {spec_id}",
+            markup=False,
+            highlight=False,
+        )
+    return typer.Exit(EXIT_INTERRUPTED)
+
+
 def _queue(
     stack_dir: str | None, spec_id: str, job_type: int, plan_job_id: str, wait: bool, as_json: bool
 ) -> None:
+    queued: list[str] = []  # the job id, once the service answered
+
     async def work(api: Api) -> snapshot_pb2.Job:
         job = await api.queue_job(spec_id, job_type, plan_job_id)
+        queued.append(job.id)
         if not wait:
             return job
         if as_json:
@@ -63,7 +90,10 @@ def _queue(
         )
         return await follow_live(api, job, stdout)
 
-    job = with_api(stack_dir, work)
+    try:
+        job = with_api(stack_dir, work)
+    except KeyboardInterrupt:
+        raise _interrupted(queued[0] if queued else "", spec_id) from None
     if not wait and not as_json:
         stdout.print(
             f"queued {type_name(job.type)} job [bold]{job.id}[/]; follow it with `alethia jobs watch {job.id}`"
@@ -103,11 +133,32 @@ def deploy(
         str,
         typer.Option("--plan-job", metavar="JOB_ID", help="Apply exactly this PLAN job's saved plan."),
     ] = "",
+    auto_approve: Annotated[
+        bool,
+        typer.Option(
+            "--auto-approve",
+            help="Without --plan-job: apply whatever a fresh plan finds, unreviewed (as terraform apply -auto-approve).",
+        ),
+    ] = False,
     wait: WaitOpt = False,
     as_json: JsonOpt = False,
     stack_dir: StackDirOpt = None,
 ) -> None:
-    """Queue a DEPLOY (of a saved plan with --plan-job; refused if the Spec changed since)."""
+    """Queue a DEPLOY of a reviewed plan (--plan-job; refused if the Spec changed since).
+
+    Without --plan-job the runner plans and applies in one go, so nobody sees the changes
+    first: that needs --auto-approve.
+    """
+    if not plan_job and not auto_approve:
+        stderr.print(
+            "error: --plan-job: required (or --auto-approve): without a reviewed plan the deploy "
+            "applies whatever a fresh plan finds.\n"
+            f"  review first:  alethia plan {spec_id} --wait, then alethia deploy {spec_id} --plan-job JOB_ID\n"
+            f"  or accept it:  alethia deploy {spec_id} --auto-approve",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_USAGE)
     _queue(stack_dir, spec_id, events_pb2.DEPLOY, plan_job, wait, as_json)
 
 
@@ -163,7 +214,10 @@ def jobs_watch(job_id: JobIdArg, as_json: JsonOpt = False, stack_dir: StackDirOp
         job = await api.get_job(job_id)
         return await follow_job(api, job, show)
 
-    job = with_api(stack_dir, work)
+    try:
+        job = with_api(stack_dir, work)
+    except KeyboardInterrupt:
+        raise _interrupted(job_id) from None
     if as_json:
         print_json_line({"job": job_to_dict(job)})
         code = job_exit_code(job)
