@@ -19,6 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,6 +162,14 @@ class NatsServer:
             self.process.stop()
 
 
+# Every port ``weed mini`` opens besides S3 itself: all are chosen explicitly.
+WEED_INTERNAL_PORTS = (
+    "master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
+    "filer.port", "filer.port.grpc", "s3.port.grpc", "admin.port", "admin.port.grpc",
+    "metricsPort",
+)  # fmt: skip
+
+
 @dataclass
 class SeaweedS3:
     """SeaweedFS ``weed mini`` as an S3 server; persists under ``data_dir``.
@@ -175,6 +184,8 @@ class SeaweedS3:
     buckets: tuple[str, ...] = ("alethia-state", "alethia-artifacts")
     process: ManagedProcess | None = None
     die_with_parent: bool = False
+    # Where the internal ports (master, volume, filer, their gRPC ports ...) come from.
+    port_source: Callable[[], int] = free_port
 
     @property
     def endpoint(self) -> str:
@@ -184,11 +195,7 @@ class SeaweedS3:
         """Start ``weed mini``; with ``wait=False`` return at once and call :meth:`wait_ready` later."""
         self.s3_port = self.s3_port or free_port()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        ports = {name: free_port() for name in (
-            "master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
-            "filer.port", "filer.port.grpc", "s3.port.grpc", "admin.port", "admin.port.grpc",
-            "metricsPort",
-        )}  # fmt: skip
+        ports = {name: self.port_source() for name in WEED_INTERNAL_PORTS}
         argv = [
             find_binary("weed", "ALETHIA_WEED_BIN"), "mini",
             f"-dir={self.data_dir}", f"-ip={self.host}", f"-ip.bind={self.host}",

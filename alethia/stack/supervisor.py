@@ -48,7 +48,8 @@ from alethia.stack.datadir import (
     StackInfo,
     StackLock,
 )
-from alethia.stack.infra import ManagedProcess, NatsServer, SeaweedS3, free_port, port_open
+from alethia.stack.infra import ManagedProcess, NatsServer, SeaweedS3
+from alethia.stack.ports import PortReservations, address_in_use, default_lock_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES_DIR = REPO_ROOT / "examples"
@@ -66,6 +67,8 @@ DEMO_GIT_HOST = "git.example.com"
 # it before that, or a running apply would end ERRORED with its state lock held.
 LOCAL_DRAIN_GRACE_SECONDS = 20.0
 STOP_GRACE = {"executor": LOCAL_DRAIN_GRACE_SECONDS + 20.0 + 20.0}
+# Starts of a part whose port was taken between reservation and bind (by a non-Alethia process).
+START_ATTEMPTS = 3
 # The local admin user: every zone. Its token is rewritten at each start (30 days).
 LOCAL_ADMIN = "admin"
 
@@ -127,9 +130,12 @@ class Stack:
     _auth_env: dict[str, str] = field(default_factory=dict, init=False)
     info: StackInfo | None = field(default=None, init=False)
     _lock: StackLock | None = field(default=None, init=False)
+    ports: PortReservations = field(init=False)
+    _s3_log_offset: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         self.data = DataDir(self.config.data_dir)
+        self.ports = PortReservations(self.config.host, default_lock_dir(dict(self.config.env)))
 
     # ----------------------------------------------------------------- settings
     @property
@@ -146,14 +152,9 @@ class Stack:
             return external
         return self.s3.endpoint if self.s3 else ""
 
-    def _ports(self) -> dict[str, int]:
-        ports: dict[str, int] = {}
-        for name in SERVICES:
-            port = DEFAULT_PORTS[name]
-            if self.config.free_ports or port_open(self.config.host, port):
-                port = free_port()
-            ports[name] = port
-        return ports
+    def _ports(self, names: tuple[str, ...] = SERVICES) -> dict[str, int]:
+        """A reserved port per service: its default one (50051...) when free, unless ``free_ports``."""
+        return {name: self._port(DEFAULT_PORTS[name]) for name in names}
 
     def service_token(self) -> str:
         return self.config.env.get("ALETHIA_SERVICE_TOKEN") or self.data.service_token()
@@ -162,9 +163,8 @@ class Stack:
         return self.config.env.get("ALETHIA_RUNNER_TOKEN") or self.data.runner_token()
 
     def _port(self, default: int) -> int:
-        if self.config.free_ports or port_open(self.config.host, default):
-            return free_port()
-        return default
+        """A port reserved machine-wide (:mod:`alethia.stack.ports`): ``default`` when free."""
+        return self.ports.reserve(0 if self.config.free_ports else default)
 
     def issuer(self) -> LocalIssuer:
         """The local user issuer; its JWKS file is (re)written for the services to read."""
@@ -248,16 +248,11 @@ class Stack:
         # SeaweedFS without waiting for it, the three services that need no S3 meanwhile
         # (they reach each other only per request), and last the executor, which uses all.
         if not self.config.env.get("ALETHIA_NATS_URL"):
-            self.say("starting nats-server (JetStream)")
-            self.nats = NatsServer(self.data.root / "nats", die_with_parent=True).start()
+            self._start_nats(deadline)
         if not self.config.env.get("ALETHIA_S3_ENDPOINT"):
-            self.say("starting SeaweedFS S3")
-            self.s3 = SeaweedS3(self.data.root / "s3", die_with_parent=True).start(wait=False)
+            self._start_s3()
         first = ("specs", "mapper", "snapshot")
-        for name in first:
-            self._spawn(name, addresses, token)
-        self._write_info("starting", addresses)
-        self._wait_healthy(first, deadline)
+        addresses = self._start_services(first, addresses, token, deadline)
         self.say(f"starting the gateway (Envoy) on {gateway_listen}")
         self.gateway = EnvoyGateway(
             GatewayConfig(
@@ -267,7 +262,7 @@ class Stack:
                 events_addr=addresses["events"],
                 jwks=issuer.jwks(),
                 issuer=issuer.issuer,
-                admin_port=free_port(),
+                admin_port=self.ports.reserve(),
                 cors_origins=[
                     o.strip()
                     for o in self.config.env.get("ALETHIA_GATEWAY_CORS_ORIGINS", "").split(",")
@@ -280,10 +275,85 @@ class Stack:
         ).start(wait=False)
         self.gateway.wait_ready(max(1.0, deadline - time.monotonic()))
         if self.s3 is not None:
-            self.s3.wait_ready(max(1.0, deadline - time.monotonic()))
-        self._spawn("executor", addresses, token)
-        self._wait_healthy(("executor",), deadline)
+            self._wait_s3(deadline)
+        addresses = self._start_services(("executor",), addresses, token, deadline)
         return self._write_info("running", addresses)
+
+    # Each part starts on reserved ports; when something outside Alethia took a port in
+    # the moment between the reservation and the part's own bind, it starts again on new
+    # ones. Any other failure names the part's log.
+    def _start_nats(self, deadline: float) -> None:
+        for attempt in range(1, START_ATTEMPTS + 1):
+            self.say("starting nats-server (JetStream)")
+            port = self.ports.reserve()
+            log = self.data.root / "nats" / "nats-server.log"
+            offset = _size(log)
+            nats = NatsServer(self.data.root / "nats", port=port, die_with_parent=True)
+            try:
+                self.nats = nats.start(timeout=max(1.0, deadline - time.monotonic()))
+                return
+            except (RuntimeError, TimeoutError) as exc:
+                nats.stop()
+                self.ports.release(port)
+                if attempt < START_ATTEMPTS and _bind_failed(log, offset):
+                    self.say(f"nats-server could not bind port {port}; trying other ports")
+                    continue
+                raise StackStartError(_start_failure("nats-server", exc, log)) from None
+
+    def _start_s3(self) -> None:
+        self.say("starting SeaweedFS S3")
+        self._s3_log_offset = _size(self.data.root / "s3" / "weed.log")
+        self.s3 = SeaweedS3(
+            self.data.root / "s3",
+            s3_port=self.ports.reserve(),
+            die_with_parent=True,
+            port_source=self.ports.reserve,
+        ).start(wait=False)
+
+    def _wait_s3(self, deadline: float) -> None:
+        for attempt in range(1, START_ATTEMPTS + 1):
+            assert self.s3 is not None and self.s3.process is not None
+            log = self.s3.process.log_path
+            try:
+                self.s3.wait_ready(max(1.0, deadline - time.monotonic()))
+                return
+            except (RuntimeError, TimeoutError) as exc:
+                self.s3.stop()
+                if attempt < START_ATTEMPTS and _bind_failed(log, self._s3_log_offset):
+                    self.say("SeaweedFS could not bind one of its ports; trying other ports")
+                    self._start_s3()
+                    continue
+                raise StackStartError(_start_failure("SeaweedFS S3", exc, log)) from None
+
+    def _start_services(
+        self, names: tuple[str, ...], addresses: Mapping[str, str], token: str, deadline: float
+    ) -> dict[str, str]:
+        """Spawn ``names`` and wait until healthy; on a port collision, again on new ports."""
+        current = dict(addresses)
+        for attempt in range(1, START_ATTEMPTS + 1):
+            offsets = {name: _size(self.data.logs / f"{name}.log") for name in names}
+            for name in names:
+                self._spawn(name, current, token)
+            self._write_info("starting", current)
+            try:
+                self._wait_healthy(names, deadline)
+                return current
+            except StackStartError:
+                lost = [n for n in names if _bind_failed(self.services[n].process.log_path, offsets[n])]
+                if attempt == START_ATTEMPTS or not lost:
+                    raise
+                # Peers learn each other's addresses at start: move the whole group together
+                # (the snapshot service's event stream port with it).
+                for name in names:
+                    self.services[name].process.stop()
+                self.say(f"{', '.join(lost)} could not bind its port; trying other ports")
+                moved = [*names, "events"] if "snapshot" in names and "events" in current else list(names)
+                for name in moved:
+                    self.ports.release(int(current[name].rsplit(":", 1)[1]))
+                current.update({n: f"{self.config.host}:{p}" for n, p in self._ports(names).items()})
+                if "events" in moved:
+                    current["events"] = f"{self.config.host}:{self.ports.reserve()}"
+        return current
 
     def _spawn(self, name: str, addresses: Mapping[str, str], token: str) -> None:
         self.say(f"starting {name} service on {addresses[name]}")
@@ -387,9 +457,32 @@ class Stack:
             self.info.status = "stopped"
             with contextlib.suppress(OSError):
                 self.info.write(self.data.stack_file)
+        self.ports.release_all()
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _bind_failed(log: Path, offset: int) -> bool:
+    """Whether what a part wrote to its log since ``offset`` (this start) is a failure to bind its port."""
+    try:
+        with log.open("rb") as fh:
+            fh.seek(offset)
+            return address_in_use(fh.read().decode(errors="replace")[-8000:])
+    except OSError:
+        return False
+
+
+def _start_failure(what: str, exc: BaseException, log: Path) -> str:
+    last = _last_line(log)
+    return f"{what} could not start: {exc}" + (f": {last}" if last else "") + f" (log: {log})"
 
 
 def example_repository_urls() -> list[str]:
