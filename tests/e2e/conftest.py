@@ -54,9 +54,15 @@ class UpStack:
     data_dir: Path
     proc: subprocess.Popen[bytes] | None = None
     starts: list[float] = field(default_factory=list)
+    _launched: float = 0.0
 
-    def start(self, timeout: float = 90.0) -> None:
-        started = time.monotonic()
+    def start(self, timeout: float = 90.0, free_ports: bool = True) -> None:
+        self.launch(free_ports)
+        self.wait_running(timeout)
+
+    def launch(self, free_ports: bool = True) -> None:
+        """Start ``alethia up`` (``free_ports=False``: it tries 50051-50054 first, as a user's does)."""
+        self._launched = time.monotonic()
         log = open(self.data_dir.parent / "up.log", "ab")  # noqa: SIM115 - the child owns it
         self.proc = subprocess.Popen(
             [
@@ -66,7 +72,7 @@ class UpStack:
                 "up",
                 "--data-dir",
                 str(self.data_dir),
-                "--free-ports",
+                *(["--free-ports"] if free_ports else []),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -75,6 +81,10 @@ class UpStack:
             cwd=ROOT,
         )
         log.close()
+
+    def wait_running(self, timeout: float = 90.0) -> None:
+        assert self.proc is not None
+        started = self._launched
         stack_file = self.data_dir / "stack.json"
         while time.monotonic() - started < timeout:
             if self.proc.poll() is not None:

@@ -118,6 +118,7 @@ class Pipeline:
     channels: list[grpc.aio.Channel] = field(default_factory=list)
     identity_id: str = ""
     bare_repo: Path = Path()
+    snapshot_port: int = 0
 
     async def start(self) -> Pipeline:
         from services.mapper.app import start as start_mapper
@@ -129,7 +130,11 @@ class Pipeline:
             subprocess.run, ["git", "init", "-q", "--bare", str(self.bare_repo)], check=True
         )
         token = self.service_token
-        self.specs = await start_specs(self.specs_db, service_token=token)
+        # The snapshot service's port is chosen first: the specs service asks it before deletes.
+        self.snapshot_port = free_port()
+        self.specs = await start_specs(
+            self.specs_db, service_token=token, snapshot_addr=f"127.0.0.1:{self.snapshot_port}"
+        )
         self.services.append(self.specs)
         self.mapper = await start_mapper(MapperSettings(listen="127.0.0.1:0", service_token=token))
         self.services.append(self.mapper)
@@ -153,7 +158,7 @@ class Pipeline:
         self.snapshot = await start_snapshot(
             SnapshotSettings(
                 database_url=self.snapshot_db,
-                listen="127.0.0.1:0",
+                listen=f"127.0.0.1:{self.snapshot_port}",
                 specs_addr=self.specs.address,
                 nats_url=self.nats_url,
                 lease_seconds=float(self.lease_seconds),
@@ -359,7 +364,7 @@ class SnapshotProcess:
 
     def __init__(self, p: Pipeline) -> None:
         self.p = p
-        self.port = free_port()
+        self.port = p.snapshot_port
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = p.tmp / "snapshot.log"
         self.starts = 0
