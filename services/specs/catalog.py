@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from alethia import naming
 from alethia.database import begin_write, is_sqlite, session_factory
-from alethia.errors import Aborted, FieldViolation, InvalidArgument, NotFound
+from alethia.errors import Aborted, AlethiaError, FieldViolation, InvalidArgument, NotFound
 from services.specs import store
 from services.specs.infrastructure import DeleteOutcome, InfrastructureReader, delete_decision
 from services.specs.models import CloudIdentityRow
@@ -240,6 +240,23 @@ class SpecCatalog:
             store.parts_from_rows(spec_id, components),
         )
 
+    async def _cancel_late_jobs(self, spec_id: str) -> None:
+        """Cancel jobs queued between the question to the snapshot service and the delete.
+
+        Such a job froze the Spec just before it went and would otherwise run (and create
+        resources) for a Spec nobody can see any more. Asked once more after the delete;
+        from then on QueueJob cannot read the Spec, so nothing new can appear.
+        """
+        try:
+            state = await self.infrastructure.state(spec_id)
+            for job_id in state.active_job_ids:
+                await self.infrastructure.cancel(job_id)
+                log.error(
+                    "job %s was queued for spec %s while it was being deleted: cancelled", job_id, spec_id
+                )
+        except AlethiaError as exc:
+            log.error("spec %s deleted, but its jobs could not be checked again: %s", spec_id, exc)
+
     async def list_specs(
         self, page_size: int, page_token: str, zone_id: str, zones: Sequence[str] | None = None
     ) -> tuple[list[dict[str, Any]], str]:
@@ -293,6 +310,7 @@ class SpecCatalog:
         outcome = delete_decision(spec_id, head.row.workspace, state, abandon)
         async with begin_write(self.sessions) as session:
             await store.delete_spec(session, spec_id, expected_revision)
+        await self._cancel_late_jobs(spec_id)
         if outcome.abandoned:
             log.warning(
                 "spec %s deleted with its infrastructure abandoned: workspace %s, state s3://%s/%s "

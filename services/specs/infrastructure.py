@@ -24,6 +24,8 @@ class InfrastructureReader(Protocol):
 
     async def state(self, spec_id: str) -> snapshot_pb2.InfrastructureState: ...
 
+    async def cancel(self, job_id: str) -> None: ...
+
     async def close(self) -> None: ...
 
 
@@ -50,6 +52,13 @@ class GrpcInfrastructureReader:
                     f"{self._address} is unavailable ({err.message}); nothing was deleted"
                 )
             raise err from exc
+
+    async def cancel(self, job_id: str) -> None:
+        """Cancel a job (queued: at once; running: Terraform is stopped cleanly)."""
+        try:
+            await self._stub.CancelJob(snapshot_pb2.CancelJobRequest(id=job_id), timeout=self._timeout)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from exc
 
     async def close(self) -> None:
         await self._channel.close()

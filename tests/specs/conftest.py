@@ -56,10 +56,9 @@ class SpecsEnv:
 
 
 async def _env(url: str) -> AsyncIterator[SpecsEnv]:
-    from alethia.stack.infra import free_port
-
-    # No snapshot service here: a closed port, never a default one another stack may hold.
-    service = await start_specs(url, snapshot_addr=f"127.0.0.1:{free_port()}")
+    # No snapshot service here: port 1 (nothing listens there; never handed out as a free
+    # port, so no later test's service can appear at it), never a default one another stack holds.
+    service = await start_specs(url, snapshot_addr="127.0.0.1:1")
     channel = connect(service.address)
     try:
         yield SpecsEnv(url, service, channel, specs_pb2_grpc.SpecServiceStub(channel))
@@ -105,6 +104,7 @@ class Pipeline:
     jobs: Any  # SnapshotServiceStub
     runner: Any  # RunnerServiceStub
     identity_id: str
+    snapshot_addr: str
 
 
 @pytest.fixture
@@ -137,6 +137,7 @@ async def pipeline(tmp_path: Path, nats_server: Any) -> AsyncIterator[Pipeline]:
             snapshot_pb2_grpc.SnapshotServiceStub(snap_channel),
             snapshot_pb2_grpc.RunnerServiceStub(snap_channel),
             ident.id,
+            snapshot_addr,
         )
     finally:
         await snap_channel.close()

@@ -132,3 +132,50 @@ async def test_delete_is_refused_when_the_job_history_cannot_be_read(specs: Spec
     err = await rpc_error(specs.stub.DeleteSpec(specs_pb2.DeleteSpecRequest(id=spec.id, abandon=True)))
     assert err.code == grpc.StatusCode.UNAVAILABLE and "nothing was deleted" in err.message
     assert await specs.counts() == before
+
+
+class _QueueInTheWindow:
+    """The real reader, plus a QueueJob by someone else right after the first answer."""
+
+    def __init__(self, reader: Any, p: Pipeline, spec_id: str) -> None:
+        self.reader, self.p, self.spec_id = reader, p, spec_id
+        self.sneaked: list[str] = []
+
+    async def state(self, spec_id: str) -> snapshot_pb2.InfrastructureState:
+        answer = await self.reader.state(spec_id)
+        if not self.sneaked:
+            job = await self.p.jobs.QueueJob(
+                snapshot_pb2.QueueJobRequest(
+                    spec_id=self.spec_id, type=events_pb2.DEPLOY, idempotency_key="late"
+                )
+            )
+            self.sneaked.append(job.id)
+        return answer  # type: ignore[no-any-return]
+
+    async def cancel(self, job_id: str) -> None:
+        await self.reader.cancel(job_id)
+
+    async def close(self) -> None:
+        await self.reader.close()
+
+
+async def test_a_job_queued_during_the_delete_is_cancelled(pipeline: Pipeline) -> None:
+    from alethia.database import create_engine
+    from services.specs.catalog import SpecCatalog
+    from services.specs.infrastructure import GrpcInfrastructureReader
+
+    p = pipeline
+    spec = await p.specs.create(
+        minimal_spec_dict("aws", cloud_identity_id=p.identity_id, project_name="late")
+    )
+    engine = create_engine(p.specs.url)
+    reader = _QueueInTheWindow(GrpcInfrastructureReader(p.snapshot_addr), p, spec.id)
+    try:
+        outcome = await SpecCatalog(engine, reader).delete_spec(spec.id, 0)
+    finally:
+        await reader.close()
+        await engine.dispose()
+    assert not outcome.abandoned and len(reader.sneaked) == 1
+    late = await p.jobs.GetJob(snapshot_pb2.GetJobRequest(id=reader.sneaked[0]))
+    assert late.status == events_pb2.CANCELLED  # it never runs for a Spec that is gone
+    assert not await _exists(p, spec.id)
