@@ -200,6 +200,7 @@ async def test_hostile_specs_and_snapshots(make_pipeline: Any, pg_pair: tuple[st
     }
     data = copy.deepcopy(base)
     data["project_name"] = "hostile-data"
+    data["repositories"][0]["path"] = "clusters/hostile-data"  # a GitOps path has one owner
     data["secrets"][0]["metadata"] = dict(literal_values)
     data["cluster"]["cluster_admins"] = ["arn:aws:iam::123456789012:role/${var.x}"]
     spec, exc = await _create(p, data)
@@ -218,6 +219,7 @@ async def test_hostile_specs_and_snapshots(make_pipeline: Any, pg_pair: tuple[st
     # cloud's options), the mapper refuses it naming the key — before Terraform ever runs.
     data = copy.deepcopy(base)
     data["project_name"] = "hostile-pc"
+    data["repositories"][0]["path"] = "clusters/hostile-pc"  # a GitOps path has one owner
     data["cluster"]["provider_config"]["bogus_option"] = '${file("/etc/shadow")}'
     spec_pc, exc = await _create(p, data)
     tally.code("unknown provider_config key", exc)
@@ -394,6 +396,7 @@ async def test_spec_service_hypothesis_never_internal(make_pipeline: Any, pg_pai
     for i, muts in enumerate(examples):
         data = copy.deepcopy(base)
         data["project_name"] = f"hypo-{i}"
+        data["repositories"][0]["path"] = f"clusters/hypo-{i}"  # a GitOps path has one owner
         for path, value in muts:
             target: Any = data
             keys = [int(k) if k.isdigit() else k for k in path.split(".")]
