@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import inspect as sa_inspect
 
+from alethia import naming
 from alethia.events.v1 import events_pb2
 from alethia.snapshot.v1 import snapshot_pb2
 from bench.harness import alternate_async, alternate_measured
@@ -81,6 +82,12 @@ def _spec_rows(spec: dict[str, Any], spec_id: str, pg: bool) -> list[tuple[str, 
         "project_name": spec["project_name"],
         "environment": spec["environment"],
         "region": spec["region"],
+        # The names the service derives and holds unique (alethia.naming).
+        "workspace": naming.workspace_key(
+            spec["zone_id"], spec["project_name"], spec["environment"], spec["region"]
+        ),
+        "cloud_account": naming.cloud_account("aws", "bench"),
+        "resource_prefix": naming.resource_prefix(spec["project_name"], spec["environment"]),
         "cloud_identity_id": spec["cloud_identity_id"],
         "terraform_version": spec.get("terraform_version", ""),
         "revision": 1,

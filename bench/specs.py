@@ -40,6 +40,8 @@ def full_spec(project: str, identity_id: str, provider: str = "aws") -> dict[str
     data = copy.deepcopy(_example(provider))
     data["project_name"] = project
     data["cloud_identity_id"] = identity_id
+    for repo in data.get("repositories") or []:
+        repo["path"] = f"clusters/{project}"  # a GitOps path has one owner
     return data
 
 

@@ -185,8 +185,21 @@ def test_restart_keeps_specs_jobs_and_state(up_stack: UpStack) -> None:
 
 
 def test_destroy(up_stack: UpStack) -> None:
+    # Deleting a Spec that still has infrastructure is refused, naming the workspace and last DEPLOY.
+    refused = up_stack.cli("spec", "delete", state["spec"])
+    assert refused.code == 1, refused.err
+    lines = refused.error_lines()
+    assert state["deploy"]["workspace"] in lines[0] and state["deploy"]["id"] in lines[0]
+    assert "--abandon" in lines[0] and lines[1].startswith(
+        f"error: workspace/{state['deploy']['workspace']}: "
+    )
+    assert up_stack.ok("spec", "get", state["spec"])["id"] == state["spec"]
+
     destroyed = up_stack.ok("destroy", state["spec"], "--wait")
     assert destroyed["status"] == "SUCCEEDED", destroyed["error"]
     assert destroyed["type"] == "DESTROY"
     # Everything the deploy created (and nothing else) was destroyed.
     assert (destroyed["changes"]["add"], destroyed["changes"]["destroy"]) == (0, state["resources"])
+    # Destroyed: now the Spec deletes, and nothing was abandoned.
+    deleted = up_stack.ok("spec", "delete", state["spec"])
+    assert deleted["deleted"] and not deleted["abandoned"] and deleted["state"] == ""
