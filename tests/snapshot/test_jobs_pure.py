@@ -19,6 +19,7 @@ from services.snapshot.jobs import (
     allowed,
     check_transition,
     completion_events,
+    infrastructure_summary,
     rescue_target,
 )
 
@@ -102,3 +103,55 @@ def test_token_source_errors_never_carry_token_values(tmp_path: Path) -> None:
         GitTokenSource(str(bad)).token_for("https://github.com/a/b")
     assert broken.value.code == grpc.StatusCode.UNAVAILABLE
     assert "tok-inside" not in str(broken.value)
+
+
+def _history(*jobs: tuple[str, str, bool]) -> list[dict[str, object]]:
+    """Jobs oldest first: (type, status, started)."""
+    return [
+        {
+            "id": f"j{i}",
+            "type": t,
+            "status": s,
+            "start_time": "t" if started else None,
+            "workspace": "z/p-e-r",
+        }
+        for i, (t, s, started) in enumerate(jobs)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("jobs", "infrastructure", "last_deploy", "active"),
+    [
+        ((), False, "", []),
+        ((("PLAN", "SUCCEEDED", True),), False, "", []),
+        ((("PLAN", "SUCCEEDED", True), ("DEPLOY", "SUCCEEDED", True)), True, "j1", []),
+        # A DEPLOY cancelled while still queued never ran: nothing was applied.
+        ((("DEPLOY", "CANCELLED", False),), False, "j0", []),
+        # Failed or errored mid-apply: resources may exist.
+        ((("DEPLOY", "FAILED", True),), True, "j0", []),
+        ((("DEPLOY", "ERRORED", True),), True, "j0", []),
+        ((("DEPLOY", "SUCCEEDED", True), ("DESTROY", "SUCCEEDED", True)), False, "j0", []),
+        ((("DEPLOY", "SUCCEEDED", True), ("DESTROY", "FAILED", True)), True, "j0", []),
+        (
+            (("DEPLOY", "SUCCEEDED", True), ("DESTROY", "SUCCEEDED", True), ("DEPLOY", "FAILED", True)),
+            True,
+            "j2",
+            [],
+        ),
+        (
+            (("DEPLOY", "SUCCEEDED", True), ("DESTROY", "SUCCEEDED", True), ("PLAN", "QUEUED", False)),
+            False,
+            "j0",
+            ["j2"],
+        ),
+        ((("DEPLOY", "RUNNING", True),), True, "j0", ["j0"]),
+    ],
+)
+def test_infrastructure_summary_errs_on_still_there(
+    jobs: tuple[tuple[str, str, bool], ...], infrastructure: bool, last_deploy: str, active: list[str]
+) -> None:
+    summary = infrastructure_summary(_history(*jobs))
+    assert summary["may_have_infrastructure"] is infrastructure
+    assert summary["last_deploy_job_id"] == last_deploy
+    assert summary["active_job_ids"] == active
+    assert summary["workspace"] == ("z/p-e-r" if jobs else "")
