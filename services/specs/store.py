@@ -386,18 +386,24 @@ async def insert_spec(
         session.add_all(components)
         await session.flush()
     except IntegrityError as exc:  # a concurrent create took one of the names first
-        raise _race(exc) from exc
+        taken = _race(exc)
+        if taken is None:
+            raise
+        raise taken from exc
     return row, components
 
 
-def _race(exc: IntegrityError) -> AlreadyExists:
+def _race(exc: IntegrityError) -> AlreadyExists | None:
+    """A unique name taken by a concurrent writer after :func:`check_names` looked (None: another error)."""
     text = str(exc.orig)
     if "owner_key" in text:
         field, what = "repositories", "one of its GitOps paths"
     elif "cloud_names" in text or "resource_prefix" in text:
         field, what = "project_name", "its resource name prefix in this cloud account"
-    else:
+    elif "workspace" in text:
         field, what = "project_name", "its workspace"
+    else:
+        return None  # not a name: a real error, never disguised as ALREADY_EXISTS
     message = f"another Spec took {what} at the same moment; read the Specs again"
     return AlreadyExists(message, [FieldViolation(field, message)])
 
@@ -431,7 +437,10 @@ async def replace_spec(
             .execution_options(synchronize_session=False)
         )
     except IntegrityError as exc:  # the new account's prefix was taken at the same moment
-        raise _race(exc) from exc
+        taken = _race(exc)
+        if taken is None:
+            raise
+        raise taken from exc
     assert isinstance(result, CursorResult)
     if result.rowcount != 1:
         current = await session.scalar(select(SpecRow.revision).where(SpecRow.id == spec_id))
@@ -447,7 +456,10 @@ async def replace_spec(
     try:
         await session.flush()
     except IntegrityError as exc:
-        raise _race(exc) from exc
+        taken = _race(exc)
+        if taken is None:
+            raise
+        raise taken from exc
     return components
 
 
