@@ -86,16 +86,21 @@ class GatewayStack:
 
         tokens_file = self.tmp / "git-tokens.json"
         write_private(tokens_file, json.dumps({REPO_HOST: GIT_TOKEN}))
+        # The snapshot service's port first: the specs service asks it before a delete.
+        snapshot_listen = f"127.0.0.1:{free_port()}"
         self.specs = await start_specs(
             SpecsSettings(
-                database_url=f"sqlite+aiosqlite:///{self.tmp / 'specs.db'}", listen="127.0.0.1:0", **auth
+                database_url=f"sqlite+aiosqlite:///{self.tmp / 'specs.db'}",
+                listen="127.0.0.1:0",
+                snapshot_addr=snapshot_listen,
+                **auth,
             )
         )
         self.services.append(self.specs)
         self.snapshot = await start_snapshot(
             SnapshotSettings(
                 database_url=f"sqlite+aiosqlite:///{self.tmp / 'snapshot.db'}",
-                listen="127.0.0.1:0",
+                listen=snapshot_listen,
                 events_listen="127.0.0.1:0",
                 specs_addr=self.specs.address,
                 nats_url=self.nats_url,

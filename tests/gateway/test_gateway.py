@@ -89,7 +89,8 @@ async def test_identity_and_spec_routes(gw: GatewayStack, identity_id: str) -> N
     assert json.loads(snap.body["snapshot_json"])["zone_id"] == ZONE_A
 
     deleted = await gw.request("DELETE", f"/api/specs/{spec['id']}?expected_revision=2", who="alice")
-    assert deleted.status == 200 and deleted.body == {}
+    # Never deployed: deleted, nothing abandoned (proto3 JSON leaves out false and empty fields).
+    assert deleted.status == 200 and not deleted.body.get("abandoned") and not deleted.body.get("state_key")
     gone = await gw.request("GET", f"/api/specs/{spec['id']}", who="alice")
     assert gone.status == 404 and gone.body["code"] == grpc.StatusCode.NOT_FOUND.value[0]
 
