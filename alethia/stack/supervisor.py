@@ -273,7 +273,12 @@ class Stack:
             self.data.gateway,
             die_with_parent=True,
         ).start(wait=False)
-        self.gateway.wait_ready(max(1.0, deadline - time.monotonic()))
+        try:
+            self.gateway.wait_ready(max(1.0, deadline - time.monotonic()))
+        except (RuntimeError, TimeoutError) as exc:
+            raise StackStartError(
+                _start_failure("the gateway (Envoy)", exc, self.data.gateway / "envoy.log")
+            ) from None
         if self.s3 is not None:
             self._wait_s3(deadline)
         addresses = self._start_services(("executor",), addresses, token, deadline)

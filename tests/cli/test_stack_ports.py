@@ -113,3 +113,17 @@ def test_nats_that_cannot_start_names_its_log(tmp_path: Path, monkeypatch: pytes
     assert "nats-server could not start" in str(info.value)
     assert str(tmp_path / "data" / "nats" / "nats-server.log") in str(info.value)
     assert stack.ports.held == []
+
+
+def test_a_gateway_that_cannot_start_names_its_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, nats_server: NatsServer, s3_server: SeaweedS3
+) -> None:
+    monkeypatch.setenv("ALETHIA_ENVOY_BIN", "/bin/false")
+    env = clean_env(ALETHIA_NATS_URL=nats_server.url, ALETHIA_S3_ENDPOINT=s3_server.endpoint)
+    stack = Stack(StackConfig(data_dir=tmp_path / "data", env=env, start_timeout=60))
+    with pytest.raises(StackStartError) as info:
+        stack.start()
+    assert "the gateway (Envoy) could not start" in str(info.value)
+    assert str(tmp_path / "data") in str(info.value) and "envoy.log" in str(info.value)
+    assert stack.services and all(not s.process.running() for s in stack.services.values())  # all stopped
+    assert stack.ports.held == []
