@@ -14,6 +14,7 @@ Terraform on the sandbox templates, SeaweedFS state, Postgres, NATS):
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -106,3 +107,55 @@ async def test_destroy_and_delete_stay_inside_one_spec(make_pipeline: Any) -> No
     assert left.abandoned and left.state_key == naming.state_key(workspace_b)
     assert left.state_bucket == "alethia-state" and left.last_deploy_job_id == deploy_b.id
     assert _state(p, b) == (state_b, resources_b)  # abandoned, not lost: the state is where it said
+
+
+async def test_concurrent_claims_accept_no_collision(make_pipeline: Any) -> None:
+    """15 contested names, 6 contenders each, all 90 CreateSpecs at once on Postgres: 1 winner per name."""
+    from tests.fixtures.specs import create_identity
+
+    p: Pipeline = await make_pipeline()
+    other = await create_identity(p.spec_stub, "aws", name="other-account", account_id="210987654321")
+    same = await create_identity(
+        p.spec_stub, "aws", name="same-account-ci", credentials_ref="env:AWS_PROFILE_CI"
+    )
+    spellings = [
+        REPO_URL,
+        "git@git.example.com:Platform/apps",
+        "ssh://git@git.example.com/platform/apps.git/",
+    ]
+
+    def contender(kind: str, g: int, c: int) -> specs_pb2.Spec:
+        ident, zone, project, env = p.identity_id, "zone-a", f"{kind}{g}-c{c}", "dev"
+        url, path = REPO_URL, f"clusters/{kind}{g}-c{c}"
+        if kind == "w":  # one joined workspace key, each in its own account half of the time
+            project, env = (f"w{g}-x", "dev") if c % 2 else (f"w{g}", "x-dev")
+            ident = other.id if c % 2 else p.identity_id
+        elif kind == "p":  # one resource prefix in one account, through two identities and zones
+            project, zone, ident = f"p{g}", f"zone-{c}", same.id if c % 2 else p.identity_id
+        else:  # one GitOps subtree, in other spellings, equal or nested
+            url, path = spellings[c % 3], f"clusters/g{g}" + ("/sub" * (c % 2))
+        data = minimal_spec_dict(
+            "aws", cloud_identity_id=ident, project_name=project, environment=env, zone_id=zone
+        )
+        data["repositories"] = [{"url": url, "branch": "main", "path": path}]
+        return spec_from_dict(data)
+
+    async def create(spec: specs_pb2.Spec) -> Any:
+        try:
+            return await p.spec_stub.CreateSpec(specs_pb2.CreateSpecRequest(spec=spec), timeout=60)
+        except grpc.aio.AioRpcError as exc:
+            return exc.code()
+
+    groups = [(kind, g) for kind in "wpg" for g in range(5)]
+    attempts = [(kg, contender(kg[0], kg[1], c)) for kg in groups for c in range(6)]
+    results = await asyncio.gather(*(create(s) for _, s in attempts))
+    winners: dict[tuple[str, int], int] = dict.fromkeys(groups, 0)
+    for (kg, _), r in zip(attempts, results, strict=True):
+        if isinstance(r, specs_pb2.Spec):
+            winners[kg] += 1
+        else:
+            assert r == grpc.StatusCode.ALREADY_EXISTS, r
+    collisions_accepted = sum(n - 1 for n in winners.values() if n > 1)
+    print("RELIABILITY ownership-race", json.dumps({"creates": len(attempts), "winners": sum(winners.values()),
+                                                     "collisions_accepted": collisions_accepted}))  # fmt: skip
+    assert collisions_accepted == 0 and all(n == 1 for n in winners.values()), winners
