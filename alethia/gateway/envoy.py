@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from alethia import console
 from alethia.stack.infra import ManagedProcess, _wait, find_binary, free_port
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -127,6 +128,7 @@ class GatewayConfig:
     descriptor_set: Path = DESCRIPTOR_SET
     openapi: Path = OPENAPI
     access_log: str = ""  # a file path, or empty for none
+    console_dir: Path | None = console.STATIC_DIR  # the Console's files, served at / (None: no Console)
 
 
 def _origin_matcher(origin: str) -> dict[str, Any]:
@@ -197,6 +199,8 @@ def envoy_config(cfg: GatewayConfig) -> dict[str, Any]:
         _route({"prefix": "/alethia.specs.v1.SpecService/"}, "specs"),
         _route({"prefix": "/alethia.snapshot.v1.SnapshotService/"}, "snapshot"),
         _route({"path": GIT_TOKEN_METHOD}, "snapshot"),
+        # The Console's page and files (static; they call the routes above with a user token).
+        *(console.envoy_routes(cfg.console_dir) if cfg.console_dir is not None else []),
         {
             "match": {"prefix": "/"},
             "direct_response": {"status": 404, "body": {"inline_string": "no such route"}},

@@ -1,0 +1,433 @@
+// The Spec form: every section of the Spec, per cloud, with the server's field errors next to
+// the input their field path names (`network.cidr_block`, `databases[1].engine`), and the
+// revision conflict explained when someone else saved first.
+
+import { ApiError, get, listAll, post, put } from "./api.js";
+import { add, clear, fill, h, timeEl } from "./dom.js";
+
+export const CLOUDS = {
+  aws: { label: "AWS", region: "us-east-1", instance: "m6i.large", engines: ["aurora-postgresql", "aurora-mysql", "postgres", "mysql"], dbClass: "db.t4g.medium", cacheNode: "cache.t4g.small" },
+  gcp: { label: "Google Cloud", region: "europe-west1", instance: "e2-standard-4", engines: ["postgres", "mysql"], dbClass: "db-custom-2-7680", cacheNode: "STANDARD_HA" },
+  azure: { label: "Azure", region: "westeurope", instance: "Standard_D4s_v5", engines: ["postgres", "mysql"], dbClass: "GP_Standard_D2s_v3", cacheNode: "Standard_C1" },
+};
+
+// Field kinds: text, int, num, bool, json (an object), lines (a list of strings).
+const NETWORK = [
+  ["provision_network", "Provision a new network", "bool"],
+  ["cidr_block", "CIDR block", "text", "e.g. 10.20.0.0/16 (when provisioning)"],
+  ["network_id", "Existing network id", "text", "when not provisioning"],
+  ["provider_config", "Provider settings (JSON)", "json"],
+];
+const CLUSTER = [
+  ["cluster_version", "Kubernetes version", "text", "e.g. 1.30"],
+  ["instance_types", "Instance types (one per line)", "lines"],
+  ["node_min_size", "Nodes: minimum", "int"],
+  ["node_max_size", "Nodes: maximum", "int"],
+  ["node_desired_size", "Nodes: desired", "int"],
+  ["cluster_admins", "Cluster admins (one per line)", "lines"],
+  ["provider_config", "Provider settings (JSON)", "json"],
+];
+const DNS = [
+  ["enabled", "Manage DNS and WAF", "bool"],
+  ["zone_id", "Hosted zone id", "text"],
+  ["domain_name", "Domain name", "text"],
+  ["provider_config", "Provider settings, WAF (JSON)", "json"],
+];
+const LISTS = [
+  { key: "repositories", title: "Apps repositories", item: "repository", fields: [["url", "Git URL", "text", "https://… (no credentials)"], ["branch", "Branch", "text"], ["path", "Path", "text"]] },
+  {
+    key: "databases", title: "Databases", item: "database",
+    fields: [["name", "Name", "text"], ["engine", "Engine", "text"], ["engine_version", "Engine version", "text"], ["instance_class", "Instance class", "text"], ["storage_gb", "Storage (GB)", "int"], ["scaling.min_capacity", "Scaling: min capacity", "num"], ["scaling.max_capacity", "Scaling: max capacity", "num"], ["provider_config", "Provider settings (JSON)", "json"]],
+  },
+  { key: "caches", title: "Caches", item: "cache", fields: [["name", "Name", "text"], ["node_type", "Node type", "text"], ["cluster_size", "Cluster size", "int"], ["provider_config", "Provider settings (JSON)", "json"]] },
+  { key: "queues", title: "Queues", item: "queue", fields: [["name", "Name", "text"], ["config", "Settings (JSON)", "json"]] },
+  {
+    key: "topics", title: "Topics", item: "topic", fields: [["name", "Name", "text"]],
+    sub: { key: "subscriptions", title: "Subscriptions", item: "subscription", fields: [["name", "Name", "text"], ["protocol", "Protocol", "text", "sqs, https, pull, push…"], ["endpoint", "Endpoint", "text"]] },
+  },
+  { key: "nosql_tables", title: "NoSQL tables", item: "table", fields: [["name", "Name", "text"], ["partition_key", "Partition key", "text"], ["sort_key", "Sort key", "text"], ["provider_config", "Provider settings (JSON)", "json"]] },
+  { key: "storage_buckets", title: "Storage buckets", item: "bucket", fields: [["name", "Name", "text"], ["versioning", "Versioning", "bool"], ["provider_config", "Provider settings (JSON)", "json"]] },
+  { key: "secrets", title: "Secrets (names and metadata only: never a value)", item: "secret", fields: [["name", "Name", "text"], ["metadata", "Metadata (JSON)", "json"]] },
+];
+
+function getPath(obj, dotted) {
+  return dotted.split(".").reduce((o, k) => (o == null ? undefined : o[k]), obj);
+}
+
+function fieldId(path) {
+  return "f-" + path.replace(/[^A-Za-z0-9_-]/g, "_");
+}
+
+// One labelled input for `path`; the wrapper carries data-path so errors can find it.
+function field(path, label, kind, value, hint) {
+  const id = fieldId(path);
+  const hintId = hint ? id + "-hint" : undefined;
+  let input;
+  if (kind === "bool") {
+    input = h("input", { type: "checkbox", id, name: path, dataset: { kind }, checked: Boolean(value) });
+    return h("div", { class: "field check", dataset: { path } }, input, h("label", { for: id }, label));
+  }
+  if (kind === "json" || kind === "lines") {
+    let text = "";
+    if (kind === "json" && value && Object.keys(value).length) text = JSON.stringify(value, null, 1);
+    if (kind === "lines" && Array.isArray(value)) text = value.join("\n");
+    input = h("textarea", { id, name: path, rows: kind === "json" ? 3 : 2, dataset: { kind }, "aria-describedby": hintId, spellcheck: "false" });
+    input.value = text;
+  } else {
+    const attrs = { id, name: path, dataset: { kind }, "aria-describedby": hintId, autocomplete: "off", spellcheck: "false" };
+    if (kind === "int") Object.assign(attrs, { type: "number", step: "1", inputmode: "numeric" });
+    else if (kind === "num") Object.assign(attrs, { type: "number", step: "any", inputmode: "decimal" });
+    else attrs.type = "text";
+    input = h("input", attrs);
+    input.value = value === undefined || value === null || (kind !== "text" && value === 0 && !path.includes("capacity")) ? "" : String(value);
+  }
+  return h("div", { class: `field kind-${kind}`, dataset: { path } }, h("label", { for: id }, label), input, hint ? h("small", { id: hintId, class: "hint" }, hint) : null);
+}
+
+function objectSection(key, title, fields, data, cloud) {
+  const hints = { cidr_block: "e.g. 10.20.0.0/16", instance_types: `e.g. ${CLOUDS[cloud]?.instance || ""}` };
+  return h(
+    "fieldset", { class: "section", dataset: { path: key }, id: `sec-${key}` },
+    h("legend", {}, title),
+    h("div", { class: "grid" }, fields.map(([f, label, kind, hint]) => field(`${key}.${f}`, label, kind, getPath(data || {}, f), hint || hints[f]))),
+  );
+}
+
+function listSection(spec, list, onChange, prefix = "", items = null, cloud = "") {
+  const path = prefix + list.key;
+  const values = items || spec[list.key] || [];
+  const headingId = `h-${fieldId(path)}`;
+  const children = values.map((item, i) => {
+    const itemPath = `${path}[${i}]`;
+    const title = `${list.item} ${i + 1}${item && item.name ? `: ${item.name}` : ""}`;
+    return h(
+      "fieldset", { class: "item", dataset: { path: itemPath } },
+      h("legend", {}, title),
+      h("div", { class: "grid" }, list.fields.map(([f, label, kind, hint]) => {
+        let hintText = hint;
+        if (f === "engine") hintText = `${CLOUDS[cloud]?.engines.join(", ") || ""}`;
+        if (f === "instance_class") hintText = `e.g. ${CLOUDS[cloud]?.dbClass || ""}`;
+        if (f === "node_type") hintText = `e.g. ${CLOUDS[cloud]?.cacheNode || ""}`;
+        return field(`${itemPath}.${f}`, label, kind, getPath(item || {}, f), hintText);
+      })),
+      list.sub ? listSection(spec, list.sub, onChange, `${itemPath}.`, (item && item[list.sub.key]) || [], cloud) : null,
+      h("button", { type: "button", class: "secondary small", onclick: () => onChange((s) => spliceAt(s, path, i)), "aria-label": `Remove ${title}` }, `Remove ${list.item}`),
+    );
+  });
+  const Tag = prefix ? "div" : "fieldset";
+  return h(
+    Tag, { class: prefix ? "sublist" : "section", dataset: { path }, id: prefix ? undefined : `sec-${list.key}`, role: prefix ? "group" : undefined, "aria-labelledby": prefix ? headingId : undefined },
+    prefix ? h("h4", { id: headingId }, list.title) : h("legend", {}, `${list.title} (${values.length})`),
+    children,
+    h("button", { type: "button", class: "secondary small", onclick: () => onChange((s) => pushAt(s, path)) }, `Add ${list.item}`),
+  );
+}
+
+// Paths like "topics[0].subscriptions" -> the array inside the spec object.
+function arrayAt(spec, path, create = true) {
+  let target = spec;
+  const parts = path.match(/[^.[\]]+/g);
+  parts.forEach((p, idx) => {
+    const last = idx === parts.length - 1;
+    if (target[p] === undefined && create) target[p] = last ? [] : {};
+    target = target[p];
+  });
+  return target;
+}
+
+function spliceAt(spec, path, i) {
+  arrayAt(spec, path).splice(i, 1);
+}
+
+function pushAt(spec, path) {
+  arrayAt(spec, path).push(path.endsWith("databases") ? { scaling: {} } : {});
+}
+
+function setPath(obj, path, value) {
+  const parts = path.match(/[^.[\]]+/g);
+  let target = obj;
+  parts.forEach((p, idx) => {
+    const last = idx === parts.length - 1;
+    const nextIsIndex = !last && /^\d+$/.test(parts[idx + 1]);
+    if (last) target[p] = value;
+    else {
+      if (target[p] === undefined) target[p] = nextIsIndex ? [] : {};
+      target = target[p];
+    }
+  });
+}
+
+// The form -> a Spec (proto3 JSON, snake_case); problems the browser can tell (bad JSON, not a
+// number) come back as field violations in the same shape as the server's.
+export function readForm(form) {
+  const spec = {};
+  const problems = [];
+  for (const el of form.querySelectorAll("[name]")) {
+    const path = el.name;
+    if (path.startsWith("__")) continue; // the form's own controls (the cloud picker)
+    const kind = el.dataset.kind || "text";
+    let value;
+    if (kind === "bool") value = el.checked;
+    else if (kind === "int" || kind === "num") {
+      if (el.value.trim() === "") {
+        if (el.validity && el.validity.badInput) problems.push({ field: path, description: "must be a number" });
+        continue;
+      }
+      value = Number(el.value);
+      if (!Number.isFinite(value) || (kind === "int" && !Number.isInteger(value))) {
+        problems.push({ field: path, description: kind === "int" ? "must be a whole number" : "must be a number" });
+        continue;
+      }
+    } else if (kind === "json") {
+      if (el.value.trim() === "") continue;
+      try {
+        value = JSON.parse(el.value);
+      } catch (err) {
+        problems.push({ field: path, description: `not valid JSON: ${err.message}` });
+        continue;
+      }
+      if (value === null || typeof value !== "object" || Array.isArray(value)) {
+        problems.push({ field: path, description: "must be a JSON object ({...})" });
+        continue;
+      }
+    } else if (kind === "lines") {
+      value = el.value.split(/[\n,]/).map((s) => s.trim()).filter(Boolean);
+    } else {
+      value = el.value.trim();
+    }
+    setPath(spec, path, value);
+  }
+  // Lists the user emptied are sent as empty, so an update removes their items.
+  for (const list of LISTS) if (!spec[list.key]) spec[list.key] = [];
+  return { spec, problems };
+}
+
+// Error paths may name the request (`spec.zone_id`): the form's names start at the Spec.
+function normalize(path) {
+  return (path || "").replace(/^spec\./, "");
+}
+
+// The element for `path`, else its nearest enclosing one (an item, a section).
+function findHolder(form, path) {
+  let p = path;
+  while (p) {
+    const el = form.querySelector(`[data-path="${CSS.escape(p)}"]`);
+    if (el) return el;
+    const shorter = p.replace(/(\.[^.[\]]+|\[\d+\])$/, "");
+    if (shorter === p) return null;
+    p = shorter;
+  }
+  return null;
+}
+
+// Show violations next to their inputs (or the nearest enclosing section) and in a summary.
+export function showErrors(form, summary, violations, message = "") {
+  clearErrors(form, summary);
+  if (!violations.length && !message) return;
+  const items = [];
+  violations.forEach((v, n) => {
+    const path = normalize(v.field);
+    const holder = findHolder(form, path);
+    const errId = `err-${n}`;
+    const text = `${v.description || v.message || "invalid"}`;
+    if (holder) {
+      const msg = h("p", { class: "field-error", id: errId }, h("span", { class: "sr-only" }, `${path}: `), text);
+      const input = holder.matches("[name]") ? holder : holder.querySelector(`:scope > [name], :scope > input, :scope > textarea`);
+      if (input && holder.dataset.path === path) {
+        input.setAttribute("aria-invalid", "true");
+        const described = (input.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
+        input.dataset.describedBefore = described.join(" ");
+        input.setAttribute("aria-describedby", [...described, errId].join(" "));
+        input.insertAdjacentElement("afterend", msg);
+      } else if (holder.tagName === "FIELDSET") {
+        holder.querySelector(":scope > legend").insertAdjacentElement("afterend", msg);
+      } else {
+        add(holder, msg);
+      }
+      holder.classList.add("has-error");
+    }
+    items.push({ path, text, target: holder });
+  });
+  summary.hidden = false;
+  append_summary(summary, items, message);
+  summary.focus();
+}
+
+function append_summary(summary, items, message) {
+  clear(summary);
+  const count = items.length;
+  add(summary, h("h2", {}, count ? `${count} problem${count > 1 ? "s" : ""} to fix before saving` : "Not saved"));
+  if (message && !count) add(summary, h("p", {}, message));
+  if (count) {
+    add(summary, 
+      h("ul", {}, items.map(({ path, text, target }) => {
+        const li = h("li", {});
+        const focusTarget = target && (target.matches("[name]") ? target : target.querySelector("[name]"));
+        if (focusTarget) {
+          add(li, h("a", { href: `#${focusTarget.id}`, onclick: (e) => { e.preventDefault(); focusTarget.focus(); } }, path || "(the Spec)"), `: ${text}`);
+        } else add(li, h("code", {}, path || "(the Spec)"), `: ${text}`);
+        return li;
+      })),
+    );
+  }
+}
+
+export function clearErrors(form, summary) {
+  form.querySelectorAll(".field-error").forEach((e) => e.remove());
+  form.querySelectorAll(".has-error").forEach((e) => e.classList.remove("has-error"));
+  form.querySelectorAll("[aria-invalid]").forEach((e) => {
+    e.removeAttribute("aria-invalid");
+    const before = e.dataset.describedBefore || "";
+    if (before) e.setAttribute("aria-describedby", before);
+    else e.removeAttribute("aria-describedby");
+  });
+  clear(summary);
+  summary.hidden = true;
+}
+
+// Leaf paths and values of a Spec, for explaining what differs between two revisions.
+export function flatten(value, prefix = "", out = {}) {
+  if (Array.isArray(value)) {
+    if (!value.length) out[prefix] = "[]";
+    value.forEach((v, i) => flatten(v, `${prefix}[${i}]`, out));
+  } else if (value && typeof value === "object") {
+    const keys = Object.keys(value);
+    if (!keys.length && prefix) out[prefix] = "{}";
+    keys.forEach((k) => flatten(value[k], prefix ? `${prefix}.${k}` : k, out));
+  } else if (value !== "" && value !== 0 && value !== false && value !== null && value !== undefined) {
+    out[prefix] = JSON.stringify(value);
+  }
+  return out;
+}
+
+const OUTPUT_ONLY = new Set(["id", "revision", "provider", "cloud_account_id", "create_time", "update_time"]);
+
+export function changedFields(a, b) {
+  const fa = flatten(a);
+  const fb = flatten(b);
+  const keys = new Set([...Object.keys(fa), ...Object.keys(fb)]);
+  return [...keys].filter((k) => !OUTPUT_ONLY.has(k.split(/[.[]/)[0]) && fa[k] !== fb[k]).sort();
+}
+
+// Render the form into `main`. `existing`: the Spec being edited (null for a new one).
+export async function specForm(main, { existing = null, cloud = "aws", navigate }) {
+  const identities = await listAll("/api/identities", "identities");
+  let model = existing ? structuredClone(existing) : { network: { provision_network: true }, cluster: {}, dns: {}, repositories: [], databases: [] };
+  let currentCloud = existing ? existing.provider || cloud : cloud;
+  let expectedRevision = existing ? Number(existing.revision) : 0;
+  const base = existing ? structuredClone(existing) : null;
+
+  const summary = h("div", { class: "error-summary", role: "alert", tabindex: "-1", hidden: true, "aria-live": "assertive" });
+  const conflict = h("div", { class: "conflict", hidden: true, tabindex: "-1" });
+  const form = h("form", { class: "spec-form", novalidate: true, "aria-label": existing ? "Edit Spec" : "New Spec" });
+  const status = h("p", { class: "sr-only", role: "status", "aria-live": "polite" });
+
+  function rerender(mutate, focusPath) {
+    const { spec } = readForm(form);
+    model = spec;
+    if (mutate) mutate(model);
+    render();
+    if (focusPath) form.querySelector(`[data-path^="${CSS.escape(focusPath)}"] [name]`)?.focus();
+  }
+
+  function render() {
+    clear(form);
+    const matching = identities.filter((i) => i.provider === currentCloud);
+    const cloudPicker = existing
+      ? h("p", {}, "Cloud: ", h("strong", {}, CLOUDS[currentCloud]?.label || currentCloud), " (from the cloud identity; a Spec keeps its cloud)")
+      : h(
+          "fieldset", { class: "cloud-picker" },
+          h("legend", {}, "Cloud"),
+          Object.entries(CLOUDS).map(([key, c]) =>
+            h("label", { class: "radio" }, h("input", { type: "radio", name: "__cloud", value: key, checked: key === currentCloud, onchange: () => { currentCloud = key; rerender(); } }), c.label),
+          ),
+        );
+    const identitySelect = h(
+      "select", { id: fieldId("cloud_identity_id"), name: "cloud_identity_id", dataset: { kind: "text" } },
+      h("option", { value: "" }, matching.length ? "— choose —" : `no ${CLOUDS[currentCloud]?.label || ""} identity yet`),
+      matching.map((i) => h("option", { value: i.id, selected: i.id === model.cloud_identity_id }, `${i.name} (${i.account_id})`)),
+    );
+    add(form, 
+      cloudPicker,
+      h(
+        "fieldset", { class: "section", dataset: { path: "" }, id: "sec-workspace" },
+        h("legend", {}, "Workspace"),
+        h(
+          "div", { class: "grid" },
+          field("zone_id", "Zone", "text", model.zone_id, "the tenant zone that owns the Spec"),
+          field("project_name", "Project", "text", model.project_name),
+          field("environment", "Environment", "text", model.environment, "e.g. prod, staging"),
+          field("region", "Region", "text", model.region, `e.g. ${CLOUDS[currentCloud]?.region}`),
+          h("div", { class: "field", dataset: { path: "cloud_identity_id" } }, h("label", { for: identitySelect.id }, "Cloud identity"), identitySelect),
+          field("terraform_version", "Terraform version constraint", "text", model.terraform_version, "e.g. >= 1.5; empty: any"),
+        ),
+      ),
+      objectSection("network", "Network", NETWORK, model.network, currentCloud),
+      objectSection("cluster", "Kubernetes cluster", CLUSTER, model.cluster, currentCloud),
+      objectSection("dns", "DNS and WAF", DNS, model.dns, currentCloud),
+      LISTS.map((list) => listSection(model, list, (mutate) => rerender(mutate, list.key), "", null, currentCloud)),
+      h("div", { class: "actions" },
+        h("button", { type: "submit", class: "primary" }, existing ? `Save revision ${expectedRevision + 1}` : "Create Spec"),
+        existing ? h("a", { class: "button secondary", href: `#/specs/${existing.id}` }, "Cancel") : null),
+    );
+  }
+
+  async function save(event) {
+    event?.preventDefault();
+    const { spec, problems } = readForm(form);
+    if (problems.length) {
+      showErrors(form, summary, problems);
+      return;
+    }
+    clearErrors(form, summary);
+    conflict.hidden = true;
+    status.textContent = "Saving…";
+    try {
+      let saved;
+      if (existing) {
+        spec.id = existing.id;
+        saved = await put(`/api/specs/${encodeURIComponent(existing.id)}?expected_revision=${expectedRevision}`, spec);
+      } else {
+        saved = await post("/api/specs", spec);
+      }
+      status.textContent = `Saved revision ${saved.revision}`;
+      navigate(`#/specs/${saved.id}`);
+    } catch (err) {
+      status.textContent = "";
+      if (!(err instanceof ApiError)) throw err;
+      if (existing && err.code === 10) return explainConflict(spec);
+      showErrors(form, summary, err.fieldViolations, err.message);
+    }
+  }
+
+  // ABORTED on update: someone saved first. Say who changed what, and offer both ways out.
+  async function explainConflict(mine) {
+    const theirs = await get(`/api/specs/${encodeURIComponent(existing.id)}`);
+    const theyChanged = changedFields(base, theirs);
+    const youChanged = changedFields(base, mine);
+    const both = theyChanged.filter((f) => youChanged.includes(f));
+    clear(conflict);
+    add(conflict, 
+      h("h2", {}, "Someone else saved this Spec first"),
+      h("p", {}, `You were editing revision ${base.revision}; the Spec is now at revision ${theirs.revision} (saved `, timeEl(theirs.update_time), "). Nothing of yours was saved."),
+      h("div", { class: "two" },
+        h("div", {}, h("h3", {}, "Their changes"), theyChanged.length ? h("ul", {}, theyChanged.map((f) => h("li", {}, h("code", {}, f), both.includes(f) ? " (you changed it too)" : ""))) : h("p", {}, "none in the fields")),
+        h("div", {}, h("h3", {}, "Your changes"), youChanged.length ? h("ul", {}, youChanged.map((f) => h("li", {}, h("code", {}, f)))) : h("p", {}, "none"))),
+      h("p", {}, `Saving your version replaces the whole Spec with what this form holds: their changes above are undone unless you keep them in the form. Or load revision ${theirs.revision} and make your edit again.`),
+      h("div", { class: "actions" },
+        h("button", { type: "button", class: "primary", onclick: () => { expectedRevision = Number(theirs.revision); conflict.hidden = true; save(); } }, `Save my version over revision ${theirs.revision}`),
+        h("button", { type: "button", class: "secondary", onclick: () => { existing = theirs; Object.assign(base, structuredClone(theirs)); model = structuredClone(theirs); expectedRevision = Number(theirs.revision); conflict.hidden = true; render(); } }, `Discard mine, load revision ${theirs.revision}`)),
+    );
+    conflict.hidden = false;
+    conflict.focus();
+  }
+
+  form.addEventListener("submit", save);
+  render();
+  fill(main, 
+    h("h1", {}, existing ? `Edit ${existing.zone_id}/${existing.project_name}-${existing.environment}-${existing.region}` : "New Spec"),
+    existing ? h("p", { class: "muted" }, `Revision ${existing.revision}, saved `, timeEl(existing.update_time)) : null,
+    conflict, summary, status, form,
+  );
+  return { form, summary };
+}
