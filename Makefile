@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # the version of the `policy` extra in pyproject.toml.
 CHECKOV_STAMP := $(VENV)/checkov/.installed
 
-.PHONY: install test lint gen gen-check demo up bench bench-quick reliability clean docs
+.PHONY: install browser test lint gen gen-check demo up bench bench-quick reliability clean docs console-screenshots
 
 install: $(STAMP) $(CHECKOV_STAMP)
 
@@ -24,8 +24,25 @@ $(CHECKOV_STAMP): pyproject.toml $(STAMP)
 	$(VENV)/checkov/bin/python -m pip install --quiet $$($(BIN)/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["policy"])')
 	touch $(CHECKOV_STAMP)
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The Console's browser tests (tests/console) drive Debian's chromium through Playwright; no
+# browser is ever downloaded. Installed here when missing and when root (CI, a fresh machine);
+# otherwise those tests skip, and under CI=true they fail. ALETHIA_CHROMIUM names another binary.
+browser:
+	@if [ -n "$$ALETHIA_CHROMIUM" ] || command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium for the Console's browser tests"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "note: no chromium and not root: the Console's browser tests will be skipped"; \
+	fi
+
+# docs/console/*.png from the real pages of a real stack (the browser tests, saving each page).
+console-screenshots: install browser
+	$(BIN)/python scripts/console_screenshots.py
 
 lint: install
 	$(BIN)/ruff check alethia services tests bench scripts

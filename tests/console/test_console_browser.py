@@ -97,7 +97,7 @@ def test_bad_cidr_shown_next_to_the_field_then_fixed(page: Any, console: Console
 
     error = page.locator('[data-path="network.cidr_block"] .field-error')
     error.wait_for()
-    assert "network.cidr_block" in error.inner_text() or "cidr" in error.inner_text().lower()
+    assert "host bits must be zero" in error.inner_text()  # the spec service's own words
     cidr = page.get_by_label("CIDR block")
     assert cidr.get_attribute("aria-invalid") == "true"
     assert error.get_attribute("id") in (cidr.get_attribute("aria-describedby") or "").split()
@@ -139,8 +139,10 @@ def test_plan_followed_live_then_deploy_with_outputs(page: Any, console: Console
     assert {changes.nth(i).locator("th").inner_text() for i in range(changes.count())} == {
         r["address"] for r in resources
     }
-    cost = page.locator("section[aria-labelledby=cost-h]").inner_text()
-    assert "per month" in cost or "No estimate (" in cost
+    cost = page.locator("section[aria-labelledby=cost-h] p").last.inner_text()
+    assert cost.endswith("per month (Infracost estimate)") or cost.startswith(
+        f"No estimate ({plan['cost']['status']}): "
+    )
     assert page.locator("#live-h + .live-status").inner_text().startswith("SUCCEEDED")
     state["plan"] = plan_id
     shot(page, "job-plan")
@@ -168,6 +170,7 @@ def test_plan_followed_live_then_deploy_with_outputs(page: Any, console: Console
     digests = page.locator("section[aria-labelledby=artifacts-h] code.digest").all_inner_texts()
     assert sorted(digests) == sorted(a["sha256"] for a in deploy["artifacts"])
     assert all(re.fullmatch(r"[0-9a-f]{64}", d) for d in digests)
+    assert page.locator("section[aria-labelledby=cost-h] p").last.inner_text() == cost  # the plan's
     shot(page, "job-deploy")
 
 
@@ -237,7 +240,9 @@ def test_specs_list_filters_and_revision_conflict_explained(page: Any, console: 
     conflict = page.locator(".conflict")
     conflict.get_by_role("heading", name="Someone else saved this Spec first").wait_for()
     text = conflict.inner_text()
-    assert "cluster.node_min_size" in text and "cluster.node_desired_size" in text
+    theirs = conflict.locator("h3:text('Their changes') + ul").inner_text().split()
+    mine = conflict.locator("h3:text('Your changes') + ul").inner_text().split()
+    assert (theirs, mine) == (["cluster.node_min_size"], ["cluster.node_desired_size"]), text
     shot(page, "revision-conflict")
     conflict.get_by_role("button", name="Save my version over revision 3").click()
     page.wait_for_selector("svg.diagram")

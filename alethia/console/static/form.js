@@ -34,7 +34,7 @@ const DNS = [
   ["provider_config", "Provider settings, WAF (JSON)", "json"],
 ];
 const LISTS = [
-  { key: "repositories", title: "Apps repositories", item: "repository", fields: [["url", "Git URL", "text", "https://… (no credentials)"], ["branch", "Branch", "text"], ["path", "Path", "text"]] },
+  { key: "repositories", title: "Apps repositories", item: "repository", fields: [["url", "Git URL", "text", "https or ssh, never with credentials"], ["branch", "Branch", "text"], ["path", "Path", "text"]] },
   {
     key: "databases", title: "Databases", item: "database",
     fields: [["name", "Name", "text"], ["engine", "Engine", "text"], ["engine_version", "Engine version", "text"], ["instance_class", "Instance class", "text"], ["storage_gb", "Storage (GB)", "int"], ["scaling.min_capacity", "Scaling: min capacity", "num"], ["scaling.max_capacity", "Scaling: max capacity", "num"], ["provider_config", "Provider settings (JSON)", "json"]],
@@ -99,7 +99,7 @@ function listSection(spec, list, onChange, prefix = "", items = null, cloud = ""
   const headingId = `h-${fieldId(path)}`;
   const children = values.map((item, i) => {
     const itemPath = `${path}[${i}]`;
-    const title = `${list.item} ${i + 1}${item && item.name ? `: ${item.name}` : ""}`;
+    const title = `${list.item[0].toUpperCase()}${list.item.slice(1)} ${i + 1}${item && item.name ? `: ${item.name}` : ""}`;
     return h(
       "fieldset", { class: "item", dataset: { path: itemPath } },
       h("legend", {}, title),
@@ -287,13 +287,11 @@ export function clearErrors(form, summary) {
 
 // Leaf paths and values of a Spec, for explaining what differs between two revisions.
 export function flatten(value, prefix = "", out = {}) {
+  // Empty lists and objects count as absent: the server prints them, the form leaves them out.
   if (Array.isArray(value)) {
-    if (!value.length) out[prefix] = "[]";
     value.forEach((v, i) => flatten(v, `${prefix}[${i}]`, out));
   } else if (value && typeof value === "object") {
-    const keys = Object.keys(value);
-    if (!keys.length && prefix) out[prefix] = "{}";
-    keys.forEach((k) => flatten(value[k], prefix ? `${prefix}.${k}` : k, out));
+    Object.keys(value).forEach((k) => flatten(value[k], prefix ? `${prefix}.${k}` : k, out));
   } else if (value !== "" && value !== 0 && value !== false && value !== null && value !== undefined) {
     out[prefix] = JSON.stringify(value);
   }

@@ -101,6 +101,11 @@ export function costView(cost) {
 // Render the job page into main and keep it live until the job ends or `signal` aborts.
 export async function jobPage(main, id, { navigate, signal }) {
   let job = await get(`/api/jobs/${encodeURIComponent(id)}`);
+  // A deploy applies a plan: the cost estimate is the plan's.
+  let planCost = null;
+  if (job.plan_job_id && !(job.cost && job.cost.status)) {
+    planCost = await get(`/api/jobs/${encodeURIComponent(job.plan_job_id)}`).then((p) => p.cost, () => null);
+  }
   const progress = new Progress();
   const live = h("section", { class: "live", "aria-labelledby": "live-h" });
   const liveStatus = h("p", { class: "live-status", role: "status", "aria-live": "polite" });
@@ -125,7 +130,7 @@ export async function jobPage(main, id, { navigate, signal }) {
     const status = progress.status || job.status;
     let text;
     if (status === "QUEUED") text = `Queued${job.queue_position ? `, position ${job.queue_position} in its workspace` : ""}.`;
-    else if (job.type === "PLAN") text = `${status}: terraform ${progress.stage || "starting"}; ${total} resource change${total === 1 ? "" : "s"} planned so far.`;
+    else if (job.type === "PLAN") text = `${status}: terraform ${progress.stage || "starting"}; ${total} resource change${total === 1 ? "" : "s"} planned${TERMINAL.has(status) ? "" : " so far"}.`;
     else text = `${status}: terraform ${progress.stage || "starting"}; ${done} of ${total} resources done, ${progress.inFlight.length} in progress${progress.failed.size ? `, ${progress.failed.size} failed` : ""}.`;
     liveStatus.textContent = text;
     bar.max = Math.max(1, total);
@@ -144,7 +149,9 @@ export async function jobPage(main, id, { navigate, signal }) {
         h("h2", { id: "changes-h" }, isPlan ? "Planned changes" : "Changes"),
         h("p", { class: "counts" }, h("span", { class: "add" }, `+${c.add || 0} to add`), " ", h("span", { class: "change" }, `~${c.change || 0} to change`), " ", h("span", { class: "destroy" }, `−${c.destroy || 0} to destroy`)),
         table("Resource changes", ["Address", "Action"], (c.resources || []).map((r) => [h("code", {}, r.address), h("span", { class: `action action-${actionText(r.actions).replace(/[^a-z]/g, "")}` }, actionText(r.actions))]), TERMINAL.has(job.status) ? "No resource changes." : "Not planned yet.")),
-      h("section", { "aria-labelledby": "cost-h" }, h("h2", { id: "cost-h" }, "Cost"), costView(job.cost)),
+      h("section", { "aria-labelledby": "cost-h" }, h("h2", { id: "cost-h" }, "Cost"),
+        planCost ? h("p", { class: "muted" }, "The estimate of the plan this deploy applies:") : null,
+        costView(planCost ? planCost : job.cost)),
       isPlan ? null : h("section", { "aria-labelledby": "outputs-h" },
         h("h2", { id: "outputs-h" }, "Outputs"),
         table("Outputs", ["Name", "Value"], (job.outputs || []).map((o) => [o.name, outputValue(o)]), TERMINAL.has(job.status) ? "No outputs." : "Outputs appear when the apply ends.")),

@@ -1,0 +1,101 @@
+"""The Console's files and how the gateway serves them (no browser, no stack: fast).
+
+Every module the page imports is a file the gateway routes; nothing is loaded from another
+origin (no CDN: the Console works with no internet); each asset carries its content type
+and the security headers; the API routes still win over the Console's.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from alethia import console
+from alethia.gateway.envoy import GatewayConfig, envoy_config
+
+STATIC = console.STATIC_DIR
+
+
+def _config() -> dict:
+    cfg = GatewayConfig(
+        listen="127.0.0.1:8080",
+        specs_addr="127.0.0.1:1",
+        snapshot_addr="127.0.0.1:2",
+        events_addr="127.0.0.1:3",
+        jwks={"keys": []},
+        issuer="https://issuer.example",
+    )
+    return envoy_config(cfg)
+
+
+def _routes(config: dict) -> list[dict]:
+    hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    return hcm["route_config"]["virtual_hosts"][0]["routes"]
+
+
+def test_every_reference_of_the_page_is_a_served_file() -> None:
+    served = console.assets()
+    referenced: set[str] = set()
+    html = (STATIC / "index.html").read_text()
+    referenced |= set(re.findall(r'(?:src|href)="(/console/[^"]+)"', html))
+    for js in STATIC.glob("*.js"):
+        for module in re.findall(r'from "\./([^"]+)"', js.read_text()):
+            referenced.add(console.PREFIX + module)
+    assert referenced, "the page references its files"
+    missing = referenced - set(served)
+    assert not missing, f"referenced but not served: {missing}"
+    assert all(path.exists() for path in served.values())
+
+
+def test_nothing_is_loaded_from_another_origin() -> None:
+    for path in STATIC.iterdir():
+        text = path.read_text()
+        # The only absolute URL allowed is the SVG namespace (an identifier, never fetched).
+        urls = set(re.findall(r"https?://[^\s\"'`)]+", text)) - {"http://www.w3.org/2000/svg"}
+        assert not urls, f"{path.name} refers to {urls}"
+        assert "innerHTML" not in text and "eval(" not in text, path.name
+
+
+def test_gateway_routes_serve_the_console_with_its_headers_after_the_api() -> None:
+    routes = _routes(_config())
+    paths = [
+        r["match"].get("path") or r["match"].get("prefix") or r["match"].get("safe_regex", {}).get("regex")
+        for r in routes
+    ]
+    console_routes = [
+        r
+        for r in routes
+        if "direct_response" in r
+        and r["match"].get("path", "").startswith(("/console/", "/"))
+        and r["match"].get("path") != "/api/openapi.json"
+    ]
+    by_path = {r["match"]["path"]: r for r in console_routes}
+    assert set(by_path) == set(console.assets())
+    for path, route in by_path.items():
+        file = Path(route["direct_response"]["body"]["filename"])
+        headers = {h["header"]["key"]: h["header"]["value"] for h in route["response_headers_to_add"]}
+        assert headers["content-type"] == console.CONTENT_TYPES[file.suffix], path
+        assert headers["content-security-policy"].startswith("default-src 'none'")
+        assert headers["x-content-type-options"] == "nosniff"
+    # The API and the event stream come first; the Console only takes what they leave.
+    first_console = next(i for i, r in enumerate(routes) if r["match"].get("path") == "/")
+    assert paths.index("/api/openapi.json") < first_console
+    assert paths.index(r"^/api/jobs/[^/]+/events$") < first_console
+    assert routes[-1]["match"] == {"prefix": "/"} and routes[-1]["direct_response"]["status"] == 404
+
+
+def test_no_console_when_configured_off() -> None:
+    cfg = GatewayConfig(
+        listen="127.0.0.1:8080",
+        specs_addr="127.0.0.1:1",
+        snapshot_addr="127.0.0.1:2",
+        events_addr="127.0.0.1:3",
+        jwks={"keys": []},
+        issuer="https://issuer.example",
+        console_dir=None,
+    )
+    hcm = envoy_config(cfg)["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0][
+        "typed_config"
+    ]
+    routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
+    assert not any(r["match"].get("path") == "/" for r in routes)
