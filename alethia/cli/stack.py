@@ -56,6 +56,9 @@ def up(
                 f"gateway: REST, gRPC-Web and gRPC on {info.gateway} (docs/api.md); the local admin's "
                 f"token is in {info.gateway_token_file}."
             )
+            stdout.print(
+                f"console: {info.gateway}/ in a browser; sign in by pasting that token (docs/console.md)."
+            )
         stdout.print(
             f"data in {info.data_dir}. Run `alethia` commands from this directory, or set "
             f"ALETHIA_STACK_DIR={info.data_dir}. Ctrl-C stops everything."
