@@ -108,3 +108,53 @@ def shot(page: Any, name: str) -> None:
     if target:
         Path(target).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(target) / f"{name}.png"), full_page=True)
+
+
+# WCAG 2 contrast of every visible element that holds text, against the first opaque
+# background behind it (the page's own colours; no blending of translucent layers).
+_CONTRAST_JS = """
+() => {
+  const lum = (rgb) => {
+    const [r, g, b] = rgb.map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const parse = (c) => { const m = c.match(/[\\d.]+/g).map(Number); return { rgb: m.slice(0, 3), a: m.length > 3 ? m[3] : 1 }; };
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c.a === 1) return c.rgb;
+    }
+    return [255, 255, 255];
+  };
+  const bad = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own || el.closest("svg") || !el.getClientRects().length) continue;
+    const style = getComputedStyle(el);
+    if (style.visibility === "hidden" || el.closest("[disabled]")) continue;
+    const fg = parse(style.color);
+    const [l1, l2] = [lum(fg.rgb), lum(background(el))].sort((a, b) => b - a);
+    const ratio = (l1 + 0.05) / (l2 + 0.05);
+    const large = parseFloat(style.fontSize) >= 24 || (parseFloat(style.fontSize) >= 18.66 && Number(style.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) bad.push(`${el.tagName.toLowerCase()}.${el.className} "${el.textContent.trim().slice(0, 30)}" ${ratio.toFixed(2)}`);
+  }
+  return bad;
+}
+"""
+
+
+def low_contrast(page: Any) -> list[str]:
+    """Text on the current page below WCAG AA contrast (4.5:1, 3:1 for large text)."""
+    return list(page.evaluate(_CONTRAST_JS))
+
+
+def unlabelled_inputs(page: Any) -> list[str]:
+    """Visible form controls with no accessible name (no <label>, no aria-label)."""
+    return list(
+        page.evaluate(
+            """() => [...document.querySelectorAll("input, select, textarea")]
+                .filter((el) => el.getClientRects().length && !el.labels.length
+                        && !el.getAttribute("aria-label") && !el.getAttribute("aria-labelledby"))
+                .map((el) => el.name || el.id)"""
+        )
+    )

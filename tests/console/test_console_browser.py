@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from tests.console.conftest import Console, shot
+from tests.console.conftest import Console, low_contrast, shot, unlabelled_inputs
 
 ROOT = Path(__file__).resolve().parents[2]
 BAD_CIDR, GOOD_CIDR = "10.30.0.1/16", "10.30.0.0/16"
@@ -69,6 +69,15 @@ def test_sign_in_with_the_local_token(page: Any, console: Console) -> None:
     rows = page.locator("table.specs tbody tr")
     assert rows.count() == 1
     assert "zone-acme/payments-prod-us-east-1" in rows.first.inner_text()
+    # The keyboard alone: on a fresh load the first Tab reaches the skip link, which moves focus
+    # to the content (as each page change does).
+    page.reload()
+    rows.first.wait_for()
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    assert unlabelled_inputs(page) == [] and low_contrast(page) == []
 
 
 def test_bad_cidr_shown_next_to_the_field_then_fixed(page: Any, console: Console) -> None:
@@ -106,6 +115,12 @@ def test_bad_cidr_shown_next_to_the_field_then_fixed(page: Any, console: Console
     # Only the CIDR is wrong: no other input is marked.
     assert page.locator("[aria-invalid=true]").count() == 1
     assert _spec_ids(console) == before, "a refused Spec wrote nothing"
+    assert unlabelled_inputs(page) == []
+    assert low_contrast(page) == []
+    # The summary links to the input: following it with the keyboard puts the caret there.
+    summary.get_by_role("link", name="network.cidr_block").focus()
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.name") == "network.cidr_block"
     shot(page, "spec-form-error")
 
     cidr.fill(GOOD_CIDR)
@@ -171,6 +186,7 @@ def test_plan_followed_live_then_deploy_with_outputs(page: Any, console: Console
     assert sorted(digests) == sorted(a["sha256"] for a in deploy["artifacts"])
     assert all(re.fullmatch(r"[0-9a-f]{64}", d) for d in digests)
     assert page.locator("section[aria-labelledby=cost-h] p").last.inner_text() == cost  # the plan's
+    assert low_contrast(page) == []
     shot(page, "job-deploy")
 
 

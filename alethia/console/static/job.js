@@ -256,6 +256,7 @@ export async function jobPage(main, id, { navigate, signal }) {
   for (let attempt = 0; attempt < 20 && !signal.aborted; attempt++) {
     try {
       lastId = await followEvents(id, (ev) => {
+        if (signal.aborted) return; // the user left this page: it no longer owns <main>
         progress.apply(ev);
         // What the page has seen, for people debugging a stream and for the browser tests.
         main.dataset.statuses = progress.statuses.join(",");
@@ -270,6 +271,7 @@ export async function jobPage(main, id, { navigate, signal }) {
     }
     if (signal.aborted) return;
     await refresh();
+    if (signal.aborted) return;
     if (TERMINAL.has(job.status)) break;
     await new Promise((r) => setTimeout(r, 1000));
   }
