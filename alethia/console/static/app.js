@@ -25,7 +25,7 @@ function renderWho() {
   const c = claims();
   if (!token() || !c) return;
   const zones = (c.alethia_zones || []).join(", ") || "none";
-  add(who, 
+  add(who,
     h("span", {}, "Signed in as ", h("strong", {}, c.sub || "?"), ` (zones: ${zones === "*" ? "all" : zones})`),
     " ",
     h("button", { type: "button", class: "link", onclick: () => { signOut(); navigate("#/signin"); } }, "Sign out"),
@@ -126,7 +126,7 @@ async function specsPage(params) {
   }
   for (const el of [search, zone, cloud]) el.addEventListener("input", render);
 
-  fill(main, 
+  fill(main,
     h("div", { class: "title-row" }, h("h1", {}, "Specs"), h("a", { class: "button primary", href: "#/specs/new" }, "New Spec")),
     h("form", { class: "filters", role: "search", onsubmit: (e) => e.preventDefault() },
       h("div", { class: "field" }, h("label", { for: "q" }, "Search"), search),
@@ -169,7 +169,7 @@ async function specPage(id) {
       h("figcaption", {}, `Drawn from the snapshot of revision ${snap.spec_revision}, config hash `, h("code", { class: "digest" }, snap.config_hash.slice(0, 16)), "…"),
       h("details", {}, h("summary", {}, "The diagram as a list"), diagramText(snapshot)));
   }
-  fill(main, 
+  fill(main,
     h("div", { class: "title-row" },
       h("h1", {}, workspace(spec)),
       h("div", { class: "actions" },

@@ -259,7 +259,7 @@ function append_summary(summary, items, message) {
   add(summary, h("h2", {}, count ? `${count} problem${count > 1 ? "s" : ""} to fix before saving` : "Not saved"));
   if (message && !count) add(summary, h("p", {}, message));
   if (count) {
-    add(summary, 
+    add(summary,
       h("ul", {}, items.map(({ path, text, target }) => {
         const li = h("li", {});
         const focusTarget = target && (target.matches("[name]") ? target : target.querySelector("[name]"));
@@ -345,7 +345,7 @@ export async function specForm(main, { existing = null, cloud = "aws", navigate 
       h("option", { value: "" }, matching.length ? "— choose —" : `no ${CLOUDS[currentCloud]?.label || ""} identity yet`),
       matching.map((i) => h("option", { value: i.id, selected: i.id === model.cloud_identity_id }, `${i.name} (${i.account_id})`)),
     );
-    add(form, 
+    add(form,
       cloudPicker,
       h(
         "fieldset", { class: "section", dataset: { path: "" }, id: "sec-workspace" },
@@ -405,7 +405,7 @@ export async function specForm(main, { existing = null, cloud = "aws", navigate 
     const youChanged = changedFields(base, mine);
     const both = theyChanged.filter((f) => youChanged.includes(f));
     clear(conflict);
-    add(conflict, 
+    add(conflict,
       h("h2", {}, "Someone else saved this Spec first"),
       h("p", {}, `You were editing revision ${base.revision}; the Spec is now at revision ${theirs.revision} (saved `, timeEl(theirs.update_time), "). Nothing of yours was saved."),
       h("div", { class: "two" },
@@ -422,7 +422,7 @@ export async function specForm(main, { existing = null, cloud = "aws", navigate 
 
   form.addEventListener("submit", save);
   render();
-  fill(main, 
+  fill(main,
     h("h1", {}, existing ? `Edit ${existing.zone_id}/${existing.project_name}-${existing.environment}-${existing.region}` : "New Spec"),
     existing ? h("p", { class: "muted" }, `Revision ${existing.revision}, saved `, timeEl(existing.update_time)) : null,
     conflict, summary, status, form,

@@ -101,11 +101,12 @@ export function costView(cost) {
 // Render the job page into main and keep it live until the job ends or `signal` aborts.
 export async function jobPage(main, id, { navigate, signal }) {
   let job = await get(`/api/jobs/${encodeURIComponent(id)}`);
-  // A deploy applies a plan: the cost estimate is the plan's.
-  let planCost = null;
-  if (job.plan_job_id && !(job.cost && job.cost.status)) {
-    planCost = await get(`/api/jobs/${encodeURIComponent(job.plan_job_id)}`).then((p) => p.cost, () => null);
-  }
+  // A deploy applies a plan: its cost estimate is the plan's, and until the deploy reports
+  // its own changes, the plan's are what it is applying.
+  const planJob = job.plan_job_id ? await get(`/api/jobs/${encodeURIComponent(job.plan_job_id)}`).catch(() => null) : null;
+  const planCost = planJob && !(job.cost && job.cost.status) ? planJob.cost : null;
+  const hasChanges = (c) => c && (c.resources || []).length > 0;
+  const changesOf = () => (hasChanges(job.changes) || !planJob ? job.changes : planJob.changes);
   const progress = new Progress();
   const live = h("section", { class: "live", "aria-labelledby": "live-h" });
   const liveStatus = h("p", { class: "live-status", role: "status", "aria-live": "polite" });
@@ -118,7 +119,7 @@ export async function jobPage(main, id, { navigate, signal }) {
   add(live, h("h2", { id: "live-h" }, "Progress"), liveStatus, bar, inflight, h("details", { open: true }, h("summary", {}, "Terraform log"), log));
 
   function expected() {
-    const c = job.changes || {};
+    const c = changesOf() || {};
     const fromJob = Number(c.add || 0) + Number(c.change || 0) + Number(c.destroy || 0);
     if (progress.planned.size) return progress.planned.size;
     return fromJob || progress.started.size;
@@ -142,11 +143,13 @@ export async function jobPage(main, id, { navigate, signal }) {
   }
 
   function renderDetails() {
-    const c = job.changes || {};
+    const c = changesOf() || {};
     const isPlan = job.type === "PLAN";
-    fill(details, 
+    const fromPlan = !isPlan && c !== job.changes;
+    fill(details,
       h("section", { "aria-labelledby": "changes-h" },
         h("h2", { id: "changes-h" }, isPlan ? "Planned changes" : "Changes"),
+        fromPlan ? h("p", { class: "muted" }, "From the plan this deploy applies:") : null,
         h("p", { class: "counts" }, h("span", { class: "add" }, `+${c.add || 0} to add`), " ", h("span", { class: "change" }, `~${c.change || 0} to change`), " ", h("span", { class: "destroy" }, `−${c.destroy || 0} to destroy`)),
         table("Resource changes", ["Address", "Action"], (c.resources || []).map((r) => [h("code", {}, r.address), h("span", { class: `action action-${actionText(r.actions).replace(/[^a-z]/g, "")}` }, actionText(r.actions))]), TERMINAL.has(job.status) ? "No resource changes." : "Not planned yet.")),
       h("section", { "aria-labelledby": "cost-h" }, h("h2", { id: "cost-h" }, "Cost"),
@@ -202,7 +205,7 @@ export async function jobPage(main, id, { navigate, signal }) {
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
       const changed = err.preconditionViolations.map((v) => v.subject).filter(Boolean);
-      fill(notice, 
+      fill(notice,
         h("h2", {}, "Deploy refused"),
         h("p", {}, err.message),
         changed.length ? h("div", {}, h("p", {}, "The Spec changed since this plan in:"), h("ul", { class: "changed-fields" }, changed.map((f) => h("li", {}, h("code", {}, f))))) : null,
@@ -222,7 +225,7 @@ export async function jobPage(main, id, { navigate, signal }) {
 
   const head = h("div", { class: "job-head" });
   function renderHead() {
-    fill(head, 
+    fill(head,
       h("h1", {}, `${job.type} `, statusBadge(job.status), " ", h("span", { class: "muted" }, job.workspace)),
       h("dl", { class: "meta" },
         h("dt", {}, "Job"), h("dd", {}, h("code", {}, job.id)),
