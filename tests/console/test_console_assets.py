@@ -99,3 +99,15 @@ def test_no_console_when_configured_off() -> None:
     ]
     routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
     assert not any(r["match"].get("path") == "/" for r in routes)
+
+
+def test_the_forms_engine_hints_are_the_mappers() -> None:
+    import importlib
+
+    form = (STATIC / "form.js").read_text()
+    for cloud in ("aws", "gcp", "azure"):
+        m = re.search(rf"{cloud}: {{[^}}]*engines: \[([^\]]*)\]", form)
+        assert m, cloud
+        hinted = tuple(re.findall(r'"([^"]+)"', m.group(1)))
+        engines = importlib.import_module(f"services.mapper.providers.{cloud}").ENGINES
+        assert sorted(hinted) == sorted(engines), cloud

@@ -98,7 +98,7 @@ def test_bad_cidr_shown_next_to_the_field_then_fixed(page: Any, console: Console
     page.get_by_role("button", name="Add database").click()
     db = page.locator('[data-path="databases[0]"]')
     db.get_by_label("Name").fill("orders")
-    db.get_by_label("Engine", exact=True).fill("postgres")
+    db.get_by_label("Engine", exact=True).fill("oracle-ish")
     db.get_by_label("Engine version").fill("16.4")
     db.get_by_label("Instance class").fill("db.t4g.medium")
     db.get_by_label("Storage (GB)").fill("20")
@@ -112,8 +112,12 @@ def test_bad_cidr_shown_next_to_the_field_then_fixed(page: Any, console: Console
     assert error.get_attribute("id") in (cidr.get_attribute("aria-describedby") or "").split()
     summary = page.locator(".error-summary")
     assert "network.cidr_block" in summary.inner_text()
-    # Only the CIDR is wrong: no other input is marked.
-    assert page.locator("[aria-invalid=true]").count() == 1
+    # The list item's error is next to that item's input (the field path's index).
+    engine_error = page.locator('[data-path="databases[0].engine"] .field-error')
+    assert "must be one of" in engine_error.inner_text()
+    assert db.get_by_label("Engine", exact=True).get_attribute("aria-invalid") == "true"
+    # Only those two are wrong: no other input is marked.
+    assert page.locator("[aria-invalid=true]").count() == 2
     assert _spec_ids(console) == before, "a refused Spec wrote nothing"
     assert unlabelled_inputs(page) == []
     assert low_contrast(page) == []
@@ -124,6 +128,7 @@ def test_bad_cidr_shown_next_to_the_field_then_fixed(page: Any, console: Console
     shot(page, "spec-form-error")
 
     cidr.fill(GOOD_CIDR)
+    db.get_by_label("Engine", exact=True).fill("postgres")
     page.get_by_role("button", name="Create Spec").click()
     page.wait_for_selector("svg.diagram")
     assert page.locator("h1").inner_text() == "zone-web/shop-prod-us-east-1"

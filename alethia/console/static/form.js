@@ -5,10 +5,11 @@
 import { ApiError, get, listAll, post, put } from "./api.js";
 import { add, clear, fill, h, timeEl } from "./dom.js";
 
+// Hints only (the server decides); the engines are the mapper's per cloud (a test compares them).
 export const CLOUDS = {
-  aws: { label: "AWS", region: "us-east-1", instance: "m6i.large", engines: ["aurora-postgresql", "aurora-mysql", "postgres", "mysql"], dbClass: "db.t4g.medium", cacheNode: "cache.t4g.small" },
-  gcp: { label: "Google Cloud", region: "europe-west1", instance: "e2-standard-4", engines: ["postgres", "mysql"], dbClass: "db-custom-2-7680", cacheNode: "STANDARD_HA" },
-  azure: { label: "Azure", region: "westeurope", instance: "Standard_D4s_v5", engines: ["postgres", "mysql"], dbClass: "GP_Standard_D2s_v3", cacheNode: "Standard_C1" },
+  aws: { label: "AWS", region: "us-east-1", instance: "m6i.large", engines: ["aurora-mysql", "aurora-postgresql", "mariadb", "mysql", "postgres"], dbClass: "db.t4g.medium", cacheNode: "cache.t4g.small" },
+  gcp: { label: "Google Cloud", region: "europe-west1", instance: "e2-standard-4", engines: ["mysql", "postgres", "sqlserver"], dbClass: "db-custom-2-7680", cacheNode: "STANDARD_HA" },
+  azure: { label: "Azure", region: "westeurope", instance: "Standard_D4s_v5", engines: ["mysql", "postgres"], dbClass: "GP_Standard_D2s_v3", cacheNode: "Standard_C1" },
 };
 
 // Field kinds: text, int, num, bool, json (an object), lines (a list of strings).
@@ -231,14 +232,17 @@ export function showErrors(form, summary, violations, message = "") {
     const errId = `err-${n}`;
     const text = `${v.description || v.message || "invalid"}`;
     if (holder) {
-      const msg = h("p", { class: "field-error", id: errId }, h("span", { class: "sr-only" }, `${path}: `), text);
-      const input = holder.matches("[name]") ? holder : holder.querySelector(`:scope > [name], :scope > input, :scope > textarea`);
-      if (input && holder.dataset.path === path) {
+      // A path below an input (a key inside a JSON settings box) is told relative to it.
+      const rest = path.slice(holder.dataset.path.length).replace(/^\./, "");
+      const msg = h("p", { class: "field-error", id: errId }, h("span", { class: "sr-only" }, `${path}: `), rest ? h("code", {}, `${rest}: `) : null, text);
+      const input = holder.querySelector(":scope > [name]");
+      if (input) {
         input.setAttribute("aria-invalid", "true");
         const described = (input.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
-        input.dataset.describedBefore = described.join(" ");
+        if (input.dataset.describedBefore === undefined) input.dataset.describedBefore = described.join(" ");
         input.setAttribute("aria-describedby", [...described, errId].join(" "));
-        input.insertAdjacentElement("afterend", msg);
+        const after = [...holder.querySelectorAll(":scope > .field-error")].pop() || input;
+        after.insertAdjacentElement("afterend", msg);
       } else if (holder.tagName === "FIELDSET") {
         holder.querySelector(":scope > legend").insertAdjacentElement("afterend", msg);
       } else {
@@ -278,6 +282,7 @@ export function clearErrors(form, summary) {
   form.querySelectorAll("[aria-invalid]").forEach((e) => {
     e.removeAttribute("aria-invalid");
     const before = e.dataset.describedBefore || "";
+    delete e.dataset.describedBefore;
     if (before) e.setAttribute("aria-describedby", before);
     else e.removeAttribute("aria-describedby");
   });
