@@ -19,7 +19,19 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> int:
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "console"
     env = {**os.environ, "ALETHIA_CONSOLE_SCREENSHOTS": str(target.resolve())}
-    argv = [sys.executable, "-m", "pytest", "tests/console", "-q", "-x", "-p", "no:randomly"]
+    # Every Console test, the slow cancel one too (its page is the live deploy's screenshot).
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "tests/console",
+        "-q",
+        "-x",
+        "-p",
+        "no:randomly",
+        "-m",
+        "slow or not slow",
+    ]
     done = subprocess.run(argv, cwd=ROOT, env=env, check=False)
     if done.returncode == 0:
         print(f"screenshots in {target}: {', '.join(sorted(p.name for p in target.glob('*.png')))}")

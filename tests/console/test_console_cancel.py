@@ -3,7 +3,8 @@
 Its own ``alethia up`` whose sandbox apply sleeps (``TF_VAR_sandbox_delay_seconds``, passed
 through to Terraform): the job page shows the resource in flight while the job is still
 RUNNING (the page is live, not a replay of a finished job), and Cancel ends the job
-CANCELLED, as the API says too.
+CANCELLED, as the API says too. A second stack and Terraform's interrupt make it ~25 s:
+it runs in ``make reliability`` (and ``make console-screenshots``), not in ``make test``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import pytest
 from tests.console.conftest import Console, shot
 from tests.e2e.conftest import UpStack
 from tests.fixtures.specs import minimal_spec_dict
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
