@@ -63,7 +63,8 @@ class Console:
     def __init__(self, stack: UpStack) -> None:
         info = json.loads((stack.data_dir / "stack.json").read_text())
         self.url: str = info["gateway"]
-        self.token: str = Path(info["gateway_token_file"]).read_text().strip()
+        self.token_file: str = info["gateway_token_file"]
+        self.token: str = Path(self.token_file).read_text().strip()
 
     def rest(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         """One call to the gateway's REST routes as the local admin (test setup and checks)."""

@@ -10,7 +10,11 @@ share one browser tab and one stack.
 
 from __future__ import annotations
 
+import base64
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +65,17 @@ def test_sign_in_with_the_local_token(page: Any, console: Console) -> None:
     page.get_by_role("button", name="Sign in").click()
     assert "not a JWT" in page.locator("#token-error").inner_text()
     shot(page, "signin")
+
+    # A well-formed token the gateway does not accept (signed by no key it knows): refused
+    # with the gateway's reason, and not kept.
+    forged = ".".join(
+        base64.urlsafe_b64encode(json.dumps(part).encode()).decode().rstrip("=")
+        for part in ({"alg": "ES256", "kid": "nope"}, {"sub": "mallory", "alethia_zones": ["*"]})
+    )
+    token.fill(forged + ".c2lnbmF0dXJl")
+    page.get_by_role("button", name="Sign in").click()
+    page.locator("#token-error", has_text="Refused by the gateway").wait_for()
+    assert page.evaluate("sessionStorage.length") == 0
 
     token.fill(console.token)
     page.get_by_role("button", name="Sign in").click()
@@ -237,6 +252,25 @@ def test_specs_list_filters_and_revision_conflict_explained(page: Any, console: 
     assert rows.count() == 1 and "payments" in rows.first.inner_text()
     page.get_by_label("Search").fill("")
     shot(page, "specs")
+
+    # The same identity as the API: a user of zone-web alone sees zone-web's Spec only.
+    carol = subprocess.run(
+        [sys.executable, "-m", "alethia.gateway.issuer", str(Path(console.token_file).parent / "gateway"),
+         "--subject", "carol@example.com", "--zones", "zone-web"],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    ).stdout.strip()  # fmt: skip
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_label("Your access token (JWT)").fill(carol)
+    page.get_by_role("button", name="Sign in").click()
+    page.locator("#who", has_text="carol@example.com").wait_for()
+    rows.first.wait_for()
+    assert rows.count() == 1 and "zone-web/shop-prod-us-east-1" in rows.first.inner_text()
+    page.goto(f"{console.url}/#/specs/{state['other']}")
+    page.locator("h1", has_text="Not found").wait_for()  # zone-acme's Spec does not exist for carol
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_label("Your access token (JWT)").fill(console.token)
+    page.get_by_role("button", name="Sign in").click()
+    rows.first.wait_for()
 
     # The example Spec's picture: every kind of component, DNS and the repository above.
     page.get_by_role("link", name="zone-acme/payments-prod-us-east-1").click()

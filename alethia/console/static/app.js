@@ -235,6 +235,11 @@ async function route() {
   } catch (err) {
     if (signal.aborted) return;
     if (err instanceof ApiError && err.httpStatus === 401) return signinPage(`Signed out: ${err.message}`);
+    if (err instanceof ApiError && err.httpStatus === 404) {
+      // The API does not tell "not in your zones" from "does not exist", and neither does this.
+      fill(main, h("h1", {}, "Not found"), h("p", { role: "alert" }, "It does not exist, or it is not in your zones. "), h("a", { href: "#/specs" }, "Back to the Specs"));
+      return;
+    }
     fill(main, h("h1", {}, "Something went wrong"), h("p", { class: "field-error", role: "alert" }, err.message));
   } finally {
     if (!signal.aborted) main.removeAttribute("aria-busy");
