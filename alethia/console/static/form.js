@@ -80,7 +80,8 @@ function field(path, label, kind, value, hint) {
     else if (kind === "num") Object.assign(attrs, { type: "number", step: "any", inputmode: "decimal" });
     else attrs.type = "text";
     input = h("input", attrs);
-    input.value = value === undefined || value === null || (kind !== "text" && value === 0 && !path.includes("capacity")) ? "" : String(value);
+    // A number the server sent is shown as it is, 0 included (for some fields 0 means "off").
+    input.value = value === undefined || value === null ? "" : String(value);
   }
   return h("div", { class: `field kind-${kind}`, dataset: { path } }, h("label", { for: id }, label), input, hint ? h("small", { id: hintId, class: "hint" }, hint) : null);
 }
