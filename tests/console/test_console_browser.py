@@ -111,6 +111,7 @@ def test_bad_cidr_shown_next_to_the_field_then_fixed(page: Any, console: Console
     page.get_by_label("Nodes: maximum").fill("3")
     page.get_by_label("Nodes: desired").fill("2")
     page.get_by_role("button", name="Add database").click()
+    assert page.evaluate("document.activeElement.name") == "databases[0].name"  # focus follows
     db = page.locator('[data-path="databases[0]"]')
     db.get_by_label("Name").fill("orders")
     db.get_by_label("Engine", exact=True).fill("oracle-ish")

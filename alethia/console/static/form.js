@@ -113,7 +113,7 @@ function listSection(spec, list, onChange, prefix = "", items = null, cloud = ""
         return field(`${itemPath}.${f}`, label, kind, getPath(item || {}, f), hintText);
       })),
       list.sub ? listSection(spec, list.sub, onChange, `${itemPath}.`, (item && item[list.sub.key]) || [], cloud) : null,
-      h("button", { type: "button", class: "secondary small", onclick: () => onChange((s) => spliceAt(s, path, i)), "aria-label": `Remove ${title}` }, `Remove ${list.item}`),
+      h("button", { type: "button", class: "secondary small", onclick: () => onChange((s) => spliceAt(s, path, i), path), "aria-label": `Remove ${title}` }, `Remove ${list.item}`),
     );
   });
   const Tag = prefix ? "div" : "fieldset";
@@ -121,7 +121,7 @@ function listSection(spec, list, onChange, prefix = "", items = null, cloud = ""
     Tag, { class: prefix ? "sublist" : "section", dataset: { path }, id: prefix ? undefined : `sec-${list.key}`, role: prefix ? "group" : undefined, "aria-labelledby": prefix ? headingId : undefined },
     prefix ? h("h4", { id: headingId }, list.title) : h("legend", {}, `${list.title} (${values.length})`),
     children,
-    h("button", { type: "button", class: "secondary small", onclick: () => onChange((s) => pushAt(s, path)) }, `Add ${list.item}`),
+    h("button", { type: "button", class: "secondary small", onclick: () => onChange((s) => pushAt(s, path), `${path}[${values.length}]`) }, `Add ${list.item}`),
   );
 }
 
@@ -331,7 +331,13 @@ export async function specForm(main, { existing = null, cloud = "aws", navigate 
     model = spec;
     if (mutate) mutate(model);
     render();
-    if (focusPath) form.querySelector(`[data-path^="${CSS.escape(focusPath)}"] [name]`)?.focus();
+    // Keyboard users stay where they were: on the new item's first input, or after a removal
+    // on the list's "Add" button.
+    if (focusPath) {
+      const holder = form.querySelector(`[data-path="${CSS.escape(focusPath)}"]`);
+      const target = holder && (holder.querySelector("[name]") && focusPath.endsWith("]") ? holder.querySelector("[name]") : holder.querySelector(":scope > button:last-of-type"));
+      target?.focus();
+    }
   }
 
   function render() {
@@ -369,7 +375,7 @@ export async function specForm(main, { existing = null, cloud = "aws", navigate 
       objectSection("network", "Network", NETWORK, model.network, currentCloud),
       objectSection("cluster", "Kubernetes cluster", CLUSTER, model.cluster, currentCloud),
       objectSection("dns", "DNS and WAF", DNS, model.dns, currentCloud),
-      LISTS.map((list) => listSection(model, list, (mutate) => rerender(mutate, list.key), "", null, currentCloud)),
+      LISTS.map((list) => listSection(model, list, rerender, "", null, currentCloud)),
       h("div", { class: "actions" },
         h("button", { type: "submit", class: "primary" }, existing ? `Save revision ${expectedRevision + 1}` : "Create Spec"),
         existing ? h("a", { class: "button secondary", href: `#/specs/${existing.id}` }, "Cancel") : null),
