@@ -34,8 +34,9 @@ browser:
 	@if [ -n "$$ALETHIA_CHROMIUM" ] || command -v chromium >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "installing Debian's chromium for the Console's browser tests"; \
-		DEBIAN_FRONTEND=noninteractive apt-get update -qq \
-		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		{ DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+		  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "warning: chromium could not be installed: the Console's browser tests will skip (fail under CI=true)"; \
 	else \
 		echo "note: no chromium and not root: the Console's browser tests will be skipped"; \
 	fi

@@ -33,6 +33,8 @@ def chromium_path() -> str:
     """The system Chromium: ``ALETHIA_CHROMIUM``, else ``chromium`` on PATH."""
     configured = os.environ.get("ALETHIA_CHROMIUM", "")
     if configured:
+        if not os.access(configured, os.X_OK):
+            _missing(f"ALETHIA_CHROMIUM={configured} is not an executable")
         return configured
     for name in CHROMIUM_CANDIDATES:
         found = shutil.which(name)

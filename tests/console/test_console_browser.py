@@ -254,6 +254,15 @@ def test_specs_list_filters_and_revision_conflict_explained(page: Any, console: 
     page.get_by_label("Search").fill("")
     shot(page, "specs")
 
+    page.get_by_role("link", name="Jobs", exact=True).click()
+    jobs = page.locator("main table tbody tr")
+    jobs.first.wait_for()
+    status, body = console.rest("GET", "/api/jobs")
+    assert jobs.count() == len(body["jobs"]) >= 4
+    shot(page, "jobs")
+    page.goto(f"{console.url}/#/specs")
+    rows.first.wait_for()
+
     # The same identity as the API: a user of zone-web alone sees zone-web's Spec only.
     carol = subprocess.run(
         [sys.executable, "-m", "alethia.gateway.issuer", str(Path(console.token_file).parent / "gateway"),
