@@ -101,13 +101,18 @@ def test_no_console_when_configured_off() -> None:
     assert not any(r["match"].get("path") == "/" for r in routes)
 
 
-def test_the_forms_engine_hints_are_the_mappers() -> None:
-    import importlib
+def test_the_forms_hints_are_the_cloud_limits() -> None:
+    from alethia import cloud_limits
 
     form = (STATIC / "form.js").read_text()
     for cloud in ("aws", "gcp", "azure"):
-        m = re.search(rf"{cloud}: {{[^}}]*engines: \[([^\]]*)\]", form)
-        assert m, cloud
-        hinted = tuple(re.findall(r'"([^"]+)"', m.group(1)))
-        engines = importlib.import_module(f"services.mapper.providers.{cloud}").ENGINES
-        assert sorted(hinted) == sorted(engines), cloud
+        entry = re.search(rf"  {cloud}: {{[^}}]*}}", form)
+        assert entry, cloud
+
+        def listed(key: str, text: str = entry.group(0)) -> list[str]:
+            m = re.search(rf"{key}: \[([^\]]*)\]", text)
+            assert m, key
+            return re.findall(r'"([^"]+)"', m.group(1))
+
+        assert sorted(listed("engines")) == sorted(cloud_limits.ENGINES[cloud]), cloud
+        assert listed("versions") == list(cloud_limits.supported_kubernetes_versions(cloud)), cloud

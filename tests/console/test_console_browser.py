@@ -105,7 +105,7 @@ def test_bad_cidr_shown_next_to_the_field_then_fixed(page: Any, console: Console
     page.get_by_label("Region").fill("us-east-1")
     page.get_by_label("Cloud identity").select_option(state["identity"])
     page.get_by_label("CIDR block").fill(BAD_CIDR)
-    page.get_by_label("Kubernetes version").fill("1.30")
+    page.get_by_label("Kubernetes version").fill("1.34")
     page.get_by_label("Instance types (one per line)").fill("m6i.large")
     page.get_by_label("Nodes: minimum").fill("1")
     page.get_by_label("Nodes: maximum").fill("3")
@@ -133,7 +133,7 @@ def test_bad_cidr_shown_next_to_the_field_then_fixed(page: Any, console: Console
     assert "must be one of" in engine_error.inner_text()
     assert db.get_by_label("Engine", exact=True).get_attribute("aria-invalid") == "true"
     # Only those two are wrong: no other input is marked.
-    assert page.locator("[aria-invalid=true]").count() == 2
+    assert page.locator("[aria-invalid=true]").count() == 2, summary.inner_text()
     assert _spec_ids(console) == before, "a refused Spec wrote nothing"
     assert unlabelled_inputs(page) == []
     assert low_contrast(page) == []
@@ -154,7 +154,7 @@ def test_bad_cidr_shown_next_to_the_field_then_fixed(page: Any, console: Console
     picture = page.locator("svg.diagram")
     text = picture.text_content() or ""
     assert f"Network {GOOD_CIDR} (new)" in text
-    assert "EKS Kubernetes 1.30" in text and "orders" in text and "postgres 16.4" in text
+    assert "EKS Kubernetes 1.34" in text and "orders" in text and "postgres 16.4" in text
     shot(page, "spec")
 
 

@@ -5,11 +5,12 @@
 import { ApiError, get, listAll, post, put } from "./api.js";
 import { add, clear, fill, h, timeEl } from "./dom.js";
 
-// Hints only (the server decides); the engines are the mapper's per cloud (a test compares them).
+// Hints only (the server decides). Engines and Kubernetes versions are alethia/cloud_limits.py's
+// (tests/console/test_console_assets.py fails when they differ).
 export const CLOUDS = {
-  aws: { label: "AWS", region: "us-east-1", instance: "m6i.large", engines: ["aurora-mysql", "aurora-postgresql", "mariadb", "mysql", "postgres"], dbClass: "db.t4g.medium", cacheNode: "cache.t4g.small" },
-  gcp: { label: "Google Cloud", region: "europe-west1", instance: "e2-standard-4", engines: ["mysql", "postgres", "sqlserver"], dbClass: "db-custom-2-7680", cacheNode: "STANDARD_HA" },
-  azure: { label: "Azure", region: "westeurope", instance: "Standard_D4s_v5", engines: ["mysql", "postgres"], dbClass: "GP_Standard_D2s_v3", cacheNode: "Standard_C1" },
+  aws: { label: "AWS", region: "us-east-1", instance: "m6i.large", versions: ["1.32", "1.33", "1.34", "1.35"], engines: ["aurora-mysql", "aurora-postgresql", "mariadb", "mysql", "postgres"], dbClass: "db.t4g.medium", cacheNode: "cache.t4g.small" },
+  gcp: { label: "Google Cloud", region: "europe-west1", instance: "e2-standard-4", versions: ["1.33", "1.34", "1.35"], engines: ["mysql", "postgres", "sqlserver"], dbClass: "db-custom-2-7680", cacheNode: "STANDARD_HA" },
+  azure: { label: "Azure", region: "westeurope", instance: "Standard_D4s_v5", versions: ["1.33", "1.34", "1.35"], engines: ["mysql", "postgres"], dbClass: "GP_Standard_D2s_v3", cacheNode: "Standard_C1" },
 };
 
 // Field kinds: text, int, num, bool, json (an object), lines (a list of strings).
@@ -20,7 +21,7 @@ const NETWORK = [
   ["provider_config", "Provider settings (JSON)", "json"],
 ];
 const CLUSTER = [
-  ["cluster_version", "Kubernetes version", "text", "e.g. 1.30"],
+  ["cluster_version", "Kubernetes version", "text"],
   ["instance_types", "Instance types (one per line)", "lines"],
   ["node_min_size", "Nodes: minimum", "int"],
   ["node_max_size", "Nodes: maximum", "int"],
@@ -87,7 +88,7 @@ function field(path, label, kind, value, hint) {
 }
 
 function objectSection(key, title, fields, data, cloud) {
-  const hints = { cidr_block: "e.g. 10.20.0.0/16", instance_types: `e.g. ${CLOUDS[cloud]?.instance || ""}` };
+  const hints = { cidr_block: "e.g. 10.20.0.0/16", instance_types: `e.g. ${CLOUDS[cloud]?.instance || ""}`, cluster_version: `one of ${(CLOUDS[cloud]?.versions || []).join(", ")}` };
   return h(
     "fieldset", { class: "section", dataset: { path: key }, id: `sec-${key}` },
     h("legend", {}, title),
