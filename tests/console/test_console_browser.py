@@ -110,6 +110,8 @@ def test_bad_cidr_shown_next_to_the_field_then_fixed(page: Any, console: Console
     page.get_by_label("Nodes: minimum").fill("1")
     page.get_by_label("Nodes: maximum").fill("3")
     page.get_by_label("Nodes: desired").fill("2")
+    cluster_settings = page.locator('[data-path="cluster.provider_config"] textarea')
+    cluster_settings.fill('{"api_authorized_cidrs": ["0.0.0.0/0"]}')
     page.get_by_role("button", name="Add database").click()
     assert page.evaluate("document.activeElement.name") == "databases[0].name"  # focus follows
     db = page.locator('[data-path="databases[0]"]')
@@ -132,8 +134,12 @@ def test_bad_cidr_shown_next_to_the_field_then_fixed(page: Any, console: Console
     engine_error = page.locator('[data-path="databases[0].engine"] .field-error')
     assert "must be one of" in engine_error.inner_text()
     assert db.get_by_label("Engine", exact=True).get_attribute("aria-invalid") == "true"
-    # Only those two are wrong: no other input is marked.
-    assert page.locator("[aria-invalid=true]").count() == 2, summary.inner_text()
+    # A path inside a JSON settings box: shown at that box, naming the key inside it.
+    settings_error = page.locator('[data-path="cluster.provider_config"] .field-error')
+    assert "api_authorized_cidrs[0]: 0.0.0.0/0 would open the cluster API" in settings_error.inner_text()
+    assert cluster_settings.get_attribute("aria-invalid") == "true"
+    # Only those three are wrong: no other input is marked.
+    assert page.locator("[aria-invalid=true]").count() == 3, summary.inner_text()
     assert _spec_ids(console) == before, "a refused Spec wrote nothing"
     assert unlabelled_inputs(page) == []
     assert low_contrast(page) == []
@@ -145,6 +151,7 @@ def test_bad_cidr_shown_next_to_the_field_then_fixed(page: Any, console: Console
 
     cidr.fill(GOOD_CIDR)
     db.get_by_label("Engine", exact=True).fill("postgres")
+    cluster_settings.fill('{"api_authorized_cidrs": ["203.0.113.0/24"]}')
     page.get_by_role("button", name="Create Spec").click()
     page.wait_for_selector("svg.diagram")
     assert page.locator("h1").inner_text() == "zone-web/shop-prod-us-east-1"
