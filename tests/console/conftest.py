@@ -99,10 +99,21 @@ def page(browser: Any, console: Console) -> Iterator[Any]:
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    def console_error(msg: Any) -> None:
+        # Refusals the scenarios provoke (400, 401, 404, 409, 412 of /api/...) are logged by
+        # the browser too; anything else (a blocked script or style, a missing file) is a bug.
+        if msg.type != "error":
+            return
+        if msg.text.startswith("Failed to load resource") and "/api/" in msg.location.get("url", ""):
+            return
+        errors.append(f"console: {msg.text} ({msg.location.get('url', '')})")
+
+    tab.on("console", console_error)
     tab.set_default_timeout(30_000)
     yield tab
     context.close()
-    assert errors == [], f"uncaught errors in the page: {errors}"
+    assert errors == [], f"errors in the page: {errors}"
 
 
 def shot(page: Any, name: str) -> None:
