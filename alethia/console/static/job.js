@@ -133,7 +133,8 @@ export async function jobPage(main, id, { navigate, signal }) {
     if (status === "QUEUED") text = `Queued${job.queue_position ? `, position ${job.queue_position} in its workspace` : ""}.`;
     else if (job.type === "PLAN") text = `${status}: terraform ${progress.stage || "starting"}; ${total} resource change${total === 1 ? "" : "s"} planned${TERMINAL.has(status) ? "" : " so far"}.`;
     else text = `${status}: terraform ${progress.stage || "starting"}; ${done} of ${total} resources done, ${progress.inFlight.length} in progress${progress.failed.size ? `, ${progress.failed.size} failed` : ""}.`;
-    liveStatus.textContent = text;
+    // A live region is read out on every change: touch it only when its words change.
+    if (liveStatus.textContent !== text) liveStatus.textContent = text;
     bar.max = Math.max(1, total);
     bar.value = job.type === "PLAN" ? (TERMINAL.has(status) ? bar.max : 0) : done;
     if (job.type === "PLAN" && TERMINAL.has(status)) bar.value = bar.max;
