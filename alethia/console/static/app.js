@@ -226,7 +226,7 @@ async function route() {
     else if (parts[0] === "specs" && parts[1] && parts[2] === "edit") await specForm(main, { existing: await get(`/api/specs/${encodeURIComponent(parts[1])}`), navigate });
     else if (parts[0] === "specs" && parts[1]) await specPage(parts[1]);
     else if (parts[0] === "jobs" && parts[1]) {
-      const done = jobPage(main, parts[1], { navigate, signal });
+      const done = jobPage(main, parts[1], { navigate, signal }); // live until the job ends
       main.removeAttribute("aria-busy");
       await done;
     } else if (parts[0] === "jobs") await jobsPage();

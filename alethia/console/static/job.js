@@ -253,6 +253,7 @@ export async function jobPage(main, id, { navigate, signal }) {
   renderDetails();
   renderActions();
   fill(main, head, notice, actions, live, details);
+  document.title = `${job.type} ${job.workspace} · Alethia Console`; // the page stays live: name the tab now
 
   // The stream replays the job from its start and ends after its terminal event; the job row
   // is read again at each milestone (it is the source of truth for changes, outputs, steps).
