@@ -143,6 +143,7 @@ def test_bad_cidr_shown_next_to_the_field_then_fixed(page: Any, console: Console
     assert _spec_ids(console) == before, "a refused Spec wrote nothing"
     assert unlabelled_inputs(page) == []
     assert low_contrast(page) == []
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     # The summary links to the input: following it with the keyboard puts the caret there.
     summary.get_by_role("link", name="network.cidr_block").focus()
     page.keyboard.press("Enter")
@@ -215,6 +216,8 @@ def test_plan_followed_live_then_deploy_with_outputs(page: Any, console: Console
     assert all(re.fullmatch(r"[0-9a-f]{64}", d) for d in digests)
     assert page.locator("section[aria-labelledby=cost-h] p").last.inner_text() == cost  # the plan's
     assert low_contrast(page) == []
+    # Laptop-sized: long values (a CA certificate output, digests) wrap; no sideways scrolling.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     shot(page, "job-deploy")
 
 
