@@ -153,6 +153,21 @@ def test_bad_cidr_shown_next_to_the_field_then_fixed(page: Any, console: Console
     cidr.fill(GOOD_CIDR)
     db.get_by_label("Engine", exact=True).fill("postgres")
     cluster_settings.fill('{"api_authorized_cidrs": ["203.0.113.0/24"]}')
+    # Valid, but the workspace is another Spec's: refused naming the field that collides.
+    page.get_by_label("Zone", exact=True).fill("zone-acme")
+    page.get_by_label("Project").fill("payments")
+    page.get_by_role("button", name="Create Spec").click()
+    taken = page.locator('[data-path="project_name"] .field-error')
+    taken.first.wait_for()
+    said = "\n".join(taken.all_inner_texts())
+    # Both names the project makes are taken (the workspace, the account's resource prefix),
+    # each said next to the project input, naming the Spec that owns it.
+    assert taken.count() == 2 and "workspace zone-acme/payments-prod-us-east-1" in said, said
+    assert said.count(state["other"]) == 2, said
+    assert page.locator("[aria-invalid=true]").count() == 1
+    assert _spec_ids(console) == before
+    page.get_by_label("Zone", exact=True).fill("zone-web")
+    page.get_by_label("Project").fill("shop")
     page.get_by_role("button", name="Create Spec").click()
     page.wait_for_selector("svg.diagram")
     assert page.locator("h1").inner_text() == "zone-web/shop-prod-us-east-1"
