@@ -284,6 +284,9 @@ def test_specs_list_filters_and_revision_conflict_explained(page: Any, console: 
     jobs.first.wait_for()
     status, body = console.rest("GET", "/api/jobs")
     assert jobs.count() == len(body["jobs"]) >= 4
+    page.get_by_label("Type").select_option("DEPLOY")
+    assert jobs.count() == 1 and "SUCCEEDED" in jobs.first.inner_text()
+    page.get_by_label("Type").select_option("")
     shot(page, "jobs")
     page.goto(f"{console.url}/#/specs")
     rows.first.wait_for()

@@ -201,10 +201,31 @@ function jobsTable(jobs, withWorkspace = true) {
       h("td", {}, timeEl(j.create_time))))));
 }
 
-async function jobsPage() {
+// What is queued and running now comes first; the filters are kept in the address.
+async function jobsPage(params) {
   const jobs = await listAll("/api/jobs", "jobs", 500);
   jobs.sort((a, b) => (a.create_time < b.create_time ? 1 : -1));
-  fill(main, h("h1", {}, "Jobs"), jobsTable(jobs));
+  const choose = (id, label, values, current) =>
+    h("div", { class: "field" }, h("label", { for: id }, label),
+      h("select", { id, name: id }, h("option", { value: "" }, "All"), values.map((v) => h("option", { value: v, selected: v === current }, v))));
+  const status = choose("status", "Status", ["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "ERRORED"], params.get("status"));
+  const type = choose("type", "Type", ["PLAN", "DEPLOY", "DESTROY"], params.get("type"));
+  const holder = h("div", {});
+  const count = h("p", { role: "status", "aria-live": "polite", class: "muted" });
+  function render() {
+    const st = status.querySelector("select").value;
+    const ty = type.querySelector("select").value;
+    const shown = jobs.filter((j) => (!st || j.status === st) && (!ty || j.type === ty));
+    fill(holder, jobsTable(shown));
+    count.textContent = `${shown.length} of ${jobs.length} jobs`;
+    const p = new URLSearchParams();
+    if (st) p.set("status", st);
+    if (ty) p.set("type", ty);
+    history.replaceState(null, "", `#/jobs${p.toString() ? `?${p}` : ""}`);
+  }
+  for (const sel of [status, type]) sel.addEventListener("input", render);
+  fill(main, h("h1", {}, "Jobs"), h("form", { class: "filters", role: "search", onsubmit: (e) => e.preventDefault() }, status, type), count, holder);
+  render();
 }
 
 // ---- routing ----------------------------------------------------------------------------
@@ -229,7 +250,7 @@ async function route() {
       const done = jobPage(main, parts[1], { navigate, signal }); // live until the job ends
       main.removeAttribute("aria-busy");
       await done;
-    } else if (parts[0] === "jobs") await jobsPage();
+    } else if (parts[0] === "jobs") await jobsPage(params);
     else await specsPage(params);
     document.title = `${main.querySelector("h1")?.textContent || "Alethia"} · Alethia Console`;
   } catch (err) {
