@@ -164,9 +164,33 @@ def deploy(
 
 @handle_errors
 def destroy(
-    spec_id: SpecIdArg, wait: WaitOpt = False, as_json: JsonOpt = False, stack_dir: StackDirOpt = None
+    spec_id: SpecIdArg,
+    auto_approve: Annotated[
+        bool,
+        typer.Option(
+            "--auto-approve",
+            help="Confirm: destroy everything the workspace manages (as terraform destroy -auto-approve).",
+        ),
+    ] = False,
+    wait: WaitOpt = False,
+    as_json: JsonOpt = False,
+    stack_dir: StackDirOpt = None,
 ) -> None:
-    """Queue a DESTROY of everything the Spec's workspace manages."""
+    """Queue a DESTROY of everything the Spec's workspace manages (needs --auto-approve).
+
+    A destroy is planned and applied by the runner in one go, so nobody reviews it first:
+    like ``terraform destroy`` run without a terminal, it must be confirmed on the command line.
+    """
+    if not auto_approve:
+        stderr.print(
+            "error: --auto-approve: required: a destroy removes everything the Spec's workspace manages, "
+            "without a review step.\n"
+            f"  see what it manages:  alethia jobs list --spec {spec_id}\n"
+            f"  then confirm:         alethia destroy {spec_id} --auto-approve",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_USAGE)
     _queue(stack_dir, spec_id, events_pb2.DESTROY, "", wait, as_json)
 
 

@@ -1,4 +1,4 @@
-"""CLI footguns: an unreviewed deploy needs --auto-approve; Ctrl-C while waiting leaves the job running.
+"""CLI footguns: an unreviewed deploy or a destroy needs --auto-approve; Ctrl-C while waiting leaves the job running.
 
 The CLI runs as a real subprocess against real gRPC servers on port 0 whose servicers
 answer canned jobs (as in ``test_cli_output``).
@@ -65,6 +65,18 @@ async def test_deploy_without_a_plan_needs_auto_approve(endless: tuple[dict[str,
     code, _, _ = await alethia("deploy", "spec-1", "--auto-approve", "--json", env=env)
     assert code == 0
     assert [(q.type, q.plan_job_id) for q in jobs.queued] == [(events_pb2.DEPLOY, "")]
+
+
+async def test_destroy_needs_auto_approve(endless: tuple[dict[str, str], EndlessJobs]) -> None:
+    env, jobs = endless
+    code, out, err = await alethia("destroy", "spec-1", "--json", env=env)
+    assert code == EXIT_USAGE and out == ""
+    assert err.startswith("error: --auto-approve: required")
+    assert "alethia destroy spec-1 --auto-approve" in err
+    assert jobs.queued == []  # nothing was queued
+    code, _, _ = await alethia("destroy", "spec-1", "--auto-approve", "--json", env=env)
+    assert code == 0
+    assert [(q.type, q.plan_job_id) for q in jobs.queued] == [(events_pb2.DESTROY, "")]
 
 
 @pytest.mark.parametrize("argv", [["plan", "spec-1", "--wait"], ["jobs", "watch", "job-1"]])

@@ -195,7 +195,7 @@ def test_destroy(up_stack: UpStack) -> None:
     )
     assert up_stack.ok("spec", "get", state["spec"])["id"] == state["spec"]
 
-    destroyed = up_stack.ok("destroy", state["spec"], "--wait")
+    destroyed = up_stack.ok("destroy", state["spec"], "--auto-approve", "--wait")
     assert destroyed["status"] == "SUCCEEDED", destroyed["error"]
     assert destroyed["type"] == "DESTROY"
     # Everything the deploy created (and nothing else) was destroyed.
