@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 import secrets
 import uuid
 from collections.abc import Callable, Sequence
@@ -103,6 +104,20 @@ class JobResult:
     outputs: list[dict[str, Any]] = field(default_factory=list)
     error: str = ""
     post_apply_steps: list[dict[str, Any]] = field(default_factory=list)
+    resources_applied: int = 0
+    state_lock_id: str = ""
+
+
+@dataclass(frozen=True)
+class RecoveryReport:
+    """What a runner reports when Terraform could not write state: where the state is kept."""
+
+    job_id: str
+    location: str
+    resources_applied: int = 0
+    lock_id: str = ""
+    runner_id: str = ""
+    detail: str = ""
 
 
 def _lease_lost(job_id: str) -> FailedPrecondition:
@@ -110,6 +125,29 @@ def _lease_lost(job_id: str) -> FailedPrecondition:
         f"job {job_id} is not held by this lease (it expired, was rescued, or the job is finished): "
         "stop working on it",
         [PreconditionViolation("LEASE", f"jobs/{job_id}", "lease is not current")],
+    )
+
+
+def unlock_command(spec_id: str, lock_id: str) -> str:
+    """The exact command that releases a stale state lock through a runner."""
+    return f"alethia unlock {spec_id} --lock-id {lock_id or '<LOCK_ID>'}"
+
+
+def recovery_message(rec: Row) -> str:
+    """Why a workspace takes no job: applied state is kept aside and not yet pushed back."""
+    return (
+        f"workspace {rec['workspace']} has applied state that is not in the backend yet: job "
+        f"{rec['job_id']} applied {rec['resources_applied']} resource change(s) but Terraform could "
+        f"not write the state {rec['state_key']}; it is kept at {rec['location']} and a runner pushes "
+        "it back (terraform state push) as soon as the backend answers. No job may run on this "
+        "workspace until then (see docs/operations.md, 'Recovered state')"
+    )
+
+
+def _recovery_refusal(rec: Row) -> FailedPrecondition:
+    return FailedPrecondition(
+        recovery_message(rec),
+        [PreconditionViolation("STATE_RECOVERY_PENDING", f"workspaces/{rec['workspace']}", rec["location"])],
     )
 
 
@@ -158,19 +196,33 @@ class JobQueue:
         idempotency_key: str = "",
         requested_by: str = "",
         check_zone: Callable[[str], None] | None = None,
+        lock_id: str = "",
     ) -> Row:
         """Freeze the Spec and queue a job; the same idempotency key returns the same job.
 
         ``check_zone`` is called with the Spec's zone before anything is written (it raises
         to refuse a caller outside that zone).
+        Refused while the workspace has applied state not pushed back yet (but an UNLOCK).
+        An UNLOCK names the lock (``lock_id``) and is refused while a job of the workspace runs.
         """
         violations: list[FieldViolation] = []
         if not spec_id:
             violations.append(FieldViolation("spec_id", "required"))
         if job_type not in JobType.__members__:
-            violations.append(FieldViolation("type", "must be PLAN, DEPLOY or DESTROY"))
-        elif plan_job_id and job_type != JobType.DEPLOY:
-            violations.append(FieldViolation("plan_job_id", "only a DEPLOY applies a plan"))
+            violations.append(FieldViolation("type", "must be PLAN, DEPLOY, DESTROY or UNLOCK"))
+        else:
+            if plan_job_id and job_type != JobType.DEPLOY:
+                violations.append(FieldViolation("plan_job_id", "only a DEPLOY applies a plan"))
+            if job_type == JobType.UNLOCK and not lock_id:
+                violations.append(
+                    FieldViolation("lock_id", "required for an UNLOCK (the ID of the state lock)")
+                )
+            elif lock_id and job_type != JobType.UNLOCK:
+                violations.append(FieldViolation("lock_id", "only an UNLOCK names a lock"))
+        if lock_id and not _LOCK_ID.fullmatch(lock_id):
+            violations.append(
+                FieldViolation("lock_id", "not a Terraform lock ID (letters, digits and '-', at most 64)")
+            )
         for name, value, limit in (
             ("idempotency_key", idempotency_key, 256),
             ("requested_by", requested_by, 256),
@@ -201,6 +253,8 @@ class JobQueue:
                     plan = await self._applicable_plan(session, plan_job_id, spec_id, frozen)
                     # The deploy applies exactly what was planned: the plan's frozen snapshot.
                     snap, chash, revision = plan["snapshot"], plan["config_hash"], plan["spec_revision"]
+                workspace = snapshot_workspace(snap)
+                await self._workspace_open(session, workspace, jtype, spec_id)
                 values = store.new_job_row(
                     job_id=job_id,
                     spec_id=spec_id,
@@ -208,15 +262,17 @@ class JobQueue:
                     snapshot=snap,
                     config_hash=chash,
                     spec_revision=revision,
-                    workspace=snapshot_workspace(snap),
+                    workspace=workspace,
                     plan_job_id=plan_job_id or None,
                     idempotency_key=idempotency_key or None,
                     requested_by=requested_by,
                     max_attempts=self.max_attempts if jtype is JobType.PLAN else 1,
                     now=now,
+                    lock_id=lock_id or None,
                 )
                 row = await store.insert_job(session, values)
-                ev = job_event(row, "queued", f"{jtype.value} queued by {requested_by or 'unknown'}", now)
+                what = f"{jtype.value} of lock {lock_id}" if lock_id else jtype.value
+                ev = job_event(row, "queued", f"{what} queued by {requested_by or 'unknown'}", now)
                 await store.add_outbox(
                     session,
                     [event_outbox_row(ev, now), dispatch_outbox_row(row["id"], row["workspace"], now)],
@@ -238,6 +294,24 @@ class JobQueue:
             raise
         self._committed()
         return row
+
+    async def _workspace_open(
+        self, session: AsyncSession, workspace: str, jtype: JobType, spec_id: str
+    ) -> None:
+        """Refuse a job the workspace cannot take now (pending state recovery; UNLOCK while running)."""
+        if jtype is not JobType.UNLOCK:
+            rec = await store.pending_recovery(session, workspace)
+            if rec is not None:
+                raise _recovery_refusal(rec)
+            return
+        running = await store.running_job(session, workspace)
+        if running is not None:
+            raise FailedPrecondition(
+                f"job {running['id']} ({running['type']}) is RUNNING on workspace {workspace}: its "
+                "Terraform may hold the lock right now. Wait for it to end (or cancel it: "
+                f"`alethia jobs cancel {running['id']}`), then unlock if the lock is still there",
+                [PreconditionViolation("JOB_RUNNING", f"jobs/{running['id']}", "status is RUNNING")],
+            )
 
     @staticmethod
     def _same_request(existing: Row, spec_id: str, jtype: JobType, plan_job_id: str) -> Row:
@@ -452,21 +526,24 @@ class JobQueue:
             raise _lease_lost(job_id)
         return row
 
-    async def heartbeat(self, job_id: str, token: str) -> tuple[datetime, bool]:
-        """Extend the lease by its duration; answers whether a cancel was requested."""
+    async def heartbeat(self, job_id: str, token: str, state_lock_id: str = "") -> tuple[datetime, bool]:
+        """Extend the lease by its duration; answers whether a cancel was requested.
+
+        ``state_lock_id``: the state lock the job's Terraform holds now (kept on the job, so
+        a rescue can name it and a PLAN that meets it can say which job took it).
+        """
         _require_lease(job_id, token)
+        if state_lock_id and not _LOCK_ID.fullmatch(state_lock_id):
+            raise InvalidArgument.one("state_lock_id", "not a Terraform lock ID")
         now = _now()
         async with begin_write(self.sessions) as session:
             row = await self._held(session, job_id, token)
             seconds = row["lease_seconds"] or self.lease_seconds
             expires = now + timedelta(seconds=seconds)
-            updated = await store.transition(
-                session,
-                job_id,
-                JobStatus.RUNNING,
-                {"lease_expires_at": expires, "update_time": now},
-                lease_token=token,
-            )
+            values: dict[str, Any] = {"lease_expires_at": expires, "update_time": now}
+            if state_lock_id:
+                values["state_lock_id"] = state_lock_id
+            updated = await store.transition(session, job_id, JobStatus.RUNNING, values, lease_token=token)
             if updated is None:
                 raise _lease_lost(job_id)
         return expires, bool(updated["cancel_requested"])
@@ -476,7 +553,13 @@ class JobQueue:
         _require_lease(job_id, token)
         violations = []
         if result.status not in {s.value for s in COMPLETION_STATUSES}:
-            violations.append(FieldViolation("result.status", "must be SUCCEEDED, FAILED or CANCELLED"))
+            violations.append(
+                FieldViolation("result.status", "must be SUCCEEDED, FAILED, CANCELLED or ERRORED")
+            )
+        if result.resources_applied < 0:
+            violations.append(FieldViolation("result.resources_applied", "must not be negative"))
+        if result.state_lock_id and not _LOCK_ID.fullmatch(result.state_lock_id):
+            violations.append(FieldViolation("result.state_lock_id", "not a Terraform lock ID"))
         for i, out in enumerate(result.outputs):
             if not out.get("name"):
                 violations.append(FieldViolation(f"result.outputs[{i}].name", "required"))
@@ -511,8 +594,11 @@ class JobQueue:
                 "error": result.error,
                 "end_time": now,
                 "update_time": now,
+                "resources_applied": result.resources_applied,
             }
-            if target is JobStatus.FAILED:
+            if result.state_lock_id:
+                values["state_lock_id"] = result.state_lock_id
+            if target in (JobStatus.FAILED, JobStatus.ERRORED):
                 values["attempt_errors"] = [
                     *(row["attempt_errors"] or []),
                     _attempt_error(row, result.error or "failed", now),
@@ -522,7 +608,7 @@ class JobQueue:
                 raise _lease_lost(job_id)
             rows = []
             for event_type in completion_events(JobType(updated["type"]), target):
-                message = result.error if event_type in ("failed",) else ""
+                message = result.error if event_type in ("failed", "errored") else ""
                 if event_type == "cancelled":
                     message = result.error or "cancelled on request"
                 rows.append(event_outbox_row(job_event(updated, event_type, message, now), now))
@@ -556,6 +642,123 @@ class JobQueue:
             )
         url = str(repos[0]["url"])
         return self.tokens.token_for(url), url
+
+    # ------------------------------------------------------------ state recovery
+
+    async def record_state_recovery(self, report: RecoveryReport) -> Row:
+        """Record that ``report.job_id``'s applied state is kept aside; the workspace then takes no job.
+
+        Jobs already QUEUED on the workspace are FAILED with the explanation (their plans
+        predate the applied state). Recording the same job again returns the record.
+        """
+        violations = []
+        if not report.job_id:
+            violations.append(FieldViolation("job_id", "required"))
+        elif _text_problem(report.job_id, 64):
+            violations.append(FieldViolation("job_id", "not a job id"))
+        if not report.location:
+            violations.append(FieldViolation("location", "required: where the kept state is"))
+        elif problem := _text_problem(report.location, 2048):
+            violations.append(FieldViolation("location", problem))
+        if report.resources_applied < 0:
+            violations.append(FieldViolation("resources_applied", "must not be negative"))
+        if report.lock_id and not _LOCK_ID.fullmatch(report.lock_id):
+            violations.append(FieldViolation("lock_id", "not a Terraform lock ID"))
+        for name, value, limit in (("runner_id", report.runner_id, 256), ("detail", report.detail, 8192)):
+            if problem := _text_problem(value, limit):
+                violations.append(FieldViolation(name, problem))
+        if violations:
+            raise InvalidArgument(violations)
+        now = _now()
+        async with begin_write(self.sessions) as session:
+            existing = await store.recovery_of_job(session, report.job_id)
+            if existing is not None:
+                return existing
+            job = await store.get_job(session, report.job_id)
+            if job is None:
+                raise NotFound(f"job {report.job_id} not found")
+            if job["type"] not in (JobType.DEPLOY, JobType.DESTROY):
+                raise FailedPrecondition(
+                    f"job {report.job_id} is a {job['type']}: only a DEPLOY or DESTROY writes state",
+                    [PreconditionViolation("JOB_TYPE", f"jobs/{report.job_id}", job["type"])],
+                )
+            pending = await store.pending_recovery(session, job["workspace"])
+            if pending is not None:
+                raise FailedPrecondition(
+                    f"workspace {job['workspace']} already has a pending state recovery (job "
+                    f"{pending['job_id']}, kept at {pending['location']})",
+                    [PreconditionViolation("STATE_RECOVERY_PENDING", f"workspaces/{job['workspace']}", "")],
+                )
+            rec = await store.insert_recovery(
+                session,
+                {
+                    "workspace": job["workspace"],
+                    "job_id": job["id"],
+                    "spec_id": job["spec_id"],
+                    "state_key": state_key(job["workspace"]),
+                    "location": report.location,
+                    "resources_applied": report.resources_applied,
+                    "lock_id": report.lock_id,
+                    "runner_id": report.runner_id,
+                    "detail": report.detail,
+                    "create_time": now,
+                    "resolve_time": None,
+                    "resolution": "",
+                },
+            )
+            reason = recovery_message(rec)
+            rows = []
+            for queued in await store.queued_jobs(session, job["workspace"]):
+                if queued["type"] == JobType.UNLOCK:
+                    continue
+                failed = await store.transition(
+                    session,
+                    queued["id"],
+                    JobStatus.QUEUED,
+                    {"status": JobStatus.FAILED.value, "error": reason, "end_time": now, "update_time": now},
+                )
+                if failed is not None:
+                    rows.append(event_outbox_row(job_event(failed, "failed", reason, now), now))
+            await store.add_outbox(session, rows)
+        log.warning("state recovery pending for workspace %s (job %s): %s", rec["workspace"], rec["job_id"],
+                    rec["location"])  # fmt: skip
+        self._committed()
+        return rec
+
+    async def resolve_state_recovery(self, job_id: str, runner_id: str, resolution: str) -> Row:
+        """The kept state is back in the backend: the workspace takes jobs again (idempotent)."""
+        violations = []
+        if not job_id:
+            violations.append(FieldViolation("job_id", "required"))
+        elif _text_problem(job_id, 64):
+            violations.append(FieldViolation("job_id", "not a job id"))
+        for name, value, limit in (("runner_id", runner_id, 256), ("resolution", resolution, 8192)):
+            if problem := _text_problem(value, limit):
+                violations.append(FieldViolation(name, problem))
+        if violations:
+            raise InvalidArgument(violations)
+        now = _now()
+        async with begin_write(self.sessions) as session:
+            rec = await store.resolve_recovery(
+                session, job_id, resolution or f"pushed by runner {runner_id or '(unknown)'}", now
+            )
+            if rec is None:
+                existing = await store.recovery_of_job(session, job_id)
+                if existing is None:
+                    raise NotFound(f"no state recovery recorded for job {job_id}")
+                return existing
+            rows = await self._next_dispatch(session, rec["workspace"], now)
+            await store.add_outbox(session, rows)
+        log.info("state recovery of workspace %s resolved: %s", rec["workspace"], rec["resolution"])
+        self._committed()
+        return rec
+
+    async def list_state_recoveries(self, include_resolved: bool = False, workspace: str = "") -> list[Row]:
+        """State recoveries, oldest first (pending ones only unless asked)."""
+        if problem := _text_problem(workspace, 512):
+            raise InvalidArgument.one("workspace", problem)
+        async with self.sessions() as session:
+            return await store.list_recoveries(session, include_resolved, workspace)
 
     # ------------------------------------------------------------ rescue
 
@@ -592,13 +795,7 @@ class JobQueue:
                     }
                     message = f"{lost}; queued again (attempt {row['attempt'] + 1} of {row['max_attempts']})"
                 elif target is JobStatus.ERRORED:
-                    key = state_key(row["workspace"])
-                    message = (
-                        f"{lost} while running a {jtype.value}, so Terraform may have stopped mid-apply. "
-                        f"The state {key} (workspace {row['workspace']}) may still be locked. Confirm that "
-                        "the runner and its terraform process are gone, then run `terraform force-unlock "
-                        "<LOCK_ID>` if the lock remains, and re-plan before applying again."
-                    )
+                    message = rescue_errored_message(row, lost)
                     values |= {"error": message, "end_time": now}
                 elif target is JobStatus.CANCELLED:
                     message = f"{lost} after a cancel was requested; cancelled"
@@ -633,6 +830,24 @@ class JobQueue:
         """A wake-up for the workspace's next job, when one may start now."""
         head = await store.workspace_head(session, workspace)
         return [dispatch_outbox_row(head["id"], workspace, now)] if head else []
+
+
+def rescue_errored_message(row: Row, lost: str) -> str:
+    """Why a DEPLOY/DESTROY whose runner vanished is ERRORED, with the lock and how to release it."""
+    key = state_key(row["workspace"])
+    lock_id = row.get("state_lock_id") or ""
+    lock = f"lock {lock_id}" if lock_id else "its lock (ID in the .tflock object, or in the error of a PLAN)"
+    return (
+        f"{lost} while running a {row['type']}, so Terraform may have stopped mid-apply. The state {key} "
+        f"(workspace {row['workspace']}) may still be locked: {lock}. A runner stops its Terraform when "
+        "it dies; once it is gone, release the lock with "
+        f"`{unlock_command(row['spec_id'], lock_id)}` (a terraform force-unlock run by a runner), "
+        "then re-plan before applying again."
+    )
+
+
+# Terraform lock IDs are UUIDs; anything that could not be one is refused before any SQL.
+_LOCK_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
 def _text_problem(value: str, limit: int) -> str | None:

@@ -8,7 +8,9 @@
                                    ├──rescue, PLAN, attempts left──▶ QUEUED   (re-run is safe)
                                    ├──rescue, PLAN, attempts spent─▶ FAILED
                                    ├──rescue, PLAN, cancel asked──▶ CANCELLED
-                                   └──rescue, DEPLOY/DESTROY──────▶ ERRORED  (state may be locked)
+                                   ├──rescue, DEPLOY/DESTROY──────▶ ERRORED  (state may be locked)
+                                   ├──rescue, UNLOCK──────────────▶ FAILED   (run it again)
+                                   └──complete, state kept aside──▶ ERRORED  (errored.tfstate)
 
 Terminal states never change again. Every transition is applied by the store with a
 guarded ``UPDATE … WHERE status = <from>`` (plus the lease token for runner actions), so
@@ -39,6 +41,7 @@ class JobType(enum.StrEnum):
     PLAN = "PLAN"
     DEPLOY = "DEPLOY"
     DESTROY = "DESTROY"
+    UNLOCK = "UNLOCK"
 
 
 class Action(enum.StrEnum):
@@ -56,8 +59,10 @@ TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED
 TRANSITIONS: dict[tuple[JobStatus, Action], frozenset[JobStatus]] = {
     (JobStatus.QUEUED, Action.CLAIM): frozenset({JobStatus.RUNNING}),
     (JobStatus.QUEUED, Action.CANCEL): frozenset({JobStatus.CANCELLED}),
+    # ERRORED from a runner: Terraform could not write state and the runner kept it aside
+    # (errored.tfstate) for a push; a person must know, so it is never FAILED or CANCELLED.
     (JobStatus.RUNNING, Action.COMPLETE): frozenset(
-        {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
+        {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.ERRORED}
     ),
     (JobStatus.RUNNING, Action.RESCUE): frozenset(
         {JobStatus.QUEUED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.ERRORED}
@@ -105,7 +110,10 @@ def rescue_target(
     (unless someone asked to cancel it: then it is simply cancelled).
     A DEPLOY/DESTROY may have been mid-apply: running it again blindly could fight a
     half-applied state or a held lock, so a person must look (ERRORED).
+    An UNLOCK changes no state: it fails, and the person who asked runs it again.
     """
+    if job_type is JobType.UNLOCK:
+        return JobStatus.CANCELLED if cancel_requested else JobStatus.FAILED
     if job_type is JobType.PLAN:
         if cancel_requested:
             return JobStatus.CANCELLED
@@ -118,6 +126,8 @@ def completion_events(job_type: JobType, status: JobStatus) -> list[str]:
     if status is JobStatus.SUCCEEDED:
         if job_type is JobType.PLAN:
             return ["planned", "succeeded"]
+        if job_type is JobType.UNLOCK:
+            return ["succeeded"]
         return ["applied", "succeeded"]
     return [TERMINAL_EVENTS[status]]
 

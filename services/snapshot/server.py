@@ -16,7 +16,7 @@ from alethia.events.v1 import events_pb2
 from alethia.rpc.auth import current_caller, zone_of_workspace
 from alethia.snapshot.v1 import snapshot_pb2, snapshot_pb2_grpc
 from services.snapshot.events import timestamp
-from services.snapshot.job_queue import JobQueue, JobResult, Row
+from services.snapshot.job_queue import JobQueue, JobResult, RecoveryReport, Row
 from services.snapshot.relay import NatsLink
 from services.snapshot.snapshot import snapshot_text
 from services.snapshot.watch import watch_job
@@ -79,6 +79,9 @@ def job_to_proto(row: Row, queue_position: int = 0) -> snapshot_pb2.Job:
         cancel_requested=bool(row["cancel_requested"]),
         idempotency_key=row["idempotency_key"] or "",
         applied_by_job_id=row["applied_by_job_id"] or "",
+        lock_id=row.get("lock_id") or "",
+        state_lock_id=row.get("state_lock_id") or "",
+        resources_applied=int(row.get("resources_applied") or 0),
     )
     _fill(job.changes, row["changes"])
     _fill(job.cost, row["cost"])
@@ -112,7 +115,29 @@ def result_from_proto(result: snapshot_pb2.JobResult) -> JobResult:
         outputs=[_to_dict(o) for o in result.outputs],
         error=result.error,
         post_apply_steps=[_to_dict(s) for s in result.post_apply_steps],
+        resources_applied=result.resources_applied,
+        state_lock_id=result.state_lock_id,
     )
+
+
+def recovery_to_proto(row: Row) -> snapshot_pb2.StateRecovery:
+    """A ``state_recoveries`` row as the ``StateRecovery`` message."""
+    rec = snapshot_pb2.StateRecovery(
+        workspace=row["workspace"],
+        job_id=row["job_id"],
+        spec_id=row["spec_id"],
+        state_key=row["state_key"],
+        location=row["location"],
+        resources_applied=int(row["resources_applied"]),
+        lock_id=row["lock_id"] or "",
+        runner_id=row["runner_id"] or "",
+        detail=row["detail"] or "",
+        resolved=row["resolve_time"] is not None,
+        resolution=row["resolution"] or "",
+    )
+    _set_time(rec.create_time, row["create_time"])
+    _set_time(rec.resolve_time, row["resolve_time"])
+    return rec
 
 
 def _enum_name(enum: Any, value: int) -> str:
@@ -168,6 +193,7 @@ class SnapshotServicer(snapshot_pb2_grpc.SnapshotServiceServicer):
             request.idempotency_key,
             _requested_by(request.requested_by),
             check_zone=lambda zone: current_caller().visible(zone, f"spec {request.spec_id}"),
+            lock_id=request.lock_id,
         )
         _, position = await self.visible_job(row["id"])
         return job_to_proto(row, position)
@@ -245,7 +271,9 @@ class RunnerServicer(snapshot_pb2_grpc.RunnerServiceServicer):
     async def Heartbeat(
         self, request: snapshot_pb2.HeartbeatRequest, context: grpc.aio.ServicerContext
     ) -> snapshot_pb2.HeartbeatResponse:
-        expires, cancel = await self.queue.heartbeat(request.lease.job_id, request.lease.token)
+        expires, cancel = await self.queue.heartbeat(
+            request.lease.job_id, request.lease.token, request.state_lock_id
+        )
         resp = snapshot_pb2.HeartbeatResponse(cancel_requested=cancel)
         _set_time(resp.expires_at, expires)
         return resp
@@ -263,3 +291,30 @@ class RunnerServicer(snapshot_pb2_grpc.RunnerServiceServicer):
     ) -> snapshot_pb2.GetGitTokenResponse:
         token, url = await self.queue.git_token(request.job_id, request.lease_token)
         return snapshot_pb2.GetGitTokenResponse(token=token, repository_url=url)
+
+    async def RecordStateRecovery(
+        self, request: snapshot_pb2.RecordStateRecoveryRequest, context: grpc.aio.ServicerContext
+    ) -> snapshot_pb2.StateRecovery:
+        row = await self.queue.record_state_recovery(
+            RecoveryReport(
+                job_id=request.job_id,
+                location=request.location,
+                resources_applied=request.resources_applied,
+                lock_id=request.lock_id,
+                runner_id=request.runner_id,
+                detail=request.detail,
+            )
+        )
+        return recovery_to_proto(row)
+
+    async def ResolveStateRecovery(
+        self, request: snapshot_pb2.ResolveStateRecoveryRequest, context: grpc.aio.ServicerContext
+    ) -> snapshot_pb2.StateRecovery:
+        row = await self.queue.resolve_state_recovery(request.job_id, request.runner_id, request.resolution)
+        return recovery_to_proto(row)
+
+    async def ListStateRecoveries(
+        self, request: snapshot_pb2.ListStateRecoveriesRequest, context: grpc.aio.ServicerContext
+    ) -> snapshot_pb2.ListStateRecoveriesResponse:
+        rows = await self.queue.list_state_recoveries(request.include_resolved, request.workspace)
+        return snapshot_pb2.ListStateRecoveriesResponse(recoveries=[recovery_to_proto(r) for r in rows])

@@ -1,6 +1,6 @@
 """The snapshot service's tables and every statement that touches them.
 
-Owns ``provision_jobs`` and ``job_outbox`` (Alembic history in ``migrations/``, version table
+Owns ``provision_jobs``, ``job_outbox`` and ``state_recoveries`` (Alembic history in ``migrations/``, version table
 ``alembic_version_snapshot``). Functions take the session; the caller owns the transaction,
 so a state change and its outbox rows always commit (or roll back) together.
 
@@ -14,7 +14,9 @@ Invariants kept here:
   that workspace has no RUNNING job (Terraform Cloud's run queue);
 - ``seq`` (the primary key) only grows: it is the FIFO order of the queue and of the outbox;
 - a PLAN is applied at most once: a partial unique index allows one DEPLOY per
-  ``plan_job_id`` among QUEUED/RUNNING/SUCCEEDED/ERRORED deploys.
+  ``plan_job_id`` among QUEUED/RUNNING/SUCCEEDED/ERRORED deploys;
+- a workspace with a pending state recovery (Terraform's ``errored.tfstate`` not yet pushed
+  back) has no claimable job but an UNLOCK: the claim statement itself excludes it.
 """
 
 from __future__ import annotations
@@ -124,6 +126,9 @@ provision_jobs = Table(
     Column("start_time", UTCDateTime()),
     Column("end_time", UTCDateTime()),
     Column("update_time", UTCDateTime(), nullable=False),
+    Column("lock_id", String(64)),
+    Column("state_lock_id", String(64)),
+    Column("resources_applied", Integer, nullable=False, server_default="0"),
 )
 Index("ix_provision_jobs_queue", provision_jobs.c.workspace, provision_jobs.c.status, provision_jobs.c.seq)
 Index("ix_provision_jobs_status", provision_jobs.c.status, provision_jobs.c.seq)
@@ -166,6 +171,34 @@ Index(
     sqlite_where=job_outbox.c.published_at.is_(None),
 )
 Index("ix_job_outbox_job", job_outbox.c.job_id, job_outbox.c.seq)
+
+# A state Terraform could not write (errored.tfstate), kept by a runner until it is pushed.
+# Pending while ``resolve_time`` is NULL; at most one pending per workspace (a second failed
+# apply cannot happen: the workspace takes no job while one is pending).
+state_recoveries = Table(
+    "state_recoveries",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("workspace", String(512), nullable=False),
+    Column("job_id", String(36), nullable=False, unique=True),
+    Column("spec_id", String(64), nullable=False),
+    Column("state_key", String(1024), nullable=False),
+    Column("location", Text, nullable=False),
+    Column("resources_applied", Integer, nullable=False),
+    Column("lock_id", String(64), nullable=False),
+    Column("runner_id", String(256), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("create_time", UTCDateTime(), nullable=False),
+    Column("resolve_time", UTCDateTime()),
+    Column("resolution", Text, nullable=False),
+)
+Index(
+    "uq_state_recoveries_pending_workspace",
+    state_recoveries.c.workspace,
+    unique=True,
+    postgresql_where=state_recoveries.c.resolve_time.is_(None),
+    sqlite_where=state_recoveries.c.resolve_time.is_(None),
+)
 
 
 def _is_pg(session: AsyncSession) -> bool:
@@ -329,6 +362,7 @@ def new_job_row(
     requested_by: str,
     max_attempts: int,
     now: datetime,
+    lock_id: str | None = None,
 ) -> Row:
     """The values of a freshly queued job."""
     return {
@@ -362,6 +396,9 @@ def new_job_row(
         "start_time": None,
         "end_time": None,
         "update_time": now,
+        "lock_id": lock_id,
+        "state_lock_id": None,
+        "resources_applied": 0,
     }
 
 
@@ -376,6 +413,7 @@ def _claim_statement(pg: bool) -> Any:
     j = provision_jobs.alias("j")
     running = provision_jobs.alias("r")
     older = provision_jobs.alias("o")
+    pending = state_recoveries.alias("sr")
     candidate = (
         select(j.c.seq)
         .where(
@@ -388,6 +426,9 @@ def _claim_statement(pg: bool) -> Any:
                 older.c.status == JobStatus.QUEUED.value,
                 older.c.seq < j.c.seq,
             ),
+            # Applied state not pushed back yet: nothing but an UNLOCK may touch this state.
+            (j.c.type == JobType.UNLOCK.value)
+            | ~exists().where(pending.c.workspace == j.c.workspace, pending.c.resolve_time.is_(None)),
         )
         .order_by(j.c.seq)
         .limit(1)
@@ -490,6 +531,89 @@ async def mark_plan_applied(
         .returning(provision_jobs.c.id)
     )
     return res.first() is not None
+
+
+async def running_job(session: AsyncSession, workspace: str) -> Row | None:
+    """The RUNNING job of ``workspace``, or None."""
+    res = await session.execute(
+        select(provision_jobs)
+        .where(provision_jobs.c.workspace == workspace, provision_jobs.c.status == JobStatus.RUNNING.value)
+        .limit(1)
+    )
+    found = res.mappings().first()
+    return _row(found) if found else None
+
+
+async def job_by_state_lock(session: AsyncSession, workspace: str, lock_id: str) -> Row | None:
+    """The job of ``workspace`` whose Terraform took the state lock ``lock_id``, or None."""
+    res = await session.execute(
+        select(provision_jobs)
+        .where(provision_jobs.c.workspace == workspace, provision_jobs.c.state_lock_id == lock_id)
+        .order_by(provision_jobs.c.seq.desc())
+        .limit(1)
+    )
+    found = res.mappings().first()
+    return _row(found) if found else None
+
+
+async def queued_jobs(session: AsyncSession, workspace: str) -> list[Row]:
+    """The QUEUED jobs of ``workspace`` in queue order."""
+    res = await session.execute(
+        select(provision_jobs)
+        .where(provision_jobs.c.workspace == workspace, provision_jobs.c.status == JobStatus.QUEUED.value)
+        .order_by(provision_jobs.c.seq)
+    )
+    return [_row(m) for m in res.mappings().all()]
+
+
+# ---------------------------------------------------------------- state recoveries
+
+
+async def pending_recovery(session: AsyncSession, workspace: str) -> Row | None:
+    """The pending state recovery of ``workspace``, or None."""
+    res = await session.execute(
+        select(state_recoveries)
+        .where(state_recoveries.c.workspace == workspace, state_recoveries.c.resolve_time.is_(None))
+        .limit(1)
+    )
+    found = res.mappings().first()
+    return _row(found) if found else None
+
+
+async def recovery_of_job(session: AsyncSession, job_id: str) -> Row | None:
+    """The state recovery recorded for ``job_id`` (pending or resolved), or None."""
+    res = await session.execute(select(state_recoveries).where(state_recoveries.c.job_id == job_id))
+    found = res.mappings().first()
+    return _row(found) if found else None
+
+
+async def insert_recovery(session: AsyncSession, values: Row) -> Row:
+    """Record a pending state recovery (the unique index refuses a second one per workspace)."""
+    res = await session.execute(insert(state_recoveries).values(**values).returning(*state_recoveries.c))
+    return _row(res.mappings().one())
+
+
+async def resolve_recovery(session: AsyncSession, job_id: str, resolution: str, now: datetime) -> Row | None:
+    """Mark the pending recovery of ``job_id`` resolved; None when none is pending."""
+    res = await session.execute(
+        update(state_recoveries)
+        .where(state_recoveries.c.job_id == job_id, state_recoveries.c.resolve_time.is_(None))
+        .values(resolve_time=now, resolution=resolution)
+        .returning(*state_recoveries.c)
+    )
+    found = res.mappings().first()
+    return _row(found) if found else None
+
+
+async def list_recoveries(session: AsyncSession, include_resolved: bool, workspace: str) -> list[Row]:
+    """State recoveries, oldest first (pending only unless ``include_resolved``)."""
+    q = select(state_recoveries).order_by(state_recoveries.c.seq)
+    if not include_resolved:
+        q = q.where(state_recoveries.c.resolve_time.is_(None))
+    if workspace:
+        q = q.where(state_recoveries.c.workspace == workspace)
+    res = await session.execute(q.limit(1000))
+    return [_row(m) for m in res.mappings().all()]
 
 
 # ---------------------------------------------------------------- outbox

@@ -40,7 +40,9 @@ def test_only_listed_transitions_are_allowed() -> None:
     assert allowed(JobStatus.RUNNING, Action.COMPLETE, JobStatus.SUCCEEDED)
     assert allowed(JobStatus.RUNNING, Action.RESCUE, JobStatus.ERRORED)
     assert not allowed(JobStatus.QUEUED, Action.COMPLETE, JobStatus.SUCCEEDED)
-    assert not allowed(JobStatus.RUNNING, Action.COMPLETE, JobStatus.ERRORED)
+    # A runner that kept Terraform's errored.tfstate aside ends its job ERRORED itself.
+    assert allowed(JobStatus.RUNNING, Action.COMPLETE, JobStatus.ERRORED)
+    assert not allowed(JobStatus.QUEUED, Action.COMPLETE, JobStatus.ERRORED)
     assert not allowed(JobStatus.RUNNING, Action.CLAIM, JobStatus.RUNNING)
     with pytest.raises(FailedPrecondition) as exc:
         check_transition("j1", JobStatus.SUCCEEDED, Action.CANCEL, JobStatus.CANCELLED)
@@ -54,6 +56,7 @@ def test_rescue_requeues_plans_until_attempts_are_spent_and_errors_applies() -> 
     assert rescue_target(JobType.PLAN, 1, 3, cancel_requested=True) is JobStatus.CANCELLED
     assert rescue_target(JobType.DEPLOY, 1, 3) is JobStatus.ERRORED
     assert rescue_target(JobType.DESTROY, 1, 3, cancel_requested=True) is JobStatus.ERRORED
+    assert rescue_target(JobType.UNLOCK, 1, 1) is JobStatus.FAILED
     for jtype in JobType:
         for attempt in (1, 3):
             target = rescue_target(jtype, attempt, 3)

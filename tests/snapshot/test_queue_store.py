@@ -142,7 +142,7 @@ async def test_complete_validates_and_a_retry_gets_the_same_answer(sessions: Ses
     claim = await q.claim_job("r")
     assert claim is not None
     with pytest.raises(InvalidArgument) as bad:
-        await q.complete_job(job["id"], claim.lease_token, JobResult(status="ERRORED"))
+        await q.complete_job(job["id"], claim.lease_token, JobResult(status="QUEUED"))
     assert bad.value.violations[0].field == "result.status"
     with pytest.raises(InvalidArgument) as bad_out:
         await q.complete_job(

@@ -16,6 +16,7 @@ class JobType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PLAN: _ClassVar[JobType]
     DEPLOY: _ClassVar[JobType]
     DESTROY: _ClassVar[JobType]
+    UNLOCK: _ClassVar[JobType]
 
 class JobStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -30,6 +31,7 @@ JOB_TYPE_UNSPECIFIED: JobType
 PLAN: JobType
 DEPLOY: JobType
 DESTROY: JobType
+UNLOCK: JobType
 JOB_STATUS_UNSPECIFIED: JobStatus
 QUEUED: JobStatus
 RUNNING: JobStatus

@@ -24,7 +24,7 @@ class AttemptError(_message.Message):
     def __init__(self, attempt: _Optional[int] = ..., runner_id: _Optional[str] = ..., error: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("id", "spec_id", "type", "status", "plan_job_id", "config_hash", "spec_revision", "workspace", "snapshot_json", "queue_position", "changes", "cost", "outputs", "error", "attempt", "max_attempts", "runner_id", "requested_by", "cancel_requested", "artifacts", "post_apply_steps", "attempt_errors", "idempotency_key", "create_time", "start_time", "end_time", "applied_by_job_id")
+    __slots__ = ("id", "spec_id", "type", "status", "plan_job_id", "config_hash", "spec_revision", "workspace", "snapshot_json", "queue_position", "changes", "cost", "outputs", "error", "attempt", "max_attempts", "runner_id", "requested_by", "cancel_requested", "artifacts", "post_apply_steps", "attempt_errors", "idempotency_key", "create_time", "start_time", "end_time", "applied_by_job_id", "lock_id", "state_lock_id", "resources_applied")
     ID_FIELD_NUMBER: _ClassVar[int]
     SPEC_ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -52,6 +52,9 @@ class Job(_message.Message):
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     APPLIED_BY_JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    LOCK_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_LOCK_ID_FIELD_NUMBER: _ClassVar[int]
+    RESOURCES_APPLIED_FIELD_NUMBER: _ClassVar[int]
     id: str
     spec_id: str
     type: _events_pb2.JobType
@@ -79,7 +82,10 @@ class Job(_message.Message):
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
     applied_by_job_id: str
-    def __init__(self, id: _Optional[str] = ..., spec_id: _Optional[str] = ..., type: _Optional[_Union[_events_pb2.JobType, str]] = ..., status: _Optional[_Union[_events_pb2.JobStatus, str]] = ..., plan_job_id: _Optional[str] = ..., config_hash: _Optional[str] = ..., spec_revision: _Optional[int] = ..., workspace: _Optional[str] = ..., snapshot_json: _Optional[str] = ..., queue_position: _Optional[int] = ..., changes: _Optional[_Union[_events_pb2.ChangeSummary, _Mapping]] = ..., cost: _Optional[_Union[_events_pb2.CostEstimate, _Mapping]] = ..., outputs: _Optional[_Iterable[_Union[_events_pb2.Output, _Mapping]]] = ..., error: _Optional[str] = ..., attempt: _Optional[int] = ..., max_attempts: _Optional[int] = ..., runner_id: _Optional[str] = ..., requested_by: _Optional[str] = ..., cancel_requested: _Optional[bool] = ..., artifacts: _Optional[_Iterable[_Union[_events_pb2.Artifact, _Mapping]]] = ..., post_apply_steps: _Optional[_Iterable[_Union[_events_pb2.StepResult, _Mapping]]] = ..., attempt_errors: _Optional[_Iterable[_Union[AttemptError, _Mapping]]] = ..., idempotency_key: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., applied_by_job_id: _Optional[str] = ...) -> None: ...
+    lock_id: str
+    state_lock_id: str
+    resources_applied: int
+    def __init__(self, id: _Optional[str] = ..., spec_id: _Optional[str] = ..., type: _Optional[_Union[_events_pb2.JobType, str]] = ..., status: _Optional[_Union[_events_pb2.JobStatus, str]] = ..., plan_job_id: _Optional[str] = ..., config_hash: _Optional[str] = ..., spec_revision: _Optional[int] = ..., workspace: _Optional[str] = ..., snapshot_json: _Optional[str] = ..., queue_position: _Optional[int] = ..., changes: _Optional[_Union[_events_pb2.ChangeSummary, _Mapping]] = ..., cost: _Optional[_Union[_events_pb2.CostEstimate, _Mapping]] = ..., outputs: _Optional[_Iterable[_Union[_events_pb2.Output, _Mapping]]] = ..., error: _Optional[str] = ..., attempt: _Optional[int] = ..., max_attempts: _Optional[int] = ..., runner_id: _Optional[str] = ..., requested_by: _Optional[str] = ..., cancel_requested: _Optional[bool] = ..., artifacts: _Optional[_Iterable[_Union[_events_pb2.Artifact, _Mapping]]] = ..., post_apply_steps: _Optional[_Iterable[_Union[_events_pb2.StepResult, _Mapping]]] = ..., attempt_errors: _Optional[_Iterable[_Union[AttemptError, _Mapping]]] = ..., idempotency_key: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., applied_by_job_id: _Optional[str] = ..., lock_id: _Optional[str] = ..., state_lock_id: _Optional[str] = ..., resources_applied: _Optional[int] = ...) -> None: ...
 
 class BuildSnapshotRequest(_message.Message):
     __slots__ = ("spec_id",)
@@ -98,18 +104,20 @@ class BuildSnapshotResponse(_message.Message):
     def __init__(self, snapshot_json: _Optional[str] = ..., config_hash: _Optional[str] = ..., spec_revision: _Optional[int] = ...) -> None: ...
 
 class QueueJobRequest(_message.Message):
-    __slots__ = ("spec_id", "type", "plan_job_id", "idempotency_key", "requested_by")
+    __slots__ = ("spec_id", "type", "plan_job_id", "idempotency_key", "requested_by", "lock_id")
     SPEC_ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     PLAN_JOB_ID_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     REQUESTED_BY_FIELD_NUMBER: _ClassVar[int]
+    LOCK_ID_FIELD_NUMBER: _ClassVar[int]
     spec_id: str
     type: _events_pb2.JobType
     plan_job_id: str
     idempotency_key: str
     requested_by: str
-    def __init__(self, spec_id: _Optional[str] = ..., type: _Optional[_Union[_events_pb2.JobType, str]] = ..., plan_job_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., requested_by: _Optional[str] = ...) -> None: ...
+    lock_id: str
+    def __init__(self, spec_id: _Optional[str] = ..., type: _Optional[_Union[_events_pb2.JobType, str]] = ..., plan_job_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., requested_by: _Optional[str] = ..., lock_id: _Optional[str] = ...) -> None: ...
 
 class GetJobRequest(_message.Message):
     __slots__ = ("id",)
@@ -182,10 +190,12 @@ class ClaimJobResponse(_message.Message):
     def __init__(self, claimed: _Optional[bool] = ..., job: _Optional[_Union[Job, _Mapping]] = ..., lease: _Optional[_Union[Lease, _Mapping]] = ...) -> None: ...
 
 class HeartbeatRequest(_message.Message):
-    __slots__ = ("lease",)
+    __slots__ = ("lease", "state_lock_id")
     LEASE_FIELD_NUMBER: _ClassVar[int]
+    STATE_LOCK_ID_FIELD_NUMBER: _ClassVar[int]
     lease: Lease
-    def __init__(self, lease: _Optional[_Union[Lease, _Mapping]] = ...) -> None: ...
+    state_lock_id: str
+    def __init__(self, lease: _Optional[_Union[Lease, _Mapping]] = ..., state_lock_id: _Optional[str] = ...) -> None: ...
 
 class HeartbeatResponse(_message.Message):
     __slots__ = ("expires_at", "cancel_requested")
@@ -196,7 +206,7 @@ class HeartbeatResponse(_message.Message):
     def __init__(self, expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cancel_requested: _Optional[bool] = ...) -> None: ...
 
 class JobResult(_message.Message):
-    __slots__ = ("status", "changes", "cost", "artifacts", "outputs", "error", "post_apply_steps")
+    __slots__ = ("status", "changes", "cost", "artifacts", "outputs", "error", "post_apply_steps", "resources_applied", "state_lock_id")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     CHANGES_FIELD_NUMBER: _ClassVar[int]
     COST_FIELD_NUMBER: _ClassVar[int]
@@ -204,6 +214,8 @@ class JobResult(_message.Message):
     OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     POST_APPLY_STEPS_FIELD_NUMBER: _ClassVar[int]
+    RESOURCES_APPLIED_FIELD_NUMBER: _ClassVar[int]
+    STATE_LOCK_ID_FIELD_NUMBER: _ClassVar[int]
     status: _events_pb2.JobStatus
     changes: _events_pb2.ChangeSummary
     cost: _events_pb2.CostEstimate
@@ -211,7 +223,9 @@ class JobResult(_message.Message):
     outputs: _containers.RepeatedCompositeFieldContainer[_events_pb2.Output]
     error: str
     post_apply_steps: _containers.RepeatedCompositeFieldContainer[_events_pb2.StepResult]
-    def __init__(self, status: _Optional[_Union[_events_pb2.JobStatus, str]] = ..., changes: _Optional[_Union[_events_pb2.ChangeSummary, _Mapping]] = ..., cost: _Optional[_Union[_events_pb2.CostEstimate, _Mapping]] = ..., artifacts: _Optional[_Iterable[_Union[_events_pb2.Artifact, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[_events_pb2.Output, _Mapping]]] = ..., error: _Optional[str] = ..., post_apply_steps: _Optional[_Iterable[_Union[_events_pb2.StepResult, _Mapping]]] = ...) -> None: ...
+    resources_applied: int
+    state_lock_id: str
+    def __init__(self, status: _Optional[_Union[_events_pb2.JobStatus, str]] = ..., changes: _Optional[_Union[_events_pb2.ChangeSummary, _Mapping]] = ..., cost: _Optional[_Union[_events_pb2.CostEstimate, _Mapping]] = ..., artifacts: _Optional[_Iterable[_Union[_events_pb2.Artifact, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[_events_pb2.Output, _Mapping]]] = ..., error: _Optional[str] = ..., post_apply_steps: _Optional[_Iterable[_Union[_events_pb2.StepResult, _Mapping]]] = ..., resources_applied: _Optional[int] = ..., state_lock_id: _Optional[str] = ...) -> None: ...
 
 class CompleteJobRequest(_message.Message):
     __slots__ = ("lease", "result")
@@ -264,3 +278,73 @@ class InfrastructureState(_message.Message):
     last_destroy_job_id: str
     active_job_ids: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, spec_id: _Optional[str] = ..., workspace: _Optional[str] = ..., state_key: _Optional[str] = ..., state_bucket: _Optional[str] = ..., may_have_infrastructure: _Optional[bool] = ..., last_deploy_job_id: _Optional[str] = ..., last_deploy_status: _Optional[_Union[_events_pb2.JobStatus, str]] = ..., last_destroy_job_id: _Optional[str] = ..., active_job_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class StateRecovery(_message.Message):
+    __slots__ = ("workspace", "job_id", "spec_id", "state_key", "location", "resources_applied", "lock_id", "runner_id", "detail", "resolved", "create_time", "resolve_time", "resolution")
+    WORKSPACE_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    SPEC_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_KEY_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    RESOURCES_APPLIED_FIELD_NUMBER: _ClassVar[int]
+    LOCK_ID_FIELD_NUMBER: _ClassVar[int]
+    RUNNER_ID_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    RESOLVE_TIME_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_FIELD_NUMBER: _ClassVar[int]
+    workspace: str
+    job_id: str
+    spec_id: str
+    state_key: str
+    location: str
+    resources_applied: int
+    lock_id: str
+    runner_id: str
+    detail: str
+    resolved: bool
+    create_time: _timestamp_pb2.Timestamp
+    resolve_time: _timestamp_pb2.Timestamp
+    resolution: str
+    def __init__(self, workspace: _Optional[str] = ..., job_id: _Optional[str] = ..., spec_id: _Optional[str] = ..., state_key: _Optional[str] = ..., location: _Optional[str] = ..., resources_applied: _Optional[int] = ..., lock_id: _Optional[str] = ..., runner_id: _Optional[str] = ..., detail: _Optional[str] = ..., resolved: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolve_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolution: _Optional[str] = ...) -> None: ...
+
+class RecordStateRecoveryRequest(_message.Message):
+    __slots__ = ("job_id", "location", "resources_applied", "lock_id", "runner_id", "detail")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    RESOURCES_APPLIED_FIELD_NUMBER: _ClassVar[int]
+    LOCK_ID_FIELD_NUMBER: _ClassVar[int]
+    RUNNER_ID_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    location: str
+    resources_applied: int
+    lock_id: str
+    runner_id: str
+    detail: str
+    def __init__(self, job_id: _Optional[str] = ..., location: _Optional[str] = ..., resources_applied: _Optional[int] = ..., lock_id: _Optional[str] = ..., runner_id: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class ResolveStateRecoveryRequest(_message.Message):
+    __slots__ = ("job_id", "runner_id", "resolution")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    RUNNER_ID_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    runner_id: str
+    resolution: str
+    def __init__(self, job_id: _Optional[str] = ..., runner_id: _Optional[str] = ..., resolution: _Optional[str] = ...) -> None: ...
+
+class ListStateRecoveriesRequest(_message.Message):
+    __slots__ = ("include_resolved", "workspace")
+    INCLUDE_RESOLVED_FIELD_NUMBER: _ClassVar[int]
+    WORKSPACE_FIELD_NUMBER: _ClassVar[int]
+    include_resolved: bool
+    workspace: str
+    def __init__(self, include_resolved: _Optional[bool] = ..., workspace: _Optional[str] = ...) -> None: ...
+
+class ListStateRecoveriesResponse(_message.Message):
+    __slots__ = ("recoveries",)
+    RECOVERIES_FIELD_NUMBER: _ClassVar[int]
+    recoveries: _containers.RepeatedCompositeFieldContainer[StateRecovery]
+    def __init__(self, recoveries: _Optional[_Iterable[_Union[StateRecovery, _Mapping]]] = ...) -> None: ...

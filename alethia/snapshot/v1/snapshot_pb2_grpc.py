@@ -390,6 +390,21 @@ class RunnerServiceStub:
                 request_serializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.GetGitTokenRequest.SerializeToString,
                 response_deserializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.GetGitTokenResponse.FromString,
                 _registered_method=True)
+        self.RecordStateRecovery = channel.unary_unary(
+                '/alethia.snapshot.v1.RunnerService/RecordStateRecovery',
+                request_serializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.RecordStateRecoveryRequest.SerializeToString,
+                response_deserializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.StateRecovery.FromString,
+                _registered_method=True)
+        self.ResolveStateRecovery = channel.unary_unary(
+                '/alethia.snapshot.v1.RunnerService/ResolveStateRecovery',
+                request_serializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.ResolveStateRecoveryRequest.SerializeToString,
+                response_deserializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.StateRecovery.FromString,
+                _registered_method=True)
+        self.ListStateRecoveries = channel.unary_unary(
+                '/alethia.snapshot.v1.RunnerService/ListStateRecoveries',
+                request_serializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.ListStateRecoveriesRequest.SerializeToString,
+                response_deserializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.ListStateRecoveriesResponse.FromString,
+                _registered_method=True)
 
 
 class RunnerServiceServicer:
@@ -421,6 +436,26 @@ class RunnerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordStateRecovery(self, request, context):
+        """Terraform could not write state during an apply: the state it kept (errored.tfstate) is
+        recorded here until a runner has pushed it back; until then the workspace takes no job.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResolveStateRecovery(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListStateRecoveries(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RunnerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -443,6 +478,21 @@ def add_RunnerServiceServicer_to_server(servicer, server):
                     servicer.GetGitToken,
                     request_deserializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.GetGitTokenRequest.FromString,
                     response_serializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.GetGitTokenResponse.SerializeToString,
+            ),
+            'RecordStateRecovery': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordStateRecovery,
+                    request_deserializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.RecordStateRecoveryRequest.FromString,
+                    response_serializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.StateRecovery.SerializeToString,
+            ),
+            'ResolveStateRecovery': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolveStateRecovery,
+                    request_deserializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.ResolveStateRecoveryRequest.FromString,
+                    response_serializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.StateRecovery.SerializeToString,
+            ),
+            'ListStateRecoveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListStateRecoveries,
+                    request_deserializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.ListStateRecoveriesRequest.FromString,
+                    response_serializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.ListStateRecoveriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -554,6 +604,87 @@ class RunnerService:
             '/alethia.snapshot.v1.RunnerService/GetGitToken',
             alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.GetGitTokenRequest.SerializeToString,
             alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.GetGitTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordStateRecovery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/alethia.snapshot.v1.RunnerService/RecordStateRecovery',
+            alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.RecordStateRecoveryRequest.SerializeToString,
+            alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.StateRecovery.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolveStateRecovery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/alethia.snapshot.v1.RunnerService/ResolveStateRecovery',
+            alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.ResolveStateRecoveryRequest.SerializeToString,
+            alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.StateRecovery.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListStateRecoveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/alethia.snapshot.v1.RunnerService/ListStateRecoveries',
+            alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.ListStateRecoveriesRequest.SerializeToString,
+            alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.ListStateRecoveriesResponse.FromString,
             options,
             channel_credentials,
             insecure,
