@@ -500,6 +500,7 @@ class JobQueue:
         expires = now + timedelta(seconds=seconds)
         try:
             async with begin_write(self.sessions) as session:
+                await self._refuse_blocked(session, now)
                 row = await store.claim(session, runner_id, token, round(seconds), expires, now)
                 if row is None:
                     return None
@@ -513,6 +514,31 @@ class JobQueue:
             return None
         self._committed()
         return Claim(row, token, expires)
+
+    async def _refuse_blocked(self, session: AsyncSession, now: datetime) -> None:
+        """FAIL the QUEUED jobs (but UNLOCKs) of workspaces whose applied state is not pushed back.
+
+        QueueJob refuses them already; this catches one queued in the instant before a
+        recovery was recorded, so it neither runs on a stale state nor blocks an UNLOCK.
+        """
+        pending = await store.list_recoveries(session, include_resolved=False, workspace="")
+        if not pending:
+            return
+        rows = []
+        for rec in pending:
+            reason = recovery_message(rec)
+            for queued in await store.queued_jobs(session, rec["workspace"]):
+                if queued["type"] == JobType.UNLOCK:
+                    continue
+                failed = await store.transition(
+                    session,
+                    queued["id"],
+                    JobStatus.QUEUED,
+                    {"status": JobStatus.FAILED.value, "error": reason, "end_time": now, "update_time": now},
+                )
+                if failed is not None:
+                    rows.append(event_outbox_row(job_event(failed, "failed", reason, now), now))
+        await store.add_outbox(session, rows)
 
     async def _held(self, session: AsyncSession, job_id: str, token: str) -> Row:
         row = await store.get_job(session, job_id)
@@ -706,20 +732,7 @@ class JobQueue:
                     "resolution": "",
                 },
             )
-            reason = recovery_message(rec)
-            rows = []
-            for queued in await store.queued_jobs(session, job["workspace"]):
-                if queued["type"] == JobType.UNLOCK:
-                    continue
-                failed = await store.transition(
-                    session,
-                    queued["id"],
-                    JobStatus.QUEUED,
-                    {"status": JobStatus.FAILED.value, "error": reason, "end_time": now, "update_time": now},
-                )
-                if failed is not None:
-                    rows.append(event_outbox_row(job_event(failed, "failed", reason, now), now))
-            await store.add_outbox(session, rows)
+            await self._refuse_blocked(session, now)
         log.warning("state recovery pending for workspace %s (job %s): %s", rec["workspace"], rec["job_id"],
                     rec["location"])  # fmt: skip
         self._committed()
