@@ -150,12 +150,15 @@ class Api:
                 snapshot_pb2.BuildSnapshotRequest(spec_id=spec_id), timeout=UNARY_TIMEOUT
             )
 
-    async def queue_job(self, spec_id: str, job_type: int, plan_job_id: str = "") -> snapshot_pb2.Job:
+    async def queue_job(
+        self, spec_id: str, job_type: int, plan_job_id: str = "", lock_id: str = ""
+    ) -> snapshot_pb2.Job:
         # One key per CLI invocation: gRPC's own retries of this request return the same job.
         request = snapshot_pb2.QueueJobRequest(
             spec_id=spec_id,
             type=job_type,  # type: ignore[arg-type]
             plan_job_id=plan_job_id,
+            lock_id=lock_id,
             idempotency_key=f"cli-{uuid.uuid4().hex}",
             requested_by=requested_by(),
         )

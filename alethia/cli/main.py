@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "alethia.cli.jobs",
     "alethia.cli.tfvars",
     "alethia.cli.stack",
+    "alethia.cli.unlock",
 ]
 
 

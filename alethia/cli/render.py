@@ -111,6 +111,9 @@ def job_to_dict(job: snapshot_pb2.Job) -> dict[str, Any]:
             {"name": s.name, "status": s.status, "detail": s.detail} for s in job.post_apply_steps
         ],
         "applied_by_job_id": job.applied_by_job_id or None,
+        "lock_id": job.lock_id or None,
+        "state_lock_id": job.state_lock_id or None,
+        "resources_applied": job.resources_applied,
         "create_time": _time(job.create_time, job.HasField("create_time")),
         "start_time": _time(job.start_time, job.HasField("start_time")),
         "end_time": _time(job.end_time, job.HasField("end_time")),

@@ -15,6 +15,7 @@ import grpc
 
 from alethia import messaging
 from alethia.errors import FailedPrecondition
+from alethia.events.v1 import events_pb2
 from alethia.executor.v1 import executor_pb2, executor_pb2_grpc
 from alethia.mapper.v1 import mapper_pb2, mapper_pb2_grpc
 from alethia.rpc.client import connect
@@ -24,11 +25,13 @@ from alethia.snapshot.v1 import snapshot_pb2, snapshot_pb2_grpc
 from services.executor.artifacts import ArtifactStore
 from services.executor.jobs import ExecutorContext
 from services.executor.postapply import parse_url_rewrites
+from services.executor.recovery import Pusher, Recovery, RecoveryKeeper, RecoveryLoop
 from services.executor.runner import Runner
 from services.executor.server import ExecutorServicer
 from services.executor.settings import ExecutorSettings
+from services.executor.statelock import StateBucket
 from services.executor.terraform import Terraform, resolve_binary, terraform_env
-from services.executor.workspace import PluginCache, S3Backend
+from services.executor.workspace import PluginCache, S3Backend, backend_env
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,7 @@ class ExecutorService(RunningService):
     """The running service plus the runner, so tests can watch it and drain it."""
 
     runner: Runner | None = None
+    recovery: RecoveryLoop | None = None
 
 
 def _host(listen: str) -> str:
@@ -143,6 +147,56 @@ async def start(settings: ExecutorSettings) -> ExecutorService:
             err = from_rpc_error(exc)
             raise FailedPrecondition(f"plan job {job_id} could not be read: {err}") from None
 
+    async def record_recovery(rec: Recovery) -> None:
+        await runner_stub.RecordStateRecovery(
+            snapshot_pb2.RecordStateRecoveryRequest(
+                job_id=rec.job_id,
+                location=rec.location(),
+                resources_applied=rec.resources_applied,
+                lock_id=rec.lock_id,
+                runner_id=runner_id,
+                detail=f"working directory {rec.workdir}" if rec.workdir else "",
+            ),
+            timeout=15,
+        )
+
+    async def resolve_recovery(rec: Recovery, what: str) -> None:
+        await runner_stub.ResolveStateRecovery(
+            snapshot_pb2.ResolveStateRecoveryRequest(job_id=rec.job_id, runner_id=runner_id, resolution=what),
+            timeout=15,
+        )
+
+    async def find_lock_holder(spec_id: str, lock_id: str) -> str:
+        resp = await snapshot_stub.ListJobs(
+            snapshot_pb2.ListJobsRequest(spec_id=spec_id, page_size=200), timeout=10
+        )
+        for job in resp.jobs:
+            if job.state_lock_id == lock_id:
+                return (
+                    f"{job.id} ({events_pb2.JobType.Name(job.type)}, {events_pb2.JobStatus.Name(job.status)})"
+                )
+        return ""
+
+    state_bucket = StateBucket(backend)
+    keeper = RecoveryKeeper(
+        Path(settings.recovery_dir) if settings.recovery_dir else work_root / "recovered-state", artifacts
+    )
+    recovery = RecoveryLoop(
+        keeper,
+        Pusher(
+            binary=binary,
+            backend=backend,
+            state_bucket=state_bucket,
+            work_root=work_root,
+            env=terraform_env(os.environ, {**backend_env(backend), **plugin_cache.env()}),
+            grace_seconds=settings.terraform_grace_seconds,
+            artifacts=artifacts,
+        ),
+        record_recovery,
+        resolve_recovery,
+        interval=settings.recovery_retry_seconds,
+    )
+
     nc, js = await _nats(settings)
     ctx = ExecutorContext(
         binary=binary,
@@ -158,6 +212,11 @@ async def start(settings: ExecutorSettings) -> ExecutorService:
         js=js,
         git_url_rewrite=settings.git_url_rewrite,
         terraform_grace_seconds=settings.terraform_grace_seconds,
+        state_bucket=state_bucket,
+        keeper=keeper,
+        record_recovery=record_recovery,
+        on_state_kept=recovery.wake,
+        find_lock_holder=find_lock_holder,
     )
     runner = Runner(
         ctx,
@@ -176,6 +235,8 @@ async def start(settings: ExecutorSettings) -> ExecutorService:
         authenticator=settings.authenticator(),
     )
     runner.start()
+    # Kept states left by an earlier life of this runner are pushed back from the start.
+    recovery.start()
     late_nats = (
         asyncio.create_task(_attach_nats_later(settings, ctx, runner), name="runner-nats-connect")
         if js is None
@@ -186,6 +247,7 @@ async def start(settings: ExecutorSettings) -> ExecutorService:
 
     async def stop_runner() -> None:
         await runner.drain(settings.runner_drain_grace_seconds)
+        await recovery.stop()
 
     async def close_connections() -> None:
         conns = [nc]
@@ -210,4 +272,5 @@ async def start(settings: ExecutorSettings) -> ExecutorService:
         host=_host(settings.executor_listen),
         closers=[close_connections, stop_runner],
         runner=runner,
+        recovery=recovery,
     )

@@ -10,7 +10,16 @@ Invariants:
 - Outputs leave the runner redacted; ``plan.json``, ``terraform.log`` and every log event are
   redacted with every secret known (git token, S3 secret key, sensitive values).
 - A cancel ends the job CANCELLED after Terraform stopped cleanly; the result says whether
-  the state lock object is gone.
+  the state lock object is gone. A job during which resources were applied (Terraform's
+  ``apply_complete`` messages) is never plain CANCELLED: it is FAILED, saying how many.
+- When Terraform could not write state (``errored.tfstate``), the state is kept aside
+  (:mod:`services.executor.recovery`), the snapshot service records the pending recovery and
+  the job ends ERRORED saying how many resource changes were applied and where the state is.
+- Before Terraform plans, the state lock is read: a job meeting another job's apply lock
+  fails at once naming the lock, the job and ``alethia unlock``; a plan's lock left behind
+  is released (this job is the workspace's only running one, and a plan writes no state).
+  The lock the job's own apply takes is reported with the heartbeat, so a rescue names it.
+- An UNLOCK runs ``terraform force-unlock`` of exactly the lock ID it names.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -45,7 +55,9 @@ from services.executor.artifacts import (
 from services.executor.logstream import LogPublisher
 from services.executor.plan_summary import ChangeSummary, ResourceChange, summarize_plan
 from services.executor.postapply import PostApplyContext, Step, parse_url_rewrites, run_post_apply
+from services.executor.recovery import Recovery, RecoveryKeeper
 from services.executor.redaction import RedactedOutput, Redactor, redact_outputs, redact_plan
+from services.executor.statelock import PLAN_OPERATION, StateBucket, locked_message
 from services.executor.terraform import (
     ApplyOptions,
     CancelToken,
@@ -55,14 +67,17 @@ from services.executor.terraform import (
     Terraform,
     TerraformBinary,
     TerraformCancelled,
+    TerraformError,
     terraform_env,
 )
 from services.executor.versions import check_constraint, parse_version
 from services.executor.workspace import (
+    ERRORED_STATE,
     PluginCache,
     S3Backend,
     backend_config,
     backend_env,
+    backend_only_dir,
     state_key,
     template_dir,
     working_directory,
@@ -74,6 +89,13 @@ log = logging.getLogger(__name__)
 RenderTfvars = Callable[[str], Awaitable[tuple[str, str]]]  # snapshot_json -> (template, tfvars_json)
 GetJob = Callable[[str], Awaitable[snapshot_pb2.Job]]
 GetGitToken = Callable[[], Awaitable[str]]
+RecordRecovery = Callable[[Recovery], Awaitable[None]]
+# (spec_id, lock_id) -> a description of the job whose Terraform took that lock, or "".
+FindLockHolder = Callable[[str, str], Awaitable[str]]
+
+
+class StateKept(AlethiaError):
+    """Terraform could not write state; it is kept aside for a push (the job ends ERRORED)."""
 
 
 @dataclass
@@ -93,6 +115,12 @@ class ExecutorContext:
     js: Any = None  # JetStreamContext, or None: no live log
     git_url_rewrite: str = ""
     terraform_grace_seconds: float = 20.0
+    state_bucket: StateBucket | None = None  # None: no lock checks
+    keeper: RecoveryKeeper | None = None  # None: an errored.tfstate stays in its working directory
+    record_recovery: RecordRecovery | None = None
+    on_state_kept: Callable[[], None] | None = None  # wakes the recovery loop
+    find_lock_holder: FindLockHolder | None = None
+    lock_poll_seconds: float = 0.5
 
 
 @dataclass
@@ -137,6 +165,10 @@ class JobExecution:
         self.outcome = JobOutcome()
         self._extra_manifest: dict[str, Any] = {}
         self.applied_plan_sha256 = ""
+        # Resource changes Terraform completed (apply_complete), and the lock its apply took.
+        self.applied = 0
+        self.state_lock_id = ""
+        self.lock_seen = asyncio.Event()
 
     # ------------------------------------------------------------------ entry
 
@@ -147,6 +179,8 @@ class JobExecution:
         try:
             await self._run()
             out.status = events_pb2.SUCCEEDED
+        except StateKept as exc:
+            out.status, out.error = events_pb2.ERRORED, self.redactor.redact(str(exc))
         except TerraformCancelled as exc:
             out.status = events_pb2.CANCELLED
             out.error = await self._cancel_message(exc)
@@ -155,10 +189,23 @@ class JobExecution:
                 out.status, out.error = events_pb2.CANCELLED, await self._cancel_message(None)
             else:
                 out.status, out.error = events_pb2.FAILED, self.redactor.redact(str(exc))
+                if self.applied:
+                    out.error += (
+                        f" ({self.applied} resource change(s) were applied before the failure; "
+                        "Terraform saved them in the state: re-plan to see what is left)"
+                    )
         except Exception as exc:
             log.exception("job %s failed unexpectedly", self.job.id)
             out.status = events_pb2.FAILED
             out.error = self.redactor.redact(f"runner error: {type(exc).__name__}: {exc}")
+        if out.status == events_pb2.CANCELLED and self.applied:
+            # Not "nothing happened": part of the change is real, and the state says so.
+            out.status = events_pb2.FAILED
+            out.error = (
+                f"{self.applied} resource change(s) were applied before Terraform stopped, so this "
+                f"is not a clean cancel ({out.error}). Terraform saved them in the state: the "
+                "infrastructure is partly changed; re-plan, then deploy or destroy"
+            )
         if out.status != events_pb2.SUCCEEDED:
             self.publisher.note(self.stage, "error", out.error)
         # Flush the live log first, so the log artifact also records lines NATS never got.
@@ -197,6 +244,10 @@ class JobExecution:
             f"Terraform {self.ctx.terraform_version} ({self.ctx.binary.display}); attempt {self.attempt}",
         )
 
+        if self.job.type == events_pb2.UNLOCK:
+            await self._unlock(state_key(snapshot))
+            return
+
         plan_bytes: bytes | None = None
         if self.job.type == events_pb2.DEPLOY and self.job.plan_job_id:
             self.stage = "verify"
@@ -214,7 +265,9 @@ class JobExecution:
                 on_message=self._on_message,
                 grace_seconds=self.ctx.terraform_grace_seconds,
             )
-            await self._init(tf, state_key(snapshot))
+            key = state_key(snapshot)
+            await self._init(tf, key)
+            await self._check_lock(tf, key)
             if self.job.type == events_pb2.PLAN:
                 await self._plan(tf, wd, destroy=False)
                 self.outcome.cost = await self._cost(wd)
@@ -224,7 +277,7 @@ class JobExecution:
             else:
                 await self._plan(tf, wd, destroy=self.job.type == events_pb2.DESTROY)
             self.stage = "apply"
-            await tf.apply(ApplyOptions(plan_file=PLAN_FILE), cancel=self.cancel)
+            await self._apply(tf, wd, key)
             self.stage = "output"
             raw_outputs = await tf.output(cancel=self.cancel)
             outputs, secrets = redact_outputs(raw_outputs)
@@ -243,14 +296,141 @@ class JobExecution:
         async with self.ctx.plugin_cache.lock():
             await tf.init(opts, cancel=self.cancel)
 
+    async def _check_lock(self, tf: Terraform, key: str) -> None:
+        """Fail at once on a workspace whose state another job's apply holds locked.
+
+        A plan's lock left behind (its runner was killed) is released: this job is the only
+        RUNNING one of the workspace (the queue's unique index holds that) and a plan never
+        writes state, so no person needs to look at it.
+        """
+        if self.ctx.state_bucket is None:
+            return
+        try:
+            lock = await self.ctx.state_bucket.read_lock(key)
+        except AlethiaError as exc:  # Terraform itself refuses a held lock (-lock=true)
+            log.warning("job %s: reading the state lock failed: %s", self.job.id, exc)
+            return
+        if lock is None:
+            return
+        if lock.operation == PLAN_OPERATION:
+            await tf.force_unlock(lock.id, cancel=self.cancel)
+            self.publisher.note(
+                self.stage,
+                "warn",
+                f"released a stale plan {lock.describe()} on {key} (a plan writes no state)",
+            )
+            return
+        holder = ""
+        if self.ctx.find_lock_holder is not None:
+            with contextlib.suppress(Exception):
+                holder = await self.ctx.find_lock_holder(self.job.spec_id, lock.id)
+        raise FailedPrecondition(locked_message(key, lock, self.job.spec_id, holder))
+
+    async def _apply(self, tf: Terraform, wd: Path, key: str) -> None:
+        """``terraform apply`` of the plan file; a state Terraform could not write is kept aside."""
+        watcher = asyncio.ensure_future(self._watch_lock(key)) if self.ctx.state_bucket is not None else None
+        try:
+            await tf.apply(ApplyOptions(plan_file=PLAN_FILE), cancel=self.cancel)
+        except TerraformError as exc:
+            if await asyncio.to_thread((wd / ERRORED_STATE).exists):
+                raise await self._keep_state(wd, key, exc) from exc
+            raise
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await watcher
+
+    async def _watch_lock(self, key: str) -> None:
+        """Note the lock this job's apply takes (reported with the next heartbeat, sent at once)."""
+        assert self.ctx.state_bucket is not None
+        while True:
+            try:
+                lock = await self.ctx.state_bucket.read_lock(key)
+            except AlethiaError:
+                lock = None
+            if lock is not None and lock.operation != PLAN_OPERATION:
+                self.state_lock_id = lock.id
+                self.lock_seen.set()
+                self.publisher.note("apply", "info", f"state {lock.describe()} on {key}")
+                return
+            await asyncio.sleep(self.ctx.lock_poll_seconds)
+
+    async def _keep_state(self, wd: Path, key: str, exc: TerraformError) -> StateKept:
+        """Keep ``errored.tfstate`` durably, record the pending recovery; the ERRORED message."""
+        self.stage = "keep_state"
+        reason = str(exc)
+        if len(reason) > 600:
+            reason = reason[:600] + "…"
+        where = f"{wd / ERRORED_STATE} (working directory kept)"
+        if self.ctx.keeper is not None:
+            rec = await self.ctx.keeper.keep(
+                job_id=self.job.id,
+                spec_id=self.job.spec_id,
+                workspace=self.job.workspace,
+                state_key=key,
+                workdir=wd,
+                resources_applied=self.applied,
+                lock_id=self.state_lock_id,
+            )
+            where = rec.location()
+            if self.ctx.record_recovery is not None:
+                try:
+                    await self.ctx.record_recovery(rec)
+                    rec.registered = True
+                    self.ctx.keeper.save(rec)
+                except Exception as err:  # the recovery loop records it when the service answers
+                    log.warning("job %s: recording the state recovery failed: %s", self.job.id, err)
+            if self.ctx.on_state_kept is not None:
+                self.ctx.on_state_kept()
+        lock = f" and releases the lock {self.state_lock_id} the apply left" if self.state_lock_id else ""
+        return StateKept(
+            f"Terraform could not write the state to the backend ({reason}). {self.applied} resource "
+            f"change(s) were applied; the state Terraform kept (errored.tfstate) is at {where}. The "
+            f"runner pushes it back to s3://{self.ctx.backend.bucket}/{key} (terraform state push, "
+            f"which checks lineage and serial){lock} as soon as the backend answers; until then this "
+            "workspace takes no job. Do not apply again before that (see docs/operations.md, "
+            "'Recovered state')."
+        )
+
+    async def _unlock(self, key: str) -> None:
+        """UNLOCK: ``terraform force-unlock`` of exactly the lock ID the job names."""
+        self.stage = "unlock"
+        if self.ctx.state_bucket is None:
+            raise FailedPrecondition("this runner cannot read the state bucket: no unlock")
+        wanted = self.job.lock_id
+        lock = await self.ctx.state_bucket.read_lock(key)
+        if lock is None:
+            raise FailedPrecondition(f"the state {key} is not locked: nothing to release")
+        if lock.id != wanted:
+            raise FailedPrecondition(
+                f"the state {key} is held by {lock.describe()}, not by lock {wanted}: nothing released "
+                "(a PLAN of the Spec names the current lock)"
+            )
+        wd = await asyncio.to_thread(backend_only_dir, self.ctx.work_root, f"unlock-{self.job.id[:12]}")
+        try:
+            tf = Terraform(
+                wd,
+                self.ctx.binary,
+                env=terraform_env(os.environ, backend_env(self.ctx.backend)),
+                on_message=self._on_message,
+                grace_seconds=self.ctx.terraform_grace_seconds,
+            )
+            await self._init(tf, key)
+            self.stage = "unlock"
+            await tf.force_unlock(wanted, cancel=self.cancel)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, wd, True)
+        after = await self.ctx.state_bucket.read_lock(key)
+        if after is not None and after.id == wanted:
+            raise FailedPrecondition(f"terraform force-unlock ran but {after.describe()} is still on {key}")
+        self.publisher.note("unlock", "info", f"released {lock.describe()} on {key}")
+
     async def _plan(self, tf: Terraform, wd: Path, destroy: bool) -> None:
         self.stage = "plan"
-        # A PLAN job reads state without taking the lock: the workspace queue already runs one
-        # job at a time, a plan writes no state, and a PLAN rescued after its runner was
-        # SIGKILLed must not trip over the lock its dead attempt left behind. A plan that an
-        # apply follows (DEPLOY/DESTROY) holds the lock as usual.
-        lock = self.job.type != events_pb2.PLAN
-        await tf.plan(PlanOptions(out=PLAN_FILE, destroy=destroy, lock=lock), cancel=self.cancel)
+        # Every plan takes the lock (-lock=true): a PLAN on a workspace whose state another
+        # Terraform holds is refused by Terraform itself, not only by _check_lock.
+        await tf.plan(PlanOptions(out=PLAN_FILE, destroy=destroy, lock=True), cancel=self.cancel)
         # The plan file goes up while Terraform renders it as JSON: off the critical path.
         upload = asyncio.ensure_future(
             self.ctx.artifacts.put(self.job.id, PLAN_FILE, (wd / PLAN_FILE).read_bytes())
@@ -355,6 +535,8 @@ class JobExecution:
     # ------------------------------------------------------------------ plumbing
 
     def _on_message(self, stage: str, message: dict[str, Any], raw: str) -> None:
+        if message.get("type") == "apply_complete":
+            self.applied += 1
         self.publisher.emit(stage, message, raw)
 
     def _uploaded(self, art: StoredArtifact) -> None:
@@ -391,7 +573,12 @@ class JobExecution:
     def result(self) -> snapshot_pb2.JobResult:
         """The outcome as the ``CompleteJob`` result message."""
         out = self.outcome
-        res = snapshot_pb2.JobResult(status=out.status, error=out.error)  # type: ignore[arg-type]
+        res = snapshot_pb2.JobResult(
+            status=out.status,  # type: ignore[arg-type]
+            error=out.error,
+            resources_applied=self.applied,
+            state_lock_id=self.state_lock_id,
+        )
         if out.changes is not None:
             res.changes.CopyFrom(
                 events_pb2.ChangeSummary(

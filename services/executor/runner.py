@@ -272,12 +272,22 @@ class Runner:
 
     async def _heartbeat(self, rj: RunningJob) -> None:
         interval = max(self.lease_seconds / 3.0, 0.5)
+        reported_lock = ""
         while True:
-            await asyncio.sleep(interval)
+            if reported_lock:
+                await asyncio.sleep(interval)
+            else:
+                # The state lock the apply took goes out at once, not a third of a lease later:
+                # if this runner dies now, the rescue must be able to name it.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(rj.execution.lock_seen.wait(), interval)
+            lock_id = rj.execution.state_lock_id
             try:
                 resp = await self.stub.Heartbeat(
-                    snapshot_pb2.HeartbeatRequest(lease=rj.lease), timeout=max(interval, 2.0)
+                    snapshot_pb2.HeartbeatRequest(lease=rj.lease, state_lock_id=lock_id),
+                    timeout=max(interval, 2.0),
                 )
+                reported_lock = lock_id
             except grpc.aio.AioRpcError as exc:
                 if exc.code() in _LEASE_LOST:
                     rj.lease_lost = True

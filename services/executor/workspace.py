@@ -3,7 +3,9 @@
 Invariants:
 - The working directory is a fresh copy of ``templates/<set>/<template>/`` (symlinks
   followed, so the copy stands alone) plus ``terraform.tfvars.json``; no ``.tf`` file is
-  ever generated or edited. It is removed when the job ends.
+  ever generated or edited. It is removed when the job ends, unless it holds Terraform's
+  ``errored.tfstate`` (applied state the backend never got): that one stays until the
+  state is pushed back (:mod:`services.executor.recovery`).
 - The backend is configured only with ``-backend-config`` key=value pairs; credentials
   reach Terraform through environment variables, never argv or files.
 - Inits that may write to the shared plugin cache are serialized: an asyncio lock within
@@ -16,6 +18,7 @@ import asyncio
 import contextlib
 import fcntl
 import json
+import logging
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
@@ -27,6 +30,10 @@ from alethia import naming
 from alethia.errors import FailedPrecondition
 
 TFVARS_FILE = "terraform.tfvars.json"
+# What Terraform writes when it cannot persist state to the backend after changing resources.
+ERRORED_STATE = "errored.tfstate"
+
+log = logging.getLogger(__name__)
 
 
 def workspace_name(snapshot: dict[str, Any]) -> str:
@@ -125,12 +132,31 @@ def prepare(work_root: Path, name: str, source: Path, tfvars_json: str) -> Path:
 async def working_directory(
     work_root: Path, name: str, source: Path, tfvars_json: str
 ) -> AsyncIterator[Path]:
-    """:func:`prepare`, and removal of the directory whatever happens."""
+    """:func:`prepare`, and removal of the directory when the job ends.
+
+    Never removed while it holds ``errored.tfstate``: that file may be the only record of
+    resources Terraform just created.
+    """
     workdir = await asyncio.to_thread(prepare, work_root, name, source, tfvars_json)
     try:
         yield workdir
     finally:
-        await asyncio.to_thread(shutil.rmtree, workdir, True)
+        if (workdir / ERRORED_STATE).exists():
+            log.warning("keeping %s: it holds %s (applied state not in the backend)", workdir, ERRORED_STATE)
+        else:
+            await asyncio.to_thread(shutil.rmtree, workdir, True)
+
+
+BACKEND_ONLY_TF = 'terraform {\n  backend "s3" {}\n}\n'
+
+
+def backend_only_dir(work_root: Path, name: str) -> Path:
+    """A working directory with nothing but the S3 backend block: for state-level commands
+    (force-unlock, state push) that need the backend and no configuration or provider."""
+    work_root.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=work_root))
+    (workdir / "backend.tf").write_text(BACKEND_ONLY_TF)
+    return workdir
 
 
 class PluginCache:
