@@ -55,6 +55,7 @@ S3_SECRET = "reliability-s3-secret-key-5f4e3d2c1b"
 REPO_URL = "https://git.example.com/platform/apps.git"
 
 PLAN, DEPLOY, DESTROY = events_pb2.PLAN, events_pb2.DEPLOY, events_pb2.DESTROY
+UNLOCK = events_pb2.UNLOCK
 QUEUED, RUNNING = events_pb2.QUEUED, events_pb2.RUNNING
 SUCCEEDED, FAILED = events_pb2.SUCCEEDED, events_pb2.FAILED
 CANCELLED, ERRORED = events_pb2.CANCELLED, events_pb2.ERRORED
@@ -256,7 +257,13 @@ class Pipeline:
         return await self.spec_stub.CreateSpec(specs_pb2.CreateSpecRequest(spec=spec_from_dict(data)))
 
     async def queue(
-        self, spec_id: str, jtype: int, plan_job_id: str = "", key: str = "", attempts: int = 20
+        self,
+        spec_id: str,
+        jtype: int,
+        plan_job_id: str = "",
+        key: str = "",
+        attempts: int = 20,
+        lock_id: str = "",
     ) -> snapshot_pb2.Job:
         """QueueJob with an idempotency key, retried on UNAVAILABLE as a careful client does."""
         key = key or uuid.uuid4().hex
@@ -266,6 +273,7 @@ class Pipeline:
             plan_job_id=plan_job_id,
             idempotency_key=key,
             requested_by="reliability",
+            lock_id=lock_id,
         )
         for attempt in range(attempts):
             try:

@@ -10,21 +10,40 @@ the DEPLOY is inside ``terraform apply`` and the PLAN inside init/plan. Counted:
 - DEPLOYs end ERRORED with the state key and lock instructions, after exactly one attempt
   (never applied twice, never at the same time);
 - time from kill to rescue <= lease + rescue interval (+ a little for a loaded machine);
-- the stale lock file the killed apply left is reported by the next DEPLOY of that
-  workspace and is still there afterwards: never force-unlocked.
+- the stale lock file the killed apply left is never force-unlocked by itself: the ERRORED
+  DEPLOY names its lock ID and ``alethia unlock SPEC --lock-id ID``; the next DEPLOY and
+  PLAN of that workspace fail at once (no plan runs) naming the lock and the job; an
+  UNLOCK of another ID releases nothing; the CLI command releases it and a PLAN succeeds;
+  an UNLOCK is refused while a job of the workspace runs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from typing import Any
 
+import grpc
 import pytest
 
-from .harness import DEPLOY, ERRORED, FAILED, PLAN, QUEUED, RUNNING, SUCCEEDED, TERMINAL, Pipeline
+from .harness import (
+    DEPLOY,
+    ERRORED,
+    FAILED,
+    PLAN,
+    QUEUED,
+    RUNNING,
+    SUCCEEDED,
+    TERMINAL,
+    UNLOCK,
+    Pipeline,
+    job_events,
+)
 
 LEASE = 4
 RESCUE_INTERVAL = 0.5
@@ -39,6 +58,43 @@ async def _rescued_after(p: Pipeline, job_id: str, killed_at: float, statuses: s
     job = await p.wait_status(job_id, statuses, within=LEASE + RESCUE_INTERVAL + 30, interval=0.05)
     assert job.status in statuses
     return time.monotonic() - killed_at
+
+
+async def _lock_reported(p: Pipeline, job_id: str, within: float = 30.0) -> str:
+    deadline = time.monotonic() + within
+    while not (job := await p.get(job_id)).state_lock_id:
+        assert time.monotonic() < deadline, f"{job_id}: the apply's lock was never reported"
+        await asyncio.sleep(0.05)
+    return job.state_lock_id
+
+
+async def _terraform_ran(p: Pipeline, job_id: str) -> set[str]:
+    """The Terraform stages a job's log shows (its own lines, not the runner's notes)."""
+    return {
+        ev.log.stage
+        for _, _, ev in await job_events(p.nats_url)
+        if ev.job_id == job_id and ev.type == "log" and ev.log.type != "alethia"
+    }
+
+
+def _cli(p: Pipeline, *args: str) -> subprocess.CompletedProcess[str]:
+    """The ``alethia`` CLI against this pipeline's services (as a person would run it)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALETHIA_")}
+    env.update(
+        {
+            "ALETHIA_SPECS_ADDR": p.specs.address,
+            "ALETHIA_SNAPSHOT_ADDR": p.snapshot.address,
+            "ALETHIA_MAPPER_ADDR": p.mapper.address,
+            "ALETHIA_SERVICE_TOKEN": p.service_token,
+        }
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "alethia.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+    )
 
 
 async def _wait_lock(p: Pipeline, project: str, within: float = 30.0) -> None:
@@ -70,10 +126,19 @@ async def crash_rounds(make_pipeline: Any, rounds: int) -> dict[str, Any]:
         await _wait_lock(p, f"crash{tag}-deploy-{i}")
         plan = await p.queue(plan_spec.id, PLAN)
         await victim.wait_stage(plan.id, {"init", "plan", "show"})
-        # Both claimed by the victim, in flight right now.
+        # Both claimed by the victim, in flight right now; the apply's lock is reported.
         for jid in (deploy.id, plan.id):
             job = await p.get(jid)
             assert job.status == RUNNING and job.runner_id == victim.runner_id
+        await _lock_reported(p, deploy.id)
+        if i == 0:
+            # No unlock while a job of the workspace runs: its Terraform holds the lock now.
+            try:
+                await p.queue(deploy_spec.id, UNLOCK, lock_id=(await p.get(deploy.id)).state_lock_id)
+                raise AssertionError("an UNLOCK was queued while the DEPLOY runs")
+            except grpc.aio.AioRpcError as exc:
+                assert exc.code() == grpc.StatusCode.FAILED_PRECONDITION
+                assert deploy.id in (exc.details() or "") and "RUNNING" in (exc.details() or "")
         kills["processes"] += victim.kill()
         killed_at = time.monotonic()
         kills["plan"] += 1
@@ -100,26 +165,43 @@ async def crash_rounds(make_pipeline: Any, rounds: int) -> dict[str, Any]:
         names = {a.name for a in job.artifacts}
         assert {"plan.tfplan", "manifest.json"} <= names
 
-    s3 = p.s3()
-    for jid, project, _ in deploys:
+    for jid, project, deploy_spec_id in deploys:
         job = done[jid]
         assert job.status == ERRORED
         assert job.attempt == 1, "a DEPLOY whose runner vanished is never run again"
         key = f"zone-acme/{project}-dev-us-east-1/terraform.tfstate"
         assert key in job.error and "may still be locked" in job.error and "force-unlock" in job.error
-        # The killed apply's lock file is still there: nothing force-unlocked it.
-        s3.head_object(Bucket="alethia-state", Key=_lock_key(project))
+        # The killed apply's lock file is still there: nothing force-unlocked it. The ERRORED
+        # job names that lock and the exact command that releases it.
+        lock_info = json.loads(p.get_object("alethia-state", _lock_key(project)))
+        assert job.state_lock_id == lock_info["ID"]
+        assert f"alethia unlock {deploy_spec_id} --lock-id {lock_info['ID']}" in job.error, job.error
 
-    # 5b: the next DEPLOY of a workspace with a stale lock reports the lock and leaves it alone.
-    _, stale_project, spec_id = deploys[0]
+    # 5b: any job of a workspace whose state a dead apply holds fails at once, naming the
+    # lock, the job that took it and how to release it; the lock is left alone.
+    stale_deploy, stale_project, spec_id = deploys[0]
     lock_before = p.get_object("alethia-state", _lock_key(stale_project))
     lock_info = json.loads(lock_before)
-    again = await p.queue(spec_id, DEPLOY)
-    again = (await p.wait_terminal([again.id], within=90))[again.id]
-    assert again.status == FAILED
-    assert "lock" in again.error.lower() and lock_info["ID"] in again.error, again.error
+    unlock_cmd = f"alethia unlock {spec_id} --lock-id {lock_info['ID']}"
+    refused = {}
+    for jtype in (DEPLOY, PLAN):
+        again = await p.queue(spec_id, jtype)
+        again = (await p.wait_terminal([again.id], within=90))[again.id]
+        assert again.status == FAILED
+        assert "is locked by job " + stale_deploy in again.error and unlock_cmd in again.error, again.error
+        assert await _terraform_ran(p, again.id) == {"init"}, "a locked workspace ran plan/apply"
+        refused[jtype] = again.error
     assert p.get_object("alethia-state", _lock_key(stale_project)) == lock_before
-    # A PLAN of the same workspace still works: it reads state without taking the lock.
+    # An UNLOCK of another lock ID releases nothing.
+    wrong = await p.queue(spec_id, UNLOCK, lock_id="00000000-0000-0000-0000-000000000000")
+    wrong = (await p.wait_terminal([wrong.id], within=90))[wrong.id]
+    assert wrong.status == FAILED and lock_info["ID"] in wrong.error
+    assert p.get_object("alethia-state", _lock_key(stale_project)) == lock_before
+    # The command the job named, as a person runs it.
+    cli = await asyncio.to_thread(_cli, p, "unlock", spec_id, "--lock-id", lock_info["ID"], "--json")
+    assert cli.returncode == 0, cli.stderr
+    assert json.loads(cli.stdout)["status"] == "SUCCEEDED"
+    assert p.keys("alethia-state", _lock_key(stale_project)) == []
     replan = await p.queue(spec_id, PLAN)
     replan = (await p.wait_terminal([replan.id], within=90))[replan.id]
     assert replan.status == SUCCEEDED, replan.error
