@@ -8,7 +8,6 @@ temporary directories), so tests exercise exactly what users run.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import os
 import shutil
@@ -22,6 +21,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 def find_binary(name: str, env_var: str | None = None) -> str:
@@ -65,11 +65,24 @@ def _wait(predicate: object, timeout: float, what: str, proc: subprocess.Popen[b
     raise TimeoutError(f"{what} not ready after {timeout:.0f}s")
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Ask Linux to SIGTERM this child when its parent dies, even by SIGKILL."""
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+def _die_with_parent_setup() -> Any:
+    """A ``preexec_fn``: Linux SIGTERMs the child when its parent dies, even by SIGKILL.
+
+    libc is loaded here, in the parent; the child only calls ``prctl``, then exits at once
+    if the parent already died between fork and prctl (the signal would never come).
+    """
+    try:
+        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def setup() -> None:  # pragma: no cover - runs in the child between fork and exec
+        prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:
+            os._exit(70)
+
+    return setup
 
 
 @dataclass
@@ -98,7 +111,7 @@ class ManagedProcess:
             stdin=subprocess.DEVNULL,
             env=self.env,
             start_new_session=True,  # Ctrl-C in a terminal reaches us, not the children directly
-            preexec_fn=_die_with_parent if self.die_with_parent and sys.platform == "linux" else None,
+            preexec_fn=_die_with_parent_setup() if self.die_with_parent and sys.platform == "linux" else None,
         )
         log.close()
 

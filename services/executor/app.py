@@ -23,6 +23,7 @@ from alethia.rpc.server import RunningService, create_server
 from alethia.rpc.status import from_rpc_error
 from alethia.snapshot.v1 import snapshot_pb2, snapshot_pb2_grpc
 from services.executor.artifacts import ArtifactStore
+from services.executor.guard import shared_guard
 from services.executor.jobs import ExecutorContext
 from services.executor.postapply import parse_url_rewrites
 from services.executor.recovery import Pusher, Recovery, RecoveryKeeper, RecoveryLoop
@@ -99,6 +100,8 @@ async def start(settings: ExecutorSettings) -> ExecutorService:
     if not (Path(settings.templates_dir) / settings.template_set).is_dir():
         raise FailedPrecondition(f"no template set at {Path(settings.templates_dir) / settings.template_set}")
     binary = resolve_binary(settings.terraform_path)
+    # The watchdog of this runner's Terraform processes waits the same grace as a cancel.
+    shared_guard(settings.terraform_grace_seconds)
     work_root = (
         Path(settings.work_dir) if settings.work_dir else Path(tempfile.gettempdir()) / "alethia-runner"
     )

@@ -114,6 +114,18 @@ class ProcessGuard:
             if self._proc is not None:
                 self._send(f"-{pgid}")
 
+    def reconfigure(self, grace_seconds: float) -> None:
+        """A new grace period: the watchdog is restarted with it (and told every live group)."""
+        with self._lock:
+            self.grace_seconds = grace_seconds
+            old, self._proc = self._proc, None
+            if old is not None:
+                with contextlib.suppress(OSError):
+                    if old.stdin is not None:
+                        old.stdin.close()  # exits at once: the new one knows the groups
+            if self._groups:
+                self._ensure()
+
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
@@ -133,11 +145,13 @@ class ProcessGuard:
 _GUARD: ProcessGuard | None = None
 
 
-def shared_guard(grace_seconds: float = 20.0) -> ProcessGuard:
-    """The watchdog of this process (one per runner process)."""
+def shared_guard(grace_seconds: float | None = None) -> ProcessGuard:
+    """The watchdog of this process (one per runner process); ``grace_seconds`` configures it."""
     global _GUARD
     if _GUARD is None:
-        _GUARD = ProcessGuard(grace_seconds)
+        _GUARD = ProcessGuard(20.0 if grace_seconds is None else grace_seconds)
+    elif grace_seconds is not None and grace_seconds != _GUARD.grace_seconds:
+        _GUARD.reconfigure(grace_seconds)
     return _GUARD
 
 
@@ -147,6 +161,17 @@ def shared_guard(grace_seconds: float = 20.0) -> ProcessGuard:
 def _group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def _leader_alive(pgid: int) -> bool:
+    """Whether the group's leader (the Terraform process itself, pid == pgid) still runs."""
+    try:
+        os.kill(pgid, 0)
         return True
     except ProcessLookupError:
         return False
@@ -175,6 +200,11 @@ def watch(lines: Any, grace_seconds: float, interrupt: bool) -> list[int]:
     deadline = time.monotonic() + grace_seconds
     while alive and time.monotonic() < deadline:
         time.sleep(0.1)
+        # Terraform gone but its group not: what is left (a provisioner's command) is an
+        # orphan of it, stopped at once.
+        for g in [g for g in alive if not _leader_alive(g)]:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(g, signal.SIGKILL)
         alive = {g for g in alive if _group_alive(g)}
     for g in alive:
         with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -323,7 +323,7 @@ class Terraform:
         self.env = dict(env) if env is not None else terraform_env(os.environ, {})
         self.on_message = on_message
         self.grace_seconds = grace_seconds
-        self.guard = guard if guard is not None else shared_guard(grace_seconds)
+        self.guard = guard if guard is not None else shared_guard()
 
     # -- commands
 
@@ -400,6 +400,10 @@ class Terraform:
             return await self._supervise(proc, argv, stage, stream, cancel, ok_codes)
         finally:
             self.guard.unregister(proc.pid)
+            if proc.returncode is not None:
+                # Terraform is gone; whatever is left in its group (a provisioner's command
+                # it did not wait for after an interrupt) is an orphan: stop it now.
+                _signal_group(proc.pid, signal.SIGKILL)
 
     async def _supervise(
         self,
