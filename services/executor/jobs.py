@@ -55,7 +55,7 @@ from services.executor.artifacts import (
 from services.executor.logstream import LogPublisher
 from services.executor.plan_summary import ChangeSummary, ResourceChange, summarize_plan
 from services.executor.postapply import PostApplyContext, Step, parse_url_rewrites, run_post_apply
-from services.executor.recovery import Recovery, RecoveryKeeper
+from services.executor.recovery import JOB_MARKER, Recovery, RecoveryKeeper
 from services.executor.redaction import RedactedOutput, Redactor, redact_outputs, redact_plan
 from services.executor.statelock import PLAN_OPERATION, StateBucket, locked_message
 from services.executor.terraform import (
@@ -169,6 +169,7 @@ class JobExecution:
         self.applied = 0
         self.state_lock_id = ""
         self.lock_seen = asyncio.Event()
+        self._workdir: Path | None = None
 
     # ------------------------------------------------------------------ entry
 
@@ -266,6 +267,7 @@ class JobExecution:
                 grace_seconds=self.ctx.terraform_grace_seconds,
             )
             key = state_key(snapshot)
+            await asyncio.to_thread(self._mark_workdir, wd, key)
             await self._init(tf, key)
             await self._check_lock(tf, key)
             if self.job.type == events_pb2.PLAN:
@@ -295,6 +297,18 @@ class JobExecution:
         )
         async with self.ctx.plugin_cache.lock():
             await tf.init(opts, cancel=self.cancel)
+
+    def _mark_workdir(self, wd: Path, key: str) -> None:
+        """Say in the working directory whose it is: a restarted runner adopts a leftover state."""
+        self._workdir = wd
+        about = {
+            "job_id": self.job.id,
+            "spec_id": self.job.spec_id,
+            "workspace": self.job.workspace,
+            "state_key": key,
+            "lock_id": self.state_lock_id,
+        }
+        (wd / JOB_MARKER).write_text(json.dumps(about))
 
     async def _check_lock(self, tf: Terraform, key: str) -> None:
         """Fail at once on a workspace whose state another job's apply holds locked.
@@ -352,6 +366,9 @@ class JobExecution:
             if lock is not None and lock.operation != PLAN_OPERATION:
                 self.state_lock_id = lock.id
                 self.lock_seen.set()
+                if self._workdir is not None:  # a restarted runner then knows the lock too
+                    with contextlib.suppress(OSError):
+                        await asyncio.to_thread(self._mark_workdir, self._workdir, key)
                 self.publisher.note("apply", "info", f"state {lock.describe()} on {key}")
                 return
             await asyncio.sleep(self.ctx.lock_poll_seconds)

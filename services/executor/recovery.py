@@ -44,6 +44,8 @@ from services.executor.workspace import ERRORED_STATE, S3Backend, backend_config
 log = logging.getLogger(__name__)
 
 RECORD = "recovery.json"
+# Written into each job's working directory: what a leftover errored.tfstate belongs to.
+JOB_MARKER = ".alethia-job.json"
 
 
 @dataclass
@@ -140,6 +142,43 @@ class RecoveryKeeper:
                 log.warning("job %s: errored.tfstate not stored as an artifact (%s); kept at %s",
                             job_id, exc, local)  # fmt: skip
         return rec
+
+    def _leftovers(self, work_root: Path) -> list[tuple[Path, dict[str, Any], dict[str, Any]]]:
+        known = {r.workdir for r in self.pending()}
+        out = []
+        for marker in sorted(work_root.glob(f"job-*/{JOB_MARKER}")):
+            wd = marker.parent
+            if str(wd) in known or not (wd / ERRORED_STATE).exists():
+                continue
+            try:
+                out.append(
+                    (wd, json.loads(marker.read_bytes()), json.loads((wd / ERRORED_STATE).read_bytes()))
+                )
+            except (OSError, ValueError) as exc:
+                log.error("leftover %s cannot be read: %s", wd, exc)
+        return out
+
+    async def adopt_leftovers(self, work_root: Path) -> list[Recovery]:
+        """Working directories holding ``errored.tfstate`` that no record covers (the runner
+        died before it could keep them, e.g. killed while Terraform wrote the file): kept now."""
+        adopted = []
+        for wd, about, state in await asyncio.to_thread(self._leftovers, work_root):
+            # How many changes the dead apply made is unknown: what the kept state holds is.
+            held = sum(
+                len(r.get("instances", [])) for r in state.get("resources", []) if r.get("mode") == "managed"
+            )
+            rec = await self.keep(
+                job_id=str(about["job_id"]),
+                spec_id=str(about["spec_id"]),
+                workspace=str(about["workspace"]),
+                state_key=str(about["state_key"]),
+                workdir=wd,
+                resources_applied=held,
+                lock_id=str(about.get("lock_id") or ""),
+            )
+            log.warning("job %s: adopted a leftover errored.tfstate from %s", rec.job_id, wd)
+            adopted.append(rec)
+        return adopted
 
     def save(self, rec: Recovery) -> None:
         """Write ``recovery.json`` (0600) next to the kept state."""
@@ -272,6 +311,10 @@ class RecoveryLoop:
             self._task = None
 
     async def _forever(self) -> None:
+        try:
+            await self.keeper.adopt_leftovers(self.pusher.work_root)
+        except Exception:
+            log.exception("adopting leftover errored.tfstate files failed")
         while True:
             try:
                 await self.run_once()

@@ -197,3 +197,29 @@ async def test_a_successor_is_pushed_and_another_lineage_never_forced(
     assert await loop.run_once() == 1
     after = json.loads(s3.get_object(Bucket=s3_backend.bucket, Key=key)["Body"].read())
     assert after["lineage"] == remote["lineage"] and after["serial"] >= doc["serial"]
+
+
+async def test_a_restarted_runner_adopts_a_leftover_errored_state(tmp_path: Path) -> None:
+    """The runner died before it could keep the state: its working directory still says whose it is."""
+    work = tmp_path / "work"
+    work.mkdir()
+    wd = await _real_state(work, "job-0123456789ab-x1")
+    (wd / ".alethia-job.json").write_text(
+        json.dumps(
+            {
+                "job_id": "job-dead",
+                "spec_id": "spec-9",
+                "workspace": "zone/p-dev-r",
+                "state_key": "zone/p-dev-r/terraform.tfstate",
+                "lock_id": "lock-9",
+            }
+        )
+    )
+    done = await _real_state(work, "job-finished-x2")  # a marker without a kept state: not adopted
+    (done / ERRORED_STATE).unlink()
+    (done / ".alethia-job.json").write_text("{}")
+    keeper = RecoveryKeeper(tmp_path / "kept", artifacts=None)
+    (rec,) = await keeper.adopt_leftovers(work)
+    assert (rec.job_id, rec.lock_id, rec.resources_applied, rec.workdir) == ("job-dead", "lock-9", 3, str(wd))
+    assert [r.job_id for r in keeper.pending()] == ["job-dead"]
+    assert await keeper.adopt_leftovers(work) == []  # once
