@@ -230,14 +230,14 @@ def version_argv() -> list[str]:
 
 def state_push_argv(state_file: str, lock_timeout: str = "0s") -> list[str]:
     """argv for ``terraform state push`` (never ``-force``: Terraform checks lineage and serial)."""
-    return ["state", "push", "-lock=true", f"-lock-timeout={lock_timeout}", state_file]
+    return ["state", "push", "-no-color", "-lock=true", f"-lock-timeout={lock_timeout}", state_file]
 
 
 def force_unlock_argv(lock_id: str) -> list[str]:
     """argv for ``terraform force-unlock -force ID`` (Terraform checks the ID matches the lock)."""
     if not lock_id or lock_id.startswith("-"):
         raise TerraformError(f"invalid lock ID {lock_id!r}")
-    return ["force-unlock", "-force", lock_id]
+    return ["force-unlock", "-no-color", "-force", lock_id]
 
 
 # --------------------------------------------------------------------------- cancel

@@ -205,3 +205,35 @@ def test_verify_manifest_refuses_a_plan_from_another_terraform() -> None:
     with pytest.raises(FailedPrecondition, match="TERRAFORM_VERSION") as err:
         verify_manifest(_manifest(files), files, "h1", terraform_version="1.15.5")
     assert "1.11.4" in str(err.value) and "1.15.5" in str(err.value)
+
+
+def test_state_push_and_force_unlock_argv_never_force_the_state() -> None:
+    from services.executor.terraform import TerraformError, force_unlock_argv, state_push_argv
+
+    assert state_push_argv("errored.tfstate") == [
+        "state", "push", "-no-color", "-lock=true", "-lock-timeout=0s", "errored.tfstate",
+    ]  # fmt: skip
+    assert "-force" not in state_push_argv("errored.tfstate")  # lineage and serial are checked
+    assert force_unlock_argv("06bd575b-bf9f") == ["force-unlock", "-no-color", "-force", "06bd575b-bf9f"]
+    for bad in ("", "-lock=false"):
+        with pytest.raises(TerraformError):
+            force_unlock_argv(bad)
+
+
+def test_lock_object_parsing_and_messages() -> None:
+    from services.executor.statelock import locked_message, parse_lock
+
+    lock = parse_lock(
+        b'{"ID":"06bd","Operation":"OperationTypeApply","Info":"","Who":"root@vm",'
+        b'"Version":"1.11.4","Created":"2026-12-01T04:19:31Z","Path":"alethia-state/k"}'
+    )
+    assert lock is not None and (lock.id, lock.operation, lock.who) == (
+        "06bd",
+        "OperationTypeApply",
+        "root@vm",
+    )
+    assert parse_lock(b"{}") is None and parse_lock(b"[1]") is None and parse_lock(b"\xff") is None
+    msg = locked_message("z/p-d-r/terraform.tfstate", lock, "spec-1", "job-9 (DEPLOY, ERRORED)")
+    assert "locked by job job-9 (DEPLOY, ERRORED)" in msg
+    assert "`alethia unlock spec-1 --lock-id 06bd`" in msg and "apply by root@vm" in msg
+    assert "by no job this service knows of" in locked_message("k", lock, "s", "")
