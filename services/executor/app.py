@@ -169,16 +169,16 @@ async def start(settings: ExecutorSettings) -> ExecutorService:
             timeout=15,
         )
 
-    async def find_lock_holder(spec_id: str, lock_id: str) -> str:
-        resp = await snapshot_stub.ListJobs(
-            snapshot_pb2.ListJobsRequest(spec_id=spec_id, page_size=200), timeout=10
-        )
-        for job in resp.jobs:
-            if job.state_lock_id == lock_id:
-                return (
-                    f"{job.id} ({events_pb2.JobType.Name(job.type)}, {events_pb2.JobStatus.Name(job.status)})"
-                )
-        return ""
+    async def find_lock_holder(workspace: str, lock_id: str) -> str:
+        try:
+            job = await runner_stub.FindStateLockHolder(
+                snapshot_pb2.FindStateLockHolderRequest(workspace=workspace, lock_id=lock_id), timeout=10
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                return ""
+            raise
+        return f"{job.id} ({events_pb2.JobType.Name(job.type)}, {events_pb2.JobStatus.Name(job.status)})"
 
     state_bucket = StateBucket(backend)
     keeper = RecoveryKeeper(

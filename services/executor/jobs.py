@@ -90,7 +90,7 @@ RenderTfvars = Callable[[str], Awaitable[tuple[str, str]]]  # snapshot_json -> (
 GetJob = Callable[[str], Awaitable[snapshot_pb2.Job]]
 GetGitToken = Callable[[], Awaitable[str]]
 RecordRecovery = Callable[[Recovery], Awaitable[None]]
-# (spec_id, lock_id) -> a description of the job whose Terraform took that lock, or "".
+# (workspace, lock_id) -> a description of the job whose Terraform took that lock, or "".
 FindLockHolder = Callable[[str, str], Awaitable[str]]
 
 
@@ -337,7 +337,7 @@ class JobExecution:
         holder = ""
         if self.ctx.find_lock_holder is not None:
             with contextlib.suppress(Exception):
-                holder = await self.ctx.find_lock_holder(self.job.spec_id, lock.id)
+                holder = await self.ctx.find_lock_holder(self.job.workspace, lock.id)
         raise FailedPrecondition(locked_message(key, lock, self.job.spec_id, holder))
 
     async def _apply(self, tf: Terraform, wd: Path, key: str) -> None:

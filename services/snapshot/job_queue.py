@@ -773,6 +773,21 @@ class JobQueue:
         async with self.sessions() as session:
             return await store.list_recoveries(session, include_resolved, workspace)
 
+    async def state_lock_holder(self, workspace: str, lock_id: str) -> Row:
+        """The job of ``workspace`` whose Terraform took the state lock ``lock_id`` (NOT_FOUND if none)."""
+        violations = []
+        if not workspace or _text_problem(workspace, 512):
+            violations.append(FieldViolation("workspace", "required, at most 512 characters"))
+        if not _LOCK_ID.fullmatch(lock_id):
+            violations.append(FieldViolation("lock_id", "not a Terraform lock ID"))
+        if violations:
+            raise InvalidArgument(violations)
+        async with self.sessions() as session:
+            row = await store.job_by_state_lock(session, workspace, lock_id)
+        if row is None:
+            raise NotFound(f"no job of workspace {workspace} reported the state lock {lock_id}")
+        return row
+
     # ------------------------------------------------------------ rescue
 
     async def rescue_expired(self, now: datetime | None = None) -> list[tuple[str, JobStatus]]:

@@ -318,3 +318,8 @@ class RunnerServicer(snapshot_pb2_grpc.RunnerServiceServicer):
     ) -> snapshot_pb2.ListStateRecoveriesResponse:
         rows = await self.queue.list_state_recoveries(request.include_resolved, request.workspace)
         return snapshot_pb2.ListStateRecoveriesResponse(recoveries=[recovery_to_proto(r) for r in rows])
+
+    async def FindStateLockHolder(
+        self, request: snapshot_pb2.FindStateLockHolderRequest, context: grpc.aio.ServicerContext
+    ) -> snapshot_pb2.Job:
+        return job_to_proto(await self.queue.state_lock_holder(request.workspace, request.lock_id))

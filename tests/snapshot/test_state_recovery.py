@@ -113,6 +113,12 @@ async def test_heartbeat_keeps_the_lock_id_and_the_rescue_names_the_unlock_comma
     await q.heartbeat(deploy["id"], claim.lease_token, LOCK)
     with pytest.raises(InvalidArgument):
         await q.heartbeat(deploy["id"], claim.lease_token, "'; drop table")
+    # A runner meeting that lock later learns which job took it.
+    assert (await q.state_lock_holder(deploy["workspace"], LOCK))["id"] == deploy["id"]
+    with pytest.raises(NotFound):
+        await q.state_lock_holder(deploy["workspace"], "another-lock")
+    with pytest.raises(InvalidArgument):
+        await q.state_lock_holder("", "bad lock!")
     rescued = dict(await q.rescue_expired(now=datetime.now(UTC) + timedelta(seconds=60)))
     assert rescued == {deploy["id"]: "ERRORED"}
     row, _ = await q.get_job(deploy["id"])

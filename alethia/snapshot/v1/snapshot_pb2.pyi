@@ -348,3 +348,11 @@ class ListStateRecoveriesResponse(_message.Message):
     RECOVERIES_FIELD_NUMBER: _ClassVar[int]
     recoveries: _containers.RepeatedCompositeFieldContainer[StateRecovery]
     def __init__(self, recoveries: _Optional[_Iterable[_Union[StateRecovery, _Mapping]]] = ...) -> None: ...
+
+class FindStateLockHolderRequest(_message.Message):
+    __slots__ = ("workspace", "lock_id")
+    WORKSPACE_FIELD_NUMBER: _ClassVar[int]
+    LOCK_ID_FIELD_NUMBER: _ClassVar[int]
+    workspace: str
+    lock_id: str
+    def __init__(self, workspace: _Optional[str] = ..., lock_id: _Optional[str] = ...) -> None: ...

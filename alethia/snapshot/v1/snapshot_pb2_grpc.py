@@ -405,6 +405,11 @@ class RunnerServiceStub:
                 request_serializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.ListStateRecoveriesRequest.SerializeToString,
                 response_deserializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.ListStateRecoveriesResponse.FromString,
                 _registered_method=True)
+        self.FindStateLockHolder = channel.unary_unary(
+                '/alethia.snapshot.v1.RunnerService/FindStateLockHolder',
+                request_serializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.FindStateLockHolderRequest.SerializeToString,
+                response_deserializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.Job.FromString,
+                _registered_method=True)
 
 
 class RunnerServiceServicer:
@@ -456,6 +461,13 @@ class RunnerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FindStateLockHolder(self, request, context):
+        """The job whose Terraform took the state lock lock_id of a workspace (as its runner reported).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RunnerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -493,6 +505,11 @@ def add_RunnerServiceServicer_to_server(servicer, server):
                     servicer.ListStateRecoveries,
                     request_deserializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.ListStateRecoveriesRequest.FromString,
                     response_serializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.ListStateRecoveriesResponse.SerializeToString,
+            ),
+            'FindStateLockHolder': grpc.unary_unary_rpc_method_handler(
+                    servicer.FindStateLockHolder,
+                    request_deserializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.FindStateLockHolderRequest.FromString,
+                    response_serializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.Job.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -685,6 +702,33 @@ class RunnerService:
             '/alethia.snapshot.v1.RunnerService/ListStateRecoveries',
             alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.ListStateRecoveriesRequest.SerializeToString,
             alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.ListStateRecoveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FindStateLockHolder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/alethia.snapshot.v1.RunnerService/FindStateLockHolder',
+            alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.FindStateLockHolderRequest.SerializeToString,
+            alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.Job.FromString,
             options,
             channel_credentials,
             insecure,
