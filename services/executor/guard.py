@@ -1,21 +1,28 @@
-"""No orphaned Terraform: a parent-death signal on every Terraform process, and a watchdog.
+"""No orphaned Terraform: a watchdog per runner that stops its Terraform when the runner dies.
 
-A runner killed with SIGKILL cannot stop its Terraform children. Two mechanisms make sure
-they do not run on unsupervised:
+A runner killed with SIGKILL cannot stop its Terraform children. Each runner has one small
+watchdog process (``python -m services.executor.guard``), told over a socket the process
+group of every Terraform it runs (and, on Linux, given a copy of the read ends of
+Terraform's stdout/stderr pipes). The watchdog learns that the runner died in two ways:
+the socket closes (the kernel closes it whatever killed the runner: works everywhere), and
+a parent-death signal (Linux ``prctl(PR_SET_PDEATHSIG, SIGTERM)``, set by util-linux
+``setpriv --pdeathsig`` between fork and exec). It then, once:
 
-- **Parent-death signal** (Linux): each Terraform process is started through util-linux
-  ``setpriv --pdeathsig INT`` (``prctl(PR_SET_PDEATHSIG, SIGINT)`` between fork and exec),
-  so the kernel interrupts it the moment the runner dies. SIGINT is Terraform's clean stop:
-  it finishes the resource operations in flight, writes state (or ``errored.tfstate``) and
-  releases the lock. A second interrupt would make it exit at once and lose state, so
-  nothing sends another. (Not a Python ``preexec_fn``: running Python in the forked child
-  of a runner with gRPC threads crashed it with SIGSEGV now and then.)
-- **Watchdog** (every platform): one small ``python -m services.executor.guard`` process per
-  runner, fed the process group of every running Terraform on a pipe. When the pipe closes
-  (the runner died, however), it interrupts those groups itself where no parent-death
-  signal exists, waits the Terraform grace period, then SIGKILLs whatever is left.
+1. keeps draining Terraform's output pipes, so Terraform (a Go program) does not die of
+   SIGPIPE on its next log line;
+2. sends SIGINT to each group, Terraform's clean stop: it finishes the operations in
+   flight, writes state (or ``errored.tfstate``) and releases the lock;
+3. waits the Terraform grace period, then SIGKILLs what is left; what Terraform leaves in
+   its group when it exits (a provisioner's command) is killed at once.
 
-The runner side is :class:`ProcessGuard`; :func:`parent_death_prefix` is the argv prefix.
+Why Terraform itself gets no parent-death signal: measured, a runner killed with its gRPC
+and executor threads delivered it *twice* (Linux re-sends it each time the child is
+re-parented from a dying thread to another), and a second interrupt makes Terraform "exit
+immediately", leaving the lock and losing state. The watchdog is single-threaded until it
+acts and acts once. (Nor a Python ``preexec_fn``: running Python in the forked child of a
+process with gRPC threads crashed it with SIGSEGV now and then.)
+
+The runner side is :class:`ProcessGuard`.
 """
 
 from __future__ import annotations
@@ -25,19 +32,20 @@ import functools
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @functools.cache
 def parent_death_prefix() -> tuple[str, ...]:
-    """The argv prefix that gives a child a parent-death SIGINT, or ``()`` where there is none."""
+    """The argv prefix that gives a child a parent-death SIGTERM, or ``()`` where there is none."""
     if not sys.platform.startswith("linux"):
         return ()
     setpriv = shutil.which("setpriv")
@@ -49,34 +57,53 @@ def parent_death_prefix() -> tuple[str, ...]:
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return ()
-    return (setpriv, "--pdeathsig", "INT", "--") if "--pdeathsig" in helptext else ()
+    return (setpriv, "--pdeathsig", "TERM", "--") if "--pdeathsig" in helptext else ()
 
 
 def parent_death_signal_available() -> bool:
-    """Whether children get a parent-death signal here (Linux with util-linux ``setpriv``)."""
+    """Whether the watchdog gets a parent-death signal here (Linux with util-linux ``setpriv``)."""
     return bool(parent_death_prefix())
 
 
+def _seqpacket_available() -> bool:
+    return hasattr(socket, "SOCK_SEQPACKET") and sys.platform.startswith("linux")
+
+
 class ProcessGuard:
-    """The runner's end of the watchdog: register each Terraform process group while it runs."""
+    """The runner's end of the watchdog: register each Terraform process group while it runs.
+
+    On Linux the watchdog also gets a copy of the read ends of Terraform's stdout and stderr
+    pipes (``SCM_RIGHTS`` over a ``SOCK_SEQPACKET`` socket). When the runner dies the pipes
+    stay open and the watchdog drains them: Terraform, a Go program, would otherwise die of
+    SIGPIPE on its next log line, in the middle of its clean stop, without writing state or
+    releasing the lock.
+    """
 
     def __init__(self, grace_seconds: float = 20.0) -> None:
         self.grace_seconds = grace_seconds
         self._proc: subprocess.Popen[bytes] | None = None
+        self._sock: socket.socket | None = None
         self._lock = threading.Lock()
-        self._groups: set[int] = set()
+        self._groups: dict[int, tuple[int, ...]] = {}
 
     def _ensure(self) -> subprocess.Popen[bytes] | None:
-        if self._proc is not None and self._proc.poll() is None:
+        if self._proc is not None and self._proc.poll() is None and self._sock is not None:
             return self._proc
-        argv = [sys.executable, "-m", "services.executor.guard", "--grace", str(self.grace_seconds)]
-        if not parent_death_signal_available():
-            argv.append("--interrupt")
+        argv = [
+            *parent_death_prefix(),
+            sys.executable,
+            "-m",
+            "services.executor.guard",
+            "--grace",
+            str(self.grace_seconds),
+        ]
+        kind = socket.SOCK_SEQPACKET if _seqpacket_available() else socket.SOCK_STREAM
+        ours, theirs = socket.socketpair(socket.AF_UNIX, kind)
         try:
             # Its own session: a signal to the runner's group must not reach the watchdog.
             self._proc = subprocess.Popen(
                 argv,
-                stdin=subprocess.PIPE,
+                stdin=theirs.fileno(),
                 stdout=subprocess.DEVNULL,
                 start_new_session=True,
                 cwd=str(_REPO_ROOT),
@@ -84,45 +111,62 @@ class ProcessGuard:
                 env={"PYTHONPATH": str(_REPO_ROOT), "PATH": os.environ.get("PATH", "")},
             )
         except OSError:
-            self._proc = None
+            ours.close()
+            self._proc = self._sock = None
             return None
+        finally:
+            theirs.close()
+        self._sock = ours
         # A new watchdog knows nothing yet: tell it every group still running.
-        for pgid in sorted(self._groups):
-            self._send(f"+{pgid}")
+        for pgid, fds in sorted(self._groups.items()):
+            self._send(f"+{pgid}", fds)
         return self._proc
 
-    def _send(self, line: str) -> None:
-        proc = self._proc
-        if proc is None or proc.stdin is None:
+    def _send(self, line: str, fds: tuple[int, ...] = ()) -> None:
+        sock = self._sock
+        if sock is None:
             return
         try:
-            proc.stdin.write(f"{line}\n".encode())
-            proc.stdin.flush()
-        except (BrokenPipeError, OSError):
-            self._proc = None
+            if sock.type == socket.SOCK_SEQPACKET:
+                socket.send_fds(sock, [line.encode()], list(fds))
+            else:
+                sock.sendall(f"{line}\n".encode())
+        except OSError:
+            with contextlib.suppress(OSError):
+                sock.close()
+            self._sock = None
 
-    def register(self, pgid: int) -> None:
-        """Watch the process group ``pgid`` until :meth:`unregister`."""
+    def register(self, pgid: int, fds: tuple[int, ...] = ()) -> None:
+        """Watch the process group ``pgid`` (and keep ``fds``, its output pipes) until :meth:`unregister`."""
         with self._lock:
-            self._groups.add(pgid)
             if self._ensure() is not None:
-                self._send(f"+{pgid}")
+                self._send(f"+{pgid}", fds)
+            self._groups[pgid] = fds
 
     def unregister(self, pgid: int) -> None:
         with self._lock:
-            self._groups.discard(pgid)
-            if self._proc is not None:
-                self._send(f"-{pgid}")
+            self._groups.pop(pgid, None)
+            self._send(f"-{pgid}")
+
+    def _close_current(self) -> subprocess.Popen[bytes] | None:
+        proc, sock = self._proc, self._sock
+        self._proc = self._sock = None
+        if sock is not None:
+            for pgid in self._groups:  # handed over: the old watchdog must not stop them
+                with contextlib.suppress(OSError):
+                    if sock.type == socket.SOCK_SEQPACKET:
+                        sock.send(f"-{pgid}".encode())
+                    else:
+                        sock.sendall(f"-{pgid}\n".encode())
+            with contextlib.suppress(OSError):
+                sock.close()
+        return proc
 
     def reconfigure(self, grace_seconds: float) -> None:
         """A new grace period: the watchdog is restarted with it (and told every live group)."""
         with self._lock:
             self.grace_seconds = grace_seconds
-            old, self._proc = self._proc, None
-            if old is not None:
-                with contextlib.suppress(OSError):
-                    if old.stdin is not None:
-                        old.stdin.close()  # exits at once: the new one knows the groups
+            self._close_current()
             if self._groups:
                 self._ensure()
 
@@ -133,11 +177,8 @@ class ProcessGuard:
     def close(self) -> None:
         """Stop the watchdog (a clean runner exit: nothing is registered any more)."""
         with self._lock:
-            proc, self._proc = self._proc, None
+            proc = self._close_current()
         if proc is not None:
-            with contextlib.suppress(OSError):
-                if proc.stdin is not None:
-                    proc.stdin.close()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(self.grace_seconds + 5)
 
@@ -179,21 +220,83 @@ def _leader_alive(pgid: int) -> bool:
         return True
 
 
-def watch(lines: Any, grace_seconds: float, interrupt: bool) -> list[int]:
-    """Read ``+pgid``/``-pgid`` lines until EOF, then stop the groups still registered.
+def _drain(fd: int) -> None:
+    """Read a dead runner's end of a Terraform pipe until Terraform closes it.
 
-    Returns the groups that had to be SIGKILLed after the grace period.
+    The descriptor shares its open file (and so O_NONBLOCK) with the runner's asyncio reader:
+    made blocking again, or the first empty read would end the drain and Terraform would die
+    of SIGPIPE on its next line.
     """
-    groups: set[int] = set()
-    for raw in lines:
-        line = raw.decode() if isinstance(raw, bytes) else str(raw)
-        line = line.strip()
-        if len(line) > 1 and line[1:].isdigit():
-            (groups.add if line[0] == "+" else groups.discard)(int(line[1:]))
+    with contextlib.suppress(OSError):
+        os.set_blocking(fd, True)
+        while os.read(fd, 65536):
+            pass
+    with contextlib.suppress(OSError):
+        os.close(fd)
+
+
+Event = tuple[str, list[int]]
+
+
+def events_from(stdin_fd: int = 0) -> Iterator[Event]:
+    """``(line, fds)`` messages from the runner: a SEQPACKET socket (with fds) or a plain pipe."""
+    try:
+        sock = socket.socket(fileno=os.dup(stdin_fd))
+    except OSError:
+        sock = None
+    if sock is not None and sock.type == socket.SOCK_SEQPACKET:
+        while True:
+            try:
+                data, fds, _flags, _addr = socket.recv_fds(sock, 256, 8)
+            except OSError:
+                return
+            if not data:
+                return
+            yield data.decode(errors="replace"), list(fds)
+        return
+    stream = sock.makefile("rb") if sock is not None else os.fdopen(os.dup(stdin_fd), "rb")
+    for raw in stream:
+        yield raw.decode(errors="replace"), []
+
+
+class RunnerGone(Exception):
+    """The parent-death signal arrived: the runner died."""
+
+
+def _runner_gone(_signum: int, _frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # act once, however many arrive
+    raise RunnerGone
+
+
+def watch(events: Iterable[Event], grace_seconds: float, interrupt: bool = True) -> list[int]:
+    """Follow ``+pgid``/``-pgid`` messages until they end, then stop the groups still registered.
+
+    Their output pipes are drained from then on (Terraform must not die of SIGPIPE while it
+    stops cleanly). Returns the groups that had to be SIGKILLed after the grace period.
+    """
+    groups: dict[int, list[int]] = {}
+    try:
+        for raw, fds in events:
+            line = raw.strip()
+            if len(line) > 1 and line[1:].isdigit() and line[0] in "+-":
+                pgid = int(line[1:])
+                if line[0] == "+":
+                    groups[pgid] = fds
+                    continue
+                fds = fds + groups.pop(pgid, [])
+            for fd in fds:  # pipes of a finished Terraform (or sent with anything else): not kept
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+    except RunnerGone:
+        pass
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for fds in groups.values():
+        for fd in fds:
+            threading.Thread(target=_drain, args=(fd,), daemon=True).start()
     alive = {g for g in groups if _group_alive(g)}
     if not alive:
         return []
-    if interrupt:  # no parent-death signal on this platform: the clean stop comes from here
+    if interrupt:  # exactly one SIGINT: Terraform's clean stop (a second one aborts it)
         for g in alive:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(g, signal.SIGINT)
@@ -213,8 +316,8 @@ def watch(lines: Any, grace_seconds: float, interrupt: bool) -> list[int]:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m services.executor.guard --grace SECONDS [--interrupt]`` (stdin: the pipe)."""
-    grace, interrupt = 20.0, False
+    """``python -m services.executor.guard --grace SECONDS`` (stdin: the socket or a pipe)."""
+    grace, interrupt = 20.0, True
     args = list(argv)
     while args:
         arg = args.pop(0)
@@ -224,7 +327,8 @@ def main(argv: list[str]) -> int:
             interrupt = True
     # Signals aimed at the runner's terminal or group are not for the watchdog.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    killed = watch(sys.stdin.buffer, grace, interrupt)
+    signal.signal(signal.SIGTERM, _runner_gone)
+    killed = watch(events_from(0), grace, interrupt)
     if killed:
         print(f"alethia guard: killed Terraform process groups {killed} after {grace}s", file=sys.stderr)
     return 0

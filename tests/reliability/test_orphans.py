@@ -1,13 +1,15 @@
 """Scenario 11.5: no orphaned Terraform, no orphaned service.
 
 - A runner process (``python -m services.executor``) is SIGKILLed, alone (not its process
-  tree), while its ``terraform apply`` sleeps in a provisioner. Its Terraform gets the
-  parent-death SIGINT and stops cleanly (state written, lock released), and the watchdog
-  would SIGKILL it after the grace period: every process that was under the runner is
-  gone within the grace period plus slack; the rescuer marks the DEPLOY ERRORED as it
-  does for any dead runner. Counted: Terraform processes left 0.
-- The watchdog alone (no parent-death signal, as on a platform without ``prctl``) stops a
-  registered process group when its pipe closes: SIGINT, the grace period, then SIGKILL.
+  tree), while its ``terraform apply`` runs. The runner's watchdog (told of the death by
+  its closed socket and its parent-death signal) interrupts Terraform once, keeps its
+  output pipes drained, and would SIGKILL it after the grace period: every process that
+  was under the runner is gone within the grace period plus slack, Terraform stopped
+  cleanly (lock released), and the rescuer marks the DEPLOY ERRORED as it does for any
+  dead runner. Counted: Terraform processes left 0, locks left 0.
+- The watchdog fed by a plain pipe (what it falls back to without ``SCM_RIGHTS`` and
+  ``prctl``) stops a registered process group when the pipe closes: SIGINT, the grace
+  period, then SIGKILL for one that ignores SIGINT.
 - ``alethia up`` is SIGKILLed: every service, NATS and SeaweedFS it started exits (they
   get SIGTERM from the kernel): orphans 0 (slow).
 """
@@ -82,7 +84,7 @@ def _spawn_up(data: Path, log_path: Path) -> subprocess.Popen[bytes]:
 
 
 async def test_sigkilled_runner_leaves_no_terraform(make_pipeline: Any) -> None:
-    assert parent_death_signal_available(), "setpriv --pdeathsig is part of util-linux here"
+    assert parent_death_signal_available(), "setpriv --pdeathsig (util-linux) is on this machine"
     p: Pipeline = await make_pipeline(lease_seconds=4, rescue_interval=0.5)
     victim = p.spawn_runner(extra_env={"TF_VAR_sandbox_delay_seconds": "300"})
     project = "orphan"
@@ -107,6 +109,7 @@ async def test_sigkilled_runner_leaves_no_terraform(make_pipeline: Any) -> None:
     assert "stopped sending heartbeats" in job.error
     # SIGINT is Terraform's clean stop: it released the lock on its way out.
     lock_left = bool(p.keys("alethia-state", lock_key))
+    assert not lock_left, "Terraform was not stopped cleanly (one SIGINT, output drained): it left the lock"
     print(
         "RELIABILITY orphans-runner",
         json.dumps(
