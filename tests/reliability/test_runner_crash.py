@@ -124,12 +124,6 @@ async def crash_rounds(make_pipeline: Any, rounds: int) -> dict[str, Any]:
         await victim.wait_stage(deploy.id, {"apply"})
         # Inside the apply for real: Terraform holds the state lock (the stage flips just before).
         await _wait_lock(p, f"crash{tag}-deploy-{i}")
-        plan = await p.queue(plan_spec.id, PLAN)
-        await victim.wait_stage(plan.id, {"init", "plan", "show"})
-        # Both claimed by the victim, in flight right now; the apply's lock is reported.
-        for jid in (deploy.id, plan.id):
-            job = await p.get(jid)
-            assert job.status == RUNNING and job.runner_id == victim.runner_id
         await _lock_reported(p, deploy.id)
         if i == 0:
             # No unlock while a job of the workspace runs: its Terraform holds the lock now.
@@ -139,6 +133,14 @@ async def crash_rounds(make_pipeline: Any, rounds: int) -> dict[str, Any]:
             except grpc.aio.AioRpcError as exc:
                 assert exc.code() == grpc.StatusCode.FAILED_PRECONDITION
                 assert deploy.id in (exc.details() or "") and "RUNNING" in (exc.details() or "")
+        # The PLAN goes last and the kill follows at once: a sandbox plan takes about a second, so
+        # anything awaited in between could let it finish before the runner dies.
+        plan = await p.queue(plan_spec.id, PLAN)
+        await victim.wait_stage(plan.id, {"init", "plan", "show"})
+        # Both claimed by the victim, in flight right now.
+        for jid in (deploy.id, plan.id):
+            job = await p.get(jid)
+            assert job.status == RUNNING and job.runner_id == victim.runner_id
         kills["processes"] += victim.kill()
         killed_at = time.monotonic()
         kills["plan"] += 1
