@@ -79,8 +79,9 @@ MEMORYSTORE_MAX_REPLICAS = 5
 MEMORYSTORE_READ_REPLICAS_MIN_GB = 5
 
 # At most this many CIDRs may reach a cluster API (EKS allows 40 public access CIDRs, GKE 50
-# authorized networks, AKS 200 ranges: the smallest wins so a Spec moves between clouds).
-MAX_API_CIDRS = 40
+# authorized networks, AKS 200 ranges: the smallest wins so a Spec moves between clouds),
+# less the runner's egress CIDRs the templates add (alethia.runner_vars: at most 5).
+MAX_API_CIDRS = 35
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import grpc
 
-from alethia import messaging
+from alethia import messaging, runner_vars
 from alethia.errors import FailedPrecondition
 from alethia.events.v1 import events_pb2
 from alethia.executor.v1 import executor_pb2, executor_pb2_grpc
@@ -97,6 +97,7 @@ async def start(settings: ExecutorSettings) -> ExecutorService:
     settings = settings.model_copy(update={"runner_id": runner_id})
     # Misconfiguration fails the start, not every job later.
     parse_url_rewrites(settings.git_url_rewrite)
+    egress = runner_vars.parse_egress_cidrs(settings.runner_egress_cidrs, settings.runner_egress_allow_any)
     if not (Path(settings.templates_dir) / settings.template_set).is_dir():
         raise FailedPrecondition(f"no template set at {Path(settings.templates_dir) / settings.template_set}")
     binary = resolve_binary(settings.terraform_path)
@@ -220,6 +221,7 @@ async def start(settings: ExecutorSettings) -> ExecutorService:
         record_recovery=record_recovery,
         on_state_kept=recovery.wake,
         find_lock_holder=find_lock_holder,
+        runner_tfvars=runner_vars.runner_tfvars_json(egress),
     )
     runner = Runner(
         ctx,

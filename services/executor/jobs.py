@@ -121,6 +121,7 @@ class ExecutorContext:
     on_state_kept: Callable[[], None] | None = None  # wakes the recovery loop
     find_lock_holder: FindLockHolder | None = None
     lock_poll_seconds: float = 0.5
+    runner_tfvars: str = ""  # runner.auto.tfvars.json (alethia.runner_vars); empty: not written
 
 
 @dataclass
@@ -256,7 +257,9 @@ class JobExecution:
 
         template, tfvars = await self.ctx.render_tfvars(self.job.snapshot_json)
         source = template_dir(self.ctx.templates_dir, self.ctx.template_set, template)
-        async with working_directory(self.ctx.work_root, f"job-{self.job.id[:12]}", source, tfvars) as wd:
+        async with working_directory(
+            self.ctx.work_root, f"job-{self.job.id[:12]}", source, tfvars, self.ctx.runner_tfvars
+        ) as wd:
             tf = Terraform(
                 wd,
                 self.ctx.binary,

@@ -23,6 +23,10 @@
   (``alethia-artifacts``).
 - ``ALETHIA_GIT_URL_REWRITE`` (empty): git ``insteadOf`` mappings ``from=to`` separated by
   ``;``, e.g. ``https://git.example.com/=file:///srv/git/``.
+- ``ALETHIA_RUNNER_EGRESS_CIDRS`` (empty): this runner's egress IPv4 CIDRs, comma separated
+  (at most 5), added to every cluster API's authorised networks (and Azure's Key Vault
+  firewall) so post-apply steps reach the cluster; written to ``runner.auto.tfvars.json``.
+  ``0.0.0.0/0`` is refused unless ``ALETHIA_RUNNER_EGRESS_ALLOW_ANY=true``.
 - Shared (``CommonSettings``): ``ALETHIA_SNAPSHOT_ADDR``, ``ALETHIA_MAPPER_ADDR``,
   ``ALETHIA_NATS_URL``, ``ALETHIA_SERVICE_TOKEN``, ``ALETHIA_LOG_LEVEL``.
 - Passed through to Terraform: ``TF_VAR_*`` (e.g. ``TF_VAR_sandbox_delay_seconds``);
@@ -65,3 +69,6 @@ class ExecutorSettings(CommonSettings):
     s3_artifact_bucket: str = "alethia-artifacts"
 
     git_url_rewrite: str = ""
+    # A string, parsed and validated by alethia.runner_vars at startup (errors name the entry).
+    runner_egress_cidrs: str = ""
+    runner_egress_allow_any: bool = False

@@ -2,7 +2,8 @@
 
 Invariants:
 - The working directory is a fresh copy of ``templates/<set>/<template>/`` (symlinks
-  followed, so the copy stands alone) plus ``terraform.tfvars.json``; no ``.tf`` file is
+  followed, so the copy stands alone) plus ``terraform.tfvars.json`` (the mapper's) and
+  ``runner.auto.tfvars.json`` (the runner's own variables, when given); no ``.tf`` file is
   ever generated or edited. It is removed when the job ends, unless it holds Terraform's
   ``errored.tfstate`` (applied state the backend never got): that one stays until the
   state is pushed back (:mod:`services.executor.recovery`).
@@ -28,6 +29,7 @@ from typing import Any
 
 from alethia import naming
 from alethia.errors import FailedPrecondition
+from alethia.runner_vars import RUNNER_TFVARS_FILE
 
 TFVARS_FILE = "terraform.tfvars.json"
 # What Terraform writes when it cannot persist state to the backend after changing resources.
@@ -106,9 +108,11 @@ def template_dir(templates_dir: Path, template_set: str, template: str) -> Path:
     return path
 
 
-def prepare(work_root: Path, name: str, source: Path, tfvars_json: str) -> Path:
+def prepare(work_root: Path, name: str, source: Path, tfvars_json: str, runner_tfvars_json: str = "") -> Path:
     """A fresh working directory: the template copied (symlinks followed) plus the tfvars."""
     json.loads(tfvars_json)  # refuse something Terraform would reject later, before any I/O
+    if runner_tfvars_json:
+        json.loads(runner_tfvars_json)
     work_root.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=work_root))
     try:
@@ -122,6 +126,8 @@ def prepare(work_root: Path, name: str, source: Path, tfvars_json: str) -> Path:
             ),
         )
         (workdir / TFVARS_FILE).write_text(tfvars_json)
+        if runner_tfvars_json:
+            (workdir / RUNNER_TFVARS_FILE).write_text(runner_tfvars_json)
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
@@ -130,14 +136,14 @@ def prepare(work_root: Path, name: str, source: Path, tfvars_json: str) -> Path:
 
 @contextlib.asynccontextmanager
 async def working_directory(
-    work_root: Path, name: str, source: Path, tfvars_json: str
+    work_root: Path, name: str, source: Path, tfvars_json: str, runner_tfvars_json: str = ""
 ) -> AsyncIterator[Path]:
     """:func:`prepare`, and removal of the directory when the job ends.
 
     Never removed while it holds ``errored.tfstate``: that file may be the only record of
     resources Terraform just created.
     """
-    workdir = await asyncio.to_thread(prepare, work_root, name, source, tfvars_json)
+    workdir = await asyncio.to_thread(prepare, work_root, name, source, tfvars_json, runner_tfvars_json)
     try:
         yield workdir
     finally:

@@ -398,8 +398,9 @@ def api_cidrs_option() -> Option:
         "api_authorized_cidrs",
         "list(string)",
         [],
-        "IPv4 CIDRs allowed to reach the Kubernetes API, including the runner's egress address "
-        "(post-apply installs ArgoCD through it); empty = private API endpoint only.",
+        "IPv4 CIDRs allowed to reach the Kubernetes API; the runner adds its egress CIDRs "
+        "(ALETHIA_RUNNER_EGRESS_CIDRS) so post-apply steps reach it; none at all = private API "
+        "endpoint only.",
     )
 
 
@@ -409,7 +410,8 @@ def hardening_variables() -> tuple[Var, ...]:
         Var(
             "cluster_api_authorized_cidrs",
             "cluster.provider_config.api_authorized_cidrs",
-            "CIDRs allowed to reach the Kubernetes API (the runner's included); empty = private only.",
+            "The Spec's CIDRs allowed to reach the Kubernetes API (the runner's egress CIDRs are added); "
+            "none at all = private only.",
             "list(string)",
         ),
         Var(

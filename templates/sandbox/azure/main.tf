@@ -47,6 +47,9 @@ resource "terraform_data" "cluster" {
     subscription_id   = var.subscription_id
     tenant_zone_id    = var.tenant_zone_id
     resource_group_id = local.rg
+
+    # The Spec's CIDRs plus the runner's egress, merged as the real template merges them.
+    api_authorized_cidrs = distinct(concat(var.cluster_api_authorized_cidrs, var.runner_egress_cidrs))
   }
 }
 

@@ -34,6 +34,9 @@ resource "terraform_data" "cluster" {
     private_nodes   = var.gke_private_nodes
     network_id      = terraform_data.network.output.id
     endpoint        = "https://${substr(local.seed, 0, 16)}.gke.${var.region}.sandbox.invalid"
+
+    # The Spec's CIDRs plus the runner's egress, merged as the real template merges them.
+    api_authorized_cidrs = distinct(concat(var.cluster_api_authorized_cidrs, var.runner_egress_cidrs))
   }
 }
 

@@ -23,14 +23,17 @@ resource "aws_iam_role_policy_attachment" "cluster" {
 }
 
 locals {
-  api_public = var.eks_endpoint_public_access && length(var.cluster_api_authorized_cidrs) > 0
+  # The Spec's CIDRs plus the runner's egress (runner.auto.tfvars.json): post-apply steps
+  # reach the API from the runner.
+  api_cidrs  = distinct(concat(var.cluster_api_authorized_cidrs, var.runner_egress_cidrs))
+  api_public = var.eks_endpoint_public_access && length(local.api_cidrs) > 0
   # The runner installs ArgoCD after apply: it is a cluster admin like the Spec's admins.
   cluster_admins = toset(concat(var.eks_cluster_admins, [data.aws_iam_session_context.current.issuer_arn]))
 }
 
 resource "aws_eks_cluster" "this" {
-  # checkov:skip=CKV_AWS_39:the public endpoint is on only with cluster_api_authorized_cidrs set, for the runner's post-apply steps
-  # checkov:skip=CKV_AWS_38:public_access_cidrs is exactly cluster_api_authorized_cidrs (never 0.0.0.0/0: CreateSpec refuses it)
+  # checkov:skip=CKV_AWS_39:the public endpoint is on only with authorised CIDRs (the Spec's or the runner's), for the runner's post-apply steps
+  # checkov:skip=CKV_AWS_38:public_access_cidrs are the Spec's and the runner's CIDRs (never 0.0.0.0/0: CreateSpec refuses it, the runner unless explicitly allowed)
   name                      = "${local.name}-eks"
   version                   = var.eks_cluster_version
   role_arn                  = aws_iam_role.cluster.arn
@@ -40,7 +43,7 @@ resource "aws_eks_cluster" "this" {
     subnet_ids              = local.private_subnet_ids
     endpoint_private_access = true
     endpoint_public_access  = local.api_public
-    public_access_cidrs     = local.api_public ? var.cluster_api_authorized_cidrs : null
+    public_access_cidrs     = local.api_public ? local.api_cidrs : null
   }
 
   access_config {

@@ -3,6 +3,12 @@
 # policies, and an API server that answers the Spec's authorised CIDRs only (private when
 # there are none).
 
+locals {
+  # The Spec's CIDRs plus the runner's egress (runner.auto.tfvars.json): post-apply steps
+  # and the Key Vault writes come from the runner.
+  api_cidrs = distinct(concat(var.cluster_api_authorized_cidrs, var.runner_egress_cidrs))
+}
+
 resource "azurerm_kubernetes_cluster" "this" {
   # checkov:skip=CKV_AZURE_115:the API is private when no authorised CIDRs are given; with them the runner reaches it through authorized_ip_ranges
   # checkov:skip=CKV_AZURE_117:a disk encryption set needs a customer key the Spec does not give; disks use platform-managed keys
@@ -18,12 +24,12 @@ resource "azurerm_kubernetes_cluster" "this" {
   sku_tier                  = var.aks_sku_tier
   automatic_upgrade_channel = var.aks_automatic_upgrade_channel == "none" ? null : var.aks_automatic_upgrade_channel
   local_account_disabled    = true
-  private_cluster_enabled   = length(var.cluster_api_authorized_cidrs) == 0
+  private_cluster_enabled   = length(local.api_cidrs) == 0
   azure_policy_enabled      = true
   tags                      = var.tags
 
   dynamic "api_server_access_profile" {
-    for_each = length(var.cluster_api_authorized_cidrs) > 0 ? [var.cluster_api_authorized_cidrs] : []
+    for_each = length(local.api_cidrs) > 0 ? [local.api_cidrs] : []
     content {
       authorized_ip_ranges = api_server_access_profile.value
     }

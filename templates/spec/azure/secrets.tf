@@ -17,7 +17,7 @@ resource "azurerm_key_vault" "this" {
   network_acls {
     default_action = "Deny"
     bypass         = "AzureServices"
-    ip_rules       = var.cluster_api_authorized_cidrs
+    ip_rules       = local.api_cidrs
   }
   soft_delete_retention_days = 7
   tags                       = var.tags

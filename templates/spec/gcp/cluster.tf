@@ -49,10 +49,11 @@ resource "google_container_cluster" "this" {
     }
   }
 
-  # Empty list = reachable from inside the VPC only.
+  # The Spec's CIDRs plus the runner's egress (runner.auto.tfvars.json); none = reachable
+  # from inside the VPC only.
   master_authorized_networks_config {
     dynamic "cidr_blocks" {
-      for_each = var.cluster_api_authorized_cidrs
+      for_each = distinct(concat(var.cluster_api_authorized_cidrs, var.runner_egress_cidrs))
       content {
         cidr_block   = cidr_blocks.value
         display_name = "authorised ${cidr_blocks.value}"
