@@ -20,6 +20,7 @@ Pure: every check takes the Spec as plain JSON data (the dict of
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -290,6 +291,29 @@ def check_api_cidrs(
     return out
 
 
+# A Key Vault key's resource id: vault names are 3-24 letters, digits and hyphens, key names
+# up to 127. No /versions/<v>: the services follow the key's rotation.
+AZURE_KEY_ID = re.compile(
+    r"^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[-\w.()]{1,90}"
+    r"/providers/Microsoft\.KeyVault/vaults/[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]/keys/[a-zA-Z0-9-]{1,127}$"
+)
+
+
+def check_azure_encryption_key(spec: Data) -> list[FieldViolation]:
+    """Azure's ``encryption_key``: the resource id of a Key Vault key, without a version."""
+    key = _section(_section(spec, "cluster"), "provider_config").get("encryption_key")
+    # A non-string is the option table's error ("expected a string"), reported once.
+    if not isinstance(key, str) or key == "" or AZURE_KEY_ID.match(key):
+        return []
+    return [
+        FieldViolation(
+            "cluster.provider_config.encryption_key",
+            "must be a Key Vault key's resource id without a version: /subscriptions/<id>/resourceGroups/"
+            "<group>/providers/Microsoft.KeyVault/vaults/<vault>/keys/<key>",
+        )
+    ]
+
+
 def check_prefix_starts_with_letter(provider: str, spec: Data) -> list[FieldViolation]:
     """Cloud names start with ``<project>-``; RDS, ElastiCache, GKE, Cloud SQL, Memorystore and
     Pub/Sub names must begin with a letter, so the project name must too."""
@@ -314,6 +338,7 @@ def violations(provider: str, spec: Data) -> list[FieldViolation]:
     out += check_prefix_starts_with_letter(provider, spec)
     if provider == "azure":
         out += check_azure_postgres_storage(spec)
+        out += check_azure_encryption_key(spec)
     if provider == "gcp":
         out += check_memorystore(spec)
     # Name lengths only once the prefix parts are themselves valid (at most a DNS label each);

@@ -118,3 +118,21 @@ def test_cloud_names_start_with_a_letter(provider: str) -> None:
     assert _fields(provider, data) == {
         "project_name": f"must start with a letter on {provider} (cloud names begin with it)"
     }
+
+
+def test_azure_encryption_key_is_a_versionless_key_vault_key_id() -> None:
+    field = "cluster.provider_config.encryption_key"
+    data = snapshot("azure")
+    good = data["cluster"]["provider_config"]["encryption_key"]
+    assert good.endswith("/vaults/acme-keys/keys/portal") and _fields("azure", data) == {}
+    for bad in (
+        good + "/versions/0123456789abcdef0123456789abcdef",  # pinned: would not follow rotation
+        "https://acme-keys.vault.azure.net/keys/portal",  # the data-plane URL, not the resource id
+        good.replace("/vaults/acme-keys/", "/vaults/ak/"),  # vault names have 3-24 characters
+        good.replace("Microsoft.KeyVault/vaults", "Microsoft.Storage/storageAccounts"),
+    ):
+        data["cluster"]["provider_config"]["encryption_key"] = bad
+        assert "Key Vault key's resource id" in _fields("azure", data)[field], bad
+        assert field in _render_fields(data)  # the mapper refuses it too
+    data["cluster"]["provider_config"]["encryption_key"] = ""
+    assert _fields("azure", data) == {}  # empty: platform-managed keys

@@ -49,6 +49,14 @@ OPTIONS: dict[str, tuple[Option, ...]] = {
     ),
     "cluster.provider_config": (
         api_cidrs_option(),
+        Option(
+            "encryption_key",
+            "string",
+            "",
+            "Key Vault key resource id (/subscriptions/.../providers/Microsoft.KeyVault/vaults/<vault>/keys/<key>) "
+            "for AKS disks, PostgreSQL/MySQL flexible servers, the storage account and Cosmos DB; "
+            "empty = platform-managed keys.",
+        ),
         Option("sku_tier", "string", "Free", "AKS pricing tier.", choices=("Free", "Premium", "Standard")),
         Option("os_disk_size_gb", "number", 128, "Node OS disk size in GB.", minimum=30, integer=True),
         Option(
@@ -179,6 +187,12 @@ def _checks(spec: SpecConfig) -> list[FieldViolation]:
 VARIABLES: tuple[Var, ...] = (
     *common_variables("location", "subscription_id", "Azure subscription id the resources are created in."),
     *hardening_variables(),
+    Var(
+        "encryption_key",
+        "cluster.provider_config.encryption_key",
+        "Customer-managed key for encryption at rest; empty = the cloud's managed keys.",
+        "string",
+    ),
     Var(
         "tags",
         TAG_SOURCE,

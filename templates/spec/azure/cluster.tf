@@ -11,7 +11,6 @@ locals {
 
 resource "azurerm_kubernetes_cluster" "this" {
   # checkov:skip=CKV_AZURE_115:the API is private when no authorised CIDRs are given; with them the runner reaches it through authorized_ip_ranges
-  # checkov:skip=CKV_AZURE_117:a disk encryption set needs a customer key the Spec does not give; disks use platform-managed keys
   # checkov:skip=CKV_AZURE_226:ephemeral OS disks depend on the VM size's cache, which the Spec chooses
   # checkov:skip=CKV_AZURE_232:one pool runs system and app pods; a separate system pool is a sizing choice of the Spec
   # checkov:skip=CKV_AZURE_227:host encryption must be enabled on the subscription first (a feature registration outside Terraform)
@@ -26,6 +25,7 @@ resource "azurerm_kubernetes_cluster" "this" {
   local_account_disabled    = true
   private_cluster_enabled   = length(local.api_cidrs) == 0
   azure_policy_enabled      = true
+  disk_encryption_set_id    = local.cmk ? azurerm_disk_encryption_set.this[0].id : null
   tags                      = var.tags
 
   dynamic "api_server_access_profile" {
@@ -72,6 +72,9 @@ resource "azurerm_kubernetes_cluster" "this" {
   lifecycle {
     ignore_changes = [default_node_pool[0].node_count]
   }
+
+  # The disk encryption set must reach the key before disks are created with it.
+  depends_on = [azurerm_role_assignment.cmk_disks]
 }
 
 # Container insights and control plane logs.

@@ -33,6 +33,22 @@ resource "azurerm_postgresql_flexible_server" "this" {
     tenant_id                     = data.azurerm_client_config.current.tenant_id
   }
 
+  dynamic "identity" {
+    for_each = local.cmk ? [1] : []
+    content {
+      type         = "UserAssigned"
+      identity_ids = [azurerm_user_assigned_identity.cmk[0].id]
+    }
+  }
+
+  dynamic "customer_managed_key" {
+    for_each = local.cmk ? [1] : []
+    content {
+      key_vault_key_id                  = local.cmk_key_url
+      primary_user_assigned_identity_id = azurerm_user_assigned_identity.cmk[0].id
+    }
+  }
+
   dynamic "high_availability" {
     for_each = each.value.high_availability != "Disabled" ? [each.value.high_availability] : []
     content {
@@ -44,8 +60,9 @@ resource "azurerm_postgresql_flexible_server" "this" {
     ignore_changes = [zone, high_availability[0].standby_availability_zone]
   }
 
-  # The private DNS zone must be linked to the VNet before the server is created in it.
-  depends_on = [azurerm_private_dns_zone_virtual_network_link.this]
+  # The private DNS zone must be linked to the VNet before the server is created in it, and
+  # the identity must reach the key.
+  depends_on = [azurerm_private_dns_zone_virtual_network_link.this, azurerm_role_assignment.cmk_data]
 }
 
 resource "random_password" "mysql_admin" {
@@ -78,6 +95,22 @@ resource "azurerm_mysql_flexible_server" "this" {
     size_gb = each.value.storage_gb
   }
 
+  dynamic "identity" {
+    for_each = local.cmk ? [1] : []
+    content {
+      type         = "UserAssigned"
+      identity_ids = [azurerm_user_assigned_identity.cmk[0].id]
+    }
+  }
+
+  dynamic "customer_managed_key" {
+    for_each = local.cmk ? [1] : []
+    content {
+      key_vault_key_id                  = local.cmk_key_url
+      primary_user_assigned_identity_id = azurerm_user_assigned_identity.cmk[0].id
+    }
+  }
+
   dynamic "high_availability" {
     for_each = each.value.high_availability != "Disabled" ? [each.value.high_availability] : []
     content {
@@ -89,8 +122,9 @@ resource "azurerm_mysql_flexible_server" "this" {
     ignore_changes = [zone, high_availability[0].standby_availability_zone]
   }
 
-  # The private DNS zone must be linked to the VNet before the server is created in it.
-  depends_on = [azurerm_private_dns_zone_virtual_network_link.this]
+  # The private DNS zone must be linked to the VNet before the server is created in it, and
+  # the identity must reach the key.
+  depends_on = [azurerm_private_dns_zone_virtual_network_link.this, azurerm_role_assignment.cmk_data]
 }
 
 resource "azurerm_redis_cache" "this" {
@@ -111,7 +145,6 @@ resource "azurerm_redis_cache" "this" {
 }
 
 resource "azurerm_cosmosdb_account" "this" {
-  # checkov:skip=CKV_AZURE_100:customer-managed keys need a Key Vault key and an identity the Spec does not give; data is encrypted with Microsoft-managed keys
   count               = length(var.cosmos_db_collections) > 0 ? 1 : 0
   name                = "${local.compact}-cosmos"
   location            = azurerm_resource_group.this.location
@@ -123,7 +156,17 @@ resource "azurerm_cosmosdb_account" "this" {
   public_network_access_enabled      = false
   is_virtual_network_filter_enabled  = true
   access_key_metadata_writes_enabled = false
+  key_vault_key_id                   = local.cmk ? local.cmk_key_url : null
+  default_identity_type              = local.cmk ? "UserAssignedIdentity=${azurerm_user_assigned_identity.cmk[0].id}" : null
   tags                               = var.tags
+
+  dynamic "identity" {
+    for_each = local.cmk ? [1] : []
+    content {
+      type         = "UserAssigned"
+      identity_ids = [azurerm_user_assigned_identity.cmk[0].id]
+    }
+  }
 
   consistency_policy {
     consistency_level = "Session"
@@ -133,6 +176,7 @@ resource "azurerm_cosmosdb_account" "this" {
     location          = azurerm_resource_group.this.location
     failover_priority = 0
   }
+  depends_on = [azurerm_role_assignment.cmk_data]
 }
 
 resource "azurerm_cosmosdb_sql_database" "this" {
@@ -175,7 +219,6 @@ resource "azurerm_cosmosdb_sql_container" "this" {
 }
 
 resource "azurerm_storage_account" "this" {
-  # checkov:skip=CKV2_AZURE_1:customer-managed keys need a Key Vault key and an identity the Spec does not give; data is encrypted with Microsoft-managed keys
   # checkov:skip=CKV_AZURE_33:the account holds blob containers only; the queue service is unused
   # checkov:skip=CKV2_AZURE_41:shared keys are off, so there are no account SAS tokens to expire
   # checkov:skip=CKV_AZURE_206:ZRS keeps three copies across the region's zones; copying data to a paired region is a residency decision
@@ -192,6 +235,22 @@ resource "azurerm_storage_account" "this" {
   shared_access_key_enabled       = false
   tags                            = var.tags
 
+  dynamic "identity" {
+    for_each = local.cmk ? [1] : []
+    content {
+      type         = "UserAssigned"
+      identity_ids = [azurerm_user_assigned_identity.cmk[0].id]
+    }
+  }
+
+  dynamic "customer_managed_key" {
+    for_each = local.cmk ? [1] : []
+    content {
+      key_vault_key_id          = local.cmk_key_url
+      user_assigned_identity_id = azurerm_user_assigned_identity.cmk[0].id
+    }
+  }
+
   blob_properties {
     versioning_enabled = anytrue([for c in var.storage_containers : c.versioning])
 
@@ -203,6 +262,7 @@ resource "azurerm_storage_account" "this" {
       days = 7
     }
   }
+  depends_on = [azurerm_role_assignment.cmk_data]
 }
 
 resource "azurerm_storage_container" "this" {

@@ -43,6 +43,11 @@ variable "production" {
   type        = bool
 }
 
+variable "encryption_key" {
+  description = "Customer-managed key for encryption at rest; empty = the cloud's managed keys."
+  type        = string
+}
+
 variable "tags" {
   description = "Tags on every resource (owner, project, environment, zone, Spec)."
   type        = map(string)
