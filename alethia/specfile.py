@@ -1,6 +1,6 @@
 """Spec files: a plain dict (parsed YAML/JSON) <-> ``alethia.specs.v1.Spec``, and back.
 
-The dict uses the field names of DESIGN.md section 2 (the proto field names), with
+The dict uses the proto field names (the snapshot contract of docs/architecture.md), with
 ``provider_config`` / ``config`` / ``metadata`` as plain dicts. Conversion is strict and
 pure: a wrong type or an unknown key is an :class:`~alethia.errors.InvalidArgument` naming
 the field path (``cluster.node_min_size: expected an integer``), every problem at once.
@@ -284,7 +284,7 @@ def _message_to_dict(msg: pb_message.Message, skip: frozenset[str] = frozenset()
 
 
 def spec_to_dict(spec: specs_pb2.Spec, include_output_only: bool = True) -> dict[str, Any]:
-    """The Spec as a plain dict with the DESIGN.md field names.
+    """The Spec as a plain dict with the proto field names.
 
     ``network``/``cluster``/``dns`` appear only when set; Structs become dicts (integers
     stay integers); timestamps are RFC 3339 strings. With ``include_output_only=False``

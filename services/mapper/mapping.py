@@ -294,7 +294,7 @@ def dumps(tfvars: Mapping[str, Any]) -> str:
 
 
 def first(items_attr: str, field_name: str) -> Callable[[Data], str]:
-    """The seed's single-value variables: the first item's value, "" when the list is empty."""
+    """The single-value variables of docs/mapping.md: the first item's value, "" when the list is empty."""
 
     def pick(spec: Data) -> str:
         items = spec[items_attr]
@@ -344,7 +344,7 @@ def subscriptions(topic: Data, spec: Data) -> list[dict[str, str]]:
 
 
 def common_variables(region_var: str, account_var: str, account_desc: str) -> tuple[Var, ...]:
-    """The variables every provider declares (names from the seed's table where it has one)."""
+    """The variables every provider declares (names as documented in docs/mapping.md)."""
     return (
         Var("project_name", "project_name", "Project name; prefix of every resource name.", "string"),
         Var("environment", "environment", "Environment name (dev, staging, prod, ...).", "string"),

@@ -1,4 +1,4 @@
-"""Stage 3: the frozen snapshot (DESIGN.md section 2) as a strict, typed ``SpecConfig``.
+"""Stage 3: the frozen snapshot (docs/architecture.md, "The snapshot contract") as a strict, typed ``SpecConfig``.
 
 Deserialization is all-or-nothing: :func:`parse_snapshot` either returns a complete
 ``SpecConfig`` or raises :class:`alethia.errors.InvalidArgument` listing *every* problem
@@ -126,7 +126,7 @@ class SecretConfig(_Strict):
 
 
 class SpecConfig(_Strict):
-    """The typed Spec a job executes: exactly the snapshot keys of DESIGN.md section 2."""
+    """The typed Spec a job executes: exactly the keys of the snapshot contract (docs/architecture.md)."""
 
     spec_id: str = ""
     zone_id: str = ""

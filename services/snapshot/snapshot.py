@@ -1,4 +1,6 @@
-"""Stage 2, pure: a Spec -> the frozen snapshot of DESIGN.md section 2, its hash, and diffs.
+"""Stage 2, pure: a Spec -> the frozen snapshot, its hash, and diffs.
+
+The snapshot contract is described in docs/architecture.md ("The snapshot contract").
 
 No I/O here. The snapshot is a plain JSON object whose names are the contract with the
 mapper and the CLI. The same configuration always gives the same snapshot and hash:

@@ -2,7 +2,7 @@
 
 Every function takes the session (or, for the concurrent reads, the session factory);
 the caller owns the transaction. Specs travel as the plain dicts of
-:func:`alethia.specfile.spec_to_dict` (DESIGN.md names), lists ordered by name
+:func:`alethia.specfile.spec_to_dict` (the proto field names, see docs/architecture.md), lists ordered by name
 (repositories by url, branch, path) so the same Spec always reads back the same way.
 """
 

@@ -31,7 +31,7 @@ def test_docs_name_every_variable_of_every_provider() -> None:
     for mapping in providers.REGISTRY.values():
         for var in mapping.variables:
             assert f"| `{var.name}` |" in page
-    # The seed's multi-variable rows appear in the summary table.
+    # The multi-variable rows appear in the summary table.
     assert "| `databases[]` | `rds_config` | `cloud_sql_databases` | `azure_databases` |" in page
     assert "`git_access_token`" in page
 

@@ -55,7 +55,7 @@ def test_output_is_canonical_and_independent_of_input_formatting(provider: str) 
     assert a == json.dumps(json.loads(a), sort_keys=True, separators=(",", ":")) + "\n"
 
 
-# The names the seed's table fixes (DESIGN.md section 5).
+# The variable names docs/mapping.md fixes.
 SEED_NAMES = {
     "aws": {
         "project_name", "region", "aws_account_id", "provision_vpc", "vpc_cidr", "eks_cluster_version",

@@ -1,4 +1,4 @@
-"""The contract between the mapper and the Terraform templates (DESIGN.md section 6).
+"""The contract between the mapper and the Terraform templates (docs/mapping.md).
 
 For all six template directories: Terraform's own configuration loader reads them; every
 key the mapper emits (full and minimal Spec) is a declared variable with a compatible type;

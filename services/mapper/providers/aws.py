@@ -1,5 +1,5 @@
 """AWS ProviderTfvars: VPC, EKS, RDS/Aurora, ElastiCache, SQS+SNS, DynamoDB, S3,
-Secrets Manager, Route 53 + WAF. Variable names of the seed's table are kept exactly."""
+Secrets Manager, Route 53 + WAF. Variable names follow the table in docs/mapping.md."""
 
 from __future__ import annotations
 
