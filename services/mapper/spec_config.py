@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from alethia.errors import FieldViolation, InvalidArgument
 
@@ -37,6 +37,22 @@ class _Strict(BaseModel):
     # strict: no coercion ("3" is not 3); forbid: an unknown key is an error, not dropped;
     # frozen: a SpecConfig is a value, shared safely between requests.
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_absent(cls, data: Any) -> Any:
+        """A JSON ``null`` for an optional field reads as if the key were absent.
+
+        Other producers (a Console building snapshots from database rows) write absent
+        optional values as ``null``; the default then applies. A ``null`` for a required
+        field is left in place, so it is still refused naming the field.
+        """
+        if not isinstance(data, Mapping):
+            return data
+        fields = cls.model_fields
+        return {
+            k: v for k, v in data.items() if not (v is None and k in fields and not fields[k].is_required())
+        }
 
 
 class NetworkConfig(_Strict):

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from alethia.errors import InvalidArgument
-from services.mapper.spec_config import SpecConfig, parse_snapshot
+from services.mapper.spec_config import DnsConfig, SpecConfig, parse_snapshot
 from tests.mapper.snapshots import PROVIDERS, snapshot
 
 
@@ -134,10 +134,49 @@ def test_existing_network_needs_its_id() -> None:
     assert _violations(data) == {"network.network_id": "is required when network.provision_network is false"}
 
 
-def test_optional_components_may_be_absent_but_not_null() -> None:
+def test_optional_components_may_be_absent_or_null() -> None:
     data = snapshot("aws", "minimal")
     for key in ("dns", "repositories", "databases", "secrets", "git_access_token"):
         del data[key]
     assert parse_snapshot(json.dumps(data)).databases == []
     data["caches"] = None
+    assert parse_snapshot(json.dumps(data)).caches == []
+    data["caches"] = {}
     assert _violations(data) == {"caches": "expected a list"}
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_null_optional_values_read_as_absent(provider: str) -> None:
+    """A Console that builds snapshots from rows writes absent optional values as null."""
+    data = snapshot(provider, "minimal")
+    expected = parse_snapshot(json.dumps(data))
+    nulled = dict(data)
+    for key in ("dns", "repositories", "databases", "caches", "terraform_version", "zone_id"):
+        nulled.pop(key, None)
+        nulled[key] = None
+    nulled["network"] = {**data["network"], "provider_config": None, "cidr_block": None}
+    nulled["cluster"] = {**data["cluster"], "cluster_admins": None, "provider_config": None}
+    by_text = parse_snapshot(json.dumps(nulled))
+    by_object = parse_snapshot(nulled)
+    assert by_text == by_object
+    assert by_text.dns == DnsConfig()
+    assert by_text.databases == [] and by_text.terraform_version == "" and by_text.zone_id == ""
+    assert by_text.network.provider_config == {} and by_text.cluster.cluster_admins == []
+    assert by_text.network == expected.network.model_copy(update={"provider_config": {}, "cidr_block": ""})
+
+
+def test_null_in_a_list_item_reads_as_absent_but_wrong_types_are_refused() -> None:
+    data = snapshot("aws")
+    data["databases"][0]["scaling"] = None
+    data["databases"][0]["provider_config"] = None
+    spec = parse_snapshot(json.dumps(data))
+    assert spec.databases[0].scaling.min_capacity == 0
+    assert spec.databases[0].provider_config == {}
+    data["project_name"] = None  # required: null is not a value
+    data["network"] = None
+    data["databases"][1]["storage_gb"] = "20"
+    assert _violations(data) == {
+        "project_name": "expected a string",
+        "network": "expected an object",
+        "databases[1].storage_gb": "expected an integer",
+    }
