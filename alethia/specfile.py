@@ -26,6 +26,7 @@ from google.protobuf import message as pb_message
 from google.protobuf import struct_pb2, timestamp_pb2
 from google.protobuf.descriptor import FieldDescriptor
 
+from alethia import field_paths
 from alethia.errors import FieldViolation, InvalidArgument
 from alethia.rpc.structs import dict_to_struct
 from alethia.specs.v1 import specs_pb2
@@ -45,8 +46,7 @@ _TIMESTAMP = timestamp_pb2.Timestamp.DESCRIPTOR.full_name
 _MAX_SAFE_INT = 2**53
 
 
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
+_join = field_paths.join
 
 
 def _type_name(value: Any) -> str:

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from alethia import field_paths
 from alethia.errors import FieldViolation, InvalidArgument
 
 PROVIDERS = ("aws", "gcp", "azure")
@@ -234,14 +235,8 @@ def _json_reason(exc: Exception) -> str:
 
 
 def field_path(loc: Sequence[str | int]) -> str:
-    """``("databases", 1, "engine")`` -> ``databases[1].engine``."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
+    """``("databases", 1, "engine")`` -> ``databases[1].engine`` (the one field-path format)."""
+    return field_paths.from_parts(loc)
 
 
 _TYPE_WORDS = {

@@ -53,7 +53,7 @@ from services.snapshot.jobs import (
 )
 from services.snapshot.snapshot import (
     build_snapshot,
-    changed_paths,
+    changed_fields,
     config_hash,
     snapshot_workspace,
     state_key,
@@ -358,11 +358,12 @@ class JobQueue:
                 ],
             )
         if plan["config_hash"] != current.config_hash:
-            paths = changed_paths(plan["snapshot"], current.snapshot)
+            changes = changed_fields(plan["snapshot"], current.snapshot)
+            paths = list(dict.fromkeys(c.field for c in changes))
             raise FailedPrecondition(
                 f"the spec changed since plan {plan_job_id} (hash mismatch): re-plan before applying. "
                 f"Changed: {', '.join(paths) if paths else '(unknown)'}",
-                [PreconditionViolation("PLAN_HASH", p, "changed since the plan") for p in paths],
+                [PreconditionViolation("PLAN_HASH", c.field, c.description) for c in changes],
             )
         return plan
 

@@ -24,7 +24,8 @@ from typing import Any
 
 import rfc8785
 
-from alethia import naming
+from alethia import field_paths, naming
+from alethia.errors import FieldViolation
 from alethia.rpc.structs import struct_to_dict
 from alethia.specs.v1 import specs_pb2
 
@@ -33,9 +34,6 @@ from alethia.specs.v1 import specs_pb2
 VOLATILE_KEYS = frozenset(
     {"git_access_token", "revision", "spec_revision", "create_time", "update_time", "job_id"}
 )
-
-# How items of each list are named in paths (``databases[ledger].instance_class``).
-_LIST_KEYS: dict[str, str] = {"repositories": "url"}
 
 
 def _number(value: float) -> float | int:
@@ -185,61 +183,83 @@ def parse_snapshot(text: str) -> dict[str, Any]:
     return value
 
 
-def changed_paths(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """Paths that differ between two snapshots, never their values.
+def changed_fields(old: dict[str, Any], new: dict[str, Any]) -> list[FieldViolation]:
+    """What differs between a plan's snapshot (``old``) and the current one (``new``), never values.
 
-    List items are named by their key (``databases[ledger].instance_class``); an item that
-    exists on one side only is reported as the item itself (``caches[sessions]``); a list of
-    plain values that differs is reported as the list (``cluster.instance_types``).
-    ``git_access_token`` and volatile keys are ignored.
+    Paths are in the one field-path format (docs/architecture.md, "Field paths"): an item
+    that exists in both is named by its position in the current snapshot
+    (``databases[1].instance_class``); one that exists on one side only is reported as the
+    item itself, "added since the plan" at its current position or "removed since the plan"
+    at its position in the plan's snapshot; a list of plain values that differs is reported
+    as the list (``cluster.instance_types``). Items are matched by ``name`` (repositories by
+    url, branch and path). ``git_access_token`` and volatile keys are ignored.
     """
-    out: list[str] = []
+    out: list[FieldViolation] = []
     _diff({k: v for k, v in old.items() if k not in VOLATILE_KEYS},
           {k: v for k, v in new.items() if k not in VOLATILE_KEYS}, "", out)  # fmt: skip
-    return sorted(set(out))
+    unique = {(v.field, v.description): v for v in out}
+    return sorted(unique.values(), key=lambda v: (_sort_key(v.field), v.description))
 
 
-def _join(prefix: str, key: str) -> str:
-    return f"{prefix}.{key}" if prefix else key
+def changed_paths(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """The distinct paths of :func:`changed_fields`, in document order."""
+    return list(dict.fromkeys(v.field for v in changed_fields(old, new)))
 
 
-def _diff(old: Any, new: Any, path: str, out: list[str]) -> None:
+def _sort_key(path: str) -> list[tuple[int, str | int]]:
+    return [(1, p) if isinstance(p, int) else (0, p) for p in field_paths.parse(path)]
+
+
+def _item_key(list_name: str, value: Any) -> Any:
+    if not isinstance(value, dict):
+        return None
+    if list_name == "repositories":
+        parts = tuple(value.get(k) for k in ("url", "branch", "path"))
+        return parts if all(isinstance(p, str) for p in parts) else None
+    name = value.get("name")
+    return name if isinstance(name, str) else None
+
+
+def _diff(old: Any, new: Any, path: str, out: list[FieldViolation]) -> None:
     if isinstance(old, dict) and isinstance(new, dict):
         for key in sorted(set(old) | set(new)):
-            sub = _join(path, str(key))
-            if key not in old or key not in new:
-                out.append(sub)
+            sub = field_paths.join(path, str(key))
+            if key not in old:
+                out.append(FieldViolation(sub, "added since the plan"))
+            elif key not in new:
+                out.append(FieldViolation(sub, "removed since the plan"))
             else:
                 _diff(old[key], new[key], sub, out)
         return
     if isinstance(old, list) and isinstance(new, list):
         list_name = path.rsplit(".", 1)[-1]
-        key = _LIST_KEYS.get(list_name, "name")
-        if _keyed(old, key) and _keyed(new, key):
-            old_items = {item[key]: item for item in old}
-            new_items = {item[key]: item for item in new}
-            for name in sorted(set(old_items) | set(new_items)):
-                sub = f"{path}[{name}]"
-                if name not in old_items or name not in new_items:
-                    out.append(sub)
+        old_keys = [_item_key(list_name, item) for item in old]
+        new_keys = [_item_key(list_name, item) for item in new]
+        if _distinct(old_keys) and _distinct(new_keys):
+            old_at = {k: i for i, k in enumerate(old_keys)}
+            new_at = {k: i for i, k in enumerate(new_keys)}
+            for k, i in old_at.items():
+                if k not in new_at:
+                    out.append(FieldViolation(field_paths.item(path, i), "removed since the plan"))
+            for k, i in new_at.items():
+                if k not in old_at:
+                    out.append(FieldViolation(field_paths.item(path, i), "added since the plan"))
                 else:
-                    _diff(old_items[name], new_items[name], sub, out)
+                    _diff(old[old_at[k]], new[i], field_paths.item(path, i), out)
             return
         if old != new:
-            out.append(path)
+            out.append(FieldViolation(path, "changed since the plan"))
         return
     # A bool is not a number here (True == 1 in Python), and "1" is not 1.
     same_kind = type(old) is type(new) or (_is_number(old) and _is_number(new))
     if not same_kind or old != new:
-        out.append(path)
+        out.append(FieldViolation(path, "changed since the plan"))
+
+
+def _distinct(keys: list[Any]) -> bool:
+    """Every item has a key and no two share one."""
+    return all(k is not None for k in keys) and len(set(keys)) == len(keys)
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _keyed(items: list[Any], key: str) -> bool:
-    """A list of objects that each carry a distinct ``key``."""
-    if not all(isinstance(i, dict) and isinstance(i.get(key), str) for i in items):
-        return False
-    return len({i[key] for i in items}) == len(items)

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from alethia import cloud_limits
+from alethia import cloud_limits, field_paths
 from alethia.errors import FieldViolation
 from services.specs.regions import PROVIDERS, example_regions, is_known_region
 
@@ -115,8 +115,7 @@ def show(value: object, limit: int = 64) -> str:
     return text if len(text) <= limit else text[: limit - 4] + "...'"
 
 
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
+_join = field_paths.join
 
 
 def _has_control(s: str) -> bool:

@@ -196,10 +196,10 @@ async def test_stale_deploy_is_refused_fresh_is_accepted_and_a_plan_applies_once
     )
     assert stale.code == grpc.StatusCode.FAILED_PRECONDITION
     assert "re-plan" in stale.message
-    assert "network.cidr_block" in stale.message and "databases[ledger].instance_class" in stale.message
-    assert [p.subject for p in stale.preconditions] == [
-        "databases[ledger].instance_class",
-        "network.cidr_block",
+    assert "network.cidr_block" in stale.message and "databases[0].instance_class" in stale.message
+    assert [(p.type, p.subject, p.description) for p in stale.preconditions] == [
+        ("PLAN_HASH", "databases[0].instance_class", "changed since the plan"),
+        ("PLAN_HASH", "network.cidr_block", "changed since the plan"),
     ]
     assert "10.30" not in stale.message and "r6g" not in stale.message  # paths, never values
 

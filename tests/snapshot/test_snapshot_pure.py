@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
+from alethia import field_paths
 from alethia.specfile import spec_from_dict
 from services.snapshot.snapshot import (
     build_snapshot,
+    changed_fields,
     changed_paths,
     config_hash,
     snapshot_text,
@@ -146,16 +148,22 @@ def _mutate(value: Any) -> Any:
 
 
 def _expected_path(data: dict[str, Any], path: list[Any]) -> str:
-    out = ""
+    """The path in the snapshot (lists ordered by name, repositories by url/branch/path)."""
+    snapshot = snap(data)
+    out: list[Any] = []
     node: Any = data
+    snap_node: Any = snapshot
     for part in path:
         if isinstance(part, int):
-            key = "url" if out.endswith("repositories") else "name"
-            out += f"[{node[part][key]}]"
+            item = node[part]
+            key = "url" if out and out[-1] == "repositories" else "name"
+            part = next(i for i, s in enumerate(snap_node) if s[key] == item[key])
+            node, snap_node = item, snap_node[part]
         else:
-            out = f"{out}.{part}" if out else part
-        node = node[part]
-    return out
+            node = node[part]
+            snap_node = snap_node["spec_id" if part == "id" and snap_node is snapshot else part]
+        out.append(part)
+    return field_paths.from_parts(out)
 
 
 FIELD_PATHS = [p for p in _leaves(stored(), []) if p[0] not in ("revision",)]
@@ -172,8 +180,12 @@ def test_each_field_change_alters_the_hash_and_is_named(path: list[Any]) -> None
     before, after = snap(base), snap(changed)
     assert config_hash(before) != config_hash(after)
     paths = changed_paths(before, after)
-    if path[-1] in ("name", "url"):
-        assert len(paths) == 2  # a renamed item: one item gone, one added
+    if path[-1] == "name" or path[0] == "repositories":
+        # A renamed item (a repository is known by url, branch and path): one item gone,
+        # one added, each at its position on its side.
+        changes = changed_fields(before, after)
+        assert sorted(c.description for c in changes) == ["added since the plan", "removed since the plan"]
+        assert all(field_paths.parse(c.field)[-1] in range(10) for c in changes)
     elif path == ["id"]:
         assert paths == ["spec_id"]
     else:
@@ -188,11 +200,33 @@ def test_changed_paths_names_items_and_never_values() -> None:
     data["caches"] = []
     data["secrets"][0]["metadata"]["description"] = "hunter2-password-value"
     new = snap(data)
-    paths = changed_paths(old, new)
-    assert paths == [
-        "caches[sessions]",
-        "databases[ledger].instance_class",
-        "network.cidr_block",
-        "secrets[stripe-api-key].metadata.description",
+    changes = changed_fields(old, new)
+    assert [(c.field, c.description) for c in changes] == [
+        ("caches[0]", "removed since the plan"),
+        ("databases[0].instance_class", "changed since the plan"),
+        ("network.cidr_block", "changed since the plan"),
+        (f"secrets[{[s['name'] for s in new['secrets']].index('stripe-api-key')}].metadata.description",
+         "changed since the plan"),
+    ]  # fmt: skip
+    assert not any("hunter2" in str(c) or "10.99" in str(c) or "r6g" in str(c) for c in changes)
+
+
+def test_changed_paths_index_items_by_their_current_position() -> None:
+    """Adding an item before another moves its index: the path follows the current Spec."""
+    old = snap(stored())
+    data = stored()
+    first = data["databases"][0]
+    data["databases"].append({**first, "name": "aaa-first", "instance_class": "db.t4g.small"})
+    data["databases"][0]["storage_gb"] += 10
+    new = snap(data)
+    names = [d["name"] for d in new["databases"]]
+    at = names.index(first["name"])
+    assert at == 1
+    assert [(c.field, c.description) for c in changed_fields(old, new)] == [
+        ("databases[0]", "added since the plan"),
+        ("databases[1].storage_gb", "changed since the plan"),
     ]
-    assert not any("hunter2" in p or "10.99" in p or "r6g" in p for p in paths)
+    for c in changed_fields(old, new):  # every path resolves in the current snapshot
+        node: Any = new
+        for part in field_paths.parse(c.field):
+            node = node[part]
