@@ -53,6 +53,7 @@ lint: install
 
 gen: install
 	$(BIN)/python scripts/gen_protos.py
+	$(BIN)/python -m alethia.spec_schema > services/mapper/spec_model.py
 
 gen-check: install
 	$(BIN)/python scripts/gen_protos.py --check

@@ -125,8 +125,8 @@ def is_connection_lost(exc: BaseException) -> bool:
     return False
 
 
-def run_migrations(url: str, script_location: Path, version_table: str) -> None:
-    """Upgrade the database to head with the given Alembic history (blocking; run at start)."""
+def run_migrations(url: str, script_location: Path, version_table: str, target: str = "head") -> None:
+    """Upgrade the database to ``target`` (head) with the given Alembic history (blocking; run at start)."""
     from alembic import command
     from alembic.config import Config
 
@@ -134,7 +134,7 @@ def run_migrations(url: str, script_location: Path, version_table: str) -> None:
     cfg.set_main_option("script_location", str(script_location))
     cfg.set_main_option("sqlalchemy.url", normalize_url(url))
     cfg.attributes["version_table"] = version_table
-    command.upgrade(cfg, "head")
+    command.upgrade(cfg, target)
 
 
 async def ping(engine: AsyncEngine) -> None:

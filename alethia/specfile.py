@@ -279,6 +279,8 @@ def _message_to_dict(msg: pb_message.Message, skip: frozenset[str] = frozenset()
             elif msg.HasField(fd.name) or msg.DESCRIPTOR.full_name in _LIST_ITEM_TYPES:
                 out[fd.name] = _message_to_dict(value)
             continue
+        if fd.has_presence and not msg.HasField(fd.name):
+            continue  # an `optional` field left out: its declared default applies where it is read
         out[fd.name] = value
     return out
 

@@ -20,8 +20,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import inspect as sa_inspect
-
 from alethia import naming
 from alethia.events.v1 import events_pb2
 from alethia.snapshot.v1 import snapshot_pb2
@@ -95,16 +93,11 @@ def _spec_rows(spec: dict[str, Any], spec_id: str, pg: bool) -> list[tuple[str, 
         "update_time": stamp,
     }
     out: list[tuple[str, list[str], list[Any]]] = [("specs", list(head), list(head.values()))]
-    for row in component_rows(spec_id, spec):
-        mapper = sa_inspect(type(row))
-        cols, vals = [], []
-        for attr in mapper.column_attrs:
-            value = getattr(row, attr.key)
-            if isinstance(value, dict | list):
-                value = json.dumps(value)
-            cols.append(attr.columns[0].name)
-            vals.append(value)
-        out.append((row.__tablename__, cols, vals))
+    for table, rows in component_rows(spec_id, spec):
+        for row in rows:
+            cols = list(row)
+            vals = [json.dumps(v) if isinstance(v, dict | list) else v for v in row.values()]
+            out.append((table.name, cols, vals))
     return out
 
 

@@ -7,6 +7,9 @@ tracebacks never reach a user: :func:`_translate` turns each pydantic error into
 sentence. Types are strict (``"3"`` is not an integer, ``1`` is not ``true``) and unknown
 keys are errors at every level, so a typo in a snapshot cannot be silently dropped.
 
+The classes themselves are generated from the Spec declaration (``spec_model.py``, see
+:mod:`alethia.spec_schema`); this module parses into them.
+
 Checks that need more than one field (node sizes in order, unique names, a CIDR when a
 network is provisioned) run after the types are known, in :func:`semantic_violations`.
 """
@@ -18,156 +21,58 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ValidationError
 
 from alethia import field_paths
 from alethia.errors import FieldViolation, InvalidArgument
+from services.mapper.spec_model import (
+    CacheConfig,
+    ClusterConfig,
+    DatabaseConfig,
+    DnsConfig,
+    JsonObject,
+    NetworkConfig,
+    NosqlTableConfig,
+    QueueConfig,
+    RepositoryConfig,
+    ScalingConfig,
+    SecretConfig,
+    SpecConfig,
+    StorageBucketConfig,
+    SubscriptionConfig,
+    TopicConfig,
+)
+
+__all__ = [
+    "PROVIDERS",
+    "CacheConfig",
+    "ClusterConfig",
+    "DatabaseConfig",
+    "DnsConfig",
+    "JsonObject",
+    "NetworkConfig",
+    "NosqlTableConfig",
+    "QueueConfig",
+    "RepositoryConfig",
+    "ScalingConfig",
+    "SecretConfig",
+    "SpecConfig",
+    "StorageBucketConfig",
+    "SubscriptionConfig",
+    "TopicConfig",
+    "decode_snapshot",
+    "field_path",
+    "parse_snapshot",
+    "semantic_violations",
+]
 
 PROVIDERS = ("aws", "gcp", "azure")
 
 # Names become parts of cloud resource names and for_each keys: DNS labels keep them valid
 # everywhere (the specs service enforces the same rule when a Spec is written).
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-
-JsonObject = dict[str, Any]
-
-
-class _Strict(BaseModel):
-    # strict: no coercion ("3" is not 3); forbid: an unknown key is an error, not dropped;
-    # frozen: a SpecConfig is a value, shared safely between requests.
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _null_is_absent(cls, data: Any) -> Any:
-        """A JSON ``null`` for an optional field reads as if the key were absent.
-
-        Other producers (a Console building snapshots from database rows) write absent
-        optional values as ``null``; the default then applies. A ``null`` for a required
-        field is left in place, so it is still refused naming the field.
-        """
-        if not isinstance(data, Mapping):
-            return data
-        fields = cls.model_fields
-        return {
-            k: v for k, v in data.items() if not (v is None and k in fields and not fields[k].is_required())
-        }
-
-
-class NetworkConfig(_Strict):
-    provision_network: bool
-    cidr_block: str = ""
-    network_id: str = ""
-    provider_config: JsonObject = Field(default_factory=dict)
-
-
-class ClusterConfig(_Strict):
-    cluster_version: str
-    instance_types: list[str]
-    node_min_size: int = Field(ge=0)
-    node_max_size: int = Field(ge=1)
-    node_desired_size: int = Field(ge=0)
-    cluster_admins: list[str] = Field(default_factory=list)
-    provider_config: JsonObject = Field(default_factory=dict)
-
-
-class DnsConfig(_Strict):
-    enabled: bool = False
-    zone_id: str = ""
-    domain_name: str = ""
-    provider_config: JsonObject = Field(default_factory=dict)
-
-
-class RepositoryConfig(_Strict):
-    url: str
-    branch: str = "main"
-    path: str = ""
-
-
-class ScalingConfig(_Strict):
-    min_capacity: float = Field(default=0, ge=0)
-    max_capacity: float = Field(default=0, ge=0)
-
-
-class DatabaseConfig(_Strict):
-    name: str
-    engine: str
-    engine_version: str
-    instance_class: str
-    storage_gb: int = Field(ge=0)
-    scaling: ScalingConfig = Field(default_factory=ScalingConfig)
-    provider_config: JsonObject = Field(default_factory=dict)
-
-
-class CacheConfig(_Strict):
-    name: str
-    node_type: str
-    cluster_size: int = Field(ge=1)
-    provider_config: JsonObject = Field(default_factory=dict)
-
-
-class QueueConfig(_Strict):
-    name: str
-    config: JsonObject = Field(default_factory=dict)
-
-
-class SubscriptionConfig(_Strict):
-    name: str
-    protocol: str
-    endpoint: str = ""
-
-
-class TopicConfig(_Strict):
-    name: str
-    subscriptions: list[SubscriptionConfig] = Field(default_factory=list)
-
-
-class NosqlTableConfig(_Strict):
-    name: str
-    partition_key: str
-    sort_key: str = ""
-    provider_config: JsonObject = Field(default_factory=dict)
-
-
-class StorageBucketConfig(_Strict):
-    name: str
-    versioning: bool = False
-    provider_config: JsonObject = Field(default_factory=dict)
-
-
-class SecretConfig(_Strict):
-    name: str
-    metadata: JsonObject = Field(default_factory=dict)
-
-
-class SpecConfig(_Strict):
-    """The typed Spec a job executes: exactly the keys of the snapshot contract (docs/architecture.md)."""
-
-    spec_id: str = ""
-    zone_id: str = ""
-    project_name: str
-    environment: str
-    region: str
-    cloud_identity_id: str = ""
-    cloud_account_id: str
-    terraform_version: str = ""
-    provider: Literal["aws", "gcp", "azure"]
-    network: NetworkConfig
-    cluster: ClusterConfig
-    dns: DnsConfig = Field(default_factory=DnsConfig)
-    repositories: list[RepositoryConfig] = Field(default_factory=list)
-    databases: list[DatabaseConfig] = Field(default_factory=list)
-    caches: list[CacheConfig] = Field(default_factory=list)
-    queues: list[QueueConfig] = Field(default_factory=list)
-    topics: list[TopicConfig] = Field(default_factory=list)
-    nosql_tables: list[NosqlTableConfig] = Field(default_factory=list)
-    storage_buckets: list[StorageBucketConfig] = Field(default_factory=list)
-    secrets: list[SecretConfig] = Field(default_factory=list)
-    # Always "" in a stored snapshot; accepted so a snapshot round-trips, never mapped.
-    git_access_token: str = Field(default="", repr=False)
-
 
 # --- parsing ---------------------------------------------------------------------------
 

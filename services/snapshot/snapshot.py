@@ -24,9 +24,8 @@ from typing import Any
 
 import rfc8785
 
-from alethia import field_paths, naming
+from alethia import field_paths, naming, spec_schema
 from alethia.errors import FieldViolation
-from alethia.rpc.structs import struct_to_dict
 from alethia.specs.v1 import specs_pb2
 
 # Keys left out of the hash: the token (always "" anyway, and never part of identity) and
@@ -62,101 +61,12 @@ def snapshot_workspace(snapshot: dict[str, Any]) -> str:
 
 
 def build_snapshot(spec: specs_pb2.Spec) -> dict[str, Any]:
-    """The snapshot of a Spec as read from ``SpecService.GetSpec`` (provider and account included)."""
-    net, cl, dns = spec.network, spec.cluster, spec.dns
-    return {
-        "spec_id": spec.id,
-        "zone_id": spec.zone_id,
-        "project_name": spec.project_name,
-        "environment": spec.environment,
-        "region": spec.region,
-        "cloud_identity_id": spec.cloud_identity_id,
-        "cloud_account_id": spec.cloud_account_id,
-        "terraform_version": spec.terraform_version,
-        "provider": spec.provider,
-        "network": {
-            "provision_network": net.provision_network,
-            "cidr_block": net.cidr_block,
-            "network_id": net.network_id,
-            "provider_config": struct_to_dict(net.provider_config),
-        },
-        "cluster": {
-            "cluster_version": cl.cluster_version,
-            "instance_types": list(cl.instance_types),
-            "node_min_size": cl.node_min_size,
-            "node_max_size": cl.node_max_size,
-            "node_desired_size": cl.node_desired_size,
-            "cluster_admins": sorted(cl.cluster_admins),
-            "provider_config": struct_to_dict(cl.provider_config),
-        },
-        "dns": {
-            "enabled": dns.enabled,
-            "zone_id": dns.zone_id,
-            "domain_name": dns.domain_name,
-            "provider_config": struct_to_dict(dns.provider_config),
-        },
-        "repositories": sorted(
-            ({"url": r.url, "branch": r.branch, "path": r.path} for r in spec.repositories),
-            key=lambda r: (r["url"], r["branch"], r["path"]),
-        ),
-        "databases": _by_name(
-            {
-                "name": d.name,
-                "engine": d.engine,
-                "engine_version": d.engine_version,
-                "instance_class": d.instance_class,
-                "storage_gb": d.storage_gb,
-                "scaling": {
-                    "min_capacity": _number(d.scaling.min_capacity),
-                    "max_capacity": _number(d.scaling.max_capacity),
-                },
-                "provider_config": struct_to_dict(d.provider_config),
-            }
-            for d in spec.databases
-        ),
-        "caches": _by_name(
-            {
-                "name": c.name,
-                "node_type": c.node_type,
-                "cluster_size": c.cluster_size,
-                "provider_config": struct_to_dict(c.provider_config),
-            }
-            for c in spec.caches
-        ),
-        "queues": _by_name({"name": q.name, "config": struct_to_dict(q.config)} for q in spec.queues),
-        "topics": _by_name(
-            {
-                "name": t.name,
-                "subscriptions": sorted(
-                    (
-                        {"name": s.name, "protocol": s.protocol, "endpoint": s.endpoint}
-                        for s in t.subscriptions
-                    ),
-                    key=lambda s: (s["name"], s["protocol"], s["endpoint"]),
-                ),
-            }
-            for t in spec.topics
-        ),
-        "nosql_tables": _by_name(
-            {
-                "name": n.name,
-                "partition_key": n.partition_key,
-                "sort_key": n.sort_key,
-                "provider_config": struct_to_dict(n.provider_config),
-            }
-            for n in spec.nosql_tables
-        ),
-        "storage_buckets": _by_name(
-            {"name": b.name, "versioning": b.versioning, "provider_config": struct_to_dict(b.provider_config)}
-            for b in spec.storage_buckets
-        ),
-        "secrets": _by_name({"name": s.name, "metadata": struct_to_dict(s.metadata)} for s in spec.secrets),
-        "git_access_token": "",
-    }
+    """The snapshot of a Spec as read from ``SpecService.GetSpec`` (provider and account included).
 
-
-def _by_name(items: Any) -> list[dict[str, Any]]:
-    return sorted(items, key=lambda item: item["name"])
+    Derived from the Spec declaration (:func:`alethia.spec_schema.build_snapshot`): every
+    field of the proto, lists in their one order, absent ``optional`` fields at their default.
+    """
+    return spec_schema.build_snapshot(spec)
 
 
 def canonical_json(snapshot: dict[str, Any]) -> bytes:

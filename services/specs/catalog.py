@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from alethia import naming
+from alethia import naming, spec_schema
 from alethia.database import begin_write, is_sqlite, session_factory
 from alethia.errors import Aborted, AlethiaError, FieldViolation, InvalidArgument, NotFound
 from services.specs import store
@@ -132,6 +132,7 @@ class SpecCatalog:
 
     async def create_spec(self, spec: dict[str, Any]) -> dict[str, Any]:
         """Validate and store a new Spec (revision 1) in one transaction across its tables."""
+        spec = spec_schema.apply_defaults(spec)
         identity, violations = await self._identity(spec)
         violations = validate_spec(spec, identity.provider if identity else None) + violations
         if violations or identity is None:
@@ -187,6 +188,7 @@ class SpecCatalog:
 
     async def update_spec(self, spec: dict[str, Any], expected_revision: int) -> dict[str, Any]:
         """Replace a Spec's fields and components if it is still at ``expected_revision``."""
+        spec = spec_schema.apply_defaults(spec)
         spec_id = spec.get("id") or ""
         if not spec_id:
             raise InvalidArgument.one("id", "the id of the Spec to update is required")

@@ -5,7 +5,9 @@ and the revision, plus the names derived from them (:mod:`alethia.naming`) on wh
 uniqueness actually matters: the joined ``workspace`` key (state, lock) is unique, and so
 is the resource name prefix within a cloud account. ``spec_repositories`` carries the
 GitOps ownership key of each entry (unique across Specs); each component lives in its own table keyed by ``spec_id``
-with ``ON DELETE CASCADE``, so deleting a Spec deletes its components. JSON columns are
+with ``ON DELETE CASCADE``, so deleting a Spec deletes its components. The component
+tables are derived from the Spec declaration (:mod:`alethia.spec_schema`): adding a
+field to the proto adds its column here, and needs one Alembic migration. JSON columns are
 JSONB on Postgres. No relationships are declared: the store reads each table with its
 own query (concurrently), so nothing can lazy-load by accident in async code.
 """
@@ -18,6 +20,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Column,
     DateTime,
     Dialect,
     Float,
@@ -26,12 +29,14 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from alethia import spec_schema
 from alethia.database import JSONType
 
 # Named constraints so Alembic migrations and error handling can refer to them.
@@ -112,138 +117,51 @@ class SpecRow(Base):
     update_time: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-class NetworkRow(Base):
-    __tablename__ = "spec_network"
-
-    spec_id: Mapped[str] = mapped_column(String(36), _spec_fk(), primary_key=True)
-    provision_network: Mapped[bool] = mapped_column(Boolean)
-    cidr_block: Mapped[str] = mapped_column(String(64), default="")
-    network_id: Mapped[str] = mapped_column(Text, default="")
-    provider_config: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-
-
-class ClusterRow(Base):
-    __tablename__ = "spec_cluster"
-
-    spec_id: Mapped[str] = mapped_column(String(36), _spec_fk(), primary_key=True)
-    cluster_version: Mapped[str] = mapped_column(String(16))
-    instance_types: Mapped[list[str]] = mapped_column(JSONType, default=list)
-    node_min_size: Mapped[int] = mapped_column(Integer)
-    node_max_size: Mapped[int] = mapped_column(Integer)
-    node_desired_size: Mapped[int] = mapped_column(Integer)
-    cluster_admins: Mapped[list[str]] = mapped_column(JSONType, default=list)
-    provider_config: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+def _column_type(col: spec_schema.Column) -> Any:
+    if col.kind == "string":
+        return String(col.max_length) if col.max_length else Text
+    return {
+        "bool": Boolean,
+        "int": Integer,
+        "bigint": BigInteger,
+        "float": Float,
+        "json": JSONType,
+    }[col.kind]
 
 
-class DnsRow(Base):
-    __tablename__ = "spec_dns"
-
-    spec_id: Mapped[str] = mapped_column(String(36), _spec_fk(), primary_key=True)
-    enabled: Mapped[bool] = mapped_column(Boolean)
-    zone_id: Mapped[str] = mapped_column(String(128), default="")
-    domain_name: Mapped[str] = mapped_column(Text, default="")
-    provider_config: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-
-
-class RepositoryRow(Base):
-    __tablename__ = "spec_repositories"
-    __table_args__ = (
+# Columns (and their constraints) the service derives and keeps next to a component's
+# declared fields: not Spec fields, so they are declared here, not in the proto.
+SERVICE_COLUMNS: dict[str, tuple[Any, ...]] = {
+    "repositories": (
+        # alethia.naming: sha256 of the normalized (url, branch) and (url, branch, path).
+        Column("branch_key", String(64), nullable=False),
+        Column("owner_key", String(64), nullable=False),
+        Column("norm_path", Text, nullable=False),
         UniqueConstraint("owner_key", name="uq_spec_repositories_owner_key"),
         Index("ix_spec_repositories_branch_key", "branch_key"),
-    )
-
-    spec_id: Mapped[str] = mapped_column(String(36), _spec_fk(), primary_key=True)
-    position: Mapped[int] = mapped_column(Integer, primary_key=True)
-    url: Mapped[str] = mapped_column(Text)
-    branch: Mapped[str] = mapped_column(String(255))
-    path: Mapped[str] = mapped_column(Text, default="")
-    # alethia.naming: sha256 of the normalized (url, branch) and (url, branch, path).
-    branch_key: Mapped[str] = mapped_column(String(64))
-    owner_key: Mapped[str] = mapped_column(String(64))
-    norm_path: Mapped[str] = mapped_column(Text, default="")
+    ),
+}
 
 
-class DatabaseRow(Base):
-    __tablename__ = "spec_databases"
+def _component_table(comp: spec_schema.Component) -> Table:
+    """The table of one Spec component, from the Spec declaration (alethia/spec_schema.py).
 
-    spec_id: Mapped[str] = mapped_column(String(36), _spec_fk(), primary_key=True)
-    name: Mapped[str] = mapped_column(String(63), primary_key=True)
-    engine: Mapped[str] = mapped_column(String(32))
-    engine_version: Mapped[str] = mapped_column(String(32), default="")
-    instance_class: Mapped[str] = mapped_column(String(64))
-    storage_gb: Mapped[int] = mapped_column(Integer)
-    scaling_min_capacity: Mapped[float] = mapped_column(Float)
-    scaling_max_capacity: Mapped[float] = mapped_column(Float)
-    provider_config: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-
-
-class CacheRow(Base):
-    __tablename__ = "spec_caches"
-
-    spec_id: Mapped[str] = mapped_column(String(36), _spec_fk(), primary_key=True)
-    name: Mapped[str] = mapped_column(String(63), primary_key=True)
-    node_type: Mapped[str] = mapped_column(String(64))
-    cluster_size: Mapped[int] = mapped_column(Integer)
-    provider_config: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    Keyed by ``spec_id`` (one-row components), ``(spec_id, name)`` (named list items) or
+    ``(spec_id, position)`` (other list items); ``ON DELETE CASCADE`` from ``specs``.
+    """
+    columns: list[Any] = [
+        Column("spec_id", String(36), ForeignKey("specs.id", ondelete="CASCADE"), primary_key=True)
+    ]
+    if comp.has_position:
+        columns.append(Column("position", Integer, primary_key=True))
+    for col in comp.columns:
+        columns.append(Column(col.name, _column_type(col), primary_key=col.key, nullable=False))
+    columns += SERVICE_COLUMNS.get(comp.field, ())
+    return Table(comp.table, Base.metadata, *columns)
 
 
-class QueueRow(Base):
-    __tablename__ = "spec_queues"
-
-    spec_id: Mapped[str] = mapped_column(String(36), _spec_fk(), primary_key=True)
-    name: Mapped[str] = mapped_column(String(63), primary_key=True)
-    config: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-
-
-class TopicRow(Base):
-    __tablename__ = "spec_topics"
-
-    spec_id: Mapped[str] = mapped_column(String(36), _spec_fk(), primary_key=True)
-    name: Mapped[str] = mapped_column(String(63), primary_key=True)
-    subscriptions: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
-
-
-class NosqlTableRow(Base):
-    __tablename__ = "spec_nosql_tables"
-
-    spec_id: Mapped[str] = mapped_column(String(36), _spec_fk(), primary_key=True)
-    name: Mapped[str] = mapped_column(String(63), primary_key=True)
-    partition_key: Mapped[str] = mapped_column(String(255))
-    sort_key: Mapped[str] = mapped_column(String(255), default="")
-    provider_config: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-
-
-class StorageBucketRow(Base):
-    __tablename__ = "spec_storage_buckets"
-
-    spec_id: Mapped[str] = mapped_column(String(36), _spec_fk(), primary_key=True)
-    name: Mapped[str] = mapped_column(String(63), primary_key=True)
-    versioning: Mapped[bool] = mapped_column(Boolean)
-    provider_config: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-
-
-class SecretRow(Base):
-    """A secret's name and metadata only; there is deliberately no column for a value."""
-
-    __tablename__ = "spec_secrets"
-
-    spec_id: Mapped[str] = mapped_column(String(36), _spec_fk(), primary_key=True)
-    name: Mapped[str] = mapped_column(String(63), primary_key=True)
-    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
-
+# One table per component of the Spec, in declaration order.
+COMPONENT_TABLES: dict[str, Table] = {c.field: _component_table(c) for c in spec_schema.COMPONENTS}
 
 # Every table of the service, specs first (tests count their rows).
 ALL_TABLES = [t.name for t in Base.metadata.sorted_tables]
-COMPONENT_MODELS = (
-    NetworkRow,
-    ClusterRow,
-    DnsRow,
-    RepositoryRow,
-    DatabaseRow,
-    CacheRow,
-    QueueRow,
-    TopicRow,
-    NosqlTableRow,
-    StorageBucketRow,
-    SecretRow,
-)

@@ -9,36 +9,20 @@ the caller owns the transaction. Specs travel as the plain dicts of
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Table, delete, func, insert, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from alethia import naming
+from alethia import naming, spec_schema
 from alethia.database import is_sqlite
 from alethia.errors import Aborted, AlreadyExists, FieldViolation, NotFound
-from services.specs.models import (
-    COMPONENT_MODELS,
-    Base,
-    CacheRow,
-    CloudIdentityRow,
-    ClusterRow,
-    DatabaseRow,
-    DnsRow,
-    NetworkRow,
-    NosqlTableRow,
-    QueueRow,
-    RepositoryRow,
-    SecretRow,
-    SpecRow,
-    StorageBucketRow,
-    TopicRow,
-)
+from services.specs.models import COMPONENT_TABLES, Base, CloudIdentityRow, SpecRow
 
 # How often GetSpec retries its concurrent read when a writer commits in the middle of it,
 # before it falls back to one consistent transaction.
@@ -113,126 +97,31 @@ def _after(time_col: Any, id_col: Any, after: tuple[datetime, str]) -> Any:
 # --- specs: writes ----------------------------------------------------------------------
 
 
-def component_rows(spec_id: str, spec: dict[str, Any]) -> list[Base]:
-    """One row per component of the Spec dict (lists sorted as they will be read back)."""
-    rows: list[Base] = []
-    net = spec.get("network")
-    if net is not None:
-        rows.append(
-            NetworkRow(
-                spec_id=spec_id,
-                provision_network=bool(net.get("provision_network")),
-                cidr_block=net.get("cidr_block", ""),
-                network_id=net.get("network_id", ""),
-                provider_config=net.get("provider_config") or {},
-            )
-        )
-    cl = spec.get("cluster")
-    if cl is not None:
-        rows.append(
-            ClusterRow(
-                spec_id=spec_id,
-                cluster_version=cl.get("cluster_version", ""),
-                instance_types=list(cl.get("instance_types") or []),
-                node_min_size=cl.get("node_min_size", 0),
-                node_max_size=cl.get("node_max_size", 0),
-                node_desired_size=cl.get("node_desired_size", 0),
-                cluster_admins=list(cl.get("cluster_admins") or []),
-                provider_config=cl.get("provider_config") or {},
-            )
-        )
-    dns = spec.get("dns")
-    if dns is not None:
-        rows.append(
-            DnsRow(
-                spec_id=spec_id,
-                enabled=bool(dns.get("enabled")),
-                zone_id=dns.get("zone_id", ""),
-                domain_name=dns.get("domain_name", ""),
-                provider_config=dns.get("provider_config") or {},
-            )
-        )
-    repos = sorted(spec.get("repositories") or [], key=lambda r: (r["url"], r["branch"], r["path"]))
-    rows += [
-        RepositoryRow(
-            spec_id=spec_id,
-            position=i,
-            url=r["url"],
-            branch=r["branch"],
-            path=r.get("path", ""),
-            branch_key=naming.repository_branch_key(r["url"], r["branch"]),
-            owner_key=naming.gitops_owner_key(r["url"], r["branch"], r.get("path", "")),
-            norm_path=naming.normalize_repository_path(r.get("path", "")),
-        )
-        for i, r in enumerate(repos)
-    ]
-    for d in spec.get("databases") or []:
-        scaling = d.get("scaling") or {}
-        rows.append(
-            DatabaseRow(
-                spec_id=spec_id,
-                name=d["name"],
-                engine=d["engine"],
-                engine_version=d.get("engine_version", ""),
-                instance_class=d["instance_class"],
-                storage_gb=d["storage_gb"],
-                scaling_min_capacity=float(scaling.get("min_capacity", 0.0)),
-                scaling_max_capacity=float(scaling.get("max_capacity", 0.0)),
-                provider_config=d.get("provider_config") or {},
-            )
-        )
-    rows += [
-        CacheRow(
-            spec_id=spec_id,
-            name=c["name"],
-            node_type=c["node_type"],
-            cluster_size=c["cluster_size"],
-            provider_config=c.get("provider_config") or {},
-        )
-        for c in spec.get("caches") or []
-    ]
-    rows += [
-        QueueRow(spec_id=spec_id, name=q["name"], config=q.get("config") or {})
-        for q in spec.get("queues") or []
-    ]
-    rows += [
-        TopicRow(
-            spec_id=spec_id,
-            name=t["name"],
-            subscriptions=sorted(
-                (
-                    {"name": s["name"], "protocol": s.get("protocol", ""), "endpoint": s.get("endpoint", "")}
-                    for s in t.get("subscriptions") or []
-                ),
-                key=lambda s: s["name"],
-            ),
-        )
-        for t in spec.get("topics") or []
-    ]
-    rows += [
-        NosqlTableRow(
-            spec_id=spec_id,
-            name=t["name"],
-            partition_key=t["partition_key"],
-            sort_key=t.get("sort_key", ""),
-            provider_config=t.get("provider_config") or {},
-        )
-        for t in spec.get("nosql_tables") or []
-    ]
-    rows += [
-        StorageBucketRow(
-            spec_id=spec_id,
-            name=b["name"],
-            versioning=bool(b.get("versioning")),
-            provider_config=b.get("provider_config") or {},
-        )
-        for b in spec.get("storage_buckets") or []
-    ]
-    rows += [
-        SecretRow(spec_id=spec_id, name=s["name"], metadata_=s.get("metadata") or {})
-        for s in spec.get("secrets") or []
-    ]
-    return rows
+ComponentRows = list[tuple[Table, list[dict[str, Any]]]]
+
+
+def component_rows(spec_id: str, spec: dict[str, Any]) -> ComponentRows:
+    """The rows of every component of the Spec dict, per table (lists in their one order).
+
+    The declared fields come from :mod:`alethia.spec_schema`; the service adds the columns
+    it derives (``models.SERVICE_COLUMNS``): the GitOps keys of each repository entry.
+    """
+    out: ComponentRows = []
+    for comp, rows in spec_schema.component_rows(spec):
+        if not rows:
+            continue
+        if comp.field == "repositories":
+            for r in rows:
+                r["branch_key"] = naming.repository_branch_key(r["url"], r["branch"])
+                r["owner_key"] = naming.gitops_owner_key(r["url"], r["branch"], r["path"])
+                r["norm_path"] = naming.normalize_repository_path(r["path"])
+        out.append((COMPONENT_TABLES[comp.field], [{"spec_id": spec_id, **row} for row in rows]))
+    return out
+
+
+async def _insert_components(session: AsyncSession, rows: ComponentRows) -> None:
+    for table, values in rows:
+        await session.execute(insert(table), values)
 
 
 async def find_workspace(session: AsyncSession, spec: dict[str, Any]) -> str | None:
@@ -314,19 +203,20 @@ async def _check_repositories(
     if isinstance(bind, AsyncEngine) and not is_sqlite(bind):
         for key in sorted({k for _, k, _ in entries}):  # sorted: no deadlock between two writers
             await session.execute(select(func.pg_advisory_xact_lock(_advisory_key(key))))
+    repos_table = COMPONENT_TABLES["repositories"]
     owned = (
         await session.execute(
             select(
-                RepositoryRow.spec_id,
-                RepositoryRow.position,
-                RepositoryRow.branch_key,
-                RepositoryRow.norm_path,
+                repos_table.c.spec_id,
+                repos_table.c.position,
+                repos_table.c.branch_key,
+                repos_table.c.norm_path,
             )
             .where(
-                RepositoryRow.branch_key.in_({k for _, k, _ in entries}),
-                RepositoryRow.spec_id != spec_id,
+                repos_table.c.branch_key.in_({k for _, k, _ in entries}),
+                repos_table.c.spec_id != spec_id,
             )
-            .order_by(RepositoryRow.spec_id, RepositoryRow.position)
+            .order_by(repos_table.c.spec_id, repos_table.c.position)
         )
     ).all()
     out: list[FieldViolation] = []
@@ -357,7 +247,7 @@ async def _check_repositories(
 
 async def insert_spec(
     session: AsyncSession, spec_id: str, spec: dict[str, Any], now: datetime, account: str
-) -> tuple[SpecRow, list[Base]]:
+) -> tuple[SpecRow, ComponentRows]:
     """Insert a Spec and all its components (revision 1); a taken name is ALREADY_EXISTS.
 
     ``account`` is :func:`alethia.naming.cloud_account` of the Spec's identity. Returns the
@@ -383,8 +273,7 @@ async def insert_spec(
     components = component_rows(spec_id, spec)
     try:
         await session.flush()
-        session.add_all(components)
-        await session.flush()
+        await _insert_components(session, components)
     except IntegrityError as exc:  # a concurrent create took one of the names first
         taken = _race(exc)
         if taken is None:
@@ -415,7 +304,7 @@ async def replace_spec(
     expected_revision: int,
     now: datetime,
     account: str,
-) -> list[Base]:
+) -> ComponentRows:
     """Replace the Spec's fields and components if its revision is still ``expected_revision``.
 
     The revision guard is in the UPDATE itself, so of two writers holding the same
@@ -449,12 +338,11 @@ async def replace_spec(
         raise Aborted(
             f"spec {spec_id} is at revision {current}, not {expected_revision}: re-read it and retry"
         )
-    for model in COMPONENT_MODELS:
-        await session.execute(delete(model).where(model.spec_id == spec_id))
+    for table in COMPONENT_TABLES.values():
+        await session.execute(delete(table).where(table.c.spec_id == spec_id))
     components = component_rows(spec_id, spec)
-    session.add_all(components)
     try:
-        await session.flush()
+        await _insert_components(session, components)
     except IntegrityError as exc:
         taken = _race(exc)
         if taken is None:
@@ -540,115 +428,53 @@ async def count_rows(session: AsyncSession) -> dict[str, int]:
 Components = dict[str, dict[str, Any]]  # spec_id -> partial spec dict of its components
 
 
-async def _load(session: AsyncSession, model: Any, spec_ids: Sequence[str]) -> list[Any]:
+async def _load(session: AsyncSession, table: Table, spec_ids: Sequence[str]) -> list[Any]:
     # Core rows, not ORM objects: no identity map or instrumentation on the hot read path.
-    table = model.__table__
     result = await session.execute(select(table).where(table.c.spec_id.in_(spec_ids)))
     return list(result.all())
 
 
-def _merge(model: Any, rows: Iterable[Any], into: Components) -> None:
+def _merge(field: str, rows: Iterable[Mapping[str, Any]], into: Components) -> None:
     """Turn one table's rows into the spec dict parts (ordered as documented)."""
+    comp = spec_schema.COMPONENTS_BY_FIELD[field]
     for r in rows:
-        part = into.setdefault(r.spec_id, {})
-        if model is NetworkRow:
-            part["network"] = {
-                "provision_network": r.provision_network,
-                "cidr_block": r.cidr_block,
-                "network_id": r.network_id,
-                "provider_config": r.provider_config,
-            }
-        elif model is ClusterRow:
-            part["cluster"] = {
-                "cluster_version": r.cluster_version,
-                "instance_types": list(r.instance_types),
-                "node_min_size": r.node_min_size,
-                "node_max_size": r.node_max_size,
-                "node_desired_size": r.node_desired_size,
-                "cluster_admins": list(r.cluster_admins),
-                "provider_config": r.provider_config,
-            }
-        elif model is DnsRow:
-            part["dns"] = {
-                "enabled": r.enabled,
-                "zone_id": r.zone_id,
-                "domain_name": r.domain_name,
-                "provider_config": r.provider_config,
-            }
-        elif model is RepositoryRow:
-            part.setdefault("repositories", []).append(
-                {"url": r.url, "branch": r.branch, "path": r.path, "_pos": r.position}
-            )
-        elif model is DatabaseRow:
-            part.setdefault("databases", []).append(
-                {
-                    "name": r.name,
-                    "engine": r.engine,
-                    "engine_version": r.engine_version,
-                    "instance_class": r.instance_class,
-                    "storage_gb": r.storage_gb,
-                    "scaling": {
-                        "min_capacity": r.scaling_min_capacity,
-                        "max_capacity": r.scaling_max_capacity,
-                    },
-                    "provider_config": r.provider_config,
-                }
-            )
-        elif model is CacheRow:
-            part.setdefault("caches", []).append(
-                {
-                    "name": r.name,
-                    "node_type": r.node_type,
-                    "cluster_size": r.cluster_size,
-                    "provider_config": r.provider_config,
-                }
-            )
-        elif model is QueueRow:
-            part.setdefault("queues", []).append({"name": r.name, "config": r.config})
-        elif model is TopicRow:
-            part.setdefault("topics", []).append({"name": r.name, "subscriptions": list(r.subscriptions)})
-        elif model is NosqlTableRow:
-            part.setdefault("nosql_tables", []).append(
-                {
-                    "name": r.name,
-                    "partition_key": r.partition_key,
-                    "sort_key": r.sort_key,
-                    "provider_config": r.provider_config,
-                }
-            )
-        elif model is StorageBucketRow:
-            part.setdefault("storage_buckets", []).append(
-                {"name": r.name, "versioning": r.versioning, "provider_config": r.provider_config}
-            )
-        elif model is SecretRow:
-            metadata = r.metadata_ if isinstance(r, SecretRow) else r._mapping["metadata"]
-            part.setdefault("secrets", []).append({"name": r.name, "metadata": metadata})
+        part = into.setdefault(r["spec_id"], {})
+        item = spec_schema.component_item(comp, r)
+        if not comp.repeated:
+            part[field] = item
+            continue
+        if comp.has_position:
+            item["_pos"] = r["position"]
+        part.setdefault(field, []).append(item)
 
 
 def _sorted_parts(parts: Components) -> Components:
     # Sorted in Python, not in SQL: Postgres collations and SQLite's binary order differ.
     for part in parts.values():
-        for key, items in part.items():
-            if key == "repositories":
+        for items in part.values():
+            if not isinstance(items, list):
+                continue
+            if items and "_pos" in items[0]:
                 items.sort(key=lambda r: r.pop("_pos"))
-            elif isinstance(items, list):
+            else:
                 items.sort(key=lambda x: x["name"])
     return parts
 
 
-def parts_from_rows(spec_id: str, rows: Iterable[Base]) -> dict[str, Any]:
+def parts_from_rows(spec_id: str, rows: ComponentRows) -> dict[str, Any]:
     """The components of one Spec's freshly written rows, exactly as a read would give them."""
     parts: Components = {}
-    for row in rows:
-        _merge(type(row), [row], parts)
+    by_table = {t.name: f for f, t in COMPONENT_TABLES.items()}
+    for table, values in rows:
+        _merge(by_table[table.name], values, parts)
     return _sorted_parts(parts).get(spec_id, {})
 
 
 async def read_components(session: AsyncSession, spec_ids: Sequence[str]) -> Components:
     """All components of the given Specs, one table after another in the caller's transaction."""
     parts: Components = {}
-    for model in COMPONENT_MODELS:
-        _merge(model, await _load(session, model, spec_ids), parts)
+    for field, table in COMPONENT_TABLES.items():
+        _merge(field, [r._mapping for r in await _load(session, table, spec_ids)], parts)
     return _sorted_parts(parts)
 
 
@@ -657,13 +483,13 @@ async def read_components_concurrently(
 ) -> Components:
     """All components of the given Specs, every table on its own connection at the same time."""
 
-    async def one(model: Any) -> tuple[Any, list[Any]]:
+    async def one(field: str, table: Table) -> tuple[str, list[Any]]:
         async with sessions() as session:
-            return model, await _load(session, model, spec_ids)
+            return field, await _load(session, table, spec_ids)
 
     parts: Components = {}
-    for model, rows in await asyncio.gather(*(one(m) for m in COMPONENT_MODELS)):
-        _merge(model, rows, parts)
+    for field, rows in await asyncio.gather(*(one(f, t) for f, t in COMPONENT_TABLES.items())):
+        _merge(field, [r._mapping for r in rows], parts)
     return _sorted_parts(parts)
 
 
@@ -684,18 +510,9 @@ def assemble(head: SpecHead, part: dict[str, Any]) -> dict[str, Any]:
         "create_time": row.create_time,
         "update_time": row.update_time,
     }
-    for key in ("network", "cluster", "dns"):
-        if key in part:
-            spec[key] = part[key]
-    for key in (
-        "repositories",
-        "databases",
-        "caches",
-        "queues",
-        "topics",
-        "nosql_tables",
-        "storage_buckets",
-        "secrets",
-    ):
-        spec[key] = part.get(key, [])
+    for comp in spec_schema.COMPONENTS:
+        if comp.repeated:
+            spec[comp.field] = part.get(comp.field, [])
+        elif comp.field in part:
+            spec[comp.field] = part[comp.field]
     return spec

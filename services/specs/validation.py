@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from alethia import cloud_limits, field_paths
+from alethia import cloud_limits, field_paths, spec_schema
 from alethia.errors import FieldViolation
 from services.specs.regions import PROVIDERS, example_regions, is_known_region
 
@@ -45,11 +45,6 @@ MAX_CONFIG_BYTES = 16 * 1024
 MAX_ANY_STRING = 4096
 
 DATABASE_ENGINES = ("postgres", "mysql", "mariadb", "aurora-postgresql", "aurora-mysql", "sqlserver")
-MIN_STORAGE_GB = 20
-MAX_STORAGE_GB = 65536
-MAX_SCALING_CAPACITY = 1024
-MAX_CLUSTER_NODES = 1000
-MAX_CACHE_NODES = 100
 SUBSCRIPTION_PROTOCOLS = ("sqs", "sns", "https", "email", "lambda", "pull", "push", "servicebus")
 
 # Metadata keys whose value would be the secret itself.
@@ -354,12 +349,7 @@ def _validate_cluster(cluster: Any, v: _Violations) -> None:
     lo = _int(cluster.get("node_min_size"))
     hi = _int(cluster.get("node_max_size"))
     want = _int(cluster.get("node_desired_size"))
-    if lo < 0:
-        v.add("cluster.node_min_size", "must be >= 0")
-    if hi < 1:
-        v.add("cluster.node_max_size", "must be >= 1")
-    elif hi > MAX_CLUSTER_NODES:
-        v.add("cluster.node_max_size", f"must be <= {MAX_CLUSTER_NODES}")
+    # Bounds of each size are declared in the proto (spec_schema.range_violations).
     if lo > want:
         v.add("cluster.node_desired_size", f"must be >= node_min_size ({lo})")
     if want > hi:
@@ -441,9 +431,6 @@ def _validate_databases(items: list[Any], v: _Violations) -> None:
             v.add(f"{p}.instance_class", "required")
         elif _check_length(ic, f"{p}.instance_class", v, 64) and not _INSTANCE_TYPE.match(ic):
             v.add(f"{p}.instance_class", "must be an instance class such as db.t4g.medium")
-        storage = _int(db.get("storage_gb"))
-        if not MIN_STORAGE_GB <= storage <= MAX_STORAGE_GB:
-            v.add(f"{p}.storage_gb", f"must be between {MIN_STORAGE_GB} and {MAX_STORAGE_GB} GB")
         scaling = _map(db.get("scaling"))
         smin, smax = _num(scaling.get("min_capacity")), _num(scaling.get("max_capacity"))
         if not (math.isfinite(smin) and math.isfinite(smax)):
@@ -452,10 +439,6 @@ def _validate_databases(items: list[Any], v: _Violations) -> None:
                 "must be a finite number",
             )
             continue
-        if smin < 0:
-            v.add(f"{p}.scaling.min_capacity", "must be >= 0")
-        if smax < 0 or smax > MAX_SCALING_CAPACITY:
-            v.add(f"{p}.scaling.max_capacity", f"must be between 0 and {MAX_SCALING_CAPACITY}")
         if smin > smax:
             v.add(f"{p}.scaling.min_capacity", f"must be <= max_capacity ({smax:g})")
         _check_json_object(db.get("provider_config"), f"{p}.provider_config", v)
@@ -471,9 +454,6 @@ def _validate_caches(items: list[Any], v: _Violations) -> None:
             v.add(f"{p}.node_type", "required")
         elif _check_length(nt, f"{p}.node_type", v, 64) and not _INSTANCE_TYPE.match(nt):
             v.add(f"{p}.node_type", "must be a node type such as cache.t4g.small")
-        size = _int(c.get("cluster_size"))
-        if not 1 <= size <= MAX_CACHE_NODES:
-            v.add(f"{p}.cluster_size", f"must be between 1 and {MAX_CACHE_NODES}")
         _check_json_object(c.get("provider_config"), f"{p}.provider_config", v)
 
 
@@ -591,6 +571,7 @@ def validate_spec(spec: Mapping[str, Any], provider: str | None) -> list[FieldVi
         _check_length(identity, "cloud_identity_id", v, 64)
     _check_terraform_version(_str(spec.get("terraform_version")), "terraform_version", v)
 
+    v.items += spec_schema.range_violations(spec)
     _validate_network(spec.get("network"), v)
     _validate_cluster(spec.get("cluster"), v)
     _validate_dns(spec.get("dns"), v)

@@ -52,7 +52,7 @@ def snapshots(draw: st.DrawFn) -> dict[str, Any]:
             "instance_class": d(TEXT),
             # Azure PostgreSQL takes fixed sizes only (alethia.cloud_limits).
             "storage_gb": d(
-                st.sampled_from(AZURE_POSTGRES_STORAGE_GB) if provider == "azure" else st.integers(0, 10_000)
+                st.sampled_from(AZURE_POSTGRES_STORAGE_GB) if provider == "azure" else st.integers(20, 10_000)
             ),
             "scaling": {"min_capacity": mn, "max_capacity": mn + d(st.floats(0, 64, allow_nan=False))},
             "provider_config": {},

@@ -11,6 +11,7 @@ import pytest
 
 from alethia import field_paths
 from alethia.specfile import spec_from_dict
+from alethia.specs.v1 import specs_pb2
 from services.snapshot.snapshot import (
     build_snapshot,
     changed_fields,
@@ -58,9 +59,8 @@ def test_snapshot_has_the_contract_shape(provider: str) -> None:
         names = [item["name"] for item in s[key]]
         assert names == sorted(names), key
     assert set(s["network"]) == {"provision_network", "cidr_block", "network_id", "provider_config"}
-    assert set(s["databases"][0]) == {
-        "name", "engine", "engine_version", "instance_class", "storage_gb", "scaling", "provider_config",
-    }  # fmt: skip
+    # Every declared field of an item is in the snapshot, set or not (defaults filled in).
+    assert set(s["databases"][0]) == set(specs_pb2.Database.DESCRIPTOR.fields_by_name)
     # Integers stay integers through protobuf's Struct (doubles) and scaling doubles.
     assert isinstance(s["network"]["provider_config"].get("availability_zones", 3), int)
     assert snapshot_workspace(s) == f"zone-acme/{s['project_name']}-{s['environment']}-{s['region']}"

@@ -10,6 +10,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from alethia import spec_schema
 from alethia.rpc.client import connect
 from alethia.specfile import spec_from_dict, spec_to_dict
 from alethia.specs.v1 import specs_pb2, specs_pb2_grpc
@@ -21,7 +22,7 @@ NAMED_LISTS = ("databases", "caches", "queues", "topics", "nosql_tables", "stora
 
 def expected_stored(data: dict[str, Any]) -> dict[str, Any]:
     """What the service must give back for ``data``: same values, lists ordered by name."""
-    d = spec_to_dict(spec_from_dict(data), include_output_only=False)
+    d = spec_to_dict(spec_from_dict(spec_schema.apply_defaults(data)), include_output_only=False)
     d["repositories"].sort(key=lambda r: (r["url"], r["branch"], r["path"]))
     for key in NAMED_LISTS:
         d[key].sort(key=lambda x: x["name"])
