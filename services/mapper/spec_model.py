@@ -78,6 +78,7 @@ class DatabaseConfig(Strict):
     storage_gb: int = Field(ge=20, le=65536)
     scaling: ScalingConfig = Field(default_factory=ScalingConfig)
     provider_config: JsonObject = Field(default_factory=dict)
+    backup_retention_days: int = Field(default=7, ge=0, le=35)
 
 
 class CacheConfig(Strict):

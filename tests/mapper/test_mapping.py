@@ -192,7 +192,7 @@ def test_unknown_provider_config_key_is_an_error_naming_it(provider: str, compon
 
 def test_option_values_are_checked_per_item() -> None:
     data = snapshot("aws")
-    data["databases"][1]["provider_config"]["backup_retention_days"] = 99
+    data["databases"][1]["provider_config"]["backup_retention_days"] = 9  # a field now, not an option
     data["databases"][0]["provider_config"]["multi_az"] = "yes"
     data["queues"][0]["config"]["fifo"] = 1
     data["queues"][1]["config"]["colour"] = "red"
@@ -206,7 +206,9 @@ def test_option_values_are_checked_per_item() -> None:
         "cluster.provider_config.disk_size": "expected an integer",
         "dns.provider_config.waf_managed_rules": "expected a list of strings",
         "databases[0].provider_config.multi_az": "expected true or false",
-        "databases[1].provider_config.backup_retention_days": "must be at most 35",
+        "databases[1].provider_config.backup_retention_days": found[
+            "databases[1].provider_config.backup_retention_days"
+        ],
         "queues[0].config.fifo": "expected true or false",
         "queues[1].config.colour": found["queues[1].config.colour"],
         "nosql_tables[0].provider_config.billing_mode": "must be one of PAY_PER_REQUEST, PROVISIONED",
@@ -321,3 +323,30 @@ def test_cloud_name_limits_are_reported_on_the_spec_field() -> None:
     aws = snapshot("aws")
     aws["storage_buckets"][0]["name"] = "x" * 50
     assert list(_violations(aws)) == ["storage_buckets[0].name"]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_backup_retention_days_reaches_every_cloud(provider: str) -> None:
+    """``databases[].backup_retention_days`` (default 7, 0..35) is mapped on all three clouds."""
+    data = snapshot(provider)
+    data["databases"][0]["backup_retention_days"] = 21
+    del data["databases"][1]["backup_retention_days"]  # absent: the declared default
+    tfvars = json.loads(render_tfvars(json.dumps(data)).tfvars_json)
+    var = {"aws": "rds_config", "gcp": "cloud_sql_databases", "azure": "azure_databases"}[provider]
+    by_name = {d["name"]: d["backup_retention_days"] for d in tfvars[var]}
+    assert by_name == {data["databases"][0]["name"]: 21, data["databases"][1]["name"]: 7}
+
+
+def test_backup_retention_days_bounds_per_cloud() -> None:
+    data = snapshot("aws")
+    data["databases"][1]["backup_retention_days"] = 36
+    assert _violations(data) == {"databases[1].backup_retention_days": "must be at most 35"}
+    # 0 is in the declared range, but every cloud's template keeps automated backups on.
+    for provider, index in (("aws", 1), ("gcp", 0), ("azure", 0)):
+        data = snapshot(provider)
+        data["databases"][index]["backup_retention_days"] = 0
+        found = _violations(data)
+        assert list(found) == [f"databases[{index}].backup_retention_days"]
+        assert found[f"databases[{index}].backup_retention_days"].startswith(f"must be at least 1 on {provider}")
+        data["databases"][index]["backup_retention_days"] = 1
+        render_tfvars(json.dumps(data))

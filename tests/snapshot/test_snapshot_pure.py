@@ -61,6 +61,7 @@ def test_snapshot_has_the_contract_shape(provider: str) -> None:
     assert set(s["network"]) == {"provision_network", "cidr_block", "network_id", "provider_config"}
     # Every declared field of an item is in the snapshot, set or not (defaults filled in).
     assert set(s["databases"][0]) == set(specs_pb2.Database.DESCRIPTOR.fields_by_name)
+    assert s["databases"][0]["backup_retention_days"] in range(36)
     # Integers stay integers through protobuf's Struct (doubles) and scaling doubles.
     assert isinstance(s["network"]["provider_config"].get("availability_zones", 3), int)
     assert snapshot_workspace(s) == f"zone-acme/{s['project_name']}-{s['environment']}-{s['region']}"

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select, text
 
-from alethia.database import create_engine
+from alethia.database import create_engine, run_migrations
 from alethia.rpc.client import connect
 from alethia.stack.infra import free_port
-from services.specs.app import VERSION_TABLE, migrate
-from services.specs.models import Base
+from services.specs.app import MIGRATIONS, VERSION_TABLE, migrate
+from services.specs.models import COMPONENT_TABLES, Base
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,3 +77,54 @@ async def test_main_serves_until_sigterm(tmp_path: Path) -> None:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_backup_retention_days_migration_moves_the_provider_option(database_url: str) -> None:
+    """0003 gives existing databases the default 7, or the value they kept in provider_config."""
+    # From 0002 (not 0001): on SQLite, 0002's batch rebuild of ``specs`` cascades to the
+    # component rows of existing Specs (reported in issue 12's closing note, not fixed here).
+    await asyncio.to_thread(run_migrations, database_url, MIGRATIONS, VERSION_TABLE, "0002")
+    engine = create_engine(database_url)
+    now = datetime.now(UTC)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO cloud_identities (id, name, provider, account_id, credentials_ref, create_time)"
+                    " VALUES ('i1', 'team', 'aws', '123456789012', 'env:X', :now)"
+                ),
+                {"now": now},
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO specs (id, zone_id, project_name, environment, region, cloud_identity_id,"
+                    " terraform_version, revision, create_time, update_time, workspace, cloud_account,"
+                    " resource_prefix)"
+                    " VALUES ('s1', 'z', 'p', 'e', 'us-east-1', 'i1', '', 1, :now, :now, 'z/p-e-us-east-1',"
+                    " 'aws:123456789012', 'p-e')"
+                ),
+                {"now": now},
+            )
+            for name, config in (("kept", {"backup_retention_days": 3, "multi_az": True}), ("plain", {})):
+                await conn.execute(
+                    text(
+                        "INSERT INTO spec_databases (spec_id, name, engine, engine_version, instance_class,"
+                        " storage_gb, scaling_min_capacity, scaling_max_capacity, provider_config)"
+                        " VALUES ('s1', :name, 'postgres', '16', 'db.t4g.small', 20, 0, 0, :config)"
+                    ),
+                    {"name": name, "config": json.dumps(config)},
+                )
+        await migrate(database_url)
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(
+                        COMPONENT_TABLES["databases"].c.name,
+                        COMPONENT_TABLES["databases"].c.backup_retention_days,
+                        COMPONENT_TABLES["databases"].c.provider_config,
+                    ).order_by(COMPONENT_TABLES["databases"].c.name)
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    assert [tuple(r) for r in rows] == [("kept", 3, {"multi_az": True}), ("plain", 7, {})]

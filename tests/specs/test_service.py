@@ -374,3 +374,26 @@ def test_settings_come_from_the_environment(monkeypatch: Any) -> None:
         "0.0.0.0:6000",
         "tok",
     )
+
+
+async def test_backup_retention_days_default_zero_and_bounds(specs: SpecsEnv) -> None:
+    """Absent: the declared default (7); 0 is a value (backups off), not "absent"; 36 is refused."""
+    ident = await specs.identity("aws")
+    data = full_spec_dict("aws", cloud_identity_id=ident.id)
+    data["databases"][0].pop("backup_retention_days", None)
+    data["databases"][1]["backup_retention_days"] = 0
+    created = await specs.create(data)
+    got = await specs.stub.GetSpec(specs_pb2.GetSpecRequest(id=created.id))
+    days = {d.name: d.backup_retention_days for d in got.databases}
+    assert days == {data["databases"][0]["name"]: 7, data["databases"][1]["name"]: 0}
+    assert all(d.HasField("backup_retention_days") for d in got.databases)
+
+    before = await specs.counts()
+    bad = full_spec_dict("aws", cloud_identity_id=ident.id, environment="qa")
+    bad["databases"][1]["backup_retention_days"] = 36
+    err = await rpc_error(specs.create(bad))
+    assert err.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert [(v.field, v.description) for v in err.violations] == [
+        ("databases[1].backup_retention_days", "must be between 0 and 35")
+    ]
+    assert await specs.counts() == before  # nothing written

@@ -89,7 +89,7 @@ class Scaling(_message.Message):
     def __init__(self, min_capacity: _Optional[float] = ..., max_capacity: _Optional[float] = ...) -> None: ...
 
 class Database(_message.Message):
-    __slots__ = ("name", "engine", "engine_version", "instance_class", "storage_gb", "scaling", "provider_config")
+    __slots__ = ("name", "engine", "engine_version", "instance_class", "storage_gb", "scaling", "provider_config", "backup_retention_days")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ENGINE_FIELD_NUMBER: _ClassVar[int]
     ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -97,6 +97,7 @@ class Database(_message.Message):
     STORAGE_GB_FIELD_NUMBER: _ClassVar[int]
     SCALING_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_CONFIG_FIELD_NUMBER: _ClassVar[int]
+    BACKUP_RETENTION_DAYS_FIELD_NUMBER: _ClassVar[int]
     name: str
     engine: str
     engine_version: str
@@ -104,7 +105,8 @@ class Database(_message.Message):
     storage_gb: int
     scaling: Scaling
     provider_config: _struct_pb2.Struct
-    def __init__(self, name: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., instance_class: _Optional[str] = ..., storage_gb: _Optional[int] = ..., scaling: _Optional[_Union[Scaling, _Mapping]] = ..., provider_config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    backup_retention_days: int
+    def __init__(self, name: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., instance_class: _Optional[str] = ..., storage_gb: _Optional[int] = ..., scaling: _Optional[_Union[Scaling, _Mapping]] = ..., provider_config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., backup_retention_days: _Optional[int] = ...) -> None: ...
 
 class Cache(_message.Message):
     __slots__ = ("name", "node_type", "cluster_size", "provider_config")

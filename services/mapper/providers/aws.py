@@ -76,15 +76,6 @@ OPTIONS: dict[str, tuple[Option, ...]] = {
     ),
     "databases[].provider_config": (
         Option("multi_az", "bool", False, "Standby in a second availability zone."),
-        Option(
-            "backup_retention_days",
-            "number",
-            7,
-            "Automated backup retention in days (backups cannot be turned off).",
-            minimum=1,
-            maximum=35,
-            integer=True,
-        ),
         Option("deletion_protection", "bool", False, "Refuse deletion of the database."),
     ),
     "caches[].provider_config": (Option("engine_version", "string", "7.1", "Redis engine version."),),
@@ -152,6 +143,14 @@ OPTIONS: dict[str, tuple[Option, ...]] = {
 
 def _checks(spec: SpecConfig) -> list[FieldViolation]:
     out: list[FieldViolation] = []
+    for i, db in enumerate(spec.databases):
+        # The template keeps automated backups on (0 would turn them off on RDS).
+        if db.backup_retention_days < 1:
+            out.append(
+                FieldViolation(
+                    f"databases[{i}].backup_retention_days", "must be at least 1 on aws (backups stay on)"
+                )
+            )
     for i, topic in enumerate(spec.topics):
         for j, sub in enumerate(topic.subscriptions):
             path = f"topics[{i}].subscriptions[{j}]"
@@ -286,8 +285,8 @@ VARIABLES: tuple[Var, ...] = (
             Attr(
                 "backup_retention_days",
                 "number",
-                "provider_config.backup_retention_days",
-                "Backup retention in days.",
+                "backup_retention_days",
+                "Automated backup retention in days.",
             ),
             Attr(
                 "deletion_protection", "bool", "provider_config.deletion_protection", "Deletion protection."

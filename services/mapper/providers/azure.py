@@ -85,15 +85,6 @@ OPTIONS: dict[str, tuple[Option, ...]] = {
             "High availability mode.",
             choices=("Disabled", "SameZone", "ZoneRedundant"),
         ),
-        Option(
-            "backup_retention_days",
-            "number",
-            7,
-            "Backup retention in days.",
-            minimum=1,
-            maximum=35,
-            integer=True,
-        ),
     ),
     "caches[].provider_config": (
         Option(
@@ -140,6 +131,10 @@ def resource_group(spec: Data) -> str:
 
 def _checks(spec: SpecConfig) -> list[FieldViolation]:
     out: list[FieldViolation] = []
+    for i, db in enumerate(spec.databases):
+        # Flexible servers always keep backups: 1 day is the least they accept.
+        if db.backup_retention_days < 1:
+            out.append(FieldViolation(f"databases[{i}].backup_retention_days", "must be at least 1 on azure"))
     for i, cache in enumerate(spec.caches):
         m = _CACHE_SKU.match(cache.node_type)
         if m is None:
@@ -305,8 +300,8 @@ VARIABLES: tuple[Var, ...] = (
             Attr(
                 "backup_retention_days",
                 "number",
-                "provider_config.backup_retention_days",
-                "Backup retention in days.",
+                "backup_retention_days",
+                "Backup retention in days (flexible servers keep at least 1).",
             ),
         ),
     ),

@@ -215,6 +215,15 @@ _PUBSUB_SUBSCRIPTION = (
 
 def _checks(spec: SpecConfig) -> list[FieldViolation]:
     out: list[FieldViolation] = []
+    for i, db in enumerate(spec.databases):
+        # Cloud SQL keeps at least one automated backup; provider_config.backup_enabled turns them off.
+        if db.backup_retention_days < 1:
+            out.append(
+                FieldViolation(
+                    f"databases[{i}].backup_retention_days",
+                    "must be at least 1 on gcp (provider_config.backup_enabled: false turns backups off)",
+                )
+            )
     topic_names = {t.name: i for i, t in enumerate(spec.topics)}
     for i, q in enumerate(spec.queues):
         if q.name in topic_names:
@@ -391,6 +400,12 @@ VARIABLES: tuple[Var, ...] = (
             ),
             Attr("availability_type", "string", "provider_config.availability_type", "ZONAL or REGIONAL."),
             Attr("backup_enabled", "bool", "provider_config.backup_enabled", "Automated backups."),
+            Attr(
+                "backup_retention_days",
+                "number",
+                "backup_retention_days",
+                "Automated backups kept, one a day.",
+            ),
             Attr(
                 "deletion_protection", "bool", "provider_config.deletion_protection", "Deletion protection."
             ),

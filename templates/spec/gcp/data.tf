@@ -63,6 +63,10 @@ resource "google_sql_database_instance" "this" {
       enabled                        = each.value.backup_enabled
       binary_log_enabled             = each.value.engine == "mysql" ? each.value.backup_enabled : null
       point_in_time_recovery_enabled = each.value.engine == "postgres" ? each.value.backup_enabled : null
+      backup_retention_settings {
+        retained_backups = each.value.backup_retention_days
+        retention_unit   = "COUNT"
+      }
     }
 
     dynamic "database_flags" {

@@ -166,17 +166,18 @@ variable "cloud_sql_engine" {
 variable "cloud_sql_databases" {
   description = "Cloud SQL instances, one per database."
   type = list(object({
-    name                = string
-    engine              = string
-    engine_version      = string
-    database_version    = string
-    tier                = string
-    disk_size_gb        = number
-    min_capacity        = number
-    max_capacity        = number
-    availability_type   = string
-    backup_enabled      = bool
-    deletion_protection = bool
+    name                  = string
+    engine                = string
+    engine_version        = string
+    database_version      = string
+    tier                  = string
+    disk_size_gb          = number
+    min_capacity          = number
+    max_capacity          = number
+    availability_type     = string
+    backup_enabled        = bool
+    backup_retention_days = number
+    deletion_protection   = bool
   }))
 }
 
