@@ -259,13 +259,56 @@ def ordered(fd: FieldDescriptor, items: Iterable[Any]) -> list[Any]:
     """A list field in its one order (see the module docstring)."""
     values = list(items)
     if fd.type == FieldDescriptor.TYPE_MESSAGE:
+        values = [canonical(fd.message_type, v) for v in values]
+    return [values[i] for i in order_of(fd, values)]
+
+
+def order_of(fd: FieldDescriptor, items: Iterable[Any]) -> list[int]:
+    """The positions of ``items`` (a list field's values) in the field's one order."""
+    values = list(items)
+    if fd.type == FieldDescriptor.TYPE_MESSAGE:
         msg = fd.message_type
-        values = [canonical(msg, v) for v in values]
+        full = [canonical(msg, v) if isinstance(v, Mapping) else {} for v in values]
         scalars = [f.name for f in msg.fields if f.type != FieldDescriptor.TYPE_MESSAGE and not f.is_repeated]
-        return sorted(values, key=lambda v: tuple(str(v[name]) for name in scalars))
+        return sorted(range(len(full)), key=lambda i: tuple(str(full[i].get(name, "")) for name in scalars))
     if options(fd).set:
-        return sorted(values)
-    return values
+        return sorted(range(len(values)), key=lambda i: values[i])
+    return list(range(len(values)))
+
+
+def path_in_request(path: str, spec: Mapping[str, Any]) -> str:
+    """A snapshot field path (lists in their one order) as the path into the Spec as sent.
+
+    CreateSpec names list items by their position in the request; rules that ran on the
+    snapshot name them by their position there. This maps one to the other.
+    """
+    try:
+        parts = field_paths.parse(path)
+    except ValueError:
+        return path
+    message: Descriptor | None = specs_pb2.Spec.DESCRIPTOR
+    node: Any = spec
+    fd: FieldDescriptor | None = None
+    out: list[str | int] = []
+    for idx, part in enumerate(parts):
+        if isinstance(part, int):
+            if fd is None or not fd.is_repeated or not isinstance(node, list) or not 0 <= part < len(node):
+                return path
+            original = order_of(fd, node)[part]
+            out.append(original)
+            node = node[original]
+            message = fd.message_type if fd.type == FieldDescriptor.TYPE_MESSAGE else None
+            fd = None
+            continue
+        out.append(part)
+        fd = message.fields_by_name.get(part) if message is not None else None
+        node = node.get(part) if isinstance(node, Mapping) else None
+        if fd is None or is_struct(fd):
+            out.extend(parts[idx + 1 :])
+            break
+        if not fd.is_repeated and fd.type == FieldDescriptor.TYPE_MESSAGE:
+            message = fd.message_type
+    return field_paths.from_parts(out)
 
 
 def apply_defaults(spec: Mapping[str, Any]) -> dict[str, Any]:

@@ -27,6 +27,22 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _encoded_size(ch: str) -> int:
+    # grpc-message is percent-encoded: printable ASCII but '%' travels as is, any other
+    # character as %XX per UTF-8 byte (an "é" costs 6 bytes, not 1).
+    return 1 if " " <= ch <= "~" and ch != "%" else 3 * len(ch.encode("utf-8", "surrogatepass"))
+
+
+def _clip_message(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` cut so that its percent-encoded form stays within ``limit`` bytes."""
+    size = 0
+    for i, ch in enumerate(text):
+        size += _encoded_size(ch)
+        if size > limit - 3:
+            return text[:i] + "..."
+    return text
+
+
 def _bounded_violations(
     violations: list[FieldViolation],
 ) -> list[error_details_pb2.BadRequest.FieldViolation]:
@@ -68,9 +84,9 @@ def to_status_proto(err: AlethiaError) -> status_pb2.Status:
         packed = any_pb2.Any()
         packed.Pack(pf)
         details.append(packed)
-    # Trailers are metadata: keep the message printable ASCII so it always encodes.
+    # Trailers are metadata: the message is bounded by its encoded size, not its length.
     return status_pb2.Status(
-        code=err.code.value[0], message=_clip(err.message, MAX_MESSAGE_CHARS), details=details
+        code=err.code.value[0], message=_clip_message(err.message), details=details
     )
 
 

@@ -39,6 +39,7 @@ from typing import Any
 from alethia.errors import AlethiaError, FailedPrecondition
 from alethia.events.v1 import events_pb2
 from alethia.snapshot.v1 import snapshot_pb2
+from alethia.terraform_versions import check_constraint, parse_version
 from services.executor import cost as cost_mod
 from services.executor.artifacts import (
     LOG_FILE,
@@ -70,7 +71,6 @@ from services.executor.terraform import (
     TerraformError,
     terraform_env,
 )
-from services.executor.versions import check_constraint, parse_version
 from services.executor.workspace import (
     ERRORED_STATE,
     PluginCache,

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from alethia.errors import InvalidArgument
-from services.mapper import providers
+from services.mapper import providers, rules
 from services.mapper.mapping import dumps
-from services.mapper.spec_config import SpecConfig, decode_snapshot, semantic_violations
+from services.mapper.spec_config import SpecConfig, decode_snapshot
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class Rendered:
 def map_spec(spec: SpecConfig) -> dict[str, Any]:
     """The tfvars of a typed SpecConfig (``InvalidArgument`` listing every violation)."""
     mapping = providers.get(spec.provider)
-    problems = semantic_violations(spec) + mapping.violations(spec)
+    problems = rules.spec_violations(spec)
     if problems:
         raise InvalidArgument(problems)
     return mapping.tfvars(mapping.resolve(spec))

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from alethia import field_paths
 from alethia.errors import FieldViolation, InvalidArgument
+from alethia.terraform_versions import ConstraintError, parse_constraints
 from services.mapper.spec_model import (
     CacheConfig,
     ClusterConfig,
@@ -228,6 +229,11 @@ def _scalar(value: Any) -> bool:
 def semantic_violations(spec: SpecConfig) -> list[FieldViolation]:
     """Rules across fields that types cannot express; every violation, in field order."""
     out: list[FieldViolation] = []
+    if spec.terraform_version.strip():
+        try:
+            parse_constraints(spec.terraform_version)
+        except ConstraintError as exc:
+            out.append(FieldViolation("terraform_version", str(exc)))
     _label(spec.project_name, "project_name", out)
     _label(spec.environment, "environment", out)
     for name in ("region", "cloud_account_id"):

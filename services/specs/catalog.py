@@ -26,6 +26,7 @@ from alethia.errors import Aborted, AlethiaError, FieldViolation, InvalidArgumen
 from services.specs import store
 from services.specs.infrastructure import DeleteOutcome, InfrastructureReader, delete_decision
 from services.specs.models import CloudIdentityRow
+from services.specs.rules import write_violations
 from services.specs.validation import show, validate_identity, validate_spec
 
 DEFAULT_PAGE_SIZE = 50
@@ -134,7 +135,11 @@ class SpecCatalog:
         """Validate and store a new Spec (revision 1) in one transaction across its tables."""
         spec = spec_schema.apply_defaults(spec)
         identity, violations = await self._identity(spec)
-        violations = validate_spec(spec, identity.provider if identity else None) + violations
+        violations = (
+            write_violations(spec, identity.provider, identity.account_id)
+            if identity
+            else validate_spec(spec, None)
+        ) + violations
         if violations or identity is None:
             raise InvalidArgument(violations)
         spec_id = str(uuid.uuid4())
@@ -200,7 +205,13 @@ class SpecCatalog:
             raise NotFound(f"spec {show(spec_id)} not found")
         identity, violations = await self._identity(spec)
         provider = identity.provider if identity else None
-        violations = validate_spec(spec, provider) + violations
+        # A move to another cloud is refused below; that cloud's rules would only add noise.
+        same_cloud = identity is not None and identity.provider == head.provider
+        violations = (
+            write_violations(spec, identity.provider, identity.account_id)
+            if identity is not None and same_cloud
+            else validate_spec(spec, provider)
+        ) + violations
         if expected_revision < 1:
             violations.append(
                 FieldViolation("expected_revision", "required: the revision of the Spec you read (>= 1)")

@@ -30,10 +30,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-
 from alethia import cloud_limits, field_paths, spec_schema
 from alethia.errors import FieldViolation
+from alethia.terraform_versions import ConstraintError, parse_constraints
 from services.specs.regions import PROVIDERS, example_regions, is_known_region
 
 MAX_LIST_ITEMS = 50
@@ -64,7 +63,6 @@ _KEY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _DNS_ZONE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
 _HOSTNAME_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", re.IGNORECASE)
 _SCP_GIT = re.compile(r"^(?P<user>[A-Za-z0-9._-]+)@(?P<host>[A-Za-z0-9.-]+):(?P<path>[^\s:][^\s]*)$")
-_TF_CONSTRAINT = re.compile(r"^\s*(=|!=|>=|<=|>|<|~>)?\s*v?\d+(\.\d+){0,2}(-[0-9A-Za-z.-]+)?\s*$")
 _AWS_ACCOUNT = re.compile(r"^\d{12}$")
 _GCP_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -280,16 +278,18 @@ def _check_repo_path(value: str, path: str, v: _Violations) -> None:
 
 
 def _check_terraform_version(value: str, path: str, v: _Violations) -> None:
+    """The constraint grammar the executor accepts (Terraform's own, alethia.terraform_versions)."""
     if not value:
         return
     if not _check_length(value, path, v, 128):
         return
-    if all(_TF_CONSTRAINT.match(part) for part in value.split(",")):
-        return
     try:
-        SpecifierSet(value)
-    except InvalidSpecifier:
-        v.add(path, "must be a version constraint such as '>= 1.5' or '>= 1.5, < 2.0'")
+        parse_constraints(value)
+    except ConstraintError:
+        v.add(
+            path,
+            "must be a Terraform version constraint such as '>= 1.5', '~> 1.9' or '>= 1.5, < 2.0'",
+        )
 
 
 def _validate_network(net: Any, v: _Violations) -> None:

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from alethia.errors import FailedPrecondition
+from alethia.terraform_versions import check_constraint, satisfies
 from services.executor.artifacts import StoredArtifact, build_manifest, sha256_hex, verify_manifest
 from services.executor.plan_summary import summarize_plan
 from services.executor.redaction import SENSITIVE, Redactor, redact_outputs, redact_plan
@@ -24,7 +25,6 @@ from services.executor.terraform import (
     show_argv,
     terraform_env,
 )
-from services.executor.versions import check_constraint, satisfies
 from services.executor.workspace import S3Backend, backend_config, backend_env, state_key, workspace_name
 
 

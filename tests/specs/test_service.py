@@ -397,3 +397,20 @@ async def test_backup_retention_days_default_zero_and_bounds(specs: SpecsEnv) ->
         ("databases[1].backup_retention_days", "must be between 0 and 35")
     ]
     assert await specs.counts() == before  # nothing written
+
+
+async def test_create_refuses_what_the_cloud_would_refuse_at_plan(specs: SpecsEnv) -> None:
+    """The three mistakes of issue 12 fail at CreateSpec now, by field path, and write nothing."""
+    ident = await specs.identity("gcp")
+    data = full_spec_dict("gcp", cloud_identity_id=ident.id)
+    data["cluster"]["provider_config"]["colour"] = "blue"  # no such GKE option
+    data["terraform_version"] = "==1.9.*"  # Python syntax, not Terraform's
+    data["databases"][0]["engine"] = "aurora-postgresql"  # AWS only
+    before = await specs.counts()
+    err = await rpc_error(specs.create(data))
+    assert err.code == grpc.StatusCode.INVALID_ARGUMENT
+    fields = {v.field: v.description for v in err.violations}
+    assert set(fields) == {"cluster.provider_config.colour", "terraform_version", "databases[0].engine"}
+    assert fields["cluster.provider_config.colour"].startswith("unknown key for gcp (accepted: ")
+    assert "aurora-postgresql" not in fields["databases[0].engine"].split("one of ")[-1]
+    assert await specs.counts() == before

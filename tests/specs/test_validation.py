@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from alethia.specfile import spec_from_dict, spec_to_dict
+from alethia.terraform_versions import ConstraintError, parse_constraints
 from services.specs.regions import REGIONS, is_known_region
 from services.specs.validation import validate_identity, validate_spec
 from tests.fixtures.specs import (
@@ -108,11 +109,22 @@ def test_bad_repository_urls(url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "constraint", ["", ">= 1.5", ">= 1.5, < 2.0", "~> 1.9.0", "1.9.8", "==1.9.*", ">=1.5,<2", "!= 1.6.0"]
+    "constraint", ["", ">= 1.5", ">= 1.5, < 2.0", "~> 1.9.0", "1.9.8", ">=1.5,<2", "!= 1.6.0"]
 )
 def test_terraform_version_constraints(constraint: str) -> None:
     data = full_spec_dict("aws", cloud_identity_id=IDENTITY_ID, terraform_version=constraint)
     assert validate_spec(_as_stored(data), "aws") == []
+    if constraint:
+        parse_constraints(constraint)  # the executor's parser accepts it too
+
+
+@pytest.mark.parametrize("constraint", ["==1.9.*", "1.9.*", ">= 1.5 || < 2", "~= 1.9", "latest"])
+def test_terraform_version_constraints_the_executor_refuses_are_refused(constraint: str) -> None:
+    """Python-style or wildcard constraints used to pass here and fail at plan."""
+    data = full_spec_dict("aws", cloud_identity_id=IDENTITY_ID, terraform_version=constraint)
+    assert [v.field for v in validate_spec(_as_stored(data), "aws")] == ["terraform_version"]
+    with pytest.raises(ConstraintError):
+        parse_constraints(constraint)
 
 
 def test_network_rules() -> None:

@@ -1,0 +1,56 @@
+"""Everything CreateSpec/UpdateSpec check without the database, in one pure function.
+
+:func:`write_violations` is the spec service's validation (shapes, limits, names, URLs,
+secrets: :mod:`services.specs.validation`) plus the one rule set of the Spec's cloud
+(:mod:`services.mapper.rules`, the same function the mapper runs as its guard), applied
+to the snapshot the Spec would freeze into. So a Spec that is accepted here is a Spec
+that maps and plans; a problem is reported once, by the first of the two that finds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from alethia import spec_schema
+from alethia.errors import FieldViolation, InvalidArgument
+from alethia.specfile import spec_from_dict
+from services.mapper.rules import snapshot_violations
+from services.specs.validation import validate_spec
+
+
+def would_be_snapshot(spec: Mapping[str, Any], provider: str, account_id: str) -> dict[str, Any] | None:
+    """The snapshot the Spec dict would freeze into on ``provider`` (None if it is not a Spec)."""
+    data = {k: v for k, v in spec.items() if k not in spec_schema.OUTPUT_ONLY_FIELDS}
+    data.update(provider=provider, cloud_account_id=account_id)
+    try:
+        return spec_schema.build_snapshot(spec_from_dict(data))
+    except InvalidArgument:
+        return None
+
+
+def _covered(path: str, reported: set[str]) -> bool:
+    """Whether ``path`` or a field containing it was already reported."""
+    return any(path == r or path.startswith((r + ".", r + "[")) for r in reported)
+
+
+def write_violations(
+    spec: Mapping[str, Any], provider: str | None, account_id: str = ""
+) -> list[FieldViolation]:
+    """Every violation of a Spec dict about to be written for a cloud identity of ``provider``.
+
+    ``provider`` is ``None`` when the identity is unknown: the cloud's rules cannot apply then.
+    """
+    out = validate_spec(spec, provider)
+    if provider is None:
+        return out
+    snapshot = would_be_snapshot(spec, provider, account_id)
+    if snapshot is None:
+        return out
+    reported = {v.field for v in out}
+    for v in snapshot_violations(snapshot):
+        # The rules ran on the snapshot (lists in their one order): name the item as sent.
+        field = spec_schema.path_in_request(v.field, spec)
+        if not _covered(field, reported):
+            out.append(FieldViolation(field, v.description))
+    return out
