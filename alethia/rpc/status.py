@@ -85,9 +85,7 @@ def to_status_proto(err: AlethiaError) -> status_pb2.Status:
         packed.Pack(pf)
         details.append(packed)
     # Trailers are metadata: the message is bounded by its encoded size, not its length.
-    return status_pb2.Status(
-        code=err.code.value[0], message=_clip_message(err.message), details=details
-    )
+    return status_pb2.Status(code=err.code.value[0], message=_clip_message(err.message), details=details)
 
 
 def to_status(err: AlethiaError) -> grpc.Status:
