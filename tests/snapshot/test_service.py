@@ -7,6 +7,7 @@ of QueueJob/ClaimJob (printed as measurements, never asserted).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import statistics
@@ -96,6 +97,25 @@ async def stack(
     await spec_channel.close()
     await svc.stop(1)
     await specs_svc.stop(1)
+
+
+@pytest.fixture(autouse=True)
+async def _no_live_jobs_left(stack: Stack) -> AsyncIterator[None]:
+    """Cancel every job a test leaves QUEUED or RUNNING: the stack is shared by the module,
+    and a leftover job would be the next one some other test claims (order dependence)."""
+    yield
+    for status in (events_pb2.QUEUED, events_pb2.RUNNING):
+        token = ""
+        while True:
+            page = await stack.snapshot.ListJobs(
+                snapshot_pb2.ListJobsRequest(status=status, page_size=500, page_token=token)
+            )
+            for job in page.jobs:
+                with contextlib.suppress(grpc.aio.AioRpcError):  # it may have ended meanwhile
+                    await stack.snapshot.CancelJob(snapshot_pb2.CancelJobRequest(id=job.id))
+            token = page.next_page_token
+            if not token:
+                break
 
 
 async def new_spec(st: Stack, **overrides: Any) -> specs_pb2.Spec:

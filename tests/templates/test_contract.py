@@ -251,9 +251,11 @@ def test_sandbox_plan_with_full_spec(sandbox_dirs: dict[str, Path], provider: st
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_sandbox_apply_gives_outputs_shaped_like_the_real_ones(
-    sandbox_dirs: dict[str, Path], provider: str, loaded: Any
+    sandbox_dirs: dict[str, Path], provider: str, loaded: Any, tmp_path: Path
 ) -> None:
-    workdir = sandbox_dirs[provider]
+    # Apply in a copy: the shared initialized directory must stay unapplied for the plan tests,
+    # whatever order the tests run in.
+    workdir = Path(shutil.copytree(sandbox_dirs[provider], tmp_path / provider, symlinks=True))
     run(["apply", "-input=false", "-no-color", "-auto-approve"], workdir)
     outputs = run_json(["output", "-json"], workdir)
     spec_outputs = set(loaded[("spec", provider, "outputs.tf")]["Outputs"])
