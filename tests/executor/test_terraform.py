@@ -21,6 +21,7 @@ from services.executor.terraform import (
     TerraformBinary,
     TerraformCancelled,
     TerraformError,
+    plan_argv,
     terraform_env,
 )
 from services.executor.workspace import S3Backend, backend_config, backend_env, prepare
@@ -100,7 +101,7 @@ async def test_failure_carries_argv_exit_code_and_diagnostics(
     with pytest.raises(TerraformError) as err:
         await tf.plan(PlanOptions())
     assert err.value.exit_code == 1
-    assert err.value.argv[0] == "plan" and "-detailed-exitcode" in err.value.argv
+    assert err.value.argv == plan_argv(PlanOptions())
     assert err.value.diagnostics and "name" in str(err.value)
 
 

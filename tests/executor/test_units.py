@@ -27,33 +27,43 @@ from services.executor.terraform import (
 )
 from services.executor.workspace import S3Backend, backend_config, backend_env, state_key, workspace_name
 
+# Whole argv, in order (as terraform-exec's tests compare them): a flag that moves, repeats or
+# appears where it should not is a failure, not something a membership test lets through.
+
 
 def test_init_argv_defaults_and_backend_config() -> None:
-    argv = init_argv(InitOptions(backend_config=("bucket=b", "key=k")))
-    assert argv[:4] == ["init", "-input=false", "-no-color", "-json"]
-    assert "-backend=true" in argv and "-lock-timeout=0s" in argv
-    assert argv[-2:] == ["-backend-config=bucket=b", "-backend-config=key=k"]
-    assert "-reconfigure" not in argv
-    old = init_argv(InitOptions(json=False, reconfigure=True, upgrade=True, backend=False))
-    assert "-json" not in old and "-reconfigure" in old and "-upgrade" in old and "-backend=false" in old
+    assert init_argv(InitOptions(backend_config=("bucket=b", "key=k"))) == [
+        "init", "-input=false", "-no-color", "-json", "-backend=true", "-get=true", "-lock-timeout=0s",
+        "-backend-config=bucket=b", "-backend-config=key=k",
+    ]  # fmt: skip
+    assert init_argv(InitOptions(json=False, reconfigure=True, upgrade=True, backend=False)) == [
+        "init", "-input=false", "-no-color", "-backend=false", "-get=true", "-lock-timeout=0s",
+        "-reconfigure", "-upgrade",
+    ]  # fmt: skip
 
 
 def test_plan_argv() -> None:
-    argv = plan_argv(PlanOptions(out="p.tfplan"))
-    assert argv[0] == "plan"
-    for flag in ("-input=false", "-no-color", "-json", "-detailed-exitcode", "-out=p.tfplan", "-lock=true"):
-        assert flag in argv
-    assert "-destroy" not in argv
+    assert plan_argv(PlanOptions(out="p.tfplan")) == [
+        "plan", "-input=false", "-no-color", "-json", "-detailed-exitcode", "-out=p.tfplan",
+        "-lock=true", "-lock-timeout=0s", "-parallelism=10", "-refresh=true",
+    ]  # fmt: skip
     destroy = plan_argv(PlanOptions(destroy=True, var_files=("a.tfvars",), targets=("x.y",), refresh=False))
-    assert "-destroy" in destroy and "-var-file=a.tfvars" in destroy and "-target=x.y" in destroy
-    assert "-refresh=false" in destroy
+    assert destroy == [
+        "plan", "-input=false", "-no-color", "-json", "-detailed-exitcode", "-out=plan.tfplan",
+        "-lock=true", "-lock-timeout=0s", "-parallelism=10", "-refresh=false", "-destroy",
+        "-var-file=a.tfvars", "-target=x.y",
+    ]  # fmt: skip
 
 
 def test_apply_argv_uses_the_plan_file_and_never_auto_approves_it() -> None:
-    argv = apply_argv(ApplyOptions(plan_file="plan.tfplan"))
-    assert argv[0] == "apply" and argv[-1] == "plan.tfplan"
-    assert "-auto-approve" not in argv and "-input=false" in argv and "-json" in argv
-    assert apply_argv(ApplyOptions())[-1] == "-auto-approve"
+    assert apply_argv(ApplyOptions(plan_file="plan.tfplan")) == [
+        "apply", "-input=false", "-no-color", "-json", "-lock=true", "-lock-timeout=0s",
+        "-parallelism=10", "plan.tfplan",
+    ]  # fmt: skip
+    assert apply_argv(ApplyOptions()) == [
+        "apply", "-input=false", "-no-color", "-json", "-lock=true", "-lock-timeout=0s",
+        "-parallelism=10", "-auto-approve",
+    ]  # fmt: skip
 
 
 def test_show_and_output_argv() -> None:

@@ -360,10 +360,6 @@ async def test_health_reflection_token_and_restart(tmp_path: Any) -> None:
 def test_settings_come_from_the_environment(monkeypatch: Any) -> None:
     from services.specs.settings import SpecsSettings
 
-    monkeypatch.delenv("ALETHIA_SPECS_DATABASE_URL", raising=False)
-    monkeypatch.delenv("ALETHIA_SPECS_LISTEN", raising=False)
-    assert SpecsSettings().listen == "127.0.0.1:50051"
-    assert SpecsSettings().database_url == "sqlite+aiosqlite:///.alethia/specs.db"
     monkeypatch.setenv("ALETHIA_SPECS_DATABASE_URL", "postgresql://db/specs")
     monkeypatch.setenv("ALETHIA_SPECS_LISTEN", "0.0.0.0:6000")
     monkeypatch.setenv("ALETHIA_SERVICE_TOKEN", "tok")
