@@ -96,7 +96,7 @@ def demo(
     as_json: JsonOpt = False,
 ) -> None:
     """Plan and deploy an example Spec on a throwaway stack (sandbox templates, real Terraform)."""
-    from alethia.stack.demo import run_demo
+    from alethia.cli.demo import run_demo
     from alethia.stack.supervisor import StackStartError
 
     # With --json the narration goes to stderr and stdout carries only the result.

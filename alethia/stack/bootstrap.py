@@ -15,18 +15,20 @@ Settings are the services' own variables: ``ALETHIA_SPECS_DATABASE_URL``,
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from alethia.database import run_migrations
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 # service -> the variable naming its database
 MIGRATED = {"specs": "ALETHIA_SPECS_DATABASE_URL", "snapshot": "ALETHIA_SNAPSHOT_DATABASE_URL"}
+# service -> the module that owns its Alembic history (``MIGRATIONS``) and version table
+# (``VERSION_TABLE``): each service says where its migrations are; this module does not.
+MIGRATION_OWNERS = {"specs": "services.specs.app", "snapshot": "services.snapshot.app"}
 # Every variable this module reads (docker-compose's test checks the file sets no other).
 ENV_VARS = frozenset(
     {
@@ -48,7 +50,8 @@ def migrate(env: Mapping[str, str]) -> list[str]:
         url = env.get(var)
         if not url:
             continue
-        run_migrations(url, REPO_ROOT / "services" / service / "migrations", f"alembic_version_{service}")
+        owner = importlib.import_module(MIGRATION_OWNERS[service])
+        run_migrations(url, owner.MIGRATIONS, owner.VERSION_TABLE)
         done.append(service)
     return done
 
