@@ -222,6 +222,9 @@ async def start(settings: ExecutorSettings) -> ExecutorService:
         on_state_kept=recovery.wake,
         find_lock_holder=find_lock_holder,
         runner_tfvars=runner_vars.runner_tfvars_json(egress),
+        # The live process environment (not a copy): a variable an operator or test sets
+        # for the runner process reaches the next job, as it always did.
+        base_env=os.environ,
     )
     runner = Runner(
         ctx,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ async def estimate(
     plan_json_path: Path, env: Mapping[str, str] | None = None, limit_seconds: float = 120.0
 ) -> Cost:
     """Run ``infracost breakdown`` on a plan JSON file, or say why it was not run."""
-    env = dict(env if env is not None else os.environ)
+    env = dict(env or {})  # the runner's environment, from its context (read at the edge)
     binary = shutil.which("infracost", path=env.get("PATH"))
     if not binary:
         return Cost("skipped", "infracost is not installed on the runner")

@@ -28,10 +28,9 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import shutil
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,6 +121,9 @@ class ExecutorContext:
     find_lock_holder: FindLockHolder | None = None
     lock_poll_seconds: float = 0.5
     runner_tfvars: str = ""  # runner.auto.tfvars.json (alethia.runner_vars); empty: not written
+    # The runner's process environment, handed in at the edge (app.py): Terraform, git and
+    # infracost inherit it (PATH, HOME, cloud credentials); job logic never reads os.environ.
+    base_env: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -264,7 +266,7 @@ class JobExecution:
                 wd,
                 self.ctx.binary,
                 env=terraform_env(
-                    os.environ, {**backend_env(self.ctx.backend), **self.ctx.plugin_cache.env()}
+                    self.ctx.base_env, {**backend_env(self.ctx.backend), **self.ctx.plugin_cache.env()}
                 ),
                 on_message=self._on_message,
                 grace_seconds=self.ctx.terraform_grace_seconds,
@@ -432,7 +434,7 @@ class JobExecution:
             tf = Terraform(
                 wd,
                 self.ctx.binary,
-                env=terraform_env(os.environ, backend_env(self.ctx.backend)),
+                env=terraform_env(self.ctx.base_env, backend_env(self.ctx.backend)),
                 on_message=self._on_message,
                 grace_seconds=self.ctx.terraform_grace_seconds,
             )
@@ -473,7 +475,7 @@ class JobExecution:
 
     async def _cost(self, wd: Path) -> cost_mod.Cost:
         self.stage = "cost"
-        return await cost_mod.estimate(wd / PLAN_JSON)
+        return await cost_mod.estimate(wd / PLAN_JSON, self.ctx.base_env)
 
     async def _verified_plan(self, plan_job_id: str) -> bytes:
         """The plan file of ``plan_job_id`` once its manifest vouches for it (else FAILED)."""
@@ -537,6 +539,7 @@ class JobExecution:
                 job_id=self.job.id,
                 fetch_git_token=self.get_git_token,
                 store_artifact=store,
+                base_env=self.ctx.base_env,
             )
         )
         self.outcome.steps = steps

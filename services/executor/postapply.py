@@ -304,13 +304,14 @@ async def push_files(
     message: str,
     redactor: Redactor,
     attempts: int = 3,
+    base_env: Mapping[str, str] | None = None,
 ) -> str:
     """Commit ``files`` on ``branch`` of ``url`` and push; returns a human result line.
 
     Idempotent: when the branch already holds exactly these files nothing is committed.
     A push that loses a race (non-fast-forward) starts over from a fresh fetch.
     """
-    env = git_env(os.environ, url, token, rewrites)
+    env = git_env(base_env or {}, url, token, rewrites)
     last: Exception | None = None
     for _ in range(attempts):
         with tempfile.TemporaryDirectory(prefix="alethia-gitops-") as tmp:
@@ -442,6 +443,7 @@ class PostApplyContext:
     store_artifact: Any = None  # async (name, bytes) -> None
     workdir: Path | None = None
     steps: list[Step] = field(default_factory=list)
+    base_env: Mapping[str, str] = field(default_factory=dict)  # the runner's environment, for git
 
 
 async def run_post_apply(ctx: PostApplyContext) -> list[Step]:
@@ -492,6 +494,7 @@ async def run_post_apply(ctx: PostApplyContext) -> list[Step]:
                 ctx.git_rewrites,
                 f"alethia: bootstrap ArgoCD applications (job {ctx.job_id})",
                 ctx.redactor,
+                base_env=ctx.base_env,
             )
             steps.append(Step("gitops", DONE, result))
     except Exception as exc:

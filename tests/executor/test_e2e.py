@@ -269,6 +269,10 @@ async def test_unsatisfiable_terraform_version_fails_clearly(stack: Stack) -> No
 async def test_executor_status_and_health(stack: Stack) -> None:
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+    # A job of its own, so the count does not depend on which tests ran before.
+    spec = await stack.create_spec("status")
+    job = await stack.wait((await stack.queue(spec.id, PLAN)).id)
+    assert job.status == events_pb2.SUCCEEDED, job.error
     channel = connect(stack.executor.address)
     try:
         st = await executor_pb2_grpc.ExecutorServiceStub(channel).GetStatus(executor_pb2.GetStatusRequest())
@@ -283,8 +287,10 @@ async def test_executor_status_and_health(stack: Stack) -> None:
 
 
 async def test_drain_rpc_stops_taking_work(stack: Stack) -> None:
-    """Last in this module: the in-process runner stops claiming after Drain."""
+    """The in-process runner stops claiming after Drain (a fresh runner replaces it afterwards,
+    so the tests that run later, in whatever order, still have one)."""
     channel = connect(stack.executor.address)
+    job = None
     try:
         st = await executor_pb2_grpc.ExecutorServiceStub(channel).Drain(executor_pb2.DrainRequest())
         assert st.draining
@@ -295,3 +301,7 @@ async def test_drain_rpc_stops_taking_work(stack: Stack) -> None:
         assert still.status == events_pb2.QUEUED and still.runner_id == ""
     finally:
         await channel.close()
+        if job is not None:
+            await stack.jobs.CancelJob(snapshot_pb2.CancelJobRequest(id=job.id))
+        await stack.executor.stop(1)
+        await stack.start_runner()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -130,15 +131,19 @@ async def test_push_files_to_a_bare_repo_is_idempotent(tmp_path: Path) -> None:
     url = "https://git.example.com/platform/apps.git"
     files = render_gitops(SNAPSHOT, OUTPUTS)
     token = "tok-never-stored-123"
-    first = await push_files(files, url, "main", token, rewrites, "bootstrap", Redactor([token]))
+    first = await push_files(
+        files, url, "main", token, rewrites, "bootstrap", Redactor([token]), base_env=os.environ
+    )
     assert "pushed" in first
-    again = await push_files(files, url, "main", token, rewrites, "bootstrap", Redactor([token]))
+    again = await push_files(
+        files, url, "main", token, rewrites, "bootstrap", Redactor([token]), base_env=os.environ
+    )
     assert "already up to date" in again
     assert await asyncio.to_thread(_git, bare, "rev-list", "--count", "main") == "1\n"
     # Someone else's file in the repo survives our next commit.
     changed = dict(files)
     changed["clusters/shop/platform/infrastructure-outputs.yaml"] += "# changed\n"
-    await push_files(changed, url, "main", token, rewrites, "update", Redactor([token]))
+    await push_files(changed, url, "main", token, rewrites, "update", Redactor([token]), base_env=os.environ)
     assert await asyncio.to_thread(_git, bare, "rev-list", "--count", "main") == "2\n"
     log = await asyncio.to_thread(_git, bare, "log", "-p", "--all")
     assert token not in log and "Alethia Runner" in log
