@@ -43,10 +43,10 @@ from services.snapshot.jobs import (
     COMPLETION_STATUSES,
     TERMINAL,
     TERMINAL_EVENTS,
-    Action,
+    JobRecord,
     JobStatus,
     JobType,
-    check_transition,
+    SetState,
     completion_events,
     infrastructure_summary,
     rescue_target,
@@ -439,21 +439,10 @@ class JobQueue:
                 row = await store.get_job(session, job_id)
                 if row is None:
                     raise NotFound(f"job {job_id} not found")
-                status = JobStatus(row["status"])
+                job = JobRecord.from_row(row)
+                status = job.status
                 if status is JobStatus.QUEUED:
-                    check_transition(job_id, status, Action.CANCEL, JobStatus.CANCELLED)
-                    updated = await store.transition(
-                        session,
-                        job_id,
-                        JobStatus.QUEUED,
-                        {
-                            "status": JobStatus.CANCELLED.value,
-                            "cancel_requested": True,
-                            "error": "cancelled before it started",
-                            "end_time": now,
-                            "update_time": now,
-                        },
-                    )
+                    updated = await store.set_state(session, SetState.cancel_queued(job, now))
                     if updated is None:
                         continue
                     rows = [event_outbox_row(job_event(updated, "cancelled", updated["error"], now), now)]
@@ -461,11 +450,9 @@ class JobQueue:
                     await store.add_outbox(session, rows)
                     break
                 if status is JobStatus.RUNNING:
-                    if row["cancel_requested"]:
+                    if job.cancel_requested:
                         return row
-                    updated = await store.transition(
-                        session, job_id, JobStatus.RUNNING, {"cancel_requested": True, "update_time": now}
-                    )
+                    updated = await store.set_state(session, SetState.request_cancel(job, now))
                     if updated is None:
                         continue
                     ev = job_event(
@@ -531,11 +518,8 @@ class JobQueue:
             for queued in await store.queued_jobs(session, rec["workspace"]):
                 if queued["type"] == JobType.UNLOCK:
                     continue
-                failed = await store.transition(
-                    session,
-                    queued["id"],
-                    JobStatus.QUEUED,
-                    {"status": JobStatus.FAILED.value, "error": reason, "end_time": now, "update_time": now},
+                failed = await store.set_state(
+                    session, SetState.refuse_queued(JobRecord.from_row(queued), reason, now)
                 )
                 if failed is not None:
                     rows.append(event_outbox_row(job_event(failed, "failed", reason, now), now))
@@ -564,13 +548,10 @@ class JobQueue:
             raise InvalidArgument.one("state_lock_id", "not a Terraform lock ID")
         now = _now()
         async with begin_write(self.sessions) as session:
-            row = await self._held(session, job_id, token)
-            seconds = row["lease_seconds"] or self.lease_seconds
-            expires = now + timedelta(seconds=seconds)
-            values: dict[str, Any] = {"lease_expires_at": expires, "update_time": now}
-            if state_lock_id:
-                values["state_lock_id"] = state_lock_id
-            updated = await store.transition(session, job_id, JobStatus.RUNNING, values, lease_token=token)
+            job = JobRecord.from_row(await self._held(session, job_id, token))
+            expires = now + timedelta(seconds=job.lease_seconds or self.lease_seconds)
+            change = SetState.extend_lease(job, token, expires, now, state_lock_id=state_lock_id)
+            updated = await store.set_state(session, change)
             if updated is None:
                 raise _lease_lost(job_id)
         return expires, bool(updated["cancel_requested"])
@@ -609,28 +590,19 @@ class JobQueue:
                 and hmac.compare_digest(row["lease_token"], token)
             ):
                 return row  # the runner retried a completion that already committed
-            row = await self._held(session, job_id, token)
-            check_transition(job_id, JobStatus.RUNNING, Action.COMPLETE, target)
-            values: dict[str, Any] = {
-                "status": target.value,
+            job = JobRecord.from_row(await self._held(session, job_id, token))
+            outcome: dict[str, Any] = {
                 "changes": result.changes,
                 "cost": result.cost,
                 "outputs": redact_outputs(result.outputs),
                 "artifacts": result.artifacts,
                 "post_apply_steps": result.post_apply_steps,
                 "error": result.error,
-                "end_time": now,
-                "update_time": now,
                 "resources_applied": result.resources_applied,
             }
             if result.state_lock_id:
-                values["state_lock_id"] = result.state_lock_id
-            if target in (JobStatus.FAILED, JobStatus.ERRORED):
-                values["attempt_errors"] = [
-                    *(row["attempt_errors"] or []),
-                    _attempt_error(row, result.error or "failed", now),
-                ]
-            updated = await store.transition(session, job_id, JobStatus.RUNNING, values, lease_token=token)
+                outcome["state_lock_id"] = result.state_lock_id
+            updated = await store.set_state(session, SetState.complete(job, token, target, outcome, now))
             if updated is None:
                 raise _lease_lost(job_id)
             rows = []
@@ -801,45 +773,23 @@ class JobQueue:
         rescued: list[tuple[str, JobStatus]] = []
         async with begin_write(self.sessions) as session:
             for row in await store.expired_leases(session, now):
-                jtype = JobType(row["type"])
-                target = rescue_target(jtype, row["attempt"], row["max_attempts"], row["cancel_requested"])
-                check_transition(row["id"], JobStatus.RUNNING, Action.RESCUE, target)
+                job = JobRecord.from_row(row)
+                jtype = job.type
+                target = rescue_target(jtype, job.attempt, job.max_attempts, job.cancel_requested)
                 lost = (
                     f"runner {row['runner_id'] or '(unknown)'} stopped sending heartbeats; its lease expired "
                     f"during attempt {row['attempt']}"
                 )
-                values: dict[str, Any] = {
-                    "status": target.value,
-                    "attempt_errors": [*(row["attempt_errors"] or []), _attempt_error(row, lost, now)],
-                    "update_time": now,
-                }
                 if target is JobStatus.QUEUED:
-                    values |= {
-                        "lease_token": None,
-                        "lease_seconds": None,
-                        "lease_expires_at": None,
-                        "runner_id": "",
-                        "start_time": None,
-                        "error": lost,
-                    }
                     message = f"{lost}; queued again (attempt {row['attempt'] + 1} of {row['max_attempts']})"
                 elif target is JobStatus.ERRORED:
                     message = rescue_errored_message(row, lost)
-                    values |= {"error": message, "end_time": now}
                 elif target is JobStatus.CANCELLED:
                     message = f"{lost} after a cancel was requested; cancelled"
-                    values |= {"error": message, "end_time": now}
                 else:
                     message = f"{lost}; no attempts left ({row['attempt']} of {row['max_attempts']})"
-                    values |= {"error": message, "end_time": now}
-                updated = await store.transition(
-                    session,
-                    row["id"],
-                    JobStatus.RUNNING,
-                    values,
-                    lease_token=row["lease_token"],
-                    extra_where=store.provision_jobs.c.lease_expires_at < now,
-                )
+                error = lost if target is JobStatus.QUEUED else message
+                updated = await store.set_state(session, SetState.rescue(job, lost, error, now))
                 if updated is None:
                     continue
                 event_type = "requeued" if target is JobStatus.QUEUED else TERMINAL_EVENTS[target]
@@ -904,15 +854,6 @@ def _require_lease(job_id: str, token: str) -> None:
         violations.append(FieldViolation("lease.token", "not a lease token"))
     if violations:
         raise InvalidArgument(violations)
-
-
-def _attempt_error(row: Row, error: str, now: datetime) -> dict[str, Any]:
-    return {
-        "attempt": int(row["attempt"]),
-        "runner_id": row["runner_id"] or "",
-        "error": error,
-        "time": now.isoformat(),
-    }
 
 
 def is_terminal(row: Row) -> bool:

@@ -20,6 +20,10 @@ a transition that lost a race changes nothing and is reported, never half-applie
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from alethia.errors import FailedPrecondition, PreconditionViolation
 
@@ -51,6 +55,9 @@ class Action(enum.StrEnum):
     COMPLETE = "complete"
     CANCEL = "cancel"
     RESCUE = "rescue"
+    # The service fails a queued job whose workspace has an applied state not yet pushed
+    # back (a pending recovery): it must neither run on a stale state nor block an UNLOCK.
+    REFUSE = "refuse"
 
 
 TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.ERRORED})
@@ -59,6 +66,7 @@ TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED
 TRANSITIONS: dict[tuple[JobStatus, Action], frozenset[JobStatus]] = {
     (JobStatus.QUEUED, Action.CLAIM): frozenset({JobStatus.RUNNING}),
     (JobStatus.QUEUED, Action.CANCEL): frozenset({JobStatus.CANCELLED}),
+    (JobStatus.QUEUED, Action.REFUSE): frozenset({JobStatus.FAILED}),
     # ERRORED from a runner: Terraform could not write state and the runner kept it aside
     # (errored.tfstate) for a push; a person must know, so it is never FAILED or CANCELLED.
     (JobStatus.RUNNING, Action.COMPLETE): frozenset(
@@ -170,3 +178,174 @@ def infrastructure_summary(jobs: list[dict[str, object]]) -> dict[str, object]:
         "last_destroy_job_id": last_destroy,
         "active_job_ids": active,
     }
+
+
+# --- typed records and named transitions ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A ``provision_jobs`` row as a typed value (read the way procrastinate's ``Job.from_row`` does).
+
+    Only what the state machine decides on; the rest of the row (snapshot, outputs, times)
+    travels as stored.
+    """
+
+    id: str
+    spec_id: str
+    type: JobType
+    status: JobStatus
+    workspace: str
+    attempt: int
+    max_attempts: int
+    cancel_requested: bool
+    runner_id: str
+    lease_token: str | None
+    lease_seconds: int | None
+    attempt_errors: tuple[Mapping[str, Any], ...]
+    plan_job_id: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> JobRecord:
+        """The record of a row; an unknown type or status raises ValueError (never guessed)."""
+        return cls(
+            id=str(row["id"]),
+            spec_id=str(row["spec_id"]),
+            type=JobType(row["type"]),
+            status=JobStatus(row["status"]),
+            workspace=str(row["workspace"]),
+            attempt=int(row["attempt"]),
+            max_attempts=int(row["max_attempts"]),
+            cancel_requested=bool(row["cancel_requested"]),
+            runner_id=str(row["runner_id"] or ""),
+            lease_token=row["lease_token"],
+            lease_seconds=row["lease_seconds"],
+            attempt_errors=tuple(row["attempt_errors"] or ()),
+            plan_job_id=row["plan_job_id"],
+        )
+
+    def attempt_error(self, error: str, now: datetime) -> dict[str, Any]:
+        """The entry this attempt adds to ``attempt_errors``."""
+        return {"attempt": self.attempt, "runner_id": self.runner_id, "error": error, "time": now.isoformat()}
+
+
+@dataclass(frozen=True)
+class SetState:
+    """One guarded change of one job row (in the spirit of river's ``JobSetState*`` params).
+
+    Built only by the named constructors below, each of which checks its transition against
+    :data:`TRANSITIONS` (or, for changes within RUNNING, that the job is RUNNING) before any
+    SQL exists. The store applies it as ``UPDATE … WHERE id = … AND status = from_status``
+    (plus the lease token, plus ``lease_expires_at < expired_before`` for a rescue), so a
+    change that lost a race matches no row and is reported, never half-applied.
+    """
+
+    job_id: str
+    from_status: JobStatus
+    values: Mapping[str, Any]
+    lease_token: str | None = None
+    expired_before: datetime | None = None
+
+    @property
+    def to_status(self) -> JobStatus:
+        """The status after the change (the same one for a change within RUNNING)."""
+        status = self.values.get("status")
+        return JobStatus(status) if status is not None else self.from_status
+
+    @classmethod
+    def cancel_queued(cls, job: JobRecord, now: datetime) -> SetState:
+        """QUEUED -> CANCELLED: a user cancels a job before any runner took it."""
+        check_transition(job.id, job.status, Action.CANCEL, JobStatus.CANCELLED)
+        return cls(
+            job.id,
+            JobStatus.QUEUED,
+            {
+                "status": JobStatus.CANCELLED.value,
+                "cancel_requested": True,
+                "error": "cancelled before it started",
+                "end_time": now,
+                "update_time": now,
+            },
+        )
+
+    @classmethod
+    def refuse_queued(cls, job: JobRecord, reason: str, now: datetime) -> SetState:
+        """QUEUED -> FAILED: the workspace is blocked by a pending state recovery (``reason``)."""
+        check_transition(job.id, job.status, Action.REFUSE, JobStatus.FAILED)
+        return cls(
+            job.id,
+            JobStatus.QUEUED,
+            {"status": JobStatus.FAILED.value, "error": reason, "end_time": now, "update_time": now},
+        )
+
+    @classmethod
+    def request_cancel(cls, job: JobRecord, now: datetime) -> SetState:
+        """RUNNING stays RUNNING with ``cancel_requested``: the runner stops at its next heartbeat."""
+        _require_running(job)
+        return cls(job.id, JobStatus.RUNNING, {"cancel_requested": True, "update_time": now})
+
+    @classmethod
+    def extend_lease(
+        cls, job: JobRecord, token: str, expires_at: datetime, now: datetime, state_lock_id: str = ""
+    ) -> SetState:
+        """RUNNING stays RUNNING with a later lease expiry (a heartbeat of the lease holder).
+
+        ``state_lock_id``: the Terraform state lock the runner holds now, when it reports one.
+        """
+        _require_running(job)
+        values: dict[str, Any] = {"lease_expires_at": expires_at, "update_time": now}
+        if state_lock_id:
+            values["state_lock_id"] = state_lock_id
+        return cls(job.id, JobStatus.RUNNING, values, token)
+
+    @classmethod
+    def complete(
+        cls, job: JobRecord, token: str, target: JobStatus, result: Mapping[str, Any], now: datetime
+    ) -> SetState:
+        """RUNNING -> SUCCEEDED | FAILED | CANCELLED | ERRORED: the lease holder reports its result.
+
+        ``result`` holds the result columns (changes, cost, outputs, artifacts,
+        post_apply_steps, error, ...); a failure (or an ERRORED run) also records the
+        attempt's error.
+        """
+        check_transition(job.id, job.status, Action.COMPLETE, target)
+        values: dict[str, Any] = {**result, "status": target.value, "end_time": now, "update_time": now}
+        if target in (JobStatus.FAILED, JobStatus.ERRORED):
+            error = str(result.get("error") or "failed")
+            values["attempt_errors"] = [*job.attempt_errors, job.attempt_error(error, now)]
+        return cls(job.id, JobStatus.RUNNING, values, token)
+
+    @classmethod
+    def rescue(cls, job: JobRecord, lost: str, error: str, now: datetime) -> SetState:
+        """RUNNING whose lease expired -> :func:`rescue_target` (QUEUED, FAILED, CANCELLED or ERRORED).
+
+        ``lost`` is why the attempt ended (kept in ``attempt_errors``); ``error`` is the
+        job's error column (for a re-queued PLAN, the reason it runs again).
+        """
+        target = rescue_target(job.type, job.attempt, job.max_attempts, job.cancel_requested)
+        check_transition(job.id, job.status, Action.RESCUE, target)
+        values: dict[str, Any] = {
+            "status": target.value,
+            "attempt_errors": [*job.attempt_errors, job.attempt_error(lost, now)],
+            "error": error,
+            "update_time": now,
+        }
+        if target is JobStatus.QUEUED:
+            values |= {
+                "lease_token": None,
+                "lease_seconds": None,
+                "lease_expires_at": None,
+                "runner_id": "",
+                "start_time": None,
+            }
+        else:
+            values["end_time"] = now
+        return cls(job.id, JobStatus.RUNNING, values, job.lease_token, expired_before=now)
+
+
+def _require_running(job: JobRecord) -> None:
+    if job.status is not JobStatus.RUNNING:
+        raise FailedPrecondition(
+            f"job {job.id} is {job.status.value}, not RUNNING",
+            [PreconditionViolation("JOB_STATUS", f"jobs/{job.id}", f"status is {job.status.value}")],
+        )

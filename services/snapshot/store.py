@@ -53,7 +53,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from alethia.database import JSONType
-from services.snapshot.jobs import JobStatus, JobType
+from services.snapshot.jobs import JobStatus, JobType, SetState
 
 VERSION_TABLE = "alembic_version_snapshot"
 
@@ -514,6 +514,22 @@ async def transition(
     )
     found = res.mappings().first()
     return _row(found) if found else None
+
+
+async def set_state(session: AsyncSession, change: SetState) -> Row | None:
+    """Apply one named transition (see :class:`services.snapshot.jobs.SetState`), guarded.
+
+    Returns the updated row, or None when the guard matched no row (a lost race, a lease
+    that is no longer current, or a lease renewed before the rescue).
+    """
+    extra = (
+        provision_jobs.c.lease_expires_at < change.expired_before
+        if change.expired_before is not None
+        else None
+    )
+    return await transition(
+        session, change.job_id, change.from_status, dict(change.values), change.lease_token, extra
+    )
 
 
 async def mark_plan_applied(

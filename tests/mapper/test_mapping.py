@@ -347,6 +347,8 @@ def test_backup_retention_days_bounds_per_cloud() -> None:
         data["databases"][index]["backup_retention_days"] = 0
         found = _violations(data)
         assert list(found) == [f"databases[{index}].backup_retention_days"]
-        assert found[f"databases[{index}].backup_retention_days"].startswith(f"must be at least 1 on {provider}")
+        assert found[f"databases[{index}].backup_retention_days"].startswith(
+            f"must be at least 1 on {provider}"
+        )
         data["databases"][index]["backup_retention_days"] = 1
         render_tfvars(json.dumps(data))

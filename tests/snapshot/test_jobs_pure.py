@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -14,8 +16,10 @@ from services.snapshot.jobs import (
     TERMINAL,
     TRANSITIONS,
     Action,
+    JobRecord,
     JobStatus,
     JobType,
+    SetState,
     allowed,
     check_transition,
     completion_events,
@@ -158,3 +162,72 @@ def test_infrastructure_summary_errs_on_still_there(
     assert summary["last_deploy_job_id"] == last_deploy
     assert summary["active_job_ids"] == active
     assert summary["workspace"] == ("z/p-e-r" if jobs else "")
+
+
+# --- typed records and named transitions ---------------------------------------------------
+
+_NOW = datetime(2026, 12, 1, 5, 0, tzinfo=UTC)
+
+
+def _row(**overrides: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": "j1", "spec_id": "s1", "type": "PLAN", "status": "RUNNING", "workspace": "z/p-e-r",
+        "attempt": 1, "max_attempts": 3, "cancel_requested": False, "runner_id": "r1",
+        "lease_token": "tok", "lease_seconds": 30, "attempt_errors": None, "plan_job_id": None,
+        "snapshot": {"ignored": True},
+    }  # fmt: skip
+    return row | overrides
+
+
+def test_job_record_reads_a_row_and_refuses_unknown_states() -> None:
+    job = JobRecord.from_row(_row())
+    assert (job.type, job.status, job.attempt_errors, job.lease_token) == (
+        JobType.PLAN, JobStatus.RUNNING, (), "tok",
+    )  # fmt: skip
+    with pytest.raises(ValueError):
+        JobRecord.from_row(_row(status="PAUSED"))
+    with pytest.raises(ValueError):
+        JobRecord.from_row(_row(type="IMPORT"))
+
+
+def test_named_transitions_check_the_table_before_any_sql() -> None:
+    queued = JobRecord.from_row(_row(status="QUEUED", lease_token=None))
+    running = JobRecord.from_row(_row())
+    done = JobRecord.from_row(_row(status="SUCCEEDED"))
+    assert SetState.cancel_queued(queued, _NOW).to_status is JobStatus.CANCELLED
+    refused = SetState.refuse_queued(queued, "state not pushed back", _NOW)
+    assert (refused.to_status, refused.values["error"]) == (JobStatus.FAILED, "state not pushed back")
+    assert SetState.request_cancel(running, _NOW).values == {"cancel_requested": True, "update_time": _NOW}
+    lease = SetState.extend_lease(running, "tok", _NOW, _NOW)
+    assert (lease.from_status, lease.to_status, lease.lease_token) == (
+        JobStatus.RUNNING,
+        JobStatus.RUNNING,
+        "tok",
+    )
+    for refused in (
+        lambda: SetState.cancel_queued(running, _NOW),
+        lambda: SetState.refuse_queued(running, "x", _NOW),
+        lambda: SetState.request_cancel(queued, _NOW),
+        lambda: SetState.extend_lease(done, "tok", _NOW, _NOW),
+        lambda: SetState.complete(queued, "tok", JobStatus.SUCCEEDED, {}, _NOW),
+        lambda: SetState.complete(running, "tok", JobStatus.QUEUED, {}, _NOW),
+        lambda: SetState.rescue(done, "lost", "lost", _NOW),
+    ):
+        with pytest.raises(FailedPrecondition):
+            refused()
+
+
+def test_complete_and_rescue_record_the_attempt() -> None:
+    running = JobRecord.from_row(_row(attempt_errors=[{"attempt": 0, "error": "earlier"}]))
+    failed = SetState.complete(running, "tok", JobStatus.FAILED, {"error": "boom"}, _NOW)
+    assert failed.values["status"] == "FAILED" and failed.values["end_time"] == _NOW
+    assert [e["error"] for e in failed.values["attempt_errors"]] == ["earlier", "boom"]
+    ok = SetState.complete(running, "tok", JobStatus.SUCCEEDED, {"error": ""}, _NOW)
+    assert "attempt_errors" not in ok.values
+    requeued = SetState.rescue(running, "lease expired", "lease expired", _NOW)
+    assert requeued.to_status is JobStatus.QUEUED and requeued.expired_before == _NOW
+    assert requeued.values["lease_token"] is None and "end_time" not in requeued.values
+    deploy = JobRecord.from_row(_row(type="DEPLOY"))
+    errored = SetState.rescue(deploy, "lease expired", "may be locked", _NOW)
+    assert errored.to_status is JobStatus.ERRORED and errored.values["error"] == "may be locked"
+    assert errored.lease_token == "tok" and errored.values["end_time"] == _NOW
