@@ -60,6 +60,7 @@ gen-check: install
 
 docs: install
 	$(BIN)/python -m services.mapper.docs > docs/mapping.md
+	$(BIN)/python -m alethia.spec_schema --docs > docs/spec.md
 
 demo: install
 	$(BIN)/alethia demo

@@ -210,3 +210,24 @@ def test_cloud_identity_round_trip() -> None:
     with pytest.raises(InvalidArgument) as info:
         cloud_identity_from_dict({"provider": "aws", "secret_key": "x"})
     assert _fields(info) == ["secret_key"]
+
+
+def test_spec_field_reference_is_generated_from_the_declaration() -> None:
+    """docs/spec.md is the output of ``make docs`` for the current proto."""
+    from pathlib import Path
+
+    from alethia import spec_schema
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "spec.md"
+    assert doc.read_text(encoding="utf-8") == spec_schema.field_reference(), "run `make docs`"
+
+
+def test_the_specs_row_has_the_declared_top_level_columns() -> None:
+    """The hand-declared ``specs`` row (it carries its own constraints) matches the declaration."""
+    from alethia import spec_schema
+    from services.specs.models import SpecRow
+
+    table = SpecRow.__table__
+    for col in spec_schema.SPEC_COLUMNS:
+        assert col.name in table.c, col.name
+        assert getattr(table.c[col.name].type, "length", None) == (col.max_length or None), col.name
