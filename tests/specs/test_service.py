@@ -373,25 +373,36 @@ def test_settings_come_from_the_environment(monkeypatch: Any) -> None:
 
 
 async def test_backup_retention_days_default_zero_and_bounds(specs: SpecsEnv) -> None:
-    """Absent: the declared default (7); 0 is a value (backups off), not "absent"; 36 is refused."""
+    """Absent: the declared default (7); 0 is a value, not "absent" (refused on AWS, whose
+    template keeps backups on, naming the field); 36 is outside the declared 0..35."""
     ident = await specs.identity("aws")
     data = full_spec_dict("aws", cloud_identity_id=ident.id)
     data["databases"][0].pop("backup_retention_days", None)
-    data["databases"][1]["backup_retention_days"] = 0
+    data["databases"][1]["backup_retention_days"] = 1
     created = await specs.create(data)
     got = await specs.stub.GetSpec(specs_pb2.GetSpecRequest(id=created.id))
     days = {d.name: d.backup_retention_days for d in got.databases}
-    assert days == {data["databases"][0]["name"]: 7, data["databases"][1]["name"]: 0}
+    assert days == {data["databases"][0]["name"]: 7, data["databases"][1]["name"]: 1}
     assert all(d.HasField("backup_retention_days") for d in got.databases)
 
+    # 0 survives the proto round trip and the defaults as a value (presence, not zero = absent).
+    zero = spec_schema.apply_defaults(
+        spec_to_dict(spec_from_dict({"databases": [{"name": "x", "backup_retention_days": 0}]}))
+    )
+    assert zero["databases"][0]["backup_retention_days"] == 0
+
     before = await specs.counts()
-    bad = full_spec_dict("aws", cloud_identity_id=ident.id, environment="qa")
-    bad["databases"][1]["backup_retention_days"] = 36
-    err = await rpc_error(specs.create(bad))
-    assert err.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert [(v.field, v.description) for v in err.violations] == [
-        ("databases[1].backup_retention_days", "must be between 0 and 35")
-    ]
+    for value, description in (
+        (0, "must be at least 1 on aws (backups stay on)"),
+        (36, "must be between 0 and 35"),
+    ):
+        bad = full_spec_dict("aws", cloud_identity_id=ident.id, environment="qa")
+        bad["databases"][1]["backup_retention_days"] = value
+        err = await rpc_error(specs.create(bad))
+        assert err.code == grpc.StatusCode.INVALID_ARGUMENT
+        assert [(v.field, v.description) for v in err.violations] == [
+            ("databases[1].backup_retention_days", description)
+        ]
     assert await specs.counts() == before  # nothing written
 
 
