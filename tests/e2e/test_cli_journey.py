@@ -3,7 +3,8 @@
 identity -> spec -> plan -> edit -> the stale plan's deploy refused (naming the changed
 field, saying to re-plan) -> plan -> deploy of that plan with outputs -> restart of the
 whole stack (specs, jobs and Terraform state survive) -> destroy. Bad input is refused
-naming the field and writes nothing. Tests run in file order and share one stack.
+naming the field and writes nothing. The steps share one stack and one Spec, each needing
+what the one before left, so they run in order inside one test (test order cannot matter).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def _spec_file(tmp_path: Path, name: str, **changes: Any) -> Path:
     return path
 
 
-def test_second_up_on_the_same_directory_is_refused(up_stack: UpStack) -> None:
+def _second_up_on_the_same_directory_is_refused(up_stack: UpStack) -> None:
     assert up_stack.proc is not None
     result = up_stack.cli("up", "--data-dir", str(up_stack.data_dir), "--free-ports")
     assert result.code != 0
@@ -46,7 +47,7 @@ def test_second_up_on_the_same_directory_is_refused(up_stack: UpStack) -> None:
     ]
 
 
-def test_identity_and_bad_spec_refused_naming_the_fields(up_stack: UpStack, tmp_path: Path) -> None:
+def _identity_and_bad_spec_refused_naming_the_fields(up_stack: UpStack, tmp_path: Path) -> None:
     identity = up_stack.ok(
         "identity", "create", "--provider", "aws", "--account-id", "123456789012", "--name", "team-a"
     )
@@ -66,7 +67,7 @@ def test_identity_and_bad_spec_refused_naming_the_fields(up_stack: UpStack, tmp_
     assert up_stack.ok("spec", "list") == before, "a refused Spec wrote nothing"
 
 
-def test_plan_edit_stale_deploy_refused_replan_deploy(up_stack: UpStack, tmp_path: Path) -> None:
+def _plan_edit_stale_deploy_refused_replan_deploy(up_stack: UpStack, tmp_path: Path) -> None:
     spec = up_stack.ok("spec", "create", "-f", str(EXAMPLE), "--identity", state["identity"])
     spec_id = spec["id"]
     state["spec"] = spec_id
@@ -133,7 +134,7 @@ def _drain_runner(up_stack: UpStack) -> None:
     assert asyncio.run(drain())
 
 
-def test_queue_positions_and_cancel(up_stack: UpStack) -> None:
+def _queue_positions_and_cancel(up_stack: UpStack) -> None:
     """Jobs of one workspace wait in order; a queued one is cancelled at once, and watching it exits 3."""
     _drain_runner(up_stack)
     spec_id = state["spec"]
@@ -150,7 +151,7 @@ def test_queue_positions_and_cancel(up_stack: UpStack) -> None:
     state["queued"] = first["id"]
 
 
-def test_restart_keeps_specs_jobs_and_state(up_stack: UpStack) -> None:
+def _restart_keeps_specs_jobs_and_state(up_stack: UpStack) -> None:
     spec_id = state["spec"]
     assert up_stack.stop() == 0
     down = up_stack.cli("spec", "get", spec_id, "--json")
@@ -184,7 +185,7 @@ def test_restart_keeps_specs_jobs_and_state(up_stack: UpStack) -> None:
     assert (replan["changes"]["add"], replan["changes"]["change"], replan["changes"]["destroy"]) == (0, 0, 0)
 
 
-def test_destroy(up_stack: UpStack) -> None:
+def _destroy(up_stack: UpStack) -> None:
     # Deleting a Spec that still has infrastructure is refused, naming the workspace and last DEPLOY.
     refused = up_stack.cli("spec", "delete", state["spec"])
     assert refused.code == 1, refused.err
@@ -203,3 +204,14 @@ def test_destroy(up_stack: UpStack) -> None:
     # Destroyed: now the Spec deletes, and nothing was abandoned.
     deleted = up_stack.ok("spec", "delete", state["spec"])
     assert deleted["deleted"] and not deleted["abandoned"] and deleted["state"] == ""
+
+
+def test_a_day_with_the_cli(up_stack: UpStack, tmp_path: Path) -> None:
+    """The journey, step by step (see the module docstring)."""
+    state.clear()
+    _second_up_on_the_same_directory_is_refused(up_stack)
+    _identity_and_bad_spec_refused_naming_the_fields(up_stack, tmp_path)
+    _plan_edit_stale_deploy_refused_replan_deploy(up_stack, tmp_path)
+    _queue_positions_and_cancel(up_stack)
+    _restart_keeps_specs_jobs_and_state(up_stack)
+    _destroy(up_stack)
