@@ -4,8 +4,9 @@ Sign in with the local admin's token -> a Spec with a bad CIDR refused, the erro
 the CIDR input -> fixed and created -> its diagram -> plan, followed live to the end ->
 deploy of that plan, with outputs, post-apply steps and artifact digests -> a second plan,
 the Spec edited, that plan's deploy refused naming the changed field, re-plan offered ->
-an edit that lost the race to someone else's save, explained. Tests run in file order and
-share one browser tab and one stack.
+an edit that lost the race to someone else's save, explained. The steps share one browser
+tab and one stack, each needing what the one before left, so they run in order inside one
+test (test order cannot matter).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def _wait_job_done(page: Any) -> dict[str, str]:
     return dict(page.eval_on_selector("main", "m => ({...m.dataset})"))
 
 
-def test_sign_in_with_the_local_token(page: Any, console: Console) -> None:
+def _sign_in_with_the_local_token(page: Any, console: Console) -> None:
     status, identity = console.rest(
         "POST",
         "/api/identities",
@@ -95,7 +96,7 @@ def test_sign_in_with_the_local_token(page: Any, console: Console) -> None:
     assert unlabelled_inputs(page) == [] and low_contrast(page) == []
 
 
-def test_bad_cidr_shown_next_to_the_field_then_fixed(page: Any, console: Console) -> None:
+def _bad_cidr_shown_next_to_the_field_then_fixed(page: Any, console: Console) -> None:
     before = _spec_ids(console)
     page.get_by_role("link", name="New Spec").first.click()
     page.wait_for_selector("form.spec-form")
@@ -181,7 +182,7 @@ def test_bad_cidr_shown_next_to_the_field_then_fixed(page: Any, console: Console
     shot(page, "spec")
 
 
-def test_plan_followed_live_then_deploy_with_outputs(page: Any, console: Console) -> None:
+def _plan_followed_live_then_deploy_with_outputs(page: Any, console: Console) -> None:
     page.get_by_role("button", name="Plan").click()
     page.wait_for_url(re.compile(r"#/jobs/"))
     plan_id = page.url.rsplit("/", 1)[-1]
@@ -236,7 +237,7 @@ def test_plan_followed_live_then_deploy_with_outputs(page: Any, console: Console
     shot(page, "job-deploy")
 
 
-def test_stale_deploy_refused_with_the_changed_field(page: Any, console: Console) -> None:
+def _stale_deploy_refused_with_the_changed_field(page: Any, console: Console) -> None:
     page.goto(f"{console.url}/#/specs/{state['spec']}")
     page.get_by_role("button", name="Plan").click()
     page.wait_for_url(re.compile(r"#/jobs/(?!" + state["plan"] + ")"))
@@ -265,7 +266,7 @@ def test_stale_deploy_refused_with_the_changed_field(page: Any, console: Console
     assert status == 200 and job["type"] == "PLAN" and int(job["spec_revision"]) == 2
 
 
-def test_specs_list_filters_and_revision_conflict_explained(page: Any, console: Console) -> None:
+def _specs_list_filters_and_revision_conflict_explained(page: Any, console: Console) -> None:
     page.goto(f"{console.url}/#/specs")
     rows = page.locator("table.specs tbody tr")
     rows.first.wait_for()
@@ -343,3 +344,13 @@ def test_specs_list_filters_and_revision_conflict_explained(page: Any, console: 
     assert int(final["revision"]) == 4
     # The whole form was saved: its desired size, and the minimum it held (theirs undone, as said).
     assert final["cluster"]["node_desired_size"] == 3 and final["cluster"]["node_min_size"] == 1
+
+
+def test_a_platform_engineer_in_the_console(page: Any, console: Console) -> None:
+    """The journey, step by step (see the module docstring)."""
+    state.clear()
+    _sign_in_with_the_local_token(page, console)
+    _bad_cidr_shown_next_to_the_field_then_fixed(page, console)
+    _plan_followed_live_then_deploy_with_outputs(page, console)
+    _stale_deploy_refused_with_the_changed_field(page, console)
+    _specs_list_filters_and_revision_conflict_explained(page, console)

@@ -39,7 +39,7 @@ const LISTS = [
   { key: "repositories", title: "Apps repositories", item: "repository", fields: [["url", "Git URL", "text", "https or ssh, never with credentials"], ["branch", "Branch", "text"], ["path", "Path", "text"]] },
   {
     key: "databases", title: "Databases", item: "database",
-    fields: [["name", "Name", "text"], ["engine", "Engine", "text"], ["engine_version", "Engine version", "text"], ["instance_class", "Instance class", "text"], ["storage_gb", "Storage (GB)", "int"], ["scaling.min_capacity", "Scaling: min capacity", "num"], ["scaling.max_capacity", "Scaling: max capacity", "num"], ["provider_config", "Provider settings (JSON)", "json"]],
+    fields: [["name", "Name", "text"], ["engine", "Engine", "text"], ["engine_version", "Engine version", "text"], ["instance_class", "Instance class", "text"], ["storage_gb", "Storage (GB)", "int"], ["scaling.min_capacity", "Scaling: min capacity", "num"], ["scaling.max_capacity", "Scaling: max capacity", "num"], ["backup_retention_days", "Backup retention (days)", "int", "empty: 7; 1 to 35"], ["provider_config", "Provider settings (JSON)", "json"]],
   },
   { key: "caches", title: "Caches", item: "cache", fields: [["name", "Name", "text"], ["node_type", "Node type", "text"], ["cluster_size", "Cluster size", "int"], ["provider_config", "Provider settings (JSON)", "json"]] },
   { key: "queues", title: "Queues", item: "queue", fields: [["name", "Name", "text"], ["config", "Settings (JSON)", "json"]] },
