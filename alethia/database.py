@@ -9,13 +9,15 @@ its own version table, so services can share one Postgres database without shari
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, event, text
+from sqlalchemy import JSON, MetaData, event, text
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 # JSONB on Postgres, JSON (text) on SQLite.
@@ -38,8 +40,11 @@ def is_sqlite(url_or_engine: str | AsyncEngine) -> bool:
     return str(name).startswith("sqlite")
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An engine configured for its dialect (pool, pragmas, JSON serializer)."""
+def create_engine(url: str, *, sqlite_foreign_keys: bool = True, **kwargs: Any) -> AsyncEngine:
+    """An engine configured for its dialect (pool, pragmas, JSON serializer).
+
+    ``sqlite_foreign_keys=False`` is for migrations only (see :func:`run_alembic_env`).
+    """
     url = normalize_url(url)
     if is_sqlite(url):
         path = url.split(":///", 1)[1]
@@ -53,7 +58,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute(f"PRAGMA foreign_keys={'ON' if sqlite_foreign_keys else 'OFF'}")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
@@ -123,6 +128,52 @@ def is_connection_lost(exc: BaseException) -> bool:
             return True
         current = current.__cause__ or current.__context__ or getattr(current, "orig", None)
     return False
+
+
+def run_alembic_env(metadata: MetaData, default_version_table: str) -> None:
+    """The body of every service's Alembic ``env.py``: online migrations over an async engine.
+
+    On SQLite, Alembic's batch mode changes a table by copying it and dropping the old one,
+    and with foreign keys on, that DROP deletes every child row through ``ON DELETE
+    CASCADE`` (an upgrade once emptied the component tables of every existing Spec). So
+    migrations follow SQLite's documented procedure for table rebuilds: foreign keys off
+    for the migration's connection, then ``PRAGMA foreign_key_check`` before the commit,
+    which rolls the whole upgrade back if a migration left a dangling reference.
+    """
+    from alembic import context
+
+    if context.is_offline_mode():
+        raise SystemExit("offline migrations are not supported")
+    config = context.config
+    url = config.get_main_option("sqlalchemy.url") or ""
+    sqlite = is_sqlite(url)
+
+    def _run(connection: Connection) -> None:
+        context.configure(
+            connection=connection,
+            target_metadata=metadata,
+            version_table=config.attributes.get("version_table", default_version_table),
+            render_as_batch=sqlite,
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+            if sqlite:
+                dangling = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if dangling:
+                    raise RuntimeError(f"migration left rows without their parent: {dangling[:5]}")
+
+    async def _main() -> None:
+        engine = create_engine(url, sqlite_foreign_keys=False)
+        try:
+            async with engine.connect() as conn:
+                await conn.run_sync(_run)
+                await conn.commit()
+        finally:
+            await engine.dispose()
+
+    # run_migrations() calls this from a worker thread, so a fresh event loop is fine here.
+    asyncio.run(_main())
 
 
 def run_migrations(url: str, script_location: Path, version_table: str, target: str = "head") -> None:

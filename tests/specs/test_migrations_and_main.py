@@ -79,11 +79,13 @@ async def test_main_serves_until_sigterm(tmp_path: Path) -> None:
             await proc.wait()
 
 
-async def test_backup_retention_days_migration_moves_the_provider_option(database_url: str) -> None:
-    """0003 gives existing databases the default 7, or the value they kept in provider_config."""
-    # From 0002 (not 0001): on SQLite, 0002's batch rebuild of ``specs`` cascades to the
-    # component rows of existing Specs (reported in issue 12's closing note, not fixed here).
-    await asyncio.to_thread(run_migrations, database_url, MIGRATIONS, VERSION_TABLE, "0002")
+async def test_upgrade_from_0001_keeps_every_row_and_fills_the_new_columns(database_url: str) -> None:
+    """Existing Specs survive the whole history: 0002's names are filled, 0003's retention moved.
+
+    On SQLite, 0002 rebuilds ``specs`` (batch mode); with foreign keys on, that DROP once
+    deleted every component row through ON DELETE CASCADE. The component counts below fail then.
+    """
+    await asyncio.to_thread(run_migrations, database_url, MIGRATIONS, VERSION_TABLE, "0001")
     engine = create_engine(database_url)
     now = datetime.now(UTC)
     try:
@@ -98,10 +100,8 @@ async def test_backup_retention_days_migration_moves_the_provider_option(databas
             await conn.execute(
                 text(
                     "INSERT INTO specs (id, zone_id, project_name, environment, region, cloud_identity_id,"
-                    " terraform_version, revision, create_time, update_time, workspace, cloud_account,"
-                    " resource_prefix)"
-                    " VALUES ('s1', 'z', 'p', 'e', 'us-east-1', 'i1', '', 1, :now, :now, 'z/p-e-us-east-1',"
-                    " 'aws:123456789012', 'p-e')"
+                    " terraform_version, revision, create_time, update_time)"
+                    " VALUES ('s1', 'z', 'p', 'e', 'us-east-1', 'i1', '', 1, :now, :now)"
                 ),
                 {"now": now},
             )
@@ -114,17 +114,26 @@ async def test_backup_retention_days_migration_moves_the_provider_option(databas
                     ),
                     {"name": name, "config": json.dumps(config)},
                 )
+            await conn.execute(
+                text(
+                    "INSERT INTO spec_caches (spec_id, name, node_type, cluster_size, provider_config)"
+                    " VALUES ('s1', 'c', 'cache.t4g.small', 1, '{}')"
+                )
+            )
         await migrate(database_url)
         async with engine.connect() as conn:
+            dbs = COMPONENT_TABLES["databases"].c
             rows = (
                 await conn.execute(
-                    select(
-                        COMPONENT_TABLES["databases"].c.name,
-                        COMPONENT_TABLES["databases"].c.backup_retention_days,
-                        COMPONENT_TABLES["databases"].c.provider_config,
-                    ).order_by(COMPONENT_TABLES["databases"].c.name)
+                    select(dbs.name, dbs.backup_retention_days, dbs.provider_config).order_by(dbs.name)
                 )
+            ).all()
+            caches = (await conn.execute(text("SELECT count(*) FROM spec_caches"))).scalar()
+            names = (
+                await conn.execute(text("SELECT workspace, cloud_account, resource_prefix FROM specs"))
             ).all()
     finally:
         await engine.dispose()
     assert [tuple(r) for r in rows] == [("kept", 3, {"multi_az": True}), ("plain", 7, {})]
+    assert caches == 1
+    assert [tuple(r) for r in names] == [("z/p-e-us-east-1", "aws:123456789012", "p-e")]
