@@ -15,13 +15,13 @@ no change here.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from google.protobuf import message as pb_message
 from google.protobuf import struct_pb2, timestamp_pb2
 from google.protobuf.descriptor import FieldDescriptor
@@ -301,24 +301,34 @@ def cloud_identity_to_dict(identity: specs_pb2.CloudIdentity) -> dict[str, Any]:
     return _message_to_dict(identity)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A YAML loader that refuses duplicate keys (the last one silently winning hides typos)."""
+@functools.cache
+def _unique_key_loader() -> type[Any]:
+    """A YAML loader that refuses duplicate keys (the last one silently winning hides typos).
 
+    Built on first use: PyYAML is imported only by commands that read a file, not by every
+    CLI command that prints a Spec.
+    """
+    import yaml
 
-def _construct_mapping(
-    loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False
-) -> dict[Any, Any]:
-    loader.flatten_mapping(node)
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
-        if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
+    class UniqueKeyLoader(yaml.SafeLoader):
+        pass
 
+    def construct_mapping(
+        loader: UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False
+    ) -> dict[Any, Any]:
+        loader.flatten_mapping(node)
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return loader.construct_mapping(node, deep=deep)
 
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)  # type: ignore[arg-type]
+    UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)  # type: ignore[arg-type]
+    return UniqueKeyLoader
 
 
 def load_document(path: str | Path) -> Any:
@@ -328,10 +338,13 @@ def load_document(path: str | Path) -> Any:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidArgument([FieldViolation(str(p), f"cannot read file: {exc}")]) from exc
+    import yaml
+
     try:
         if p.suffix.lower() == ".json":
             return json.loads(text)
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: no arbitrary objects
+        # A SafeLoader subclass: no arbitrary objects.
+        return yaml.load(text, Loader=_unique_key_loader())
     except (ValueError, yaml.YAMLError) as exc:
         kind = "JSON" if p.suffix.lower() == ".json" else "YAML or JSON"
         detail = " ".join(str(exc).split())

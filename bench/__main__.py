@@ -43,9 +43,11 @@ class Plan:
     rss_settle: float
     sizes: tuple[int, ...]
 
+    cli_reps: int = 20
 
-FULL = Plan(7, 4, 40, 3, 5, 25, 50, 3, 60, 20, 2, 3.0, (10, 50, 200))
-QUICK = Plan(2, 1, 8, 1, 3, 8, 15, 2, 16, 4, 1, 1.0, (10, 200))
+
+FULL = Plan(7, 4, 40, 3, 5, 25, 50, 3, 60, 20, 2, 3.0, (10, 50, 200), 20)
+QUICK = Plan(2, 1, 8, 1, 3, 8, 15, 2, 16, 4, 1, 1.0, (10, 200), 5)
 
 STACK_BENCHES = (
     "plan_e2e_overhead",
@@ -59,6 +61,7 @@ STACK_BENCHES = (
     "runner_scaling",
     "gateway_getspec",
     "gateway_idle_rss_mb",
+    "cli_latency",
 )
 
 
@@ -122,7 +125,7 @@ async def _guard(results: dict[str, Any], name: str, fn: Callable[[], Awaitable[
 async def _run_stack(
     kind: str, root: Path, infra: Any, plan: Plan, only: list[str], pg: Any
 ) -> dict[str, Any]:
-    from bench import database, gateway, memory, pipeline
+    from bench import cli, database, gateway, memory, pipeline
     from bench.raw_terraform import RawTerraform
     from bench.stack import ServiceStack
 
@@ -153,6 +156,7 @@ async def _run_stack(
             ("snapshot_latency", lambda: database.snapshot_latency(st, plan.snapshot_reps)),
             ("gateway_getspec", lambda: gateway.getspec_rest_vs_grpc(st, plan.snapshot_reps)),
             ("gateway_idle_rss_mb", lambda: gateway.gateway_idle_rss(st, plan.rss_settle)),
+            ("cli_latency", lambda: cli.cli_latency(st, plan.cli_reps)),
         ]
         for name, fn in steps:
             if _wanted(only, name):

@@ -47,6 +47,7 @@ TARGETS: dict[str, Target] = {
     "rss_idle_mb": Target("each <= 100 MB", lambda e: float(e["value"]) <= 100),
     "gateway_getspec": Target("ratio <= 1.3", lambda e: _ratio(e) <= 1.3),
     "gateway_idle_rss_mb": Target("reported", lambda e: float(e["value"]) > 0),
+    "cli_latency": Target("ratio <= 1.5", lambda e: _ratio(e) <= 1.5),
 }
 ORDER = list(TARGETS)
 

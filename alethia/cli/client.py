@@ -8,27 +8,30 @@ the address came from.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import getpass
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from types import TracebackType
+from typing import TypeVar
 
 import grpc
 
-from alethia.cli.target import Target
+from alethia.cli.target import Target, resolve
 from alethia.errors import AlethiaError, Unavailable
 from alethia.events.v1 import events_pb2
 from alethia.rpc.client import connect
-from alethia.rpc.status import from_rpc_error
 from alethia.snapshot.v1 import snapshot_pb2, snapshot_pb2_grpc
 from alethia.specs.v1 import specs_pb2, specs_pb2_grpc
 
 UNARY_TIMEOUT = 60.0
 PAGE_SIZE = 200
 
+T = TypeVar("T")
+
 
 def requested_by() -> str:
+    import getpass  # only commands that queue a job say who asked
+
     try:
         return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):
@@ -76,6 +79,9 @@ class Api:
         try:
             yield
         except grpc.RpcError as exc:
+            # Imported on failure only: the status decoder pulls in google.rpc and grpc_status.
+            from alethia.rpc.status import from_rpc_error
+
             err = from_rpc_error(exc)
             if err.code == grpc.StatusCode.UNAVAILABLE:
                 raise Unavailable(
@@ -153,6 +159,8 @@ class Api:
     async def queue_job(
         self, spec_id: str, job_type: int, plan_job_id: str = "", lock_id: str = ""
     ) -> snapshot_pb2.Job:
+        import uuid
+
         # One key per CLI invocation: gRPC's own retries of this request return the same job.
         request = snapshot_pb2.QueueJobRequest(
             spec_id=spec_id,
@@ -200,4 +208,15 @@ class Api:
             call.cancel()
 
 
-__all__ = ["AlethiaError", "Api", "requested_by"]
+def with_api(stack_dir: str | None, work: Callable[[Api], Awaitable[T]]) -> T:
+    """Find the stack, open an :class:`Api`, run ``work`` on it, close the channels."""
+    target = resolve(stack_dir)
+
+    async def main() -> T:
+        async with Api(target) as api:
+            return await work(api)
+
+    return asyncio.run(main())
+
+
+__all__ = ["AlethiaError", "Api", "requested_by", "with_api"]

@@ -1,17 +1,15 @@
-"""Options every command shares, and the one place that turns errors into exit codes."""
+"""Options every command shares, and the wrapper that turns errors into exit codes (``render.report_error``)."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
 
-from alethia.cli.client import Api
-from alethia.cli.render import EXIT_ERROR, exit_code_for, print_error
-from alethia.cli.target import resolve
+from alethia.cli.client import with_api
+from alethia.cli.render import EXIT_ERROR, report_error
 from alethia.errors import AlethiaError
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
@@ -26,7 +24,6 @@ StackDirOpt = Annotated[
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
-T = TypeVar("T")
 
 
 def handle_errors(fn: F) -> F:
@@ -36,24 +33,11 @@ def handle_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except AlethiaError as err:
-            print_error(err)
-            raise typer.Exit(exit_code_for(err)) from None
-        except KeyboardInterrupt:
-            raise typer.Exit(130) from None
-        except OSError as exc:
-            print_error(AlethiaError(str(exc)))
-            raise typer.Exit(EXIT_ERROR) from None
+        except (AlethiaError, KeyboardInterrupt, OSError) as exc:
+            code = report_error(exc)
+            raise typer.Exit(EXIT_ERROR if code is None else code) from None
 
     return wrapper  # type: ignore[return-value]
 
 
-def with_api(stack_dir: str | None, work: Callable[[Api], Awaitable[T]]) -> T:
-    """Find the stack, open an :class:`Api`, run ``work`` on it, close the channels."""
-    target = resolve(stack_dir)
-
-    async def main() -> T:
-        async with Api(target) as api:
-            return await work(api)
-
-    return asyncio.run(main())
+__all__ = ["JsonOpt", "StackDirOpt", "handle_errors", "with_api"]

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from alethia.cli import fast
 from alethia.cli.client import Api
 from alethia.cli.common import JsonOpt, StackDirOpt, handle_errors, with_api
 from alethia.cli.progress import event_text, follow_job, follow_live
@@ -202,22 +203,20 @@ def jobs_list(
     stack_dir: StackDirOpt = None,
 ) -> None:
     """Jobs, newest first (optionally of one Spec)."""
-    jobs = with_api(stack_dir, lambda api: api.list_jobs(spec))
     if as_json:
-        print_json([job_to_dict(j) for j in jobs])
-    else:
-        stdout.print(jobs_table(jobs))
+        fast.jobs_list_json(stack_dir, spec)
+        return
+    stdout.print(jobs_table(with_api(stack_dir, lambda api: api.list_jobs(spec))))
 
 
 @jobs_app.command("get")
 @handle_errors
 def jobs_get(job_id: JobIdArg, as_json: JsonOpt = False, stack_dir: StackDirOpt = None) -> None:
     """One job: status, queue position, changes, cost, outputs, error."""
-    job = with_api(stack_dir, lambda api: api.get_job(job_id))
     if as_json:
-        print_json(job_to_dict(job))
-    else:
-        stdout.print(job_table(job))
+        fast.jobs_get_json(stack_dir, job_id)
+        return
+    stdout.print(job_table(with_api(stack_dir, lambda api: api.get_job(job_id))))
 
 
 @jobs_app.command("watch")

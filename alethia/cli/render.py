@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf import timestamp_pb2
-from rich.console import Console
-from rich.table import Table
 
 from alethia.errors import AlethiaError
 from alethia.events.v1 import events_pb2
 from alethia.snapshot.v1 import snapshot_pb2
 from alethia.specfile import cloud_identity_to_dict, spec_to_dict
 from alethia.specs.v1 import specs_pb2
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # the request was refused or failed (bad input, not found, stale plan, ...)
@@ -38,8 +40,21 @@ EXIT_CODES = {
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "ERRORED"})
 UNSUCCESSFUL = frozenset({"FAILED", "CANCELLED", "ERRORED"})
 
-stdout = Console(highlight=False, soft_wrap=True)
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+_consoles: dict[str, Console] = {}
+
+
+def __getattr__(name: str) -> Console:
+    """``stdout`` and ``stderr``: rich consoles, made (and rich imported) on first use.
+
+    The ``--json`` read commands never touch them, so they do not pay for importing rich.
+    """
+    if name not in ("stdout", "stderr"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name not in _consoles:
+        from rich.console import Console
+
+        _consoles[name] = Console(stderr=name == "stderr", highlight=False, soft_wrap=True)
+    return _consoles[name]
 
 
 def _time(ts: timestamp_pb2.Timestamp, present: bool) -> str | None:
@@ -183,6 +198,23 @@ def exit_code_for(err: AlethiaError) -> int:
     return EXIT_ERROR
 
 
+def report_error(exc: BaseException) -> int | None:
+    """Print a handled error (domain error, Ctrl-C, OS error) and return its exit code.
+
+    None when ``exc`` is not one the CLI handles (the caller re-raises it). The one place
+    that turns errors into exit codes, for the Typer commands and the fast path alike.
+    """
+    if isinstance(exc, AlethiaError):
+        print_error(exc)
+        return exit_code_for(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        return 130
+    if isinstance(exc, OSError):
+        print_error(AlethiaError(str(exc)))
+        return EXIT_ERROR
+    return None
+
+
 def job_exit_code(job: snapshot_pb2.Job) -> int:
     return EXIT_JOB_FAILED if status_name(job.status) in UNSUCCESSFUL else EXIT_OK
 
@@ -190,6 +222,8 @@ def job_exit_code(job: snapshot_pb2.Job) -> int:
 def job_table(job: snapshot_pb2.Job, show_outputs: bool = True) -> Table:
     """The summary shown after ``--wait`` and by ``jobs get``."""
     d = job_to_dict(job)
+    from rich.table import Table
+
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
@@ -227,6 +261,8 @@ def job_table(job: snapshot_pb2.Job, show_outputs: bool = True) -> Table:
 
 
 def jobs_table(jobs: list[snapshot_pb2.Job]) -> Table:
+    from rich.table import Table
+
     table = Table("id", "type", "status", "spec", "changes", "created")
     for job in jobs:
         d = job_to_dict(job)
@@ -243,6 +279,8 @@ def jobs_table(jobs: list[snapshot_pb2.Job]) -> Table:
 
 
 def specs_table(specs: list[specs_pb2.Spec]) -> Table:
+    from rich.table import Table
+
     table = Table("id", "rev", "workspace", "provider", "identity")
     for s in specs:
         table.add_row(
@@ -256,6 +294,8 @@ def specs_table(specs: list[specs_pb2.Spec]) -> Table:
 
 
 def identities_table(identities: list[specs_pb2.CloudIdentity]) -> Table:
+    from rich.table import Table
+
     table = Table("id", "name", "provider", "account id")
     for i in identities:
         table.add_row(i.id, i.name, i.provider, i.account_id)

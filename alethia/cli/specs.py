@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 import yaml
 
+from alethia.cli import fast
 from alethia.cli.client import Api
 from alethia.cli.common import JsonOpt, StackDirOpt, handle_errors, with_api
 from alethia.cli.render import (
@@ -108,11 +109,10 @@ def identity_create(
 @handle_errors
 def identity_list(as_json: JsonOpt = False, stack_dir: StackDirOpt = None) -> None:
     """All cloud identities."""
-    identities = with_api(stack_dir, lambda api: api.list_identities())
     if as_json:
-        print_json([identity_to_dict(i) for i in identities])
-    else:
-        stdout.print(identities_table(identities))
+        fast.identity_list_json(stack_dir)
+        return
+    stdout.print(identities_table(with_api(stack_dir, lambda api: api.list_identities())))
 
 
 @spec_app.command("create")
@@ -160,8 +160,10 @@ def spec_get(
     stack_dir: StackDirOpt = None,
 ) -> None:
     """One Spec, whole."""
-    spec = with_api(stack_dir, lambda api: api.get_spec(spec_id))
-    _print_spec(spec, as_json)
+    if as_json:
+        fast.spec_get_json(stack_dir, spec_id)
+        return
+    _print_spec(with_api(stack_dir, lambda api: api.get_spec(spec_id)), False)
 
 
 @spec_app.command("list")
@@ -172,11 +174,10 @@ def spec_list(
     stack_dir: StackDirOpt = None,
 ) -> None:
     """All Specs (optionally of one zone)."""
-    specs = with_api(stack_dir, lambda api: api.list_specs(zone))
     if as_json:
-        print_json([spec_dict(s) for s in specs])
-    else:
-        stdout.print(specs_table(specs))
+        fast.spec_list_json(stack_dir, zone)
+        return
+    stdout.print(specs_table(with_api(stack_dir, lambda api: api.list_specs(zone))))
 
 
 @spec_app.command("delete")

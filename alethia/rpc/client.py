@@ -7,7 +7,7 @@ from typing import Any
 
 import grpc
 
-from alethia.rpc.server import AUTH_HEADER, REQUEST_ID_HEADER, request_id
+from alethia.rpc.metadata import AUTH_HEADER, REQUEST_ID_HEADER, request_id
 
 
 class _Metadata:

@@ -10,7 +10,6 @@ shuts down gracefully.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import signal
 import uuid
@@ -24,14 +23,11 @@ from grpc_reflection.v1alpha import reflection
 
 from alethia.errors import AlethiaError, InvalidArgument, Unavailable
 from alethia.rpc.auth import ANONYMOUS, Authenticator, Caller, authorize, set_caller
+from alethia.rpc.metadata import AUTH_HEADER, REQUEST_ID_HEADER, request_id
 from alethia.rpc.status import internal_status, to_status
 
 log = logging.getLogger(__name__)
 
-request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
-
-AUTH_HEADER = "authorization"
-REQUEST_ID_HEADER = "x-request-id"
 # Health and reflection stay open so load balancers and grpcurl work without the token.
 _OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import struct_pb2
 
 
 def _ints(value: Any) -> Any:
@@ -25,6 +25,8 @@ def struct_to_dict(msg: struct_pb2.Struct | None) -> dict[str, Any]:
     """A Struct as a dict (empty dict for an unset Struct)."""
     if msg is None:
         return {}
+    from google.protobuf import json_format  # only when there is a Struct to read
+
     return _ints(json_format.MessageToDict(msg))  # type: ignore[no-any-return]
 
 

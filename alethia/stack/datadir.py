@@ -27,7 +27,6 @@ import contextlib
 import fcntl
 import json
 import os
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,6 +152,8 @@ def _stored_token(path: Path) -> str:
         token = path.read_text().strip()
         if token:
             return token
+    import secrets  # here: the CLI reads stack files and never makes a token
+
     token = secrets.token_urlsafe(32)
     # O_EXCL-free but created 0600 from the start: the token is never world-readable.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -195,7 +195,23 @@ class FakeSpecs(specs_pb2_grpc.SpecServiceServicer):
         )
 
     async def GetSpec(self, request: specs_pb2.GetSpecRequest, context: Any) -> specs_pb2.Spec:
+        for spec in LISTED_SPECS:
+            if spec.id == request.id:
+                return spec
         raise NotFound(f"spec {request.id} not found")
+
+    async def ListSpecs(
+        self, request: specs_pb2.ListSpecsRequest, context: Any
+    ) -> specs_pb2.ListSpecsResponse:
+        return specs_pb2.ListSpecsResponse(
+            specs=[s for s in LISTED_SPECS if request.zone_id in ("", s.zone_id)]
+        )
+
+
+LISTED_SPECS = [
+    specs_pb2.Spec(id="spec-a", revision=2, zone_id="zone-a", project_name="pay", provider="aws"),
+    specs_pb2.Spec(id="spec-b", revision=1, zone_id="zone-b", project_name="web", provider="gcp"),
+]
 
 
 class FakeJobs(snapshot_pb2_grpc.SnapshotServiceServicer):
@@ -215,6 +231,11 @@ class FakeJobs(snapshot_pb2_grpc.SnapshotServiceServicer):
         return _job(
             self.final, error="terraform apply failed: boom" if self.final == events_pb2.FAILED else ""
         )
+
+    async def ListJobs(
+        self, request: snapshot_pb2.ListJobsRequest, context: Any
+    ) -> snapshot_pb2.ListJobsResponse:
+        return snapshot_pb2.ListJobsResponse(jobs=[_job(self.final), _job(events_pb2.QUEUED, id="job-2")])
 
     async def WatchJob(
         self, request: snapshot_pb2.WatchJobRequest, context: Any
@@ -251,11 +272,18 @@ async def fake_stack() -> AsyncIterator[dict[str, str]]:
     await server.stop(None)
 
 
-async def alethia(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+# The Typer app alone, as every command ran before the fast path existed.
+TYPER_ONLY = "import sys; from alethia.cli import main; main._register_all(); main.app(sys.argv[1:])"
+
+
+async def alethia(
+    *args: str, env: dict[str, str] | None = None, typer_only: bool = False
+) -> tuple[int, str, str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("ALETHIA_")}
     full_env.update(env or {})
+    entry = ["-c", TYPER_ONLY] if typer_only else ["-m", "alethia.cli.main"]
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "alethia.cli.main", *args,
+        sys.executable, *entry, *args,
         env=full_env, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     out, err = await proc.communicate()
@@ -346,3 +374,80 @@ async def test_unreachable_service_exits_4_naming_it() -> None:
 
 def test_alethia_error_lines_fall_back_to_the_message() -> None:
     assert error_lines(AlethiaError("plain failure")) == ["error: plain failure"]
+
+
+# ---------------------------------------------------------------- the fast path of --json reads
+
+FAST_READS = [
+    ("spec", "list", "--json"),
+    ("spec", "list", "--zone", "zone-b", "--json"),
+    ("spec", "list", "--json", "--zone=zone-a"),
+    ("spec", "get", "spec-a", "--json"),
+    ("spec", "get", "--json", "nope"),
+    ("identity", "list", "--json"),
+    ("jobs", "list", "--json"),
+    ("jobs", "get", "job-1", "--json"),
+]
+
+
+@pytest.mark.parametrize("args", FAST_READS, ids=lambda a: " ".join(a))
+def test_fast_path_takes_the_plain_json_reads(args: tuple[str, ...]) -> None:
+    from alethia.cli import fast
+
+    assert fast.parse(list(args)) is not None
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("spec", "list"),  # tables need rich
+        ("spec", "list", "--json", "--help"),
+        ("spec", "list", "--json", "--zone"),  # the value is missing: Typer's usage error
+        ("spec", "list", "--json", "--zone", "a", "--zone", "b"),
+        ("spec", "list", "--json", "--json"),
+        ("spec", "list", "--json", "extra"),
+        ("spec", "get", "--json"),
+        ("spec", "get", "a", "b", "--json"),
+        ("spec", "get", "-x", "--json"),
+        ("jobs", "list", "--zone", "z", "--json"),  # another command's option
+        ("spec", "create", "-f", "x.yaml", "--json"),
+        ("spec",),
+        (),
+    ],
+    ids=lambda a: " ".join(a) or "nothing",
+)
+def test_everything_else_goes_to_typer(args: tuple[str, ...]) -> None:
+    from alethia.cli import fast
+
+    assert fast.parse(list(args)) is None
+
+
+async def test_fast_path_prints_what_typer_prints(fake_stack: dict[str, str]) -> None:
+    # One command line per command (the shapes are covered above), both paths, side by side.
+    compared = [FAST_READS[1], FAST_READS[4], FAST_READS[5], FAST_READS[6], FAST_READS[7]]
+    for args in compared:
+        got, expected = await asyncio.gather(
+            alethia(*args, env=fake_stack), alethia(*args, env=fake_stack, typer_only=True)
+        )
+        assert got == expected, args
+    code, out, err = await alethia("spec", "list", "--zone", "zone-b", "--json", env=fake_stack)
+    assert code == 0 and [s["id"] for s in json.loads(out)] == ["spec-b"] and err == ""
+    code, out, err = await alethia("spec", "get", "nope", "--json", env=fake_stack)
+    assert code == EXIT_ERROR and out == "" and _assert_clean_error(err) == ["error: spec nope not found"]
+
+
+async def test_fast_path_imports_neither_typer_nor_rich_nor_yaml(fake_stack: dict[str, str]) -> None:
+    script = (
+        "import json, sys; from alethia.cli import fast; "
+        "code = fast.run(['spec', 'list', '--json']); "
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('typer', 'click', 'rich', 'yaml')); "
+        "sys.stderr.write(json.dumps({'code': code, 'heavy': heavy}))"
+    )
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("ALETHIA_")}, **fake_stack}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, env=env, cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await proc.communicate()
+    assert json.loads(err) == {"code": 0, "heavy": []}
+    assert len(json.loads(out)) == len(LISTED_SPECS)
