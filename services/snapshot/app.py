@@ -14,6 +14,7 @@ from alethia.snapshot.v1 import snapshot_pb2, snapshot_pb2_grpc
 from services.snapshot.events_http import EventsApp, start_events_server
 from services.snapshot.git_tokens import GitTokenSource
 from services.snapshot.job_queue import JobQueue
+from services.snapshot.leader import LeaderLease
 from services.snapshot.relay import NatsLink, OutboxRelay
 from services.snapshot.server import RunnerServicer, SnapshotServicer
 from services.snapshot.settings import SnapshotSettings
@@ -66,7 +67,14 @@ async def start(settings: SnapshotSettings, spec_reader: SpecReader | None = Non
     sessions = session_factory(engine)
     specs = spec_reader or GrpcSpecReader(settings.specs_addr, settings.service_token or None)
     link = NatsLink(settings.nats_url)
-    relay = OutboxRelay(sessions, link, poll_seconds=settings.relay_poll_seconds)
+    # Replicas share the database: one relays the outbox at a time (services/snapshot/leader.py).
+    relay = OutboxRelay(
+        sessions,
+        link,
+        poll_seconds=settings.relay_poll_seconds,
+        lease=LeaderLease(settings.database_url),
+        retention_seconds=settings.outbox_retention_seconds,
+    )
     queue = JobQueue(
         sessions,
         specs,

@@ -8,6 +8,11 @@
   committed yet) is never seen, hence never published. A publish that fails is retried
   with backoff; one that reached NATS but whose ack was lost is re-sent and dropped by
   JetStream's duplicate window.
+- Replicas: only the holder of the :class:`~services.snapshot.leader.LeaderLease` relays;
+  the others stand by and try to take the lease every poll interval (a dead leader's lease
+  ends with its database session). The leader also prunes the outbox: rows delivered more
+  than ``retention_seconds`` ago are deleted, so the table holds the undelivered backlog and
+  a short history, not every event ever written.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
@@ -25,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from alethia import messaging
 from alethia.database import begin_write
 from services.snapshot import store
+from services.snapshot.leader import LeaderLease
 
 log = logging.getLogger(__name__)
 
@@ -87,16 +94,30 @@ class OutboxRelay:
         poll_seconds: float = 1.0,
         publish_timeout: float = 2.0,
         batch: int = 200,
+        lease: LeaderLease | None = None,
+        retention_seconds: float = 3600.0,
+        prune_interval: float = 60.0,
     ) -> None:
         self.sessions = sessions
         self.link = link
         self.poll_seconds = poll_seconds
         self.publish_timeout = publish_timeout
         self.batch = batch
+        self.lease = lease  # None: the only replica (always the leader)
+        self.retention_seconds = retention_seconds
+        self.prune_interval = prune_interval
         self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._next_prune = 0.0
         self.published = 0
+        self.pruned = 0
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether this replica relays the outbox (as of its last lease check)."""
+        return self.lease is None or self.lease.is_leader
 
     def wake(self) -> None:
         """Called after a commit that wrote outbox rows: publish now rather than at the next poll."""
@@ -112,7 +133,13 @@ class OutboxRelay:
                 if self.link.js is None:
                     await self._sleep(self.poll_seconds, self.link.ready)
                     continue
+                if self.lease is not None and not await self.lease.held():
+                    # Standby: local commits do not wake it (the leader publishes them at its
+                    # next poll); it only tries the lease again.
+                    await self._sleep(self.poll_seconds, self._stop)
+                    continue
                 await self.flush()
+                await self._prune_if_due()
                 backoff = 0.1
                 await self._sleep(self.poll_seconds, self._wake)
             except asyncio.CancelledError:
@@ -167,14 +194,38 @@ class OutboxRelay:
                     total += len(done)
                     self.published += len(done)
 
+    async def _prune_if_due(self) -> None:
+        if time.monotonic() < self._next_prune:
+            return
+        self._next_prune = time.monotonic() + self.prune_interval
+        await self.prune()
+
+    async def prune(self, now: datetime | None = None) -> int:
+        """Delete outbox rows delivered more than ``retention_seconds`` before ``now``; how many."""
+        before = (now or datetime.now(UTC)) - timedelta(seconds=self.retention_seconds)
+        total = 0
+        while True:
+            # Bounded deletes: a large backlog of history never holds the write lock for long.
+            async with begin_write(self.sessions) as session:
+                n = await store.prune_published(session, before, self.batch * 5)
+            total += n
+            if n < self.batch * 5:
+                break
+        self.pruned += total
+        return total
+
     async def stop(self, final_flush_timeout: float = 5.0) -> None:
-        """Stop the loop after one last flush (bounded: NATS may be down at shutdown)."""
+        """Stop the loop after one last flush if leading (bounded: NATS may be down), then
+        give the lease up so a standby takes over at once."""
         self._stopping = True
         self._wake.set()
+        self._stop.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-        if self.link.js is not None:
+        if self.link.js is not None and self.is_leader:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.flush(), final_flush_timeout)
+        if self.lease is not None:
+            await self.lease.release()

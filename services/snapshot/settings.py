@@ -9,6 +9,8 @@
 - ``ALETHIA_SNAPSHOT_MAX_ATTEMPTS`` (default 3): runs of a PLAN before a lost lease fails it.
 - ``ALETHIA_SNAPSHOT_RELAY_POLL_SECONDS`` (default 1): the outbox relay's poll interval (it
   also wakes at once after each commit of this process).
+- ``ALETHIA_SNAPSHOT_OUTBOX_RETENTION_SECONDS`` (default 3600): delivered outbox rows are
+  deleted this long after they were published (0: at the next prune, once a minute).
 - ``ALETHIA_SNAPSHOT_EVENTS_LISTEN`` (default empty: off): the HTTP server of the gateway's
   event stream (``GET /api/jobs/{id}/events``, server-sent events), e.g. ``127.0.0.1:50062``;
   ``alethia up`` and docker compose turn it on.
@@ -46,6 +48,9 @@ class SnapshotSettings(CommonSettings):
     max_attempts: int = Field(default=3, ge=1, validation_alias="ALETHIA_SNAPSHOT_MAX_ATTEMPTS")
     relay_poll_seconds: float = Field(
         default=1.0, gt=0, validation_alias="ALETHIA_SNAPSHOT_RELAY_POLL_SECONDS"
+    )
+    outbox_retention_seconds: float = Field(
+        default=3600.0, ge=0, validation_alias="ALETHIA_SNAPSHOT_OUTBOX_RETENTION_SECONDS"
     )
     events_listen: str = Field(default="", validation_alias="ALETHIA_SNAPSHOT_EVENTS_LISTEN")
     events_keepalive_seconds: float = Field(

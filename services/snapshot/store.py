@@ -41,6 +41,7 @@ from sqlalchemy import (
     TypeDecorator,
     and_,
     bindparam,
+    delete,
     exists,
     false,
     func,
@@ -335,13 +336,21 @@ async def workspace_head(session: AsyncSession, workspace: str) -> Row | None:
 
 
 async def expired_leases(session: AsyncSession, now: datetime, limit: int = 100) -> list[Row]:
-    """RUNNING jobs whose lease expired before ``now``, oldest first."""
-    res = await session.execute(
+    """RUNNING jobs whose lease expired before ``now``, oldest first.
+
+    On Postgres the rows are locked (``FOR UPDATE SKIP LOCKED``) for the caller's
+    transaction: rescuers of several replicas then split the expired jobs between them
+    instead of queueing behind each other's locks (each rescue is guarded anyway).
+    """
+    q = (
         select(provision_jobs)
         .where(provision_jobs.c.status == JobStatus.RUNNING.value, provision_jobs.c.lease_expires_at < now)
         .order_by(provision_jobs.c.seq)
         .limit(limit)
     )
+    if _is_pg(session):
+        q = q.with_for_update(skip_locked=True)
+    res = await session.execute(q)
     return [_row(m) for m in res.mappings().all()]
 
 
@@ -653,6 +662,21 @@ async def mark_published(session: AsyncSession, seqs: list[int], now: datetime) 
     """Mark outbox rows as published."""
     if seqs:
         await session.execute(update(job_outbox).where(job_outbox.c.seq.in_(seqs)).values(published_at=now))
+
+
+async def prune_published(session: AsyncSession, before: datetime, limit: int = 1000) -> int:
+    """Delete up to ``limit`` rows published before ``before`` (oldest first); how many went.
+
+    Never an unpublished row: those are the relay's backlog.
+    """
+    oldest = (
+        select(job_outbox.c.seq)
+        .where(job_outbox.c.published_at.is_not(None), job_outbox.c.published_at < before)
+        .order_by(job_outbox.c.seq)
+        .limit(limit)
+    )
+    res = await session.execute(delete(job_outbox).where(job_outbox.c.seq.in_(oldest.scalar_subquery())))
+    return int(res.rowcount or 0)  # type: ignore[attr-defined]
 
 
 async def unpublished_count(session: AsyncSession, job_id: str | None = None) -> int:

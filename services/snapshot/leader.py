@@ -1,0 +1,102 @@
+"""Which replica of the snapshot service relays the outbox: a leader lease.
+
+Every replica serves gRPC, queues, claims and rescues; only one publishes the outbox, so
+events leave in commit order and replicas do not race each other through the same rows.
+
+- Postgres: a session-level advisory lock (``pg_try_advisory_lock``) taken on a connection
+  of its own (no pool: closing it really ends the session). The lock lives as long as that
+  session: a leader that dies, is killed or loses its connection releases it with the
+  session, and a standby takes it at its next try. The leader checks its session before
+  every pass; a pass already under way when the session dies may overlap with the new
+  leader's first pass, and JetStream's duplicate window (``Nats-Msg-Id`` = the row's id)
+  drops the repeats.
+- SQLite: one process owns the file (the embedded stack runs one replica), so this process
+  is always the leader.
+
+The lock is scoped to the database, so services sharing one Postgres server (or even one
+database, with their own tables) do not contend.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from alethia.database import is_sqlite, normalize_url
+
+log = logging.getLogger(__name__)
+
+# A fixed 64-bit key for "the snapshot service's outbox relay" (advisory locks are integers).
+OUTBOX_RELAY_LOCK = 0x616C_6574_6F75_7462  # b"aletoutb"
+
+
+class LeaderLease:
+    """``await lease.held()``: whether this replica is the leader now (taking the lease if free)."""
+
+    def __init__(self, database_url: str, key: int = OUTBOX_RELAY_LOCK) -> None:
+        self.url = normalize_url(database_url)
+        self.key = key
+        self.always = is_sqlite(self.url)
+        self._engine: AsyncEngine | None = None
+        self._conn: AsyncConnection | None = None
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether the last :meth:`held` found this replica leading (no database call)."""
+        return self.always or self._conn is not None
+
+    async def held(self) -> bool:
+        """Keep the lease (its session still alive) or try to take it; never raises."""
+        if self.always:
+            return True
+        if self._conn is not None:
+            try:
+                await self._conn.execute(text("SELECT 1"))
+                return True
+            except Exception as exc:
+                log.warning("outbox relay: lost the leader lease (%s)", type(exc).__name__)
+                await self._drop()
+        try:
+            if self._engine is None:
+                self._engine = create_async_engine(self.url, poolclass=NullPool)
+            conn = await self._engine.connect()
+        except Exception as exc:
+            log.debug("outbox relay: cannot reach the database for the lease: %s", type(exc).__name__)
+            return False
+        try:
+            # Autocommit: the session holds the lock, never an open transaction (no idle-in-transaction).
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            got = (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key})).scalar()
+        except Exception as exc:
+            log.debug("outbox relay: lease attempt failed: %s", type(exc).__name__)
+            with contextlib.suppress(Exception):
+                await conn.close()
+            return False
+        if not got:
+            await conn.close()
+            return False
+        self._conn = conn
+        log.info("outbox relay: this replica is now the leader")
+        return True
+
+    async def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.invalidate()
+
+    async def release(self) -> None:
+        """Give the lease up (shutdown): a standby takes over at its next try."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+            with contextlib.suppress(Exception):
+                await conn.close()
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
