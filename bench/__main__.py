@@ -62,6 +62,7 @@ STACK_BENCHES = (
     "gateway_getspec",
     "gateway_idle_rss_mb",
     "cli_latency",
+    "snapshot_replicas",
 )
 
 
@@ -125,7 +126,7 @@ async def _guard(results: dict[str, Any], name: str, fn: Callable[[], Awaitable[
 async def _run_stack(
     kind: str, root: Path, infra: Any, plan: Plan, only: list[str], pg: Any
 ) -> dict[str, Any]:
-    from bench import cli, database, gateway, memory, pipeline
+    from bench import cli, database, gateway, memory, pipeline, replicas
     from bench.raw_terraform import RawTerraform
     from bench.stack import ServiceStack
 
@@ -174,6 +175,12 @@ async def _run_stack(
                 results,
                 "runner_scaling",
                 lambda: pipeline.runner_scaling(st, plan.scaling_jobs, plan.scaling_reps),
+            )
+        if _wanted(only, "snapshot_replicas") and kind == "postgres":
+            await _guard(
+                results,
+                "snapshot_replicas",
+                lambda: replicas.snapshot_replicas(st, plan.scaling_jobs, plan.scaling_reps),
             )
     finally:
         _say(f"stopping the {kind} stack")

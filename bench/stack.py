@@ -210,17 +210,22 @@ class ServiceStack:
         if svc is not None:
             svc.process.stop(grace=30)
 
-    def start_runners(self, runner_ids: list[str], concurrency: int) -> list[ManagedProcess]:
+    def start_runners(
+        self, runner_ids: list[str], concurrency: int, snapshot_addresses: list[str] | None = None
+    ) -> list[ManagedProcess]:
         """More runner processes (``python -m services.executor``) wired like the stack's own.
 
-        Started together, then waited for until each answers its health check. Call from
-        the main thread: the children die with it (``PR_SET_PDEATHSIG`` is per thread).
+        ``snapshot_addresses``: the snapshot replica each runner talks to (default: the
+        stack's). Started together, then waited for until each answers its health check.
+        Call from the main thread: the children die with it (``PR_SET_PDEATHSIG`` is per thread).
         """
         assert self.supervisor is not None
         started: list[tuple[ManagedProcess, str]] = []
-        for runner_id in runner_ids:
+        for i, runner_id in enumerate(runner_ids):
             addresses = dict(self.addresses)
             addresses["executor"] = f"127.0.0.1:{free_port()}"
+            if snapshot_addresses:
+                addresses["snapshot"] = snapshot_addresses[i]
             env = self.supervisor.service_env("executor", addresses, self.token)
             env["ALETHIA_RUNNER_ID"] = runner_id
             env["ALETHIA_RUNNER_CONCURRENCY"] = str(concurrency)
@@ -240,6 +245,32 @@ class ServiceStack:
                     raise RuntimeError(f"a runner did not start (log {proc.log_path})")
                 time.sleep(0.1)
         return [p for p, _ in started]
+
+    def start_snapshot_replica(self) -> tuple[ManagedProcess, str]:
+        """A second snapshot service process on the stack's database; returns it and its address.
+
+        It serves gRPC only (the stack's replica keeps the HTTP event stream) and competes
+        for the outbox relay's leader lease. Call from the main thread.
+        """
+        assert self.supervisor is not None
+        addresses = dict(self.addresses)
+        addresses["snapshot"] = f"127.0.0.1:{free_port()}"
+        addresses["events"] = ""
+        env = self.supervisor.service_env("snapshot", addresses, self.token)
+        proc = ManagedProcess(
+            [sys.executable, "-m", "services.snapshot"],
+            self.root / "logs" / "snapshot-replica.log",
+            env=env,
+            die_with_parent=True,
+        )
+        proc.start()
+        self.extra_runners.append(proc)  # stopped with the extra runners
+        deadline = time.monotonic() + 90
+        while health_status(addresses["snapshot"], 0.5) != 1:  # SERVING
+            if not proc.running() or time.monotonic() > deadline:
+                raise RuntimeError(f"the snapshot replica did not start (log {proc.log_path})")
+            time.sleep(0.1)
+        return proc, addresses["snapshot"]
 
     @staticmethod
     def pause(proc: ManagedProcess) -> None:

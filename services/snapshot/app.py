@@ -68,13 +68,15 @@ async def start(settings: SnapshotSettings, spec_reader: SpecReader | None = Non
     specs = spec_reader or GrpcSpecReader(settings.specs_addr, settings.service_token or None)
     link = NatsLink(settings.nats_url)
     # Replicas share the database: one relays the outbox at a time (services/snapshot/leader.py).
+    lease = LeaderLease(settings.database_url)
     relay = OutboxRelay(
         sessions,
         link,
         poll_seconds=settings.relay_poll_seconds,
-        lease=LeaderLease(settings.database_url),
+        lease=lease,
         retention_seconds=settings.outbox_retention_seconds,
     )
+    lease.on_wake = relay.wake  # another replica's commits wake this one when it leads
     queue = JobQueue(
         sessions,
         specs,

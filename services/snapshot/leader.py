@@ -15,12 +15,19 @@ events leave in commit order and replicas do not race each other through the sam
 
 The lock is scoped to the database, so services sharing one Postgres server (or even one
 database, with their own tables) do not contend.
+
+Wake-ups across replicas: a standby that commits outbox rows sends ``NOTIFY`` on
+:data:`WAKE_CHANNEL`; the leader ``LISTEN``s on its lease session and relays at once, so an
+event written on any replica leaves as soon as one written on the leader (not at the
+leader's next poll).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -32,14 +39,19 @@ log = logging.getLogger(__name__)
 
 # A fixed 64-bit key for "the snapshot service's outbox relay" (advisory locks are integers).
 OUTBOX_RELAY_LOCK = 0x616C_6574_6F75_7462  # b"aletoutb"
+# NOTIFY channel: "a replica committed outbox rows".
+WAKE_CHANNEL = "alethia_snapshot_outbox"
 
 
 class LeaderLease:
     """``await lease.held()``: whether this replica is the leader now (taking the lease if free)."""
 
-    def __init__(self, database_url: str, key: int = OUTBOX_RELAY_LOCK) -> None:
+    def __init__(
+        self, database_url: str, key: int = OUTBOX_RELAY_LOCK, on_wake: Callable[[], None] | None = None
+    ) -> None:
         self.url = normalize_url(database_url)
         self.key = key
+        self.on_wake = on_wake  # called (leader only) when another replica committed outbox rows
         self.always = is_sqlite(self.url)
         self._engine: AsyncEngine | None = None
         self._conn: AsyncConnection | None = None
@@ -79,9 +91,24 @@ class LeaderLease:
         if not got:
             await conn.close()
             return False
+        if self.on_wake is not None:
+            await self._listen(conn)
         self._conn = conn
         log.info("outbox relay: this replica is now the leader")
         return True
+
+    async def _listen(self, conn: AsyncConnection) -> None:
+        on_wake = self.on_wake
+        assert on_wake is not None
+
+        def wake(*_: Any) -> None:
+            on_wake()
+
+        try:
+            raw = await conn.get_raw_connection()
+            await raw.driver_connection.add_listener(WAKE_CHANNEL, wake)  # type: ignore[union-attr]
+        except Exception as exc:  # the poll still relays; only the wake-up is lost
+            log.warning("outbox relay: LISTEN failed (%s); relaying on the poll", type(exc).__name__)
 
     async def _drop(self) -> None:
         conn, self._conn = self._conn, None

@@ -26,12 +26,13 @@ from datetime import UTC, datetime, timedelta
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.errors import NoStreamResponseError
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from alethia import messaging
 from alethia.database import begin_write
 from services.snapshot import store
-from services.snapshot.leader import LeaderLease
+from services.snapshot.leader import WAKE_CHANNEL, LeaderLease
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +108,11 @@ class OutboxRelay:
         self.retention_seconds = retention_seconds
         self.prune_interval = prune_interval
         self._wake = asyncio.Event()
+        self._notify = asyncio.Event()  # standby: tell the leader about our commits
         self._stop = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._notifier: asyncio.Task[None] | None = None
         self._next_prune = 0.0
         self.published = 0
         self.pruned = 0
@@ -120,11 +123,33 @@ class OutboxRelay:
         return self.lease is None or self.lease.is_leader
 
     def wake(self) -> None:
-        """Called after a commit that wrote outbox rows: publish now rather than at the next poll."""
+        """Called after a commit that wrote outbox rows: publish now rather than at the next poll.
+
+        On a standby replica the leader is told instead (``NOTIFY``, sent in the background).
+        """
         self._wake.set()
+        if not self.is_leader:
+            self._notify.set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="snapshot-outbox-relay")
+        if self.lease is not None and not self.lease.always:
+            self._notifier = asyncio.create_task(self._notify_leader(), name="snapshot-outbox-notify")
+
+    async def _notify_leader(self) -> None:
+        """Send one NOTIFY per burst of commits on this standby (the leader LISTENs)."""
+        while True:
+            await self._notify.wait()
+            self._notify.clear()  # commits during the NOTIFY set it again: none is missed
+            try:
+                async with self.sessions() as session:
+                    await session.execute(text("SELECT pg_notify(:c, '')"), {"c": WAKE_CHANNEL})
+                    await session.commit()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the leader's poll relays the rows anyway
+                log.debug("outbox relay: NOTIFY failed: %s", type(exc).__name__)
+                await asyncio.sleep(self.poll_seconds)
 
     async def _run(self) -> None:
         backoff = 0.1
@@ -220,10 +245,11 @@ class OutboxRelay:
         self._stopping = True
         self._wake.set()
         self._stop.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        for task in (self._task, self._notifier):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         if self.link.js is not None and self.is_leader:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.flush(), final_flush_timeout)

@@ -262,3 +262,46 @@ async def test_sqlite_replica_always_leads(tmp_path: Path) -> None:
     assert await lease.held() and lease.is_leader
     await lease.release()
     assert lease.is_leader
+
+
+async def test_a_commit_on_the_standby_wakes_the_leader(fresh_postgres_url: str, tmp_path: Path) -> None:
+    # Polls an hour apart: only the standby's NOTIFY can get its event relayed in time.
+    nats_srv = NatsServer(tmp_path / "nats").start()
+    specs = await start_specs(f"sqlite+aiosqlite:///{tmp_path / 'specs.db'}")
+
+    def settings() -> SnapshotSettings:
+        return SnapshotSettings(
+            database_url=fresh_postgres_url,
+            listen="127.0.0.1:0",
+            specs_addr=specs.address,
+            nats_url=nats_srv.url,
+            relay_poll_seconds=3600,
+        )
+
+    a = await start(settings())
+    b = await start(settings())
+    channels = [connect(a.address), connect(b.address), connect(specs.address)]
+    try:
+        await _until(lambda: len(_leaders(a, b)) == 1, "a leader")
+        standby = 1 if _leaders(a, b)[0] is a else 0
+        spec_stub = specs_pb2_grpc.SpecServiceStub(channels[2])
+        identity = await create_identity(spec_stub, "aws")
+        data = full_spec_dict("aws", cloud_identity_id=identity.id, project_name="wake")
+        spec = await spec_stub.CreateSpec(specs_pb2.CreateSpecRequest(spec=spec_from_dict(data)))
+        jobs_api = snapshot_pb2_grpc.SnapshotServiceStub(channels[standby])
+        await jobs_api.QueueJob(snapshot_pb2.QueueJobRequest(spec_id=spec.id, type=events_pb2.PLAN))
+
+        async def relayed() -> bool:
+            assert a.queue is not None
+            async with a.queue.sessions() as session:
+                return await store.unpublished_count(session) == 0
+
+        await _until(relayed, "the leader to relay the standby's rows")
+        assert [s for _, s in await _stream_msg_ids(nats_srv.url, EVENTS_STREAM)][-1].endswith(".queued")
+    finally:
+        for ch in channels:
+            await ch.close()
+        await a.stop(1)
+        await b.stop(1)
+        await specs.stop(1)
+        await asyncio.to_thread(nats_srv.stop)
