@@ -49,6 +49,9 @@ class Plan:
 FULL = Plan(7, 4, 40, 3, 5, 25, 50, 3, 60, 20, 2, 3.0, (10, 50, 200), 20)
 QUICK = Plan(2, 1, 8, 1, 3, 8, 15, 2, 16, 4, 1, 1.0, (10, 200), 5)
 
+# Service-path benchmarks that also run against bench/floor.py (the same SQL, bare gRPC).
+FLOOR_BENCHES = ("create_spec_throughput", "snapshot_latency", "claim_throughput")
+
 STACK_BENCHES = (
     "plan_e2e_overhead",
     "deploy_e2e_overhead",
@@ -127,6 +130,7 @@ async def _run_stack(
     kind: str, root: Path, infra: Any, plan: Plan, only: list[str], pg: Any
 ) -> dict[str, Any]:
     from bench import cli, database, gateway, memory, pipeline, replicas
+    from bench.floor import FloorProcess
     from bench.raw_terraform import RawTerraform
     from bench.stack import ServiceStack
 
@@ -141,7 +145,10 @@ async def _run_stack(
     _say(f"{kind} stack up in {time.monotonic() - t0:.1f}s")
     assert infra.s3 is not None
     raw = RawTerraform(root / kind / "raw", infra.s3.endpoint)
+    floor: FloorProcess | None = None
     try:
+        if any(_wanted(only, n) for n in FLOOR_BENCHES):
+            floor = await FloorProcess(st.specs_database_url, st.snapshot_database_url).start()
         await st.open_events()
         await st.create_identity()
         steps: list[tuple[str, Callable[[], Awaitable[dict[str, Any]]]]] = [
@@ -152,9 +159,9 @@ async def _run_stack(
             ("rss_idle_mb", lambda: memory.rss_idle(st, plan.rss_settle)),
             (
                 "create_spec_throughput",
-                lambda: database.create_spec_throughput(st, plan.create_reps, plan.create_batch),
+                lambda: database.create_spec_throughput(st, plan.create_reps, plan.create_batch, floor),
             ),
-            ("snapshot_latency", lambda: database.snapshot_latency(st, plan.snapshot_reps)),
+            ("snapshot_latency", lambda: database.snapshot_latency(st, plan.snapshot_reps, floor=floor)),
             ("gateway_getspec", lambda: gateway.getspec_rest_vs_grpc(st, plan.snapshot_reps)),
             ("gateway_idle_rss_mb", lambda: gateway.gateway_idle_rss(st, plan.rss_settle)),
             ("cli_latency", lambda: cli.cli_latency(st, plan.cli_reps)),
@@ -168,7 +175,7 @@ async def _run_stack(
             await _guard(
                 results,
                 "claim_throughput",
-                lambda: database.claim_throughput(st, plan.claim_reps, plan.claim_jobs),
+                lambda: database.claim_throughput(st, plan.claim_reps, plan.claim_jobs, floor=floor),
             )
         if _wanted(only, "runner_scaling"):
             await _guard(
@@ -183,6 +190,8 @@ async def _run_stack(
                 lambda: replicas.snapshot_replicas(st, plan.scaling_jobs, plan.scaling_reps),
             )
     finally:
+        if floor is not None:
+            await floor.stop()
         _say(f"stopping the {kind} stack")
         await st.close()
     for entry in results.values():

@@ -7,6 +7,10 @@
 - ``claim_throughput``: ClaimJob + CompleteJob with two claimers vs a raw
   ``UPDATE … (SELECT … FOR UPDATE SKIP LOCKED) … RETURNING`` + ``UPDATE`` loop on two
   connections (on SQLite: ``BEGIN IMMEDIATE`` and the same statements without the lock clause).
+
+Each also runs against the floor (``bench/floor.py``: the same SQL behind bare grpc.aio
+handlers in a process of its own) when given one, and reports ``floor`` and
+``ratio_to_floor`` beside the ratio to raw SQL.
 """
 
 from __future__ import annotations
@@ -18,15 +22,20 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alethia import naming
 from alethia.events.v1 import events_pb2
 from alethia.snapshot.v1 import snapshot_pb2
+from alethia.specfile import spec_from_dict
+from alethia.specs.v1 import specs_pb2
 from bench.harness import alternate_async, alternate_measured
 from bench.specs import full_spec, spec_with_components
 from bench.stack import ServiceStack
 from services.specs.store import component_rows
+
+if TYPE_CHECKING:
+    from bench.floor import FloorProcess
 
 # --------------------------------------------------------------------------- connections
 
@@ -101,15 +110,17 @@ def _spec_rows(spec: dict[str, Any], spec_id: str, pg: bool) -> list[tuple[str, 
     return out
 
 
-async def _raw_create(db: RawDB, spec: dict[str, Any]) -> None:
-    rows = _spec_rows(spec, str(uuid.uuid4()), db.pg)
+async def raw_create(db: RawDB, spec: dict[str, Any]) -> str:
+    """Insert the rows CreateSpec writes for ``spec`` in one transaction; returns the new id."""
+    spec_id = str(uuid.uuid4())
+    rows = _spec_rows(spec, spec_id, db.pg)
     if db.pg:
         async with db.conn.transaction():
             for table, cols, vals in rows:
                 ph = ", ".join(f"${i + 1}" for i in range(len(cols)))
                 names = ", ".join(f'"{c}"' for c in cols)
                 await db.conn.execute(f"INSERT INTO {table} ({names}) VALUES ({ph})", *vals)
-        return
+        return spec_id
 
     def write() -> None:
         cur = db.conn.cursor()
@@ -124,9 +135,12 @@ async def _raw_create(db: RawDB, spec: dict[str, Any]) -> None:
             raise
 
     await asyncio.to_thread(write)
+    return spec_id
 
 
-async def create_spec_throughput(st: ServiceStack, reps: int, batch: int) -> dict[str, Any]:
+async def create_spec_throughput(
+    st: ServiceStack, reps: int, batch: int, floor: FloorProcess | None = None
+) -> dict[str, Any]:
     """CreateSpec/s (full Spec, every table) vs raw inserts of the same rows, one transaction each."""
     db = await RawDB(st.specs_database_url).open()
     try:
@@ -140,11 +154,18 @@ async def create_spec_throughput(st: ServiceStack, reps: int, batch: int) -> dic
 
         async def baseline() -> None:
             for _ in range(batch):
-                await _raw_create(db, doc())
+                await raw_create(db, doc())
+
+        async def on_floor() -> None:
+            assert floor is not None
+            for _ in range(batch):
+                await floor.specs.CreateSpec(specs_pb2.CreateSpecRequest(spec=spec_from_dict(doc())))
 
         await system()  # warm-up: connections, statement caches
         await baseline()
-        samples = await alternate_async(system, baseline, reps)
+        if floor is not None:
+            await on_floor()
+        samples = await alternate_async(system, baseline, reps, on_floor if floor else None)
     finally:
         await db.close()
     res = samples.result("specs/s", higher_is_better=True, per=batch)
@@ -243,7 +264,9 @@ def snapshot_sql(pg: bool) -> str:
     )
 
 
-async def snapshot_latency(st: ServiceStack, reps: int, components: int = 50) -> dict[str, Any]:
+async def snapshot_latency(
+    st: ServiceStack, reps: int, components: int = 50, floor: FloorProcess | None = None
+) -> dict[str, Any]:
     """BuildSnapshot of a Spec with ``components`` components vs the one-query JSON build."""
     spec = await st.create_spec(
         spec_with_components(f"snap-{uuid.uuid4().hex[:6]}", st.identity_id, components)
@@ -263,16 +286,25 @@ async def snapshot_latency(st: ServiceStack, reps: int, components: int = 50) ->
             if not text:
                 raise RuntimeError("the snapshot query returned nothing")
 
+        async def on_floor() -> None:
+            assert floor is not None
+            resp = await floor.snapshot.BuildSnapshot(snapshot_pb2.BuildSnapshotRequest(spec_id=spec.id))
+            if not resp.snapshot_json:
+                raise RuntimeError("the floor's snapshot query returned nothing")
+
         for _ in range(3):  # warm-up
             await system()
             await baseline()
-        samples = await alternate_async(system, baseline, reps)
+            if floor is not None:
+                await on_floor()
+        samples = await alternate_async(system, baseline, reps, on_floor if floor else None)
     finally:
         await db.close()
     res = samples.result("s")
     res["components"] = components
-    for k in ("value", "baseline", "p95", "baseline_p95"):
-        res[k] = res[k] * 1000
+    for k in ("value", "baseline", "p95", "baseline_p95", "floor", "floor_p95"):
+        if k in res:
+            res[k] = res[k] * 1000
     res["unit"] = "ms"
     return res
 
@@ -317,6 +349,42 @@ async def _raw_claim_setup(url: str, jobs: int) -> None:
             )
     finally:
         await db.close()
+
+
+async def raw_claim_once(db: RawDB, name: str) -> int | None:
+    """One raw claim (its own transaction); the claimed id, or None when the queue is empty."""
+    if db.pg:
+        job_id = await db.conn.fetchval(_PG_CLAIM, name)
+        return None if job_id is None else int(job_id)
+
+    def claim() -> int | None:
+        c = db.conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            row = c.execute(_SQLITE_CLAIM, (name,)).fetchone()
+        finally:
+            c.execute("COMMIT")
+        return None if row is None else int(row[0])
+
+    return await asyncio.to_thread(claim)
+
+
+async def raw_complete_once(db: RawDB, job_id: int) -> None:
+    """The raw completing ``UPDATE`` (its own transaction)."""
+    sql = "UPDATE bench_claim SET status = 'succeeded' WHERE id = $1 AND status = 'running'"
+    if db.pg:
+        await db.conn.execute(sql, job_id)
+        return
+
+    def complete() -> None:
+        c = db.conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            c.execute(db.sql(sql), (job_id,))
+        finally:
+            c.execute("COMMIT")
+
+    await asyncio.to_thread(complete)
 
 
 async def _raw_claimer(db: RawDB, name: str) -> int:
@@ -369,7 +437,23 @@ async def _timed(fn: Callable[[], Awaitable[Any]]) -> float:
     return time.perf_counter() - t0
 
 
-async def claim_throughput(st: ServiceStack, reps: int, jobs: int, claimers: int = 2) -> dict[str, Any]:
+async def _floor_claimer(floor: FloorProcess, name: str) -> int:
+    done = 0
+    while True:
+        resp = await floor.runner.ClaimJob(snapshot_pb2.ClaimJobRequest(runner_id=name, lease_seconds=60))
+        if not resp.claimed:
+            return done
+        await floor.runner.CompleteJob(
+            snapshot_pb2.CompleteJobRequest(
+                lease=resp.lease, result=snapshot_pb2.JobResult(status=events_pb2.SUCCEEDED)
+            )
+        )
+        done += 1
+
+
+async def claim_throughput(
+    st: ServiceStack, reps: int, jobs: int, claimers: int = 2, floor: FloorProcess | None = None
+) -> dict[str, Any]:
     """Jobs claimed + completed per second through RunnerService with two claimers.
 
     The stack's runner must be stopped (it would claim the jobs too). Each repetition
@@ -406,8 +490,19 @@ async def claim_throughput(st: ServiceStack, reps: int, jobs: int, claimers: int
             for db in dbs:
                 await db.close()
 
+    async def on_floor() -> float:
+        assert floor is not None
+        await _raw_claim_setup(url, jobs)
+
+        async def run() -> None:
+            counts = await asyncio.gather(*(_floor_claimer(floor, f"floor-{i}") for i in range(claimers)))
+            if sum(counts) != jobs:
+                raise RuntimeError(f"the floor claimed {sum(counts)} of {jobs} jobs")
+
+        return await _timed(run)
+
     try:
-        samples = await alternate_measured(system, baseline, reps)
+        samples = await alternate_measured(system, baseline, reps, on_floor if floor else None)
     finally:
         db = await RawDB(url).open()
         try:

@@ -29,16 +29,21 @@ class Samples:
 
     system: list[float]
     baseline: list[float]
+    floor: list[float] | None = None  # the same work behind bare gRPC handlers (bench/floor.py)
 
     def result(self, unit: str = "s", higher_is_better: bool = False, per: float = 1.0) -> dict[str, Any]:
-        """``{"value", "baseline", "ratio", "unit", ...}``; for rates, ``per`` items per sample."""
-        if higher_is_better:
-            sys_v = [per / s for s in self.system]
-            base_v = [per / s for s in self.baseline]
-        else:
-            sys_v, base_v = self.system, self.baseline
+        """``{"value", "baseline", "ratio", "unit", ...}``; for rates, ``per`` items per sample.
+
+        With floor samples also ``floor``, ``ratio_to_floor`` (system / floor, as ``ratio``
+        is system / baseline) and ``floor_ratio`` (floor / baseline: what any gRPC API costs).
+        """
+
+        def values(samples: list[float]) -> list[float]:
+            return [per / s for s in samples] if higher_is_better else list(samples)
+
+        sys_v, base_v = values(self.system), values(self.baseline)
         value, baseline = statistics.median(sys_v), statistics.median(base_v)
-        return {
+        out = {
             "value": value,
             "baseline": baseline,
             "ratio": value / baseline if baseline else float("nan"),
@@ -47,6 +52,14 @@ class Samples:
             "baseline_p95": percentile(base_v, 95),
             "repetitions": len(sys_v),
         }
+        if self.floor:
+            floor_v = values(self.floor)
+            floor = statistics.median(floor_v)
+            out["floor"] = floor
+            out["floor_p95"] = percentile(floor_v, 95)
+            out["ratio_to_floor"] = value / floor if floor else float("nan")
+            out["floor_ratio"] = floor / baseline if baseline else float("nan")
+        return out
 
 
 def alternate(system: Callable[[], Any], baseline: Callable[[], Any], repetitions: int) -> Samples:
@@ -64,23 +77,34 @@ def alternate(system: Callable[[], Any], baseline: Callable[[], Any], repetition
 
 
 async def alternate_async(
-    system: Callable[[], Awaitable[Any]], baseline: Callable[[], Awaitable[Any]], repetitions: int
+    system: Callable[[], Awaitable[Any]],
+    baseline: Callable[[], Awaitable[Any]],
+    repetitions: int,
+    floor: Callable[[], Awaitable[Any]] | None = None,
 ) -> Samples:
-    """Async form of :func:`alternate`."""
+    """Async form of :func:`alternate`; with ``floor``, a third side in the same rotation."""
+
+    async def timed(fn: Callable[[], Awaitable[Any]]) -> float:
+        t0 = time.perf_counter()
+        await fn()
+        return time.perf_counter() - t0
+
     s: list[float] = []
     b: list[float] = []
+    f: list[float] = []
     for _ in range(repetitions):
-        t0 = time.perf_counter()
-        await system()
-        s.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        await baseline()
-        b.append(time.perf_counter() - t0)
-    return Samples(s, b)
+        s.append(await timed(system))
+        b.append(await timed(baseline))
+        if floor is not None:
+            f.append(await timed(floor))
+    return Samples(s, b, f or None)
 
 
 async def alternate_measured(
-    system: Callable[[], Awaitable[float]], baseline: Callable[[], Awaitable[float]], repetitions: int
+    system: Callable[[], Awaitable[float]],
+    baseline: Callable[[], Awaitable[float]],
+    repetitions: int,
+    floor: Callable[[], Awaitable[float]] | None = None,
 ) -> Samples:
     """Like :func:`alternate_async`, but each side reports its own duration in seconds.
 
@@ -89,7 +113,10 @@ async def alternate_measured(
     """
     s: list[float] = []
     b: list[float] = []
+    f: list[float] = []
     for _ in range(repetitions):
         s.append(await system())
         b.append(await baseline())
-    return Samples(s, b)
+        if floor is not None:
+            f.append(await floor())
+    return Samples(s, b, f or None)
