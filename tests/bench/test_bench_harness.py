@@ -7,7 +7,7 @@ import math
 import pytest
 
 from bench.harness import Samples, percentile
-from bench.report import judge, merge
+from bench.report import HEADERS, judge, merge, rows
 from bench.specs import COMPONENT_LISTS, component_count, spec_with_components
 
 
@@ -50,13 +50,25 @@ def test_a_missed_target_is_reported_not_raised() -> None:
 
 def test_merge_puts_first_stack_on_top_and_keeps_every_stack() -> None:
     per = {
-        "postgres": {"claim_throughput": {"value": 10.0, "baseline": 40.0, "ratio": 0.25, "unit": "jobs/s"}},
+        "postgres": {"claim_throughput": {"value": 6.0, "baseline": 40.0, "ratio": 0.15, "unit": "jobs/s"}},
         "embedded": {"claim_throughput": {"value": 30.0, "baseline": 40.0, "ratio": 0.75, "unit": "jobs/s"}},
     }
     out = merge(per, {})
     entry = out["claim_throughput"]
-    assert entry["stack"] == "postgres" and entry["value"] == 10.0 and entry["met"] is False
+    assert entry["stack"] == "postgres" and entry["value"] == 6.0 and entry["met"] is False
     assert entry["by_stack"]["embedded"]["met"] is True
+
+
+def test_floor_is_reported_beside_the_raw_ratio() -> None:
+    # Rates: 2 jobs per sample; the system takes 1 s, raw SQL 0.1 s, the floor 0.4 s.
+    res = Samples([1.0, 1.0, 1.0], [0.1, 0.1, 0.1], [0.4, 0.4, 0.4]).result(
+        "jobs/s", higher_is_better=True, per=2
+    )
+    assert (res["value"], res["baseline"], res["floor"]) == (2.0, 20.0, 5.0)
+    assert (res["ratio"], res["ratio_to_floor"], res["floor_ratio"]) == (0.1, 0.4, 0.25)
+    assert "floor" not in Samples([1.0], [0.5]).result()
+    row = rows({"claim_throughput": {**res, "stack": "postgres"}})[0]
+    assert row[HEADERS.index("ratio")] == "0.1" and row[HEADERS.index("vs floor")] == "0.4"
 
 
 @pytest.mark.parametrize("n", [0, 10, 50, 200])
