@@ -120,6 +120,19 @@ class RecoveryReport:
     detail: str = ""
 
 
+def _check_held(row: Row | None, job_id: str, token: str) -> Row:
+    """``row`` when it is RUNNING under lease ``token``; NotFound / lease lost otherwise."""
+    if row is None:
+        raise NotFound(f"job {job_id} not found")
+    if (
+        row["status"] != JobStatus.RUNNING
+        or not row["lease_token"]
+        or not hmac.compare_digest(row["lease_token"], token)
+    ):
+        raise _lease_lost(job_id)
+    return row
+
+
 def _lease_lost(job_id: str) -> FailedPrecondition:
     return FailedPrecondition(
         f"job {job_id} is not held by this lease (it expired, was rescued, or the job is finished): "
@@ -526,16 +539,7 @@ class JobQueue:
         await store.add_outbox(session, rows)
 
     async def _held(self, session: AsyncSession, job_id: str, token: str) -> Row:
-        row = await store.get_job(session, job_id)
-        if row is None:
-            raise NotFound(f"job {job_id} not found")
-        if (
-            row["status"] != JobStatus.RUNNING
-            or not row["lease_token"]
-            or not hmac.compare_digest(row["lease_token"], token)
-        ):
-            raise _lease_lost(job_id)
-        return row
+        return _check_held(await store.get_job(session, job_id), job_id, token)
 
     async def heartbeat(self, job_id: str, token: str, state_lock_id: str = "") -> tuple[datetime, bool]:
         """Extend the lease by its duration; answers whether a cancel was requested.
@@ -590,7 +594,8 @@ class JobQueue:
                 and hmac.compare_digest(row["lease_token"], token)
             ):
                 return row  # the runner retried a completion that already committed
-            job = JobRecord.from_row(await self._held(session, job_id, token))
+            # The row just read, checked in place: no second SELECT of the same row.
+            job = JobRecord.from_row(_check_held(row, job_id, token))
             outcome: dict[str, Any] = {
                 "changes": result.changes,
                 "cost": result.cost,

@@ -159,8 +159,8 @@ class OutboxRelay:
                     await self._sleep(self.poll_seconds, self.link.ready)
                     continue
                 if self.lease is not None and not await self.lease.held():
-                    # Standby: local commits do not wake it (the leader publishes them at its
-                    # next poll); it only tries the lease again.
+                    # Standby: its local commits NOTIFY the leader instead of waking this loop,
+                    # which only tries the lease again at the poll interval.
                     await self._sleep(self.poll_seconds, self._stop)
                     continue
                 await self.flush()
@@ -193,8 +193,7 @@ class OutboxRelay:
         total = 0
         while True:
             self._wake.clear()
-            async with self.sessions() as session:
-                rows = await store.unpublished(session, self.batch)
+            rows = await self._read_unpublished()
             if not rows:
                 return total
             done: list[int] = []
@@ -214,10 +213,31 @@ class OutboxRelay:
                     done.append(row["seq"])
             finally:
                 if done:
-                    async with begin_write(self.sessions) as session:
-                        await store.mark_published(session, done, datetime.now(UTC))
+                    await self._mark_published(done)
                     total += len(done)
                     self.published += len(done)
+            if len(rows) < self.batch:
+                # Every row committed before the read is out; a commit since then set the
+                # wake flag again (cleared before the read), so no second read is needed now.
+                return total
+
+    async def _mark_published(self, seqs: list[int]) -> None:
+        now = datetime.now(UTC)
+        async with self.sessions() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                # One UPDATE is atomic on its own: autocommit spares a BEGIN and a COMMIT.
+                await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+                await store.mark_published(session, seqs, now)
+                return
+        async with begin_write(self.sessions) as session:
+            await store.mark_published(session, seqs, now)
+
+    async def _read_unpublished(self) -> list[store.Row]:
+        async with self.sessions() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                # One statement needs no BEGIN/ROLLBACK around it (it sees committed rows only).
+                await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            return await store.unpublished(session, self.batch)
 
     async def _prune_if_due(self) -> None:
         if time.monotonic() < self._next_prune:
