@@ -2,8 +2,8 @@
 
 - SQLite: WAL, ``foreign_keys=ON``, ``busy_timeout``; writes that must not interleave (job
   claims) start with ``BEGIN IMMEDIATE`` (see :func:`begin_write`).
-- Postgres: asyncpg, JSONB for JSON columns, ``FOR UPDATE SKIP LOCKED`` for claims; pooled
-  connections idle for a second or more are pinged before use (not every checkout).
+- Postgres: asyncpg, JSONB for JSON columns, ``FOR UPDATE SKIP LOCKED`` for claims; every
+  checkout pings with one ``;`` (not ``pool_pre_ping``'s three round trips).
 Each service owns its tables and its Alembic history (``services/<name>/migrations``) with
 its own version table, so services can share one Postgres database without sharing rows.
 """
@@ -11,7 +11,6 @@ its own version table, so services can share one Postgres database without shari
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -75,39 +74,29 @@ def create_engine(url: str, *, sqlite_foreign_keys: bool = True, **kwargs: Any) 
     kwargs.setdefault("max_overflow", 10)
     engine = create_async_engine(url, **kwargs)
     if not kwargs.get("pool_pre_ping"):
-        _ping_idle_connections(engine)
+        _ping_on_checkout(engine)
     return engine
 
 
-# A pooled connection idle at least this long is pinged before use (see _ping_idle_connections).
-PING_AFTER_IDLE_SECONDS = 1.0
+def _ping_on_checkout(engine: AsyncEngine) -> None:
+    """Survive ``pg_terminate_backend`` and server restarts with one round trip per checkout.
 
-
-def _ping_idle_connections(engine: AsyncEngine) -> None:
-    """Survive ``pg_terminate_backend`` and server restarts without a ping per checkout.
-
-    SQLAlchemy's ``pool_pre_ping`` on asyncpg costs three round trips on *every* checkout
-    (BEGIN, ``;``, ROLLBACK: a third of a job's messages to Postgres in the claim profile).
-    Here a connection that sat in the pool for :data:`PING_AFTER_IDLE_SECONDS` or more is
-    pinged with one ``;`` (a dead one is replaced before the caller sees it: the pool's
-    documented pessimistic-disconnect recipe); one handed back milliseconds ago, as under
-    load, is used as is. A connection killed in that short window fails its statement,
-    the pool drops every connection older than the failure, and the caller gets
-    ``UNAVAILABLE`` (``is_connection_lost``), which clients retry.
+    SQLAlchemy's ``pool_pre_ping`` on asyncpg wraps its ping in a transaction (BEGIN, ``;``,
+    ROLLBACK): three round trips on every checkout, about a third of a job's messages to
+    Postgres in the claim profile. This pings with the ``;`` alone (the pool's documented
+    pessimistic-disconnect recipe): a dead connection is replaced before the caller sees it,
+    exactly as with ``pool_pre_ping``.
     """
     from sqlalchemy import exc as sa_exc
 
     @event.listens_for(engine.sync_engine, "connect")
-    @event.listens_for(engine.sync_engine, "checkin")
-    def _returned(_dbapi_conn: Any, record: Any) -> None:
-        # "connect": a connection just made needs no ping either.
-        record.info["returned_at"] = time.monotonic()
+    def _connected(_dbapi_conn: Any, record: Any) -> None:
+        record.info["fresh"] = True
 
     @event.listens_for(engine.sync_engine, "checkout")
     def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
-        returned = record.info.get("returned_at")
-        if returned is not None and time.monotonic() - returned < PING_AFTER_IDLE_SECONDS:
-            return
+        if record.info.pop("fresh", False):
+            return  # just connected (also a replacement made during this checkout): as pre-ping
         try:
             dbapi_conn.await_(dbapi_conn.driver_connection.fetchrow(";"))
         except Exception as exc:
