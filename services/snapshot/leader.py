@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -47,10 +48,18 @@ class LeaderLease:
     """``await lease.held()``: whether this replica is the leader now (taking the lease if free)."""
 
     def __init__(
-        self, database_url: str, key: int = OUTBOX_RELAY_LOCK, on_wake: Callable[[], None] | None = None
+        self,
+        database_url: str,
+        key: int = OUTBOX_RELAY_LOCK,
+        on_wake: Callable[[], None] | None = None,
+        verify_seconds: float = 1.0,
     ) -> None:
         self.url = normalize_url(database_url)
         self.key = key
+        # A held lease is confirmed with a round trip at most this often; in between, the
+        # driver's own view of the socket (closed when the server ends the session) suffices.
+        self.verify_seconds = verify_seconds
+        self._verified = 0.0
         self.on_wake = on_wake  # called (leader only) when another replica committed outbox rows
         self.always = is_sqlite(self.url)
         self._engine: AsyncEngine | None = None
@@ -66,8 +75,11 @@ class LeaderLease:
         if self.always:
             return True
         if self._conn is not None:
+            if not self._closed() and time.monotonic() - self._verified < self.verify_seconds:
+                return True
             try:
                 await self._conn.execute(text("SELECT 1"))
+                self._verified = time.monotonic()
                 return True
             except Exception as exc:
                 log.warning("outbox relay: lost the leader lease (%s)", type(exc).__name__)
@@ -94,8 +106,20 @@ class LeaderLease:
         if self.on_wake is not None:
             await self._listen(conn)
         self._conn = conn
+        self._verified = time.monotonic()
         log.info("outbox relay: this replica is now the leader")
         return True
+
+    def _closed(self) -> bool:
+        """Whether the driver already saw the lease session end (no round trip)."""
+        conn = self._conn
+        try:
+            driver = (
+                conn.sync_connection.connection.driver_connection if conn and conn.sync_connection else None
+            )
+            return driver is None or bool(driver.is_closed())
+        except Exception:  # an invalidated connection: treat as gone, verify for real
+            return True
 
     async def _listen(self, conn: AsyncConnection) -> None:
         on_wake = self.on_wake

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from alethia.database import normalize_url
 from alethia.snapshot.v1 import snapshot_pb2, snapshot_pb2_grpc
+from alethia.stack.infra import free_port
 from services.snapshot.leader import OUTBOX_RELAY_LOCK
 
 from .harness import PLAN, SUCCEEDED, Pipeline, SnapshotProcess, job_events
@@ -78,6 +79,7 @@ async def test_killing_the_relay_leader_hands_over_and_loses_no_event(make_pipel
     p: Pipeline = await make_pipeline(snapshot_process=True)
     a = p.snapshot
     b = SnapshotProcess(p)
+    b.port = free_port()  # the pipeline's port is the first replica's
     b.log_path = p.tmp / "snapshot-b.log"
     await b.start()
     replicas = [a, b]
