@@ -12,17 +12,21 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from types import TracebackType
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import grpc
 
 from alethia.cli.target import Target, resolve
 from alethia.errors import AlethiaError, Unavailable
-from alethia.events.v1 import events_pb2
 from alethia.rpc.client import connect
-from alethia.snapshot.v1 import snapshot_pb2, snapshot_pb2_grpc
 from alethia.specs.v1 import specs_pb2, specs_pb2_grpc
 
+if TYPE_CHECKING:
+    from alethia.events.v1 import events_pb2
+    from alethia.snapshot.v1 import snapshot_pb2, snapshot_pb2_grpc
+
+# The snapshot service's modules are imported by the methods that call it: the Spec
+# commands (``spec list --json`` above all) never load them.
 UNARY_TIMEOUT = 60.0
 PAGE_SIZE = 200
 
@@ -72,6 +76,8 @@ class Api:
 
     @property
     def snapshot(self) -> snapshot_pb2_grpc.SnapshotServiceStub:
+        from alethia.snapshot.v1 import snapshot_pb2_grpc
+
         return snapshot_pb2_grpc.SnapshotServiceStub(self._channel("snapshot"))
 
     @contextlib.contextmanager
@@ -151,6 +157,8 @@ class Api:
 
     # ------------------------------------------------------------ snapshot and jobs
     async def build_snapshot(self, spec_id: str) -> snapshot_pb2.BuildSnapshotResponse:
+        from alethia.snapshot.v1 import snapshot_pb2
+
         with self._errors("snapshot"):
             return await self.snapshot.BuildSnapshot(
                 snapshot_pb2.BuildSnapshotRequest(spec_id=spec_id), timeout=UNARY_TIMEOUT
@@ -160,6 +168,8 @@ class Api:
         self, spec_id: str, job_type: int, plan_job_id: str = "", lock_id: str = ""
     ) -> snapshot_pb2.Job:
         import uuid
+
+        from alethia.snapshot.v1 import snapshot_pb2
 
         # One key per CLI invocation: gRPC's own retries of this request return the same job.
         request = snapshot_pb2.QueueJobRequest(
@@ -174,10 +184,14 @@ class Api:
             return await self.snapshot.QueueJob(request, timeout=UNARY_TIMEOUT)
 
     async def get_job(self, job_id: str) -> snapshot_pb2.Job:
+        from alethia.snapshot.v1 import snapshot_pb2
+
         with self._errors("snapshot"):
             return await self.snapshot.GetJob(snapshot_pb2.GetJobRequest(id=job_id), timeout=UNARY_TIMEOUT)
 
     async def list_jobs(self, spec_id: str = "") -> list[snapshot_pb2.Job]:
+        from alethia.snapshot.v1 import snapshot_pb2
+
         out: list[snapshot_pb2.Job] = []
         token = ""
         with self._errors("snapshot"):
@@ -192,6 +206,8 @@ class Api:
                     return out
 
     async def cancel_job(self, job_id: str) -> snapshot_pb2.Job:
+        from alethia.snapshot.v1 import snapshot_pb2
+
         with self._errors("snapshot"):
             return await self.snapshot.CancelJob(
                 snapshot_pb2.CancelJobRequest(id=job_id), timeout=UNARY_TIMEOUT
@@ -199,6 +215,8 @@ class Api:
 
     async def watch_job(self, job_id: str, include_logs: bool = True) -> AsyncIterator[events_pb2.JobEvent]:
         """The job's events from its start, then live; ends after the terminal event."""
+        from alethia.snapshot.v1 import snapshot_pb2
+
         call = self.snapshot.WatchJob(snapshot_pb2.WatchJobRequest(id=job_id, include_logs=include_logs))
         try:
             with self._errors("snapshot"):

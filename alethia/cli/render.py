@@ -15,14 +15,15 @@ import grpc
 from google.protobuf import timestamp_pb2
 
 from alethia.errors import AlethiaError
-from alethia.events.v1 import events_pb2
-from alethia.snapshot.v1 import snapshot_pb2
 from alethia.specfile import cloud_identity_to_dict, spec_to_dict
 from alethia.specs.v1 import specs_pb2
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
+
+    from alethia.events.v1 import events_pb2
+    from alethia.snapshot.v1 import snapshot_pb2
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # the request was refused or failed (bad input, not found, stale plan, ...)
@@ -69,10 +70,14 @@ def _json_value(text: str) -> Any:
 
 
 def status_name(status: int) -> str:
+    from alethia.events.v1 import events_pb2  # loaded by the job commands only
+
     return events_pb2.JobStatus.Name(status)  # type: ignore[arg-type]
 
 
 def type_name(job_type: int) -> str:
+    from alethia.events.v1 import events_pb2
+
     return events_pb2.JobType.Name(job_type)  # type: ignore[arg-type]
 
 
