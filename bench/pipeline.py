@@ -211,15 +211,55 @@ async def runner_scaling(st: ServiceStack, jobs: int, reps: int) -> dict[str, An
     st.stop_default_runner()
     one: list[float] = []
     two: list[float] = []
+    cpu: list[dict[str, float]] = []
     try:
-        _, second = st.start_runners(["bench-runner-1", "bench-runner-2"], concurrency=1)
+        runners = st.start_runners(["bench-runner-1", "bench-runner-2"], concurrency=1)
+        second = runners[1]
+        groups = _cpu_groups(st, runners)
         for _ in range(reps):
             st.pause(second)
             one.append(await _batch(st, spec_ids))
             st.resume(second)
+            before = _cpu_seconds(groups)
             two.append(await _batch(st, spec_ids))
+            after = _cpu_seconds(groups)
+            cpu.append({k: (after[k] - before[k]) / jobs for k in after})
     finally:
         st.stop_extra_runners()
     res = Samples(two, one).result("jobs/min", higher_is_better=True, per=jobs * 60)
     res["jobs"] = jobs
+    # Where the CPU of a two-runner batch went, per job (median over repetitions):
+    # Terraform (and git) run as the runners' children, counted once reaped.
+    res["cpu_s_per_job"] = {
+        k: round(statistics.median(c[k] for c in cpu), 4) for k in (cpu[0] if cpu else {})
+    }
     return res
+
+
+def _cpu_groups(st: ServiceStack, runners: list[Any]) -> dict[str, list[int]]:
+    """Process ids by role: the runners, the services, NATS and SeaweedFS."""
+    services = [pid for name, pid in st.pids().items() if name != "executor"]
+    infra = [p.process.proc.pid for p in (st.infra.nats, st.infra.s3) if p and p.process and p.process.proc]
+    return {"runners": [r.proc.pid for r in runners if r.proc], "services": services, "infra": infra}
+
+
+def _cpu_seconds(groups: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds so far: each group's own, and (``terraform``) the runners' reaped children."""
+    import psutil
+
+    out = {"runners_python": 0.0, "terraform": 0.0, "services": 0.0, "nats_s3": 0.0}
+    for role, pids in groups.items():
+        for pid in pids:
+            try:
+                t = psutil.Process(pid).cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            own = t.user + t.system
+            if role == "runners":
+                out["runners_python"] += own
+                out["terraform"] += t.children_user + t.children_system
+            elif role == "services":
+                out["services"] += own
+            else:
+                out["nats_s3"] += own
+    return out
