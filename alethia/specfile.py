@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -331,24 +332,196 @@ def _unique_key_loader() -> type[Any]:
     return UniqueKeyLoader
 
 
+# Bounds on a Spec file, so a hostile file is refused quickly with bounded memory: a real
+# Spec is a few KiB, a few hundred nodes and under ten levels deep.
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_DEPTH = 64
+MAX_NODES = 100_000  # nodes after alias expansion (a billion-laughs file expands to ~10^9)
+
+
+class _DocumentTooLarge(Exception):
+    """A bound of the pre-scan was exceeded; ``path`` is where in the document."""
+
+    def __init__(self, problem: str, path: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.path = path or "(top level)"
+
+
+def _path_of(stack: list[list[Any]]) -> str:
+    """The document path of the node being read (``a.b[2].c``) from the scan's frame stack."""
+    out = ""
+    for frame in stack:
+        kind, _size, _anchor, index, key = frame[:5]
+        if kind == "seq":
+            out += f"[{index}]"
+        elif key is not None:
+            out = _join(out, key)
+    return out
+
+
+def _prescan_yaml(text: str) -> None:
+    """Walk the YAML event stream (PyYAML's parser is iterative) and enforce the bounds.
+
+    Counts every node as aliases would expand it (an alias counts the size of its anchor,
+    known from the anchor's end event), so a billion-laughs file stops at ``MAX_NODES``
+    without anything being expanded; refuses nesting deeper than ``MAX_DEPTH`` before the
+    recursive composer could hit Python's recursion limit.
+    """
+    import yaml  # imported late: the CLI's fast paths never parse YAML
+
+    anchors: dict[str, int] = {}
+    # frame: [kind, expanded size, anchor, seq index | map "expecting key", current key]
+    stack: list[list[Any]] = []
+    total = 0
+
+    def count(size: int) -> None:
+        nonlocal total
+        total += size
+        if total > MAX_NODES:
+            raise _DocumentTooLarge(f"more than {MAX_NODES} nodes once aliases are expanded", _path_of(stack))
+
+    def node(size: int, key_text: str | None) -> None:
+        """A complete node of ``size`` (expanded) nodes inside the innermost collection."""
+        if not stack:
+            return
+        top = stack[-1]
+        top[1] += size
+        if top[0] == "seq":
+            top[3] += 1
+        elif top[3]:  # this node is a key: remember it for the path of its value
+            top[4] = key_text if key_text is not None else "?"
+            top[3] = False
+        else:
+            top[3] = True
+
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.ScalarEvent):
+            count(1)
+            node(1, event.value)
+            if event.anchor:
+                anchors[event.anchor] = 1
+        elif isinstance(event, yaml.AliasEvent):
+            size = anchors.get(str(event.anchor), 1)
+            count(size)
+            node(size, None)
+        elif isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            if stack and stack[-1][0] == "map" and stack[-1][3]:
+                stack[-1][4] = "?"  # a collection used as a key
+            if len(stack) >= MAX_DEPTH:
+                raise _DocumentTooLarge(f"nested deeper than {MAX_DEPTH} levels", _path_of(stack))
+            count(1)
+            kind = "seq" if isinstance(event, yaml.SequenceStartEvent) else "map"
+            stack.append([kind, 1, event.anchor, 0 if kind == "seq" else True, None])
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            kind, size, anchor, _index, _key = stack.pop()
+            if anchor:
+                anchors[anchor] = size
+            node(size, None)  # already counted in ``total`` node by node
+
+
+class _PairsChecker:
+    """``object_pairs_hook`` for json.loads: remembers duplicate keys instead of keeping the last."""
+
+    def __init__(self) -> None:
+        self.duplicates: dict[int, str] = {}
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out and id(out) not in self.duplicates:
+                self.duplicates[id(out)] = key
+            out[key] = value
+        return out
+
+
+# Strings (a key when a ':' follows), brackets and commas: enough to follow JSON's structure.
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"(\s*:)?|[\[\]{},]')
+
+
+def _prescan_json(text: str) -> None:
+    """Refuse nesting deeper than ``MAX_DEPTH`` before ``json.loads`` could recurse that deep."""
+    # frame: [kind, index, key]
+    stack: list[list[Any]] = []
+    for m in _JSON_TOKEN.finditer(text):
+        tok = m.group(0)
+        if tok in "[{":
+            if len(stack) >= MAX_DEPTH:
+                path = ""
+                for kind, index, key in stack:
+                    path = f"{path}[{index}]" if kind == "seq" else _join(path, key or "?")
+                raise _DocumentTooLarge(f"nested deeper than {MAX_DEPTH} levels", path)
+            stack.append(["seq" if tok == "[" else "map", 0, None])
+        elif tok in "]}":
+            if stack:
+                stack.pop()
+        elif tok == ",":
+            if stack and stack[-1][0] == "seq":
+                stack[-1][1] += 1
+        elif m.group(1) and stack and stack[-1][0] == "map":
+            try:
+                stack[-1][2] = json.loads(tok[: tok.rindex('"') + 1])
+            except ValueError:
+                stack[-1][2] = "?"
+
+
+def _duplicate_key_path(doc: Any, duplicates: dict[int, str]) -> str | None:
+    """The path of the first mapping (in document order) that had a duplicate key."""
+    todo: list[tuple[Any, str]] = [(doc, "")]
+    while todo:  # iterative: depth is bounded already, but no recursion is needed at all
+        value, path = todo.pop()
+        if isinstance(value, dict):
+            if id(value) in duplicates:
+                return _join(path, duplicates[id(value)])
+            todo += [(v, _join(path, k)) for k, v in reversed(value.items())]
+        elif isinstance(value, list):
+            todo += [(v, f"{path}[{i}]") for i, v in reversed(list(enumerate(value)))]
+    return None
+
+
 def load_document(path: str | Path) -> Any:
-    """Parse a YAML or JSON file (JSON when the suffix is .json); InvalidArgument names the file."""
+    """Parse a YAML or JSON file (JSON when the suffix is .json); InvalidArgument names the file.
+
+    Hostile files are refused before they can cost much: at most ``MAX_FILE_BYTES``, nesting
+    at most ``MAX_DEPTH`` levels, at most ``MAX_NODES`` nodes with YAML aliases expanded, and
+    no duplicate key (in YAML or JSON). Each refusal is one violation naming the file and
+    the path in the document.
+    """
     p = Path(path)
     try:
+        size = p.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise InvalidArgument(
+                [
+                    FieldViolation(
+                        str(p), f"file is {size} bytes; a Spec file is at most {MAX_FILE_BYTES} bytes"
+                    )
+                ]
+            )
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidArgument([FieldViolation(str(p), f"cannot read file: {exc}")]) from exc
     import yaml
 
+    is_json = p.suffix.lower() == ".json"
     try:
-        if p.suffix.lower() == ".json":
-            return json.loads(text)
+        if is_json:
+            _prescan_json(text)
+            checker = _PairsChecker()
+            doc = json.loads(text, object_pairs_hook=checker)
+            dup = _duplicate_key_path(doc, checker.duplicates) if checker.duplicates else None
+            if dup is not None:
+                raise InvalidArgument([FieldViolation(str(p), f"duplicate key at {dup}")])
+            return doc
+        _prescan_yaml(text)
         # A SafeLoader subclass: no arbitrary objects.
         return yaml.load(text, Loader=_unique_key_loader())
-    except (ValueError, yaml.YAMLError) as exc:
-        kind = "JSON" if p.suffix.lower() == ".json" else "YAML or JSON"
-        detail = " ".join(str(exc).split())
-        raise InvalidArgument([FieldViolation(str(p), f"not a valid {kind} document: {detail}")]) from exc
+    except _DocumentTooLarge as exc:
+        raise InvalidArgument([FieldViolation(str(p), f"refused: {exc.problem} (at {exc.path})")]) from None
+    except (ValueError, yaml.YAMLError, RecursionError) as exc:
+        kind = "JSON" if is_json else "YAML or JSON"
+        detail = " ".join(str(exc).split())[:500]
+        raise InvalidArgument([FieldViolation(str(p), f"not a valid {kind} document: {detail}")]) from None
 
 
 def load_spec_file(path: str | Path) -> specs_pb2.Spec:
