@@ -117,7 +117,9 @@ async def start_inprocess(
     else:
         specs_db = f"sqlite+aiosqlite:///{root / 'specs.db'}"
         snapshot_db = f"sqlite+aiosqlite:///{root / 'snapshot.db'}"
-    specs = await start_specs(SpecsSettings(database_url=specs_db, listen="127.0.0.1:0"))
+    specs = await start_specs(
+        SpecsSettings(database_url=specs_db, listen="127.0.0.1:0", git_allowed_hosts="git.example.com")
+    )
     mapper = await start_mapper(MapperSettings(listen="127.0.0.1:0"))
     snapshot = await start_snapshot(
         SnapshotSettings(

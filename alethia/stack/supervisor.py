@@ -203,6 +203,7 @@ class Stack:
             "ALETHIA_TEMPLATE_SET": "sandbox",
             "ALETHIA_GIT_URL_REWRITE": f"{DEMO_GIT_PREFIX}=file://{self.data.git}/",
             "ALETHIA_GIT_TOKENS_FILE": str(self.data.git_tokens_file),
+            "ALETHIA_GIT_ALLOWED_HOSTS": DEMO_GIT_HOST,
             "ALETHIA_WORK_DIR": str(self.data.work),
             "ALETHIA_RUNNER_DRAIN_GRACE_SECONDS": str(LOCAL_DRAIN_GRACE_SECONDS),
         }

@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from alethia.errors import FailedPrecondition
 from alethia.database import create_engine, run_migrations, session_factory
 from alethia.rpc.server import RunningService, create_server
 from alethia.snapshot.v1 import snapshot_pb2, snapshot_pb2_grpc
@@ -62,6 +63,10 @@ def _host(listen: str) -> str:
 
 async def start(settings: SnapshotSettings, spec_reader: SpecReader | None = None) -> SnapshotService:
     """Migrate, start the background tasks and serve both services on ``settings.listen``."""
+    try:  # a misconfigured token source fails the start, naming the settings
+        tokens = GitTokenSource(settings.git_tokens_file, settings.git_token, settings.git_token_host)
+    except ValueError as exc:
+        raise FailedPrecondition(str(exc)) from None
     await asyncio.to_thread(run_migrations, settings.database_url, MIGRATIONS, VERSION_TABLE)
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
@@ -80,7 +85,7 @@ async def start(settings: SnapshotSettings, spec_reader: SpecReader | None = Non
     queue = JobQueue(
         sessions,
         specs,
-        GitTokenSource(settings.git_tokens_file, settings.git_token),
+        tokens,
         lease_seconds=settings.lease_seconds,
         max_attempts=settings.max_attempts,
         on_commit=relay.wake,

@@ -1,6 +1,8 @@
-"""Where runtime git tokens come from: a per-host JSON file and/or one default token.
+"""Where runtime git tokens come from: a per-host JSON file and/or one token bound to one host.
 
-The token is handed only to ``GetGitToken``'s caller. It is never logged (errors name the
+Every token is bound to a host: there is no catch-all, so a Spec whose repository points
+at a host nobody issued a token for gets "no token configured", never another host's
+token. The token is handed only to ``GetGitToken``'s caller. It is never logged (errors name the
 host and the file, never a value), never stored, never put in an event. The file is read
 on each request so that rotating a token needs no restart.
 """
@@ -34,24 +36,31 @@ def repository_host(url: str) -> str:
 
 @dataclass
 class GitTokenSource:
-    """Tokens per host from ``tokens_file`` (JSON ``{"host": "token"}``), else ``default_token``."""
+    """Tokens per host from ``tokens_file`` (JSON ``{"host": "token"}``), and ``token`` for ``token_host``."""
 
     tokens_file: str = ""
-    default_token: str = field(default="", repr=False)
+    token: str = field(default="", repr=False)
+    token_host: str = ""
+
+    def __post_init__(self) -> None:
+        self.token_host = self.token_host.strip().lower()
+        if self.token and not self.token_host:
+            raise ValueError(
+                "ALETHIA_GIT_TOKEN is bound to one host: set ALETHIA_GIT_TOKEN_HOST (there is no catch-all token)"
+            )
 
     def token_for(self, repository_url: str) -> str:
-        """The token for the repository's host; FailedPrecondition when none is configured."""
+        """The token issued for the repository's host; FailedPrecondition when there is none."""
         host = repository_host(repository_url)
-        if self.tokens_file:
-            tokens = self._read_file()
-            token = tokens.get(host)
+        if host and self.tokens_file:
+            token = self._read_file().get(host)
             if token:
                 return token
-        if self.default_token:
-            return self.default_token
+        if host and self.token and host == self.token_host:
+            return self.token
         raise FailedPrecondition(
-            f"no git token is configured for host {host or '(unknown)'}: set ALETHIA_GIT_TOKENS_FILE "
-            "or ALETHIA_GIT_TOKEN on the snapshot service",
+            f"no git token is configured for host {host or '(unknown)'}: add it to ALETHIA_GIT_TOKENS_FILE "
+            "(or ALETHIA_GIT_TOKEN with ALETHIA_GIT_TOKEN_HOST) on the snapshot service",
             [PreconditionViolation("GIT_TOKEN", host or repository_url, "no token configured")],
         )
 

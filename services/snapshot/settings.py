@@ -18,7 +18,8 @@
   stream this often, so proxies and browsers keep the connection.
 - ``ALETHIA_GIT_TOKENS_FILE`` (default empty): JSON file ``{"<host>": "<token>"}``, read per
   request so a rotated token is picked up without a restart.
-- ``ALETHIA_GIT_TOKEN`` (default empty): the token for any host not in the file.
+- ``ALETHIA_GIT_TOKEN`` (default empty) with ``ALETHIA_GIT_TOKEN_HOST``: one token and the
+  one host it is for (a token without its host refuses to start: there is no catch-all).
 - ``ALETHIA_S3_STATE_BUCKET`` (default ``alethia-state``): the runners' Terraform state bucket,
   named when a Spec is deleted with its infrastructure abandoned.
 - Shared (``CommonSettings``): ``ALETHIA_SPECS_ADDR``, ``ALETHIA_NATS_URL``, ``ALETHIA_SERVICE_TOKEN``.
@@ -59,3 +60,4 @@ class SnapshotSettings(CommonSettings):
     git_tokens_file: str = Field(default="", validation_alias="ALETHIA_GIT_TOKENS_FILE")
     git_token: str = Field(default="", repr=False, validation_alias="ALETHIA_GIT_TOKEN")
     state_bucket: str = Field(default="alethia-state", validation_alias="ALETHIA_S3_STATE_BUCKET")
+    git_token_host: str = Field(default="", validation_alias="ALETHIA_GIT_TOKEN_HOST")

@@ -52,7 +52,7 @@ async def start(settings: SpecsSettings) -> RunningService:
     engine = create_engine(settings.database_url)
     # Deletes ask the snapshot service (it owns the jobs) whether infrastructure remains.
     infrastructure = GrpcInfrastructureReader(settings.snapshot_addr, settings.service_token or None)
-    servicer = SpecServicer(SpecCatalog(engine, infrastructure))
+    servicer = SpecServicer(SpecCatalog(engine, infrastructure, settings.allowed_git_hosts()))
     try:
         server, port, health = await create_server(
             [lambda s: specs_pb2_grpc.add_SpecServiceServicer_to_server(servicer, s)],

@@ -14,7 +14,7 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -76,10 +76,17 @@ def _decode_token(token: str, scope: str) -> tuple[datetime, str] | None:
 class SpecCatalog:
     """Specs and cloud identities on one database engine."""
 
-    def __init__(self, engine: AsyncEngine, infrastructure: InfrastructureReader) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        infrastructure: InfrastructureReader,
+        allowed_git_hosts: Collection[str] | None = None,
+    ) -> None:
         self.engine = engine
         self.sessions = session_factory(engine)
         self.infrastructure = infrastructure
+        # The platform's repository hosts (the service always passes its setting; None skips it).
+        self.allowed_git_hosts = allowed_git_hosts
 
     # --- cloud identities ---------------------------------------------------------------
 
@@ -136,9 +143,9 @@ class SpecCatalog:
         spec = spec_schema.apply_defaults(spec)
         identity, violations = await self._identity(spec)
         violations = (
-            write_violations(spec, identity.provider, identity.account_id)
+            write_violations(spec, identity.provider, identity.account_id, self.allowed_git_hosts)
             if identity
-            else validate_spec(spec, None)
+            else validate_spec(spec, None, self.allowed_git_hosts)
         ) + violations
         if violations or identity is None:
             raise InvalidArgument(violations)
@@ -208,9 +215,9 @@ class SpecCatalog:
         # A move to another cloud is refused below; that cloud's rules would only add noise.
         same_cloud = identity is not None and identity.provider == head.provider
         violations = (
-            write_violations(spec, identity.provider, identity.account_id)
+            write_violations(spec, identity.provider, identity.account_id, self.allowed_git_hosts)
             if identity is not None and same_cloud
-            else validate_spec(spec, provider)
+            else validate_spec(spec, provider, self.allowed_git_hosts)
         ) + violations
         if expected_revision < 1:
             violations.append(

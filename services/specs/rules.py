@@ -9,7 +9,7 @@ that maps and plans; a problem is reported once, by the first of the two that fi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from alethia import spec_schema
@@ -35,13 +35,17 @@ def _covered(path: str, reported: set[str]) -> bool:
 
 
 def write_violations(
-    spec: Mapping[str, Any], provider: str | None, account_id: str = ""
+    spec: Mapping[str, Any],
+    provider: str | None,
+    account_id: str = "",
+    allowed_git_hosts: Collection[str] | None = None,
 ) -> list[FieldViolation]:
     """Every violation of a Spec dict about to be written for a cloud identity of ``provider``.
 
     ``provider`` is ``None`` when the identity is unknown: the cloud's rules cannot apply then.
+    ``allowed_git_hosts``: the platform's repository hosts (see ``validate_spec``).
     """
-    out = validate_spec(spec, provider)
+    out = validate_spec(spec, provider, allowed_git_hosts)
     if provider is None:
         return out
     snapshot = would_be_snapshot(spec, provider, account_id)

@@ -13,8 +13,9 @@ length limits and no control characters; lists hold at most 50 items; the region
 belongs to the provider; a provisioned network has an IPv4 CIDR /8../28 with zero host
 bits, an existing one a ``network_id``; the cluster version looks like ``1.30``, there
 is an instance type and ``0 <= min <= desired <= max``; enabled DNS needs a zone id and
-a domain name; repository URLs are https/ssh git URLs without credentials or query
-strings; database engines come from a known set with sane storage and scaling; a
+a domain name; repository URLs are https/ssh git URLs without credentials, query
+strings or dot segments, on a host the platform allows, with a valid branch name and a
+relative path without ``..`` or ``.git``; database engines come from a known set with sane storage and scaling; a
 secret carries a name and metadata only; every ``provider_config`` is a JSON object
 under 16 KiB; ``terraform_version`` is a version constraint.
 """
@@ -26,9 +27,9 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from alethia import cloud_limits, field_paths, spec_schema
 from alethia.errors import FieldViolation
@@ -222,59 +223,107 @@ def _check_domain(value: str, path: str, v: _Violations) -> None:
         v.add(path, "must be a valid domain name (e.g. app.example.com)")
 
 
-def _check_git_url(url: str, path: str, v: _Violations) -> None:
+def _dot_segment(segment: str) -> bool:
+    """``.``/``..`` also when percent-encoded (``%2e%2E``): servers and git decode them."""
+    return unquote(segment).strip() in (".", "..")
+
+
+def git_url_host(url: str) -> str:
+    """The lowercase host of an https/ssh/scp-like git URL ('' when there is none)."""
+    m = _SCP_GIT.match(url) if "://" not in url else None
+    if m:
+        return m.group("host").lower()
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+def _check_git_url(url: str, path: str, v: _Violations, allowed_hosts: Collection[str] | None = None) -> None:
     if not url:
         v.add(path, "url is required")
         return
     if not _check_length(url, path, v, MAX_URL_LENGTH):
         return
-    if "://" not in url and _SCP_GIT.match(url):
+    if "\\" in url or any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in url):
+        v.add(path, "must not contain backslashes, spaces or control characters")
+        return
+    scp = _SCP_GIT.match(url) if "://" not in url else None
+    if scp:
         # scp-like ssh (git@host:org/repo.git): no place for a password, but no query either.
         if "?" in url or "#" in url:
             v.add(path, "must not have a query string or fragment (credentials never go in the URL)")
+            return
+        host, repo_path = scp.group("host"), scp.group("path")
+    else:
+        try:
+            parts = urlsplit(url)
+            _ = parts.port  # raises on a malformed port
+        except ValueError:
+            v.add(path, "must be an https or ssh git URL")
+            return
+        if parts.scheme not in ("https", "ssh"):
+            v.add(
+                path, "must be an https or ssh git URL (https://host/org/repo.git or git@host:org/repo.git)"
+            )
+            return
+        if not parts.hostname or not parts.path or parts.path == "/":
+            v.add(path, "must name a host and a repository path")
+            return
+        if parts.password is not None or (parts.scheme == "https" and parts.username is not None):
+            v.add(path, "must not carry credentials; the runner fetches the git token at run time")
+            return
+        if parts.query or parts.fragment:
+            v.add(path, "must not have a query string or fragment (credentials never go in the URL)")
+            return
+        host, repo_path = parts.hostname, parts.path
+    labels = host.rstrip(".").split(".")
+    if not all(0 < len(label) <= 63 and _HOSTNAME_LABEL.match(label) for label in labels):
+        v.add(path, f"host {show(host)} is not a valid host name")
         return
-    try:
-        parts = urlsplit(url)
-        _ = parts.port  # raises on a malformed port
-    except ValueError:
-        v.add(path, "must be an https or ssh git URL")
+    if any(_dot_segment(seg) for seg in repo_path.split("/")):
+        v.add(path, "must not contain '.' or '..' path segments (the URL must name one repository)")
         return
-    if parts.scheme not in ("https", "ssh"):
-        v.add(path, "must be an https or ssh git URL (https://host/org/repo.git or git@host:org/repo.git)")
-        return
-    if not parts.hostname or not parts.path or parts.path == "/":
-        v.add(path, "must name a host and a repository path")
-        return
-    if parts.password is not None or (parts.scheme == "https" and parts.username is not None):
-        v.add(path, "must not carry credentials; the runner fetches the git token at run time")
-        return
-    if parts.query or parts.fragment:
-        v.add(path, "must not have a query string or fragment (credentials never go in the URL)")
+    if allowed_hosts is not None and host.lower().rstrip(".") not in allowed_hosts:
+        allowed = ", ".join(sorted(allowed_hosts)) or "none configured (ALETHIA_GIT_ALLOWED_HOSTS)"
+        v.add(path, f"host {show(host.lower())} is not an allowed repository host (allowed: {allowed})")
 
 
 def _check_git_ref(branch: str, path: str, v: _Violations) -> None:
+    """A branch name as ``git check-ref-format --branch`` accepts it (rules of git-check-ref-format(1))."""
     if not branch:
         v.add(path, "branch is required")
         return
     if not _check_length(branch, path, v):
         return
+    components = branch.split("/")
     bad = (
-        branch.startswith(("-", "/", "."))
-        or branch.endswith(("/", ".", ".lock"))
+        branch in ("HEAD", "@")
+        or branch.startswith("-")
+        or branch.startswith("/")
+        or branch.endswith(("/", "."))
         or ".." in branch
         or "//" in branch
         or "@{" in branch
         or any(ch in branch for ch in " ~^:?*[\\")
+        or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in branch)
+        or any(c.startswith(".") or c.endswith(".lock") for c in components)
     )
     if bad:
-        v.add(path, "must be a valid git branch name")
+        v.add(
+            path,
+            "must be a valid git branch name (see git check-ref-format; not HEAD, not starting with '-')",
+        )
 
 
 def _check_repo_path(value: str, path: str, v: _Violations) -> None:
     if not _check_length(value, path, v, 1024):
         return
-    if value.startswith("/") or "\\" in value or any(seg == ".." for seg in value.split("/")):
+    segments = value.split("/")
+    if value.startswith("/") or "\\" in value or any(seg.strip() == ".." for seg in segments):
         v.add(path, "must be a relative path inside the repository (no leading '/', no '..')")
+    elif any(seg.strip().lower().rstrip(".") == ".git" for seg in segments):
+        v.add(path, "must not have a '.git' component (git's own directory is not a deploy target)")
 
 
 def _check_terraform_version(value: str, path: str, v: _Violations) -> None:
@@ -389,14 +438,16 @@ def _validate_dns(dns: Any, v: _Violations) -> None:
     _check_json_object(dns.get("provider_config"), "dns.provider_config", v)
 
 
-def _validate_repositories(repos: list[Any], v: _Violations) -> None:
+def _validate_repositories(
+    repos: list[Any], v: _Violations, allowed_hosts: Collection[str] | None = None
+) -> None:
     _check_list_size(repos, "repositories", v)
     seen: dict[tuple[str, str, str], int] = {}
     for i, repo in enumerate(repos):
         p = f"repositories[{i}]"
         r = _map(repo)
         url, branch, rpath = _str(r.get("url")), _str(r.get("branch")), _str(r.get("path"))
-        _check_git_url(url, f"{p}.url", v)
+        _check_git_url(url, f"{p}.url", v, allowed_hosts)
         _check_git_ref(branch, f"{p}.branch", v)
         _check_repo_path(rpath, f"{p}.path", v)
         key = (url, branch, rpath)
@@ -538,11 +589,15 @@ def _validate_secrets(items: list[Any], v: _Violations) -> None:
         _secret_keys(s.get("metadata"), f"{p}.metadata", v)
 
 
-def validate_spec(spec: Mapping[str, Any], provider: str | None) -> list[FieldViolation]:
+def validate_spec(
+    spec: Mapping[str, Any], provider: str | None, allowed_git_hosts: Collection[str] | None = None
+) -> list[FieldViolation]:
     """Every violation of the Spec (a :func:`~alethia.specfile.spec_to_dict` dict), at once.
 
     ``provider`` is the provider of the Spec's cloud identity, or ``None`` when the
     identity is unknown (then the region is not checked against a provider).
+    ``allowed_git_hosts`` (lowercase host names) is the platform's list of repository
+    hosts; ``None`` skips that check (a local check of a file), an empty list allows none.
     """
     v = _Violations()
     _walk_strings(spec, "", v)
@@ -575,7 +630,7 @@ def validate_spec(spec: Mapping[str, Any], provider: str | None) -> list[FieldVi
     _validate_network(spec.get("network"), v)
     _validate_cluster(spec.get("cluster"), v)
     _validate_dns(spec.get("dns"), v)
-    _validate_repositories(_list(spec.get("repositories")), v)
+    _validate_repositories(_list(spec.get("repositories")), v, allowed_git_hosts)
     _validate_databases(_list(spec.get("databases")), v)
     _validate_caches(_list(spec.get("caches")), v)
     _validate_queues(_list(spec.get("queues")), v)

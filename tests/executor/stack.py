@@ -82,6 +82,7 @@ class Stack:
                 rescue_interval_seconds=0.5,
                 relay_poll_seconds=0.2,
                 git_token=GIT_TOKEN,
+                git_token_host="git.example.com",
             )
         )
         self.services.append(self.snapshot)

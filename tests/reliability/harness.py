@@ -167,6 +167,7 @@ class Pipeline:
                 relay_poll_seconds=0.2,
                 max_attempts=self.max_attempts,
                 git_token=self.git_token,
+                git_token_host="git.example.com",
                 service_token=self.service_token,
             )
         )
@@ -395,6 +396,7 @@ class SnapshotProcess:
                 "ALETHIA_SNAPSHOT_RELAY_POLL_SECONDS": "0.2",
                 "ALETHIA_SNAPSHOT_MAX_ATTEMPTS": str(p.max_attempts),
                 "ALETHIA_GIT_TOKEN": p.git_token,
+                "ALETHIA_GIT_TOKEN_HOST": "git.example.com",
                 "ALETHIA_SERVICE_TOKEN": p.service_token,
             }
         )

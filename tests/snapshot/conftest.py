@@ -54,7 +54,7 @@ async def sessions(database_url: str) -> AsyncIterator[Sessions]:
 
 
 def make_queue(sessions: Sessions, **kwargs: Any) -> JobQueue:
-    tokens = kwargs.pop("tokens", GitTokenSource("", "tok-default-for-tests"))
+    tokens = kwargs.pop("tokens", GitTokenSource("", "tok-default-for-tests", "git.example.com"))
     return JobQueue(sessions, NoSpecs(), tokens, **kwargs)
 
 

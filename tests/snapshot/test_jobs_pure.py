@@ -89,15 +89,26 @@ def test_repository_host(url: str, host: str) -> None:
     assert repository_host(url) == host
 
 
-def test_token_source_prefers_the_host_file_then_the_default(tmp_path: Path) -> None:
+def test_token_source_gives_each_host_only_its_own_token(tmp_path: Path) -> None:
     f = tmp_path / "tokens.json"
     f.write_text(json.dumps({"GitHub.com": "tok-github"}))
-    src = GitTokenSource(str(f), "tok-default")
+    src = GitTokenSource(str(f), "tok-example", "Git.Example.com")
     assert src.token_for("https://github.com/a/b.git") == "tok-github"
-    assert src.token_for("https://git.example.com/a/b.git") == "tok-default"
+    assert src.token_for("https://git.example.com/a/b.git") == "tok-example"
     f.write_text(json.dumps({"github.com": "tok-rotated"}))  # read per request: rotation works
     assert src.token_for("git@github.com:a/b.git") == "tok-rotated"
-    assert "tok-default" not in repr(src)
+    assert "tok-example" not in repr(src)
+    # No catch-all: any other host (a look-alike included) gets no token at all.
+    for url in ("https://git.attacker.example.net/a/b.git", "https://git.example.com.evil.net/a.git",
+                "https://evil.net/git.example.com/a.git", "not a url"):  # fmt: skip
+        with pytest.raises(FailedPrecondition) as info:
+            src.token_for(url)
+        assert "tok-" not in str(info.value)
+
+
+def test_a_token_without_its_host_is_refused() -> None:
+    with pytest.raises(ValueError, match="ALETHIA_GIT_TOKEN_HOST"):
+        GitTokenSource("", "tok-for-who-knows")
 
 
 def test_token_source_errors_never_carry_token_values(tmp_path: Path) -> None:

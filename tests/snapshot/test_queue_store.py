@@ -197,7 +197,7 @@ async def test_git_token_only_for_the_current_unexpired_lease(sessions: Sessions
     secret = "ghp_TESTTOKEN_9f8e7d6c5b4a"
     from services.snapshot.git_tokens import GitTokenSource
 
-    q = make_queue(sessions, tokens=GitTokenSource("", secret))
+    q = make_queue(sessions, tokens=GitTokenSource("", secret, "github.com"))
     job = await add_job(sessions, "g", repo="https://github.com/acme/apps.git")
     queued = await add_job(sessions, "h")
 

@@ -421,3 +421,28 @@ async def test_create_refuses_what_the_cloud_would_refuse_at_plan(specs: SpecsEn
     assert fields["cluster.provider_config.colour"].startswith("unknown key for gcp (accepted: ")
     assert "aurora-postgresql" not in fields["databases[0].engine"].split("one of ")[-1]
     assert await specs.counts() == before
+
+
+async def test_repository_on_a_host_not_allowed_is_refused_at_create_and_update(specs: SpecsEnv) -> None:
+    """The platform's allow-list (``ALETHIA_GIT_ALLOWED_HOSTS``) holds at create and update; nothing written."""
+    ident = await specs.identity("aws")
+    data = full_spec_dict("aws", cloud_identity_id=ident.id)
+    data["repositories"][0]["url"] = "https://git.attacker.example.net/platform/apps.git"
+    before = await specs.counts()
+    err = await rpc_error(specs.create(data))
+    assert err.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert [v.field for v in err.violations] == ["repositories[0].url"]
+    assert "not an allowed repository host" in err.violations[0].description
+    assert await specs.counts() == before
+    data["repositories"][0]["url"] = "https://git.example.com/platform/apps.git"
+    created = await specs.create(data)
+    request = specs_pb2.UpdateSpecRequest(spec=created, expected_revision=1)
+    request.spec.repositories[0].url = "https://git.example.com/platform/../../other/apps.git"
+    request.spec.repositories[0].branch = "HEAD"
+    err = await rpc_error(specs.stub.UpdateSpec(request))
+    assert sorted(v.field for v in err.violations) == ["repositories[0].branch", "repositories[0].url"]
+    request.spec.repositories[0].url = "https://git.attacker.example.net/platform/apps.git"
+    request.spec.repositories[0].branch = "main"
+    err = await rpc_error(specs.stub.UpdateSpec(request))
+    assert [v.field for v in err.violations] == ["repositories[0].url"]
+    assert (await specs.stub.GetSpec(specs_pb2.GetSpecRequest(id=created.id))).revision == 1

@@ -188,3 +188,75 @@ def test_account_id_format_per_provider(provider: str, account: str) -> None:
 )
 def test_credential_references_are_accepted(ref: str) -> None:
     assert validate_identity(identity_dict("aws", credentials_ref=ref)) == []
+
+
+# --- repository settings that could escape (issue 16, point 5) and the host allow-list (point 6)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://git.example.com/platform/../../etc/apps.git",
+        "https://git.example.com/platform/./apps.git",
+        "https://git.example.com/platform/%2e%2e/apps.git",
+        "https://git.example.com/platform/%2E%2E/%2e%2e/x.git",
+        "git@git.example.com:platform/../other.git",
+        "ssh://git@git.example.com/a/../b.git",
+        "file:///srv/git/apps.git",
+        "http://git.example.com/platform/apps.git",
+        "git://git.example.com/platform/apps.git",
+        "ext::sh -c touch% /tmp/pwned",
+        "https://user:pw@git.example.com/a.git",
+        "https://oauth2@git.example.com/a.git",
+        "https://git.example.com\\@evil.example.net/a.git",
+        "https://git.exa mple.com/a.git",
+        "https://-oProxyCommand=x/a.git",
+    ],
+)
+def test_escaping_repository_urls_are_refused_naming_the_field(url: str) -> None:
+    data = full_spec_dict("aws", cloud_identity_id=IDENTITY_ID)
+    data["repositories"][0]["url"] = url
+    assert [v.field for v in validate_spec(_as_stored(data), "aws")] == ["repositories[0].url"]
+
+
+@pytest.mark.parametrize(
+    "branch",
+    ["HEAD", "@", "-x", "--force", "a..b", "a/.hidden", "x.lock", "a/b.lock/c", "a//b", "/a", "a/", "a.",
+     "a@{1}", "a b", "a~1", "a^", "a:b", "a?", "a*", "a[", "a\\b", "a\x01b", "a\x7fb"],
+)  # fmt: skip
+def test_invalid_branch_names_are_refused(branch: str) -> None:
+    data = full_spec_dict("aws", cloud_identity_id=IDENTITY_ID)
+    data["repositories"][0]["branch"] = branch
+    fields = [v.field for v in validate_spec(_as_stored(data), "aws")]
+    # control characters are also caught by the generic string rule; the branch is always named
+    assert set(fields) == {"repositories[0].branch"}
+
+
+@pytest.mark.parametrize("branch", ["main", "release/1.2", "feature/x-y_z", "v1.0.0", "a.b", "user@host"])
+def test_valid_branch_names_pass(branch: str) -> None:
+    data = full_spec_dict("aws", cloud_identity_id=IDENTITY_ID)
+    data["repositories"][0]["branch"] = branch
+    assert validate_spec(_as_stored(data), "aws") == []
+
+
+@pytest.mark.parametrize(
+    "path", ["../x", "a/../../b", "/etc", ".git", "a/.git/hooks", "a/.GIT", "a\\b", ".git."]
+)
+def test_escaping_repository_paths_are_refused(path: str) -> None:
+    data = full_spec_dict("aws", cloud_identity_id=IDENTITY_ID)
+    data["repositories"][0]["path"] = path
+    assert [v.field for v in validate_spec(_as_stored(data), "aws")] == ["repositories[0].path"]
+
+
+def test_repository_host_must_be_allowed() -> None:
+    data = full_spec_dict("aws", cloud_identity_id=IDENTITY_ID)
+    data["repositories"][0]["url"] = "https://git.attacker.example.net/platform/apps.git"
+    allowed = frozenset({"git.example.com"})
+    violations = validate_spec(_as_stored(data), "aws", allowed)
+    assert [v.field for v in violations] == ["repositories[0].url"]
+    assert "git.attacker.example.net" in violations[0].description
+    assert "git.example.com" in violations[0].description
+    data["repositories"][0]["url"] = "git@GIT.example.com:platform/apps.git"
+    assert validate_spec(_as_stored(data), "aws", allowed) == []
+    # An empty allow-list (nothing configured) allows no repository at all.
+    assert [v.field for v in validate_spec(_as_stored(data), "aws", frozenset())] == ["repositories[0].url"]
