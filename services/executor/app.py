@@ -23,6 +23,7 @@ from alethia.rpc.server import RunningService, create_server
 from alethia.rpc.status import from_rpc_error
 from alethia.snapshot.v1 import snapshot_pb2, snapshot_pb2_grpc
 from services.executor.artifacts import ArtifactStore
+from services.executor.childenv import ChildEnvironments
 from services.executor.guard import shared_guard
 from services.executor.jobs import ExecutorContext
 from services.executor.postapply import parse_url_rewrites
@@ -31,7 +32,7 @@ from services.executor.runner import Runner
 from services.executor.server import ExecutorServicer
 from services.executor.settings import ExecutorSettings
 from services.executor.statelock import StateBucket
-from services.executor.terraform import Terraform, resolve_binary, terraform_env
+from services.executor.terraform import Terraform, resolve_binary
 from services.executor.workspace import PluginCache, S3Backend, backend_env
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,6 @@ async def start(settings: ExecutorSettings) -> ExecutorService:
         Path(settings.work_dir) if settings.work_dir else Path(tempfile.gettempdir()) / "alethia-runner"
     )
     work_root.mkdir(parents=True, exist_ok=True)
-    version = await Terraform(work_root, binary, env=terraform_env(os.environ, {})).version()
     plugin_cache = PluginCache(
         Path(settings.plugin_cache_dir) if settings.plugin_cache_dir else work_root / "plugin-cache"
     )
@@ -118,6 +118,14 @@ async def start(settings: ExecutorSettings) -> ExecutorService:
         access_key=settings.s3_access_key,
         secret_key=settings.s3_secret_key,
     )
+    # The runner's environment is read here, once: children get only what they need.
+    child_env = ChildEnvironments.build(
+        os.environ,
+        backend_env(backend),
+        plugin_cache.env(),
+        passthrough=[n.strip() for n in settings.child_env_passthrough.split(",") if n.strip()],
+    )
+    version = await Terraform(work_root, binary, env=child_env.terraform).version()
     artifacts = ArtifactStore(
         settings.s3_artifact_bucket,
         endpoint=settings.s3_endpoint,
@@ -192,7 +200,7 @@ async def start(settings: ExecutorSettings) -> ExecutorService:
             backend=backend,
             state_bucket=state_bucket,
             work_root=work_root,
-            env=terraform_env(os.environ, {**backend_env(backend), **plugin_cache.env()}),
+            env=child_env.terraform,
             grace_seconds=settings.terraform_grace_seconds,
             artifacts=artifacts,
         ),
@@ -222,9 +230,7 @@ async def start(settings: ExecutorSettings) -> ExecutorService:
         on_state_kept=recovery.wake,
         find_lock_holder=find_lock_holder,
         runner_tfvars=runner_vars.runner_tfvars_json(egress),
-        # The live process environment (not a copy): a variable an operator or test sets
-        # for the runner process reaches the next job, as it always did.
-        base_env=os.environ,
+        child_env=child_env,
     )
     runner = Runner(
         ctx,

@@ -30,7 +30,7 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,7 @@ from services.executor.artifacts import (
     sha256_hex,
     verify_manifest,
 )
+from services.executor.childenv import ChildEnvironments
 from services.executor.logstream import LogPublisher
 from services.executor.plan_summary import ChangeSummary, ResourceChange, summarize_plan
 from services.executor.postapply import PostApplyContext, Step, parse_url_rewrites, run_post_apply
@@ -68,14 +69,12 @@ from services.executor.terraform import (
     TerraformBinary,
     TerraformCancelled,
     TerraformError,
-    terraform_env,
 )
 from services.executor.workspace import (
     ERRORED_STATE,
     PluginCache,
     S3Backend,
     backend_config,
-    backend_env,
     backend_only_dir,
     state_key,
     template_dir,
@@ -111,6 +110,8 @@ class ExecutorContext:
     artifacts: ArtifactStore
     render_tfvars: RenderTfvars
     get_job: GetJob
+    # The child processes' environments, built once by the runner from its settings.
+    child_env: ChildEnvironments
     js: Any = None  # JetStreamContext, or None: no live log
     git_url_rewrite: str = ""
     terraform_grace_seconds: float = 20.0
@@ -121,9 +122,6 @@ class ExecutorContext:
     find_lock_holder: FindLockHolder | None = None
     lock_poll_seconds: float = 0.5
     runner_tfvars: str = ""  # runner.auto.tfvars.json (alethia.runner_vars); empty: not written
-    # The runner's process environment, handed in at the edge (app.py): Terraform, git and
-    # infracost inherit it (PATH, HOME, cloud credentials); job logic never reads os.environ.
-    base_env: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -265,9 +263,7 @@ class JobExecution:
             tf = Terraform(
                 wd,
                 self.ctx.binary,
-                env=terraform_env(
-                    self.ctx.base_env, {**backend_env(self.ctx.backend), **self.ctx.plugin_cache.env()}
-                ),
+                env=self.ctx.child_env.terraform,
                 on_message=self._on_message,
                 grace_seconds=self.ctx.terraform_grace_seconds,
             )
@@ -434,7 +430,7 @@ class JobExecution:
             tf = Terraform(
                 wd,
                 self.ctx.binary,
-                env=terraform_env(self.ctx.base_env, backend_env(self.ctx.backend)),
+                env=self.ctx.child_env.terraform,
                 on_message=self._on_message,
                 grace_seconds=self.ctx.terraform_grace_seconds,
             )
@@ -475,7 +471,7 @@ class JobExecution:
 
     async def _cost(self, wd: Path) -> cost_mod.Cost:
         self.stage = "cost"
-        return await cost_mod.estimate(wd / PLAN_JSON, self.ctx.base_env)
+        return await cost_mod.estimate(wd / PLAN_JSON, self.ctx.child_env.infracost)
 
     async def _verified_plan(self, plan_job_id: str) -> bytes:
         """The plan file of ``plan_job_id`` once its manifest vouches for it (else FAILED)."""
@@ -539,7 +535,8 @@ class JobExecution:
                 job_id=self.job.id,
                 fetch_git_token=self.get_git_token,
                 store_artifact=store,
-                base_env=self.ctx.base_env,
+                git_env=self.ctx.child_env.git,
+                kube_env=self.ctx.child_env.kube,
             )
         )
         self.outcome.steps = steps

@@ -10,7 +10,11 @@ Invariants:
   (``aws eks get-token``, ``gke-gcloud-auth-plugin``, ``kubelogin``).
 - The git token is passed to git only through ``GIT_CONFIG_*`` environment variables
   (never argv, which ``ps`` shows, and never a file), scoped to the repository's host, and
-  is redacted from anything git prints.
+  is redacted from anything git prints. Git follows no redirect (a redirect to another
+  host never carries it) and speaks only https/ssh (file only to a rewrite's base).
+- The URL git is given is the Spec's URL normalised, then rewritten by the longest
+  matching ``ALETHIA_GIT_URL_REWRITE`` prefix; a result outside the rewrite's base is
+  refused (:func:`resolve_repository_url`), and git applies no rewrite of its own.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import yaml
 
@@ -232,29 +236,65 @@ def parse_url_rewrites(setting: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def git_env(
-    base: Mapping[str, str], url: str, token: str, rewrites: Sequence[tuple[str, str]]
-) -> dict[str, str]:
-    """Environment for git: token as an HTTP header scoped to the repo's host, URL rewrites.
+class GitError(RuntimeError):
+    pass
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}{f':{parts.port}' if parts.port else ''}/"
+
+
+def resolve_repository_url(url: str, rewrites: Sequence[tuple[str, str]]) -> str:
+    """The URL git is given: ``url`` checked, then rewritten by the longest matching prefix.
+
+    The Spec service refuses these already; the runner checks again because a snapshot is
+    data from the database: no backslash, control character or ``.``/``..`` segment (also
+    percent-encoded), so a rewritten URL always stays under its rewrite's base (for a
+    ``file://`` base, the normalised path is checked too).
+    """
+    if "\\" in url or any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in url):
+        raise GitError("repository URL has a backslash, a space or a control character")
+    path_part = url.split("://", 1)[1] if "://" in url else url.split(":", 1)[-1]
+    if any(unquote(seg).strip() in (".", "..") for seg in path_part.split("/")):
+        raise GitError("repository URL has a '.' or '..' path segment")
+    matches = [(src, dst) for src, dst in rewrites if url.startswith(src)]
+    if not matches:
+        return url
+    src, dst = max(matches, key=lambda m: len(m[0]))
+    result = dst + url[len(src) :]
+    if dst.startswith("file://"):
+        base = os.path.normpath(unquote(urlsplit(dst).path))
+        target = os.path.normpath(unquote(urlsplit(result).path))
+        if os.path.commonpath([base, target]) != base:
+            raise GitError("repository URL leaves its rewrite's base")
+    return result
+
+
+def git_env(base: Mapping[str, str], url: str, token: str, token_url: str = "") -> dict[str, str]:
+    """Environment for git pushing to ``url`` (already resolved): token header, no redirects.
 
     Everything goes through ``GIT_CONFIG_COUNT``/``GIT_CONFIG_KEY_n``/``GIT_CONFIG_VALUE_n``:
     nothing on argv, nothing on disk. Global/system config is ignored so a machine's
-    credential helpers never see the token.
+    credential helpers never see the token. The token is sent only when ``url`` is
+    http(s) on the same origin as ``token_url`` (the Spec's URL, whose host the token
+    was issued for), as a header scoped to that origin; ``http.followRedirects=false``
+    keeps it from following a redirect anywhere.
     """
     config: list[tuple[str, str]] = [
         ("user.name", COMMIT_AUTHOR[0]),
         ("user.email", COMMIT_AUTHOR[1]),
         ("credential.helper", ""),
         ("core.askPass", ""),
+        ("http.followRedirects", "false"),
+        ("protocol.allow", "never"),
     ]
-    for src, dst in rewrites:
-        config.append((f"url.{dst}.insteadOf", src))
-    if token:
-        parts = urlsplit(url)
-        scope = f"{parts.scheme}://{parts.netloc}/" if parts.scheme in ("http", "https") else ""
+    scheme = urlsplit(url).scheme if "://" in url else "ssh"
+    for allowed in ("https", "ssh", *(("file",) if scheme == "file" else ())):
+        config.append((f"protocol.{allowed}.allow", "always"))
+    if token and scheme in ("http", "https") and _origin(url) == _origin(token_url or url):
         basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
-        key = f"http.{scope}.extraHeader" if scope else "http.extraHeader"
-        config.append((key, f"Authorization: Basic {basic}"))
+        config.append((f"http.{_origin(url)}.extraHeader", f"Authorization: Basic {basic}"))
     env = {k: v for k, v in base.items() if not k.startswith(("GIT_", "SSH_ASKPASS"))}
     env.update(
         {
@@ -268,10 +308,6 @@ def git_env(
         env[f"GIT_CONFIG_KEY_{i}"] = k
         env[f"GIT_CONFIG_VALUE_{i}"] = v
     return env
-
-
-class GitError(RuntimeError):
-    pass
 
 
 async def _git(args: Sequence[str], cwd: Path, env: Mapping[str, str], redactor: Redactor) -> tuple[int, str]:
@@ -310,14 +346,19 @@ async def push_files(
 
     Idempotent: when the branch already holds exactly these files nothing is committed.
     A push that loses a race (non-fast-forward) starts over from a fresh fetch.
+    ``base_env`` is git's environment (the runner's child environment; default: PATH/HOME).
     """
-    env = git_env(base_env or {}, url, token, rewrites)
+    target = resolve_repository_url(url, rewrites)
+    if base_env is None:
+        base_env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME")}
+    env = git_env(base_env, target, token, url)
     last: Exception | None = None
     for _ in range(attempts):
         with tempfile.TemporaryDirectory(prefix="alethia-gitops-") as tmp:
             repo = Path(tmp)
             try:
-                return await _push_once(repo, files, url, branch, env, message, redactor)
+                result = await _push_once(repo, files, target, branch, env, message, redactor)
+                return result.replace(target, url)
             except GitError as exc:
                 last = exc
     raise GitError(str(last))
@@ -392,14 +433,22 @@ def cluster_unreachable(endpoint: str, ca_b64: str, timeout: float = 3.0) -> str
         conn.close()
 
 
-async def install_argocd(kubeconfig_path: Path, root_app_yaml: str | None) -> str:
-    """Install ArgoCD (helm if present, else kubectl) and the root Application."""
+async def install_argocd(
+    kubeconfig_path: Path, root_app_yaml: str | None, env: Mapping[str, str] | None = None
+) -> str:
+    """Install ArgoCD (helm if present, else kubectl) and the root Application.
+
+    ``env`` is the helm/kubectl child environment (cloud variables for exec auth only).
+    """
     kube = ["--kubeconfig", str(kubeconfig_path)]
-    helm, kubectl = shutil.which("helm"), shutil.which("kubectl")
+    child_env = dict(env) if env is not None else {"PATH": os.environ.get("PATH", "")}
+    helm = shutil.which("helm", path=child_env.get("PATH"))
+    kubectl = shutil.which("kubectl", path=child_env.get("PATH"))
 
     async def run(argv: list[str], stdin: str | None = None) -> None:
         proc = await asyncio.create_subprocess_exec(
             *argv,
+            env=child_env,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
@@ -442,8 +491,9 @@ class PostApplyContext:
     fetch_git_token: Any = None
     store_artifact: Any = None  # async (name, bytes) -> None
     workdir: Path | None = None
+    git_env: Mapping[str, str] | None = None  # git's child environment
+    kube_env: Mapping[str, str] | None = None  # helm/kubectl's child environment
     steps: list[Step] = field(default_factory=list)
-    base_env: Mapping[str, str] = field(default_factory=dict)  # the runner's environment, for git
 
 
 async def run_post_apply(ctx: PostApplyContext) -> list[Step]:
@@ -494,7 +544,7 @@ async def run_post_apply(ctx: PostApplyContext) -> list[Step]:
                 ctx.git_rewrites,
                 f"alethia: bootstrap ArgoCD applications (job {ctx.job_id})",
                 ctx.redactor,
-                base_env=ctx.base_env,
+                base_env=ctx.git_env,
             )
             steps.append(Step("gitops", DONE, result))
     except Exception as exc:
@@ -525,7 +575,7 @@ async def run_post_apply(ctx: PostApplyContext) -> list[Step]:
                         if "/argocd/" in f"/{p}"
                     ]
                     root = "---\n".join(argocd_docs) or None
-                    steps.append(Step("argocd", DONE, await install_argocd(path, root)))
+                    steps.append(Step("argocd", DONE, await install_argocd(path, root, ctx.kube_env)))
             except Exception as exc:
                 steps.append(Step("argocd", FAILED, ctx.redactor.redact(str(exc))))
     return steps

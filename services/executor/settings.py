@@ -29,8 +29,10 @@
   ``0.0.0.0/0`` is refused unless ``ALETHIA_RUNNER_EGRESS_ALLOW_ANY=true``.
 - Shared (``CommonSettings``): ``ALETHIA_SNAPSHOT_ADDR``, ``ALETHIA_MAPPER_ADDR``,
   ``ALETHIA_NATS_URL``, ``ALETHIA_SERVICE_TOKEN``, ``ALETHIA_LOG_LEVEL``.
-- Passed through to Terraform: ``TF_VAR_*`` (e.g. ``TF_VAR_sandbox_delay_seconds``);
-  to Infracost: ``INFRACOST_API_KEY``.
+- Child processes get an environment built once (``services/executor/childenv.py``):
+  Terraform ``TF_VAR_*`` (e.g. ``TF_VAR_sandbox_delay_seconds``) and the cloud SDKs'
+  variables, Infracost ``INFRACOST_*``; never an ``ALETHIA_*`` variable.
+  ``ALETHIA_CHILD_ENV_PASSTHROUGH`` (empty): further variable names every child gets.
 """
 
 from __future__ import annotations
@@ -72,3 +74,4 @@ class ExecutorSettings(CommonSettings):
     # A string, parsed and validated by alethia.runner_vars at startup (errors name the entry).
     runner_egress_cidrs: str = ""
     runner_egress_allow_any: bool = False
+    child_env_passthrough: str = ""

@@ -222,7 +222,8 @@ async def test_one_workspace_runs_in_order_different_workspaces_in_parallel(stac
 async def test_cancel_during_apply_is_not_a_plain_cancel_and_releases_the_lock(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("TF_VAR_sandbox_delay_seconds", "120")
+    # The runner builds its children's environment once at start: slow this one runner's Terraform.
+    monkeypatch.setitem(stack.executor.runner.ctx.child_env.terraform, "TF_VAR_sandbox_delay_seconds", "120")
     spec = await stack.create_spec("cancel")
     key = _state_key("cancel")
     job = await stack.queue(spec.id, DEPLOY)
