@@ -5,7 +5,8 @@
   failure when ``CI`` is set.
 - ``fresh_postgres_url``: a database of its own for one test (for tests that count rows).
 - ``database_url``: parametrized over SQLite and Postgres, one fresh database per test.
-- ``nats_server`` / ``s3_server``: real servers on free ports for the whole run.
+- ``nats_server`` / ``s3_server``: real servers on free ports for the whole run; S3 refuses
+  anonymous requests (credentials in ``tests/fixtures/s3.py``).
 gRPC servers in tests bind port 0 and are reached through real channels.
 """
 
@@ -105,6 +106,8 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer
 
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
-    server = SeaweedS3(tmp_path_factory.mktemp("s3")).start()
+    from tests.fixtures.s3 import TEST_S3_ADMIN, TEST_S3_RUNNER
+
+    server = SeaweedS3(tmp_path_factory.mktemp("s3"), admin=TEST_S3_ADMIN, runner=TEST_S3_RUNNER).start()
     yield server
     server.stop()

@@ -235,11 +235,17 @@ def _collect_artifacts(
         import boto3
 
         env = stack.config.env
+        # The embedded store's admin key (generated per data dir), else the given settings.
+        creds = stack.s3.admin if stack.s3 is not None else None
         s3 = boto3.client(
             "s3",
             endpoint_url=stack.s3_endpoint,
-            aws_access_key_id=env.get("ALETHIA_S3_ACCESS_KEY", DEFAULT_S3_ACCESS_KEY),
-            aws_secret_access_key=env.get("ALETHIA_S3_SECRET_KEY", DEFAULT_S3_SECRET_KEY),
+            aws_access_key_id=creds.access_key
+            if creds
+            else env.get("ALETHIA_S3_ACCESS_KEY", DEFAULT_S3_ACCESS_KEY),
+            aws_secret_access_key=(
+                creds.secret_key if creds else env.get("ALETHIA_S3_SECRET_KEY", DEFAULT_S3_SECRET_KEY)
+            ),
             region_name="us-east-1",
         )
         bucket = env.get("ALETHIA_S3_ARTIFACT_BUCKET", "alethia-artifacts")

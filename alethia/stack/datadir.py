@@ -9,6 +9,9 @@ Layout (all under ``DIR``, default ``./.alethia``)::
     gateway-token      the local admin user's bearer token for the gateway and the CLI (0600)
     gateway/           the local user issuer's signing key (0600), its JWKS, Envoy's config and log
     git-tokens.json    git token per host for the local demo git host (mode 0600)
+    s3-credentials.json         SeaweedFS admin key pair, for operators (``aws s3``, boto3)
+    s3-runner-credentials.json  the runner's key pair, scoped to the two buckets
+    s3-identities.json          SeaweedFS's ``-s3.config`` holding both
     specs.db           SQLite of the specs service
     snapshot.db        SQLite of the snapshot service (jobs, outbox)
     nats/              JetStream store
@@ -16,6 +19,9 @@ Layout (all under ``DIR``, default ``./.alethia``)::
     git/               local bare git repositories (the demo's apps repository)
     work/              the executor's job directories and plugin cache
     logs/              one log file per process
+
+Every directory is 0700 and every file 0600 (``alethia up`` runs with umask 077 and
+tightens a data directory made by an older version): the tree holds state and secrets.
 
 The lock is what tells a second ``alethia up`` that one is already running: it is
 released by the kernel when the process dies, so a crash never leaves a stale lock.
@@ -27,9 +33,12 @@ import contextlib
 import fcntl
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from alethia.stack.infra import S3Credentials, write_private
 
 STACK_FILE = "stack.json"
 LOCK_FILE = "up.lock"
@@ -110,6 +119,14 @@ class DataDir:
         return self.root / "git-tokens.json"
 
     @property
+    def s3_credentials_file(self) -> Path:
+        return self.root / "s3-credentials.json"
+
+    @property
+    def s3_runner_credentials_file(self) -> Path:
+        return self.root / "s3-runner-credentials.json"
+
+    @property
     def logs(self) -> Path:
         return self.root / "logs"
 
@@ -125,11 +142,37 @@ class DataDir:
         return f"sqlite+aiosqlite:///{self.root / f'{service}.db'}"
 
     def create(self) -> None:
-        """Make the directory tree (idempotent)."""
+        """Make the directory tree (idempotent), owner-only: 0700 dirs, 0600 files."""
         for path in (self.root, self.logs, self.git, self.work):
-            path.mkdir(parents=True, exist_ok=True)
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.gateway.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.gateway.chmod(0o700)  # holds the issuer's signing key
+        self.restrict()
+
+    def restrict(self) -> None:
+        """Remove group and other permissions from everything under the data directory.
+
+        A data directory made by an older version (or under a lax umask) is tightened on
+        the next start; executable bits of the owner are kept (git hooks, plugins).
+        """
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            for name in (*dirnames, *filenames):
+                path = Path(dirpath) / name
+                with contextlib.suppress(OSError):
+                    st = path.lstat()
+                    if not stat.S_ISLNK(st.st_mode) and st.st_mode & 0o077:
+                        path.chmod(stat.S_IMODE(st.st_mode) & 0o700)
+        self.root.chmod(0o700)
+
+    def s3_credentials(self, who: str) -> S3Credentials:
+        """The stored S3 key pair of ``who`` (``admin`` or ``runner``), generated (0600) on first use."""
+        path = self.s3_credentials_file if who == "admin" else self.s3_runner_credentials_file
+        if path.exists():
+            with contextlib.suppress(ValueError, OSError):
+                return S3Credentials.from_json(json.loads(path.read_text()))
+        creds = S3Credentials.generate(f"alethia-{who}")
+        write_private(path, json.dumps(creds.to_json(), indent=2) + "\n")
+        return creds
 
     def write_git_tokens(self, tokens: dict[str, str]) -> None:
         """The snapshot service's per-host git tokens (mode 0600), for the local git host."""
@@ -172,7 +215,7 @@ class StackLock:
 
     def acquire(self) -> None:
         """Take the lock or raise :class:`StackAlreadyRunning` naming the holder's pid."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -231,9 +274,12 @@ class StackInfo:
     logs: dict[str, str] = field(default_factory=dict)
     gateway: str = ""  # http://host:port of Envoy
     gateway_token_file: str = ""  # the local admin user's token (for the gateway and the CLI)
+    # JSON {"access_key", "secret_key"} of the S3 admin ("" when the S3 store is external)
+    s3_credentials_file: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "s3_credentials_file": self.s3_credentials_file,
             "data_dir": self.data_dir,
             "pid": self.pid,
             "status": self.status,
@@ -266,4 +312,5 @@ class StackInfo:
             logs={str(k): str(v) for k, v in dict(data.get("logs", {})).items()},
             gateway=str(data.get("gateway", "")),
             gateway_token_file=str(data.get("gateway_token_file", "")),
+            s3_credentials_file=str(data.get("s3_credentials_file", "")),
         )

@@ -9,7 +9,9 @@ temporary directories), so tests exercise exactly what users run.
 from __future__ import annotations
 
 import ctypes
+import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -183,12 +185,72 @@ WEED_INTERNAL_PORTS = (
 )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class S3Credentials:
+    """An S3 access key pair (the secret never shows in a repr)."""
+
+    access_key: str
+    secret_key: str = field(repr=False)
+
+    @classmethod
+    def generate(cls, name: str) -> S3Credentials:
+        """Fresh random credentials; ``name`` prefixes the access key so logs say whose it is."""
+        return cls(f"{name}-{secrets.token_hex(8)}", secrets.token_urlsafe(32))
+
+    def to_json(self) -> dict[str, str]:
+        return {"access_key": self.access_key, "secret_key": self.secret_key}
+
+    @classmethod
+    def from_json(cls, data: object) -> S3Credentials:
+        if not isinstance(data, dict) or not data.get("access_key") or not data.get("secret_key"):
+            raise ValueError('expected {"access_key": ..., "secret_key": ...}')
+        return cls(str(data["access_key"]), str(data["secret_key"]))
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to a file created 0600 (never readable by others, not even briefly)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    path.chmod(0o600)
+
+
+def seaweed_identities(
+    admin: S3Credentials, runner: S3Credentials | None, buckets: tuple[str, ...]
+) -> dict[str, object]:
+    """SeaweedFS's ``-s3.config`` document: an admin, and a runner scoped to the buckets.
+
+    With identities configured SeaweedFS refuses anonymous requests. The runner may read,
+    write (delete included), list and tag objects of the pipeline's buckets, but cannot
+    create or delete buckets or manage identities.
+    """
+    identities: list[dict[str, object]] = [
+        {
+            "name": "admin",
+            "credentials": [{"accessKey": admin.access_key, "secretKey": admin.secret_key}],
+            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+        }
+    ]
+    if runner is not None:
+        identities.append(
+            {
+                "name": "runner",
+                "credentials": [{"accessKey": runner.access_key, "secretKey": runner.secret_key}],
+                "actions": [f"{a}:{b}" for b in buckets for a in ("Read", "Write", "List", "Tagging")],
+            }
+        )
+    return {"identities": identities}
+
+
 @dataclass
 class SeaweedS3:
     """SeaweedFS ``weed mini`` as an S3 server; persists under ``data_dir``.
 
     Every port is chosen explicitly (free ones by default) so several can run at once.
     It answers a second conditional write with 412, which Terraform's S3 lock file needs.
+    With ``admin`` credentials it runs authenticated (``-s3.config``, written 0600 next to
+    the data): anonymous requests are refused; ``runner`` adds an identity scoped to the
+    buckets. Without them it is open (kept for benchmarks that compare raw speed).
     """
 
     data_dir: Path
@@ -199,6 +261,8 @@ class SeaweedS3:
     die_with_parent: bool = False
     # Where the internal ports (master, volume, filer, their gRPC ports ...) come from.
     port_source: Callable[[], int] = free_port
+    admin: S3Credentials | None = None
+    runner: S3Credentials | None = None
 
     @property
     def endpoint(self) -> str:
@@ -218,6 +282,10 @@ class SeaweedS3:
         ]  # fmt: skip
         if self.buckets:
             argv.append("-bucket=" + ",".join(self.buckets))
+        if self.admin is not None:
+            config = self.data_dir.parent / f"{self.data_dir.name}-identities.json"
+            write_private(config, json.dumps(seaweed_identities(self.admin, self.runner, self.buckets)))
+            argv.append(f"-s3.config={config}")
         self.process = ManagedProcess(argv, self.data_dir / "weed.log", die_with_parent=self.die_with_parent)
         self.process.start()
         if wait:
@@ -229,8 +297,31 @@ class SeaweedS3:
         assert self.process is not None, "start() first"
         _wait(self._ready, timeout, "SeaweedFS S3", self.process.proc)
 
+    def client(self, credentials: S3Credentials | None = None) -> Any:
+        """A boto3 S3 client for this server (the admin's credentials by default)."""
+        import boto3
+        from botocore.config import Config
+
+        creds = credentials or self.admin
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=creds.access_key if creds else "anonymous",
+            aws_secret_access_key=creds.secret_key if creds else "anonymous",
+            region_name="us-east-1",
+            config=Config(connect_timeout=1, read_timeout=5, retries={"max_attempts": 1}),
+        )
+
     def _ready(self) -> bool:
         """Ready when every bucket answers a listing (buckets are created asynchronously)."""
+        if self.admin is not None:
+            try:
+                client = self.client()
+                for bucket in self.buckets:
+                    client.list_objects_v2(Bucket=bucket, MaxKeys=1)
+                return True
+            except Exception:  # not up yet, or the bucket not created yet
+                return False
         try:
             for bucket in self.buckets or ("",):
                 with urllib.request.urlopen(f"{self.endpoint}/{bucket}?list-type=2&max-keys=1", timeout=1):

@@ -55,8 +55,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES_DIR = REPO_ROOT / "examples"
 # The git host of the example Specs: its URLs are rewritten to local bare repositories.
 DEMO_GIT_PREFIX = "https://git.example.com/"
+# For an external S3 store given without credentials (the embedded one gets generated keys).
 DEFAULT_S3_ACCESS_KEY = "alethia"
-DEFAULT_S3_SECRET_KEY = "alethia-local-secret"  # a local SeaweedFS without auth ignores it
+DEFAULT_S3_SECRET_KEY = "alethia-local-secret"
 # The apps repository token for the demo git host only (a file:// push needs none); any
 # other host gets "no token configured" from the snapshot service, which is the truth.
 LOCAL_GIT_TOKEN = "local-demo-token"
@@ -193,6 +194,10 @@ class Stack:
             "ALETHIA_NATS_URL": self.nats_url,
             "ALETHIA_S3_ENDPOINT": self.s3_endpoint,
         }
+        if self.s3 is not None and self.s3.runner is not None and name == "executor":
+            # The S3 store is ours: the runner gets the key scoped to its two buckets.
+            forced["ALETHIA_S3_ACCESS_KEY"] = self.s3.runner.access_key
+            forced["ALETHIA_S3_SECRET_KEY"] = self.s3.runner.secret_key
         defaults = {
             "ALETHIA_SPECS_DATABASE_URL": self.data.sqlite_url("specs"),
             "ALETHIA_SNAPSHOT_DATABASE_URL": self.data.sqlite_url("snapshot"),
@@ -218,6 +223,8 @@ class Stack:
 
         On any failure everything already started is stopped again before raising.
         """
+        # Everything the stack and its children create is owner-only (state and secrets).
+        os.umask(0o077)
         self.data.create()
         self._lock = StackLock(self.data.lock_file)
         self._lock.acquire()
@@ -314,6 +321,8 @@ class Stack:
             s3_port=self.ports.reserve(),
             die_with_parent=True,
             port_source=self.ports.reserve,
+            admin=self.data.s3_credentials("admin"),
+            runner=self.data.s3_credentials("runner"),
         ).start(wait=False)
 
     def _wait_s3(self, deadline: float) -> None:
@@ -414,6 +423,7 @@ class Stack:
             logs=logs,
             gateway=self.gateway.url if self.gateway else "",
             gateway_token_file=str(self.data.gateway_token_file) if self.gateway else "",
+            s3_credentials_file=str(self.data.s3_credentials_file) if self.s3 is not None else "",
         )
         self.info.write(self.data.stack_file)
         return self.info

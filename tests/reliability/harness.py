@@ -42,6 +42,7 @@ from alethia.specfile import spec_from_dict
 from alethia.specs.v1 import specs_pb2, specs_pb2_grpc
 from alethia.stack.infra import free_port
 from services.executor.settings import ExecutorSettings
+from tests.fixtures.s3 import TEST_S3_RUNNER
 from tests.fixtures.specs import create_identity, full_spec_dict, minimal_spec_dict, start_specs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -50,8 +51,8 @@ REAL_TEMPLATES = REPO_ROOT / "templates"
 CHEAP_TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 GIT_TOKEN = "ghp_ReliabilitySecretToken0123456789ab"
-S3_ACCESS = "reliability"
-S3_SECRET = "reliability-s3-secret-key-5f4e3d2c1b"
+S3_ACCESS = TEST_S3_RUNNER.access_key
+S3_SECRET = TEST_S3_RUNNER.secret_key
 REPO_URL = "https://git.example.com/platform/apps.git"
 
 PLAN, DEPLOY, DESTROY = events_pb2.PLAN, events_pb2.DEPLOY, events_pb2.DESTROY

@@ -32,14 +32,14 @@ from services.executor.terraform import (
 )
 from services.executor.workspace import S3Backend, backend_config, backend_env
 
-from .harness import DEPLOY, DESTROY, SUCCEEDED, Pipeline
+from .harness import DEPLOY, DESTROY, S3_ACCESS, S3_SECRET, SUCCEEDED, Pipeline
 
 SLOW_FIXTURE = Path(__file__).resolve().parents[1] / "executor" / "fixtures" / "slow"
 
 
 async def _race(tmp: Path, s3_endpoint: str, key: str) -> tuple[int, list[str]]:
     backend = S3Backend(
-        bucket="alethia-state", endpoint=s3_endpoint, access_key="reliability", secret_key="reliability-key"
+        bucket="alethia-state", endpoint=s3_endpoint, access_key=S3_ACCESS, secret_key=S3_SECRET
     )
     binary = resolve_binary("")
     tfs = []
