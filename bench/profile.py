@@ -25,7 +25,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from alethia.crypto import KeyRing
 from alethia.events.v1 import events_pb2
+from alethia.stack.infra import write_private
 from bench.raw_terraform import RawTerraform
 from bench.specs import spec_with_components
 from bench.stack import PostgresDatabases, ServiceStack, SharedInfra, ts_seconds
@@ -137,6 +139,7 @@ async def start_inprocess(
             s3_secret_key="alethia-local-secret",
             work_dir=str(root / "work"),
             runner_id="profile-runner",
+            artifact_key=_keyring_file(root),
         )
     )
     st = ServiceStack("inprocess", root, infra, specs_db=specs_db, snapshot_db=snapshot_db)
@@ -144,6 +147,13 @@ async def start_inprocess(
     st.connect()
     await st.open_events()
     return st, [executor, snapshot, mapper, specs]
+
+
+def _keyring_file(root: Path) -> str:
+    """A fresh artifact key ring for this profile run (artifacts are always encrypted)."""
+    path = root / "artifact-keyring.json"
+    write_private(path, KeyRing.generate().to_json())
+    return f"file:{path}"
 
 
 def _table(title: str, rows: list[tuple[str, float, int]]) -> None:

@@ -33,11 +33,13 @@ from alethia.cli.progress import follow_live
 from alethia.cli.render import job_table, job_to_dict, status_name
 from alethia.cli.specs import DEFAULT_CREDENTIALS_REF
 from alethia.cli.target import Target
+from alethia.crypto import KeyRing
 from alethia.errors import AlethiaError, InvalidArgument
 from alethia.events.v1 import events_pb2
 from alethia.snapshot.v1 import snapshot_pb2
 from alethia.specfile import load_spec_file
 from alethia.specs.v1 import specs_pb2
+from alethia.stack.infra import write_private
 from alethia.stack.supervisor import (
     DEFAULT_S3_ACCESS_KEY,
     DEFAULT_S3_SECRET_KEY,
@@ -250,7 +252,12 @@ def _collect_artifacts(
         )
         bucket = env.get("ALETHIA_S3_ARTIFACT_BUCKET", "alethia-artifacts")
         target = results / "kubeconfig.yaml"
-        s3.download_file(bucket, kube.key, str(target))
+        # Artifacts are stored encrypted: open it with the data directory's key ring.
+        sealed = s3.get_object(Bucket=bucket, Key=kube.key)["Body"].read()
+        ring = KeyRing.from_reference(
+            env.get("ALETHIA_ARTIFACT_KEY") or f"file:{stack.data.artifact_keyring_file}", env
+        )
+        write_private(target, ring.open(job.id, "kubeconfig.yaml", sealed).decode())
         result.kubeconfig = str(target)
         console.print(f"kubeconfig: artifact s3://{bucket}/{kube.key}, copied to {target}")
     else:

@@ -12,6 +12,7 @@ Layout (all under ``DIR``, default ``./.alethia``)::
     s3-credentials.json         SeaweedFS admin key pair, for operators (``aws s3``, boto3)
     s3-runner-credentials.json  the runner's key pair, scoped to the two buckets
     s3-identities.json          SeaweedFS's ``-s3.config`` holding both
+    artifact-keyring.json       the key ring that encrypts job artifacts (AES-256-GCM)
     specs.db           SQLite of the specs service
     snapshot.db        SQLite of the snapshot service (jobs, outbox)
     nats/              JetStream store
@@ -38,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from alethia.crypto import KeyRing
 from alethia.stack.infra import S3Credentials, write_private
 
 STACK_FILE = "stack.json"
@@ -125,6 +127,19 @@ class DataDir:
     @property
     def s3_runner_credentials_file(self) -> Path:
         return self.root / "s3-runner-credentials.json"
+
+    @property
+    def artifact_keyring_file(self) -> Path:
+        return self.root / "artifact-keyring.json"
+
+    def artifact_keyring(self) -> KeyRing:
+        """The artifact key ring, generated (0600) on first use; kept so old artifacts still open."""
+        path = self.artifact_keyring_file
+        if path.exists():
+            return KeyRing.from_json(path.read_text(), str(path))
+        ring = KeyRing.generate()
+        write_private(path, ring.to_json())
+        return ring
 
     @property
     def logs(self) -> Path:

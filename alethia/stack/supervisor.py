@@ -210,6 +210,7 @@ class Stack:
             "ALETHIA_GIT_TOKENS_FILE": str(self.data.git_tokens_file),
             "ALETHIA_GIT_ALLOWED_HOSTS": DEMO_GIT_HOST,
             "ALETHIA_WORK_DIR": str(self.data.work),
+            "ALETHIA_ARTIFACT_KEY": f"file:{self.data.artifact_keyring_file}",
             "ALETHIA_RUNNER_DRAIN_GRACE_SECONDS": str(LOCAL_DRAIN_GRACE_SECONDS),
         }
         env.update(forced)
@@ -237,6 +238,7 @@ class Stack:
     def _start(self) -> StackInfo:
         deadline = time.monotonic() + self.config.start_timeout
         token = self.service_token()
+        self.data.artifact_keyring()  # generated once per data directory, then kept
         self.data.write_git_tokens({DEMO_GIT_HOST: LOCAL_GIT_TOKEN})
         ports = self._ports()
         addresses = {name: f"{self.config.host}:{port}" for name, port in ports.items()}

@@ -14,6 +14,7 @@ from pathlib import Path
 import grpc
 
 from alethia import messaging, runner_vars
+from alethia.crypto import KeyRing, KeyRingError
 from alethia.errors import FailedPrecondition
 from alethia.events.v1 import events_pb2
 from alethia.executor.v1 import executor_pb2, executor_pb2_grpc
@@ -126,12 +127,17 @@ async def start(settings: ExecutorSettings) -> ExecutorService:
         passthrough=[n.strip() for n in settings.child_env_passthrough.split(",") if n.strip()],
     )
     version = await Terraform(work_root, binary, env=child_env.terraform).version()
+    try:
+        keyring = KeyRing.from_reference(settings.artifact_key, os.environ)
+    except KeyRingError as exc:
+        raise FailedPrecondition(str(exc)) from None
     artifacts = ArtifactStore(
         settings.s3_artifact_bucket,
         endpoint=settings.s3_endpoint,
         region=settings.s3_region,
         access_key=settings.s3_access_key,
         secret_key=settings.s3_secret_key,
+        keyring=keyring,
     )
     # The runner presents its own credential (RunnerService accepts only runners); the
     # shared service token stands in where no runner token is configured.

@@ -3,8 +3,14 @@
 Artifacts of a job live under ``jobs/<job_id>/`` in the artifact bucket. ``manifest.json``
 lists each artifact's sha256 and size with the job's config hash and Terraform version,
 and is written LAST: a job whose manifest is missing has no usable artifacts, so a
-half-written set is never applied. :func:`verify_manifest` is pure and is what stands
-between a DEPLOY and ``terraform apply``.
+half-written set is never applied. :func:`verify_manifest` and :func:`verify_recorded`
+are pure and are what stand between a DEPLOY and ``terraform apply``.
+
+Everything that goes through :class:`ArtifactStore` is encrypted client-side
+(:mod:`alethia.crypto`, AES-256-GCM, the job id and artifact name as associated data):
+the bucket holds no plan, state or log in clear, and an object moved to another job or
+name, or altered, fails to open. Digests and sizes (in the manifest and the job's
+database row) are of the plaintext.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from alethia.crypto import ALGORITHM, KeyRing, SealedDataError
 from alethia.errors import FailedPrecondition, NotFound, PreconditionViolation, Unavailable
 
 log = logging.getLogger(__name__)
@@ -35,6 +42,46 @@ MANIFEST_VERSION = 1
 
 def artifact_key(job_id: str, name: str) -> str:
     return f"jobs/{job_id}/{name}"
+
+
+def split_artifact_key(key: str) -> tuple[str, str]:
+    """``jobs/<job_id>/<name>`` -> ``(job_id, name)``; ValueError for any other key."""
+    parts = key.split("/")
+    if len(parts) != 3 or parts[0] != "jobs" or not parts[1] or not parts[2]:
+        raise ValueError(f"{key!r} is not an artifact key (jobs/<job id>/<name>)")
+    return parts[1], parts[2]
+
+
+def verify_recorded(files: dict[str, bytes], recorded: dict[str, tuple[str, int]]) -> None:
+    """Check decrypted files against the digests the job's database row recorded at plan time.
+
+    ``recorded`` is ``{name: (sha256, size)}`` as CompleteJob stored them. A file without a
+    recorded digest, or with another digest or size, raises ``FailedPrecondition`` saying
+    the plan artifact was altered: the manifest stored beside the files is not trusted
+    alone, since whoever can replace a file could replace the manifest too.
+    """
+    problems: list[PreconditionViolation] = []
+    for name, data in sorted(files.items()):
+        entry = recorded.get(name)
+        actual = sha256_hex(data)
+        if entry is None:
+            problems.append(
+                PreconditionViolation(
+                    "ARTIFACT_NOT_RECORDED", name, "no digest recorded in the plan job's record"
+                )
+            )
+        elif (actual, len(data)) != entry:
+            problems.append(
+                PreconditionViolation(
+                    "CHECKSUM_MISMATCH",
+                    name,
+                    f"sha256 {actual} / {len(data)} bytes does not match the digest recorded in the plan "
+                    f"job's record at plan time ({entry[0]} / {entry[1]} bytes)",
+                )
+            )
+    if problems:
+        detail = "; ".join(f"{p.subject}: {p.description}" for p in problems)
+        raise FailedPrecondition(f"the plan artifact was altered: {detail}", problems)
 
 
 def sha256_hex(data: bytes) -> str:
@@ -137,7 +184,11 @@ def verify_manifest(
 
 
 class ArtifactStore:
-    """boto3 access to the artifact bucket, with bounded retries and clear failures."""
+    """boto3 access to the artifact bucket, with bounded retries and clear failures.
+
+    Every object written with :meth:`put` is sealed with ``keyring`` and every object read
+    with :meth:`get` is opened with it: encryption is this layer's, not its callers'.
+    """
 
     def __init__(
         self,
@@ -148,8 +199,11 @@ class ArtifactStore:
         secret_key: str = "",
         attempts: int = 4,
         backoff_seconds: float = 0.3,
+        *,
+        keyring: KeyRing,
     ) -> None:
         self.bucket = bucket
+        self.keyring = keyring
         self.attempts = attempts
         self.backoff_seconds = backoff_seconds
         kwargs: dict[str, Any] = {
@@ -187,29 +241,52 @@ class ArtifactStore:
                 time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
         raise Unavailable(f"{what}: object storage failed after {self.attempts} attempts: {last}") from last
 
+    def encryption(self) -> dict[str, str]:
+        """What the manifest records about the encryption of new artifacts."""
+        return {"algorithm": ALGORITHM, "key_id": self.keyring.current}
+
     async def put(
         self, job_id: str, name: str, data: bytes, content_type: str = "application/octet-stream"
     ) -> StoredArtifact:
-        """Upload one artifact; returns its key, checksum and size."""
+        """Encrypt and upload one artifact; returns its key and the plaintext's checksum and size."""
         key = artifact_key(job_id, name)
+        split_artifact_key(key)  # a job id or name with '/' would name another object
         digest = sha256_hex(data)
+        sealed = self.keyring.seal(job_id, name, data)
 
         def put() -> None:
             self._client.put_object(
-                Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, Metadata={"sha256": digest}
-            )
+                Bucket=self.bucket,
+                Key=key,
+                Body=sealed,
+                ContentType="application/octet-stream",
+                Metadata={"alethia-encryption": ALGORITHM, "alethia-key-id": self.keyring.current,
+                          "alethia-content-type": content_type},
+            )  # fmt: skip
 
         await asyncio.to_thread(self._retry, f"upload {key}", put)
         return StoredArtifact(name, key, digest, len(data))
 
     async def get(self, key: str) -> bytes:
-        """Download one object by key (``NotFound`` when absent)."""
+        """Download one artifact by key and decrypt it (``NotFound`` when absent).
+
+        ``FailedPrecondition`` when it does not open: altered, stored in clear, or moved
+        here from another job or name (the key's job id and name are the associated data).
+        """
+        job_id, name = split_artifact_key(key)
 
         def get() -> bytes:
             body = self._client.get_object(Bucket=self.bucket, Key=key)["Body"]
             return bytes(body.read())
 
-        return bytes(await asyncio.to_thread(self._retry, f"download {key}", get))
+        blob = bytes(await asyncio.to_thread(self._retry, f"download {key}", get))
+        try:
+            return self.keyring.open(job_id, name, blob)
+        except SealedDataError as exc:
+            raise FailedPrecondition(
+                f"artifact {key} does not decrypt ({exc}): it was altered or moved from another job",
+                [PreconditionViolation("ARTIFACT_ALTERED", key, str(exc))],
+            ) from None
 
     async def list_keys(self, prefix: str, bucket: str | None = None) -> list[str]:
         """Keys under ``prefix`` (used to check that no state lock object was left behind)."""

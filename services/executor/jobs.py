@@ -30,7 +30,7 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,7 @@ from services.executor.artifacts import (
     build_manifest,
     sha256_hex,
     verify_manifest,
+    verify_recorded,
 )
 from services.executor.childenv import ChildEnvironments
 from services.executor.logstream import LogPublisher
@@ -145,8 +146,11 @@ class JobExecution:
         attempt: int,
         cancel: CancelToken,
         get_git_token: GetGitToken | None = None,
+        plan_artifacts: Sequence[events_pb2.Artifact] = (),
     ) -> None:
         self.ctx = ctx
+        # A DEPLOY of a saved plan: the plan's artifacts as its job row recorded them.
+        self.plan_artifacts = list(plan_artifacts)
         self.job = job
         self.attempt = attempt
         self.cancel = cancel
@@ -474,27 +478,33 @@ class JobExecution:
         return await cost_mod.estimate(wd / PLAN_JSON, self.ctx.child_env.infracost)
 
     async def _verified_plan(self, plan_job_id: str) -> bytes:
-        """The plan file of ``plan_job_id`` once its manifest vouches for it (else FAILED)."""
+        """The plan file of ``plan_job_id`` once it decrypts and its digest is the recorded one.
+
+        Three checks, all before a working directory exists: each file opens (AES-GCM with
+        the plan job's id and the file's name as associated data: altered, or moved from
+        another job, it does not), its digest equals the one the plan job's database row
+        recorded at CompleteJob (handed over with the claim), and the manifest vouches for
+        the config hash and Terraform version.
+        """
+        recorded = {a.name: (a.sha256, int(a.size)) for a in self.plan_artifacts if a.name and a.sha256}
+        if PLAN_FILE not in recorded or MANIFEST not in recorded:
+            raise FailedPrecondition(
+                f"plan job {plan_job_id} has no artifact digests in its job record "
+                f"(recorded: {', '.join(sorted(recorded)) or 'none'}); re-plan"
+            )
         plan_job = await self.ctx.get_job(plan_job_id)
-        keys = {a.name: a.key for a in plan_job.artifacts}
-        manifest_key = keys.get(MANIFEST, artifact_key(plan_job_id, MANIFEST))
         try:
-            manifest = await self.ctx.artifacts.get(manifest_key)
+            manifest = await self.ctx.artifacts.get(artifact_key(plan_job_id, MANIFEST))
+            files = {PLAN_FILE: await self.ctx.artifacts.get(artifact_key(plan_job_id, PLAN_FILE))}
+        except FailedPrecondition as exc:
+            raise FailedPrecondition(
+                f"the plan artifact was altered: {exc.message}; re-plan", exc.preconditions
+            ) from None
         except AlethiaError as exc:
             raise FailedPrecondition(
-                f"plan job {plan_job_id} has no usable artifacts (no manifest): {exc}; re-plan"
+                f"plan job {plan_job_id} has no usable artifacts: {exc}; re-plan"
             ) from exc
-        # A half-written or garbled manifest must reach verify_manifest (a clear refusal),
-        # not crash here: only a well-formed one may name where the plan file is.
-        try:
-            doc = json.loads(manifest)
-        except ValueError:
-            doc = {}
-        listed = doc.get("artifacts") if isinstance(doc, dict) else None
-        entry = listed.get(PLAN_FILE) if isinstance(listed, dict) else None
-        key_in_manifest = entry.get("key") if isinstance(entry, dict) else None
-        plan_key = key_in_manifest or artifact_key(plan_job_id, PLAN_FILE)
-        files = {PLAN_FILE: await self.ctx.artifacts.get(plan_key)}
+        verify_recorded({MANIFEST: manifest, **files}, recorded)
         doc = verify_manifest(
             manifest, files, self.job.config_hash, terraform_version=self.ctx.terraform_version
         )
@@ -502,6 +512,7 @@ class JobExecution:
             raise FailedPrecondition(
                 f"plan manifest belongs to job {doc.get('job_id')!r}, not {plan_job_id!r}"
             )
+        plan_key = artifact_key(plan_job_id, PLAN_FILE)
         self.applied_plan_sha256 = sha256_hex(files[PLAN_FILE])
         # What this deploy applies is exactly the verified plan: report its change summary
         # (kept on the plan job) rather than an empty one.
@@ -577,6 +588,7 @@ class JobExecution:
                     {
                         "job_type": events_pb2.JobType.Name(self.job.type),
                         "attempt": self.attempt,
+                        "encryption": self.ctx.artifacts.encryption(),
                         **self._extra_manifest,
                     },
                 )

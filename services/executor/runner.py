@@ -193,11 +193,16 @@ class Runner:
                     break
                 if not resp.claimed:
                     break
-                self._start_job(resp.job, resp.lease)
+                self._start_job(resp.job, resp.lease, list(resp.plan_artifacts))
                 claimed += 1
         return claimed
 
-    def _start_job(self, job: snapshot_pb2.Job, lease: snapshot_pb2.Lease) -> None:
+    def _start_job(
+        self,
+        job: snapshot_pb2.Job,
+        lease: snapshot_pb2.Lease,
+        plan_artifacts: list[events_pb2.Artifact] | None = None,
+    ) -> None:
         cancel = CancelToken()
 
         async def git_token() -> str:
@@ -210,7 +215,14 @@ class Runner:
                 raise from_rpc_error(exc) from None
             return str(resp.token)
 
-        execution = JobExecution(self.ctx, job, lease.attempt or job.attempt, cancel, get_git_token=git_token)
+        execution = JobExecution(
+            self.ctx,
+            job,
+            lease.attempt or job.attempt,
+            cancel,
+            get_git_token=git_token,
+            plan_artifacts=plan_artifacts or [],
+        )
         rj = RunningJob(job, lease, execution, cancel, lease_deadline=time.monotonic() + self.lease_seconds)
         self.running[job.id] = rj
         rj.task = asyncio.create_task(self._run_job(rj), name=f"job-{job.id}")

@@ -21,6 +21,11 @@
   ``ALETHIA_S3_ACCESS_KEY`` / ``ALETHIA_S3_SECRET_KEY`` (empty = the AWS default chain),
   ``ALETHIA_S3_STATE_BUCKET`` (``alethia-state``), ``ALETHIA_S3_ARTIFACT_BUCKET``
   (``alethia-artifacts``).
+- ``ALETHIA_ARTIFACT_KEY`` (required): the artifact key ring, ``file:/path/keyring.json`` (or
+  a plain path) or ``env:VARIABLE``; every artifact is AES-256-GCM encrypted with it
+  (``alethia/crypto.py``). ``alethia up`` generates one per data directory.
+- ``ALETHIA_S3_STATE_ENCRYPT`` (``auto``: on for AWS S3, off for a custom endpoint) and
+  ``ALETHIA_S3_STATE_KMS_KEY_ID`` (empty): the S3 backend's ``encrypt``/``kms_key_id``.
 - ``ALETHIA_GIT_URL_REWRITE`` (empty): git ``insteadOf`` mappings ``from=to`` separated by
   ``;``, e.g. ``https://git.example.com/=file:///srv/git/``.
 - ``ALETHIA_RUNNER_EGRESS_CIDRS`` (empty): this runner's egress IPv4 CIDRs, comma separated
@@ -69,6 +74,9 @@ class ExecutorSettings(CommonSettings):
     s3_secret_key: str = Field(default="", repr=False)
     s3_state_bucket: str = "alethia-state"
     s3_artifact_bucket: str = "alethia-artifacts"
+    s3_state_encrypt: str = Field(default="auto", pattern="^(auto|true|false)$")
+    s3_state_kms_key_id: str = ""
+    artifact_key: str = ""
 
     git_url_rewrite: str = ""
     # A string, parsed and validated by alethia.runner_vars at startup (errors name the entry).

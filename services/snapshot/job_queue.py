@@ -91,6 +91,8 @@ class Claim:
     job: Row
     lease_token: str
     expires_at: datetime
+    # A DEPLOY of a saved plan: that plan's artifacts as its row recorded them at CompleteJob.
+    plan_artifacts: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -505,6 +507,10 @@ class JobQueue:
                 row = await store.claim(session, runner_id, token, round(seconds), expires, now)
                 if row is None:
                     return None
+                plan_artifacts: list[dict[str, Any]] = []
+                if row["type"] == JobType.DEPLOY and row["plan_job_id"]:
+                    plan = await store.get_job(session, row["plan_job_id"])
+                    plan_artifacts = list((plan or {}).get("artifacts") or [])
                 ev = job_event(
                     row, "started", f"started by runner {runner_id} (attempt {row['attempt']})", now
                 )
@@ -514,7 +520,7 @@ class JobQueue:
             # index refused a second RUNNING row): nothing is claimable for us right now.
             return None
         self._committed()
-        return Claim(row, token, expires)
+        return Claim(row, token, expires, plan_artifacts)
 
     async def _refuse_blocked(self, session: AsyncSession, now: datetime) -> None:
         """FAIL the QUEUED jobs (but UNLOCKs) of workspaces whose applied state is not pushed back.

@@ -266,7 +266,10 @@ class RunnerServicer(snapshot_pb2_grpc.RunnerServiceServicer):
             job_id=claim.job["id"], token=claim.lease_token, attempt=claim.job["attempt"]
         )
         _set_time(lease.expires_at, claim.expires_at)
-        return snapshot_pb2.ClaimJobResponse(claimed=True, job=job_to_proto(claim.job), lease=lease)
+        resp = snapshot_pb2.ClaimJobResponse(claimed=True, job=job_to_proto(claim.job), lease=lease)
+        for art in claim.plan_artifacts:
+            _fill(resp.plan_artifacts.add(), art)
+        return resp
 
     async def Heartbeat(
         self, request: snapshot_pb2.HeartbeatRequest, context: grpc.aio.ServicerContext

@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 import yaml
 
+from alethia.stack.datadir import DataDir
 from tests.e2e.conftest import ROOT, UpStack
 
 EXAMPLE = ROOT / "examples" / "aws.yaml"
@@ -176,8 +177,10 @@ def _restart_keeps_specs_jobs_and_state(up_stack: UpStack) -> None:
         "s3", endpoint_url=info["s3_endpoint"], aws_access_key_id=creds["access_key"],
         aws_secret_access_key=creds["secret_key"], region_name="us-east-1",
     )  # fmt: skip
+    ring = DataDir(up_stack.data_dir).artifact_keyring()
     for artifact in state["plan2"]["artifacts"]:
-        body = s3.get_object(Bucket="alethia-artifacts", Key=artifact["key"])["Body"].read()
+        sealed = s3.get_object(Bucket="alethia-artifacts", Key=artifact["key"])["Body"].read()
+        body = ring.open(state["plan2"]["id"], artifact["name"], sealed)  # stored encrypted
         assert hashlib.sha256(body).hexdigest() == artifact["sha256"], artifact["name"]
 
     # Terraform's state survived in S3: planning the deployed Spec again changes nothing.

@@ -31,7 +31,7 @@ from alethia.snapshot.v1 import snapshot_pb2, snapshot_pb2_grpc
 from alethia.specfile import spec_from_dict
 from alethia.specs.v1 import specs_pb2, specs_pb2_grpc
 from services.executor.settings import ExecutorSettings
-from tests.fixtures.s3 import TEST_S3_RUNNER
+from tests.fixtures.s3 import TEST_S3_RUNNER, keyring_reference, open_artifact
 from tests.fixtures.specs import create_identity, full_spec_dict, start_specs
 
 GIT_TOKEN = "ghp_E2eSecretToken0123456789abcdef"
@@ -115,6 +115,7 @@ class Stack:
             "work_dir": str(self.tmp / "work"),
             "plugin_cache_dir": str(self.tmp / "plugin-cache"),
             "git_url_rewrite": f"https://git.example.com/=file://{self.tmp / 'git'}/",
+            "artifact_key": keyring_reference(self.tmp / "keys"),
             "runner_id": "runner-inproc",
         }
         values.update(overrides)
@@ -191,7 +192,12 @@ class Stack:
         )
 
     def get_object(self, bucket: str, key: str) -> bytes:
+        """An object as stored (artifacts are encrypted: see :meth:`artifact`)."""
         return bytes(self.s3().get_object(Bucket=bucket, Key=key)["Body"].read())
+
+    def artifact(self, key: str) -> bytes:
+        """An artifact of the artifact bucket, decrypted with the runners' key ring."""
+        return open_artifact(key, self.get_object("alethia-artifacts", key))
 
     def keys(self, bucket: str, prefix: str) -> list[str]:
         resp = self.s3().list_objects_v2(Bucket=bucket, Prefix=prefix)

@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from alethia.crypto import MAGIC
 from alethia.events.v1 import events_pb2
 from alethia.executor.v1 import executor_pb2, executor_pb2_grpc
 from alethia.rpc.client import connect
 from alethia.snapshot.v1 import snapshot_pb2
+from tests.fixtures.s3 import TEST_KEYRING
 
 from .stack import GIT_TOKEN, S3_SECRET, Stack, database_text, git_out, state_doc
 
@@ -66,10 +68,10 @@ async def test_plan_deploy_destroy(stack: Stack) -> None:
     arts = _artifacts(plan)
     assert set(arts) == {"plan.tfplan", "plan.json", "terraform.log", "manifest.json"}
     for a in arts.values():
-        data = stack.get_object("alethia-artifacts", a.key)
+        data = stack.artifact(a.key)
         assert a.key == f"jobs/{plan.id}/{a.name}"
         assert hashlib.sha256(data).hexdigest() == a.sha256 and len(data) == a.size
-    manifest = json.loads(stack.get_object("alethia-artifacts", arts["manifest.json"].key))
+    manifest = json.loads(stack.artifact(arts["manifest.json"].key))
     assert manifest["config_hash"] == plan.config_hash and manifest["job_id"] == plan.id
     for name in ("plan.tfplan", "plan.json", "terraform.log"):
         assert manifest["artifacts"][name]["sha256"] == arts[name].sha256
@@ -98,7 +100,7 @@ async def test_plan_deploy_destroy(stack: Stack) -> None:
     )
     assert [r.address for r in deploy.changes.resources] == addresses
     # The stored plan was applied: the deploy's manifest names its checksum, and no plan ran.
-    dmanifest = json.loads(stack.get_object("alethia-artifacts", f"jobs/{deploy.id}/manifest.json"))
+    dmanifest = json.loads(stack.artifact(f"jobs/{deploy.id}/manifest.json"))
     assert dmanifest["applied_plan"] == {
         "job_id": plan.id,
         "sha256": arts["plan.tfplan"].sha256,
@@ -122,7 +124,7 @@ async def test_plan_deploy_destroy(stack: Stack) -> None:
     steps = [(s.name, s.status) for s in deploy.post_apply_steps]
     assert steps == [("outputs", "done"), ("kubeconfig", "done"), ("gitops", "done"), ("argocd", "skipped")]
     assert "not reachable" in deploy.post_apply_steps[3].detail
-    kubeconfig = stack.get_object("alethia-artifacts", f"jobs/{deploy.id}/kubeconfig.yaml").decode()
+    kubeconfig = stack.artifact(f"jobs/{deploy.id}/kubeconfig.yaml").decode()
     assert "get-token" in kubeconfig and "cycle-prod-eks" in kubeconfig
     assert "token:" not in kubeconfig and "password" not in kubeconfig
     # The apps repository received the rendered manifests.
@@ -157,7 +159,7 @@ async def test_deploy_without_a_plan_plans_and_applies_and_post_apply_reruns_saf
     assert first.changes.add > 5
     stages = {e.log.stage for e in await stack.events(first.id) if e.type == "log"}
     assert {"plan", "apply"} <= stages
-    manifest = json.loads(stack.get_object("alethia-artifacts", f"jobs/{first.id}/manifest.json"))
+    manifest = json.loads(stack.artifact(f"jobs/{first.id}/manifest.json"))
     assert "applied_plan" not in manifest and "plan.tfplan" in manifest["artifacts"]
     head = await git_out(stack.bare_repo, "rev-parse", "main")
     # Again: nothing to change, and every post-apply step is safe to run a second time.
@@ -170,34 +172,57 @@ async def test_deploy_without_a_plan_plans_and_applies_and_post_apply_reruns_saf
     assert [o.name for o in second.outputs] == [o.name for o in first.outputs]
 
 
-async def test_tampered_plan_or_hash_mismatch_never_reaches_apply(stack: Stack) -> None:
+async def test_tampered_or_swapped_plan_never_reaches_apply(stack: Stack) -> None:
+    """Artifacts are encrypted and bound to their job; a DEPLOY checks the digests its plan's row recorded."""
     spec = await stack.create_spec("tamper")
     plan = await stack.run(spec.id, PLAN)
-    assert plan.status == events_pb2.SUCCEEDED, plan.error
+    other = await stack.run(spec.id, PLAN)  # another job's valid plan of the same Spec
+    assert plan.status == other.status == events_pb2.SUCCEEDED, (plan.error, other.error)
     s3 = stack.s3()
-    plan_key = f"jobs/{plan.id}/plan.tfplan"
+    plan_key, other_key = f"jobs/{plan.id}/plan.tfplan", f"jobs/{other.id}/plan.tfplan"
     original = stack.get_object("alethia-artifacts", plan_key)
-    s3.put_object(Bucket="alethia-artifacts", Key=plan_key, Body=original + b"\0")
+    original_manifest = stack.get_object("alethia-artifacts", f"jobs/{plan.id}/manifest.json")
+    assert original.startswith(MAGIC) and b"terraform" not in original.lower(), "stored encrypted"
 
-    d1 = await stack.run(spec.id, DEPLOY, plan_job_id=plan.id)
-    assert d1.status == events_pb2.FAILED
-    assert "CHECKSUM_MISMATCH" in d1.error and "plan.tfplan" in d1.error
-    terraform_lines = [e for e in await stack.events(d1.id) if e.type == "log" and e.log.type != "alethia"]
-    assert terraform_lines == [], "Terraform ran for a tampered plan"
-    assert stack.keys("alethia-state", _state_key("tamper")) == []
+    async def refused(label: str) -> str:
+        d = await stack.run(spec.id, DEPLOY, plan_job_id=plan.id)
+        assert d.status == events_pb2.FAILED, label
+        assert "the plan artifact was altered" in d.error, (label, d.error)
+        terraform_lines = [e for e in await stack.events(d.id) if e.type == "log" and e.log.type != "alethia"]
+        assert terraform_lines == [], f"Terraform ran for a {label} plan"
+        assert stack.keys("alethia-state", _state_key("tamper")) == []
+        return d.error
 
-    # Restore the plan but claim another config in the manifest: the runner's own hash check.
-    s3.put_object(Bucket="alethia-artifacts", Key=plan_key, Body=original)
+    # 1. A flipped byte: the object no longer authenticates.
+    s3.put_object(Bucket="alethia-artifacts", Key=plan_key, Body=original[:-1] + bytes([original[-1] ^ 1]))
+    assert "plan.tfplan" in await refused("altered")
+    # 2. Another job's valid, encrypted plan copied over this one: sealed for that job, it does not open.
+    s3.put_object(
+        Bucket="alethia-artifacts", Key=plan_key, Body=stack.get_object("alethia-artifacts", other_key)
+    )
+    assert "moved from another job" in await refused("swapped")
+    # 3. An insider holding the artifact key re-seals the other plan for this job, and a manifest
+    #    that vouches for it: the digests recorded in the plan job's database row still refuse it.
+    other_plan = stack.artifact(other_key)
+    manifest = json.loads(stack.artifact(f"jobs/{plan.id}/manifest.json"))
+    manifest["artifacts"]["plan.tfplan"].update(
+        sha256=hashlib.sha256(other_plan).hexdigest(), size=len(other_plan)
+    )
+    s3.put_object(
+        Bucket="alethia-artifacts", Key=plan_key, Body=TEST_KEYRING.seal(plan.id, "plan.tfplan", other_plan)
+    )
     mkey = f"jobs/{plan.id}/manifest.json"
-    manifest = json.loads(stack.get_object("alethia-artifacts", mkey))
-    manifest["config_hash"] = "0" * 64
-    s3.put_object(Bucket="alethia-artifacts", Key=mkey, Body=json.dumps(manifest).encode())
-    d2 = await stack.run(spec.id, DEPLOY, plan_job_id=plan.id)
-    assert d2.status == events_pb2.FAILED
-    assert "HASH_MISMATCH" in d2.error and "re-plan" in d2.error
-    terraform_lines = [e for e in await stack.events(d2.id) if e.type == "log" and e.log.type != "alethia"]
-    assert terraform_lines == []
-    assert stack.keys("alethia-state", _state_key("tamper")) == []
+    forged = json.dumps(manifest).encode()
+    s3.put_object(
+        Bucket="alethia-artifacts", Key=mkey, Body=TEST_KEYRING.seal(plan.id, "manifest.json", forged)
+    )
+    error = await refused("re-sealed")
+    assert "recorded in the plan job's record" in error and "plan.tfplan" in error
+    # The untouched objects put back: the plan applies.
+    s3.put_object(Bucket="alethia-artifacts", Key=plan_key, Body=original)
+    s3.put_object(Bucket="alethia-artifacts", Key=mkey, Body=original_manifest)
+    ok = await stack.run(spec.id, DEPLOY, plan_job_id=plan.id)
+    assert ok.status == events_pb2.SUCCEEDED, ok.error
 
 
 async def test_one_workspace_runs_in_order_different_workspaces_in_parallel(stack: Stack) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from alethia.errors import FailedPrecondition
+from alethia.errors import AlethiaError, FailedPrecondition
 from services.executor.settings import REPO_ROOT
 from services.executor.workspace import TFVARS_FILE, PluginCache, template_dir, working_directory
 
@@ -74,11 +74,16 @@ async def test_plugin_cache_inits_are_serialized_within_and_across_processes(tmp
 
 
 async def test_artifact_store_retries_then_fails_clearly() -> None:
+    from alethia.crypto import KeyRing
     from alethia.errors import Unavailable
     from services.executor.artifacts import ArtifactStore
 
     store = ArtifactStore(
-        "alethia-artifacts", endpoint="http://127.0.0.1:1", attempts=2, backoff_seconds=0.01
+        "alethia-artifacts",
+        endpoint="http://127.0.0.1:1",
+        attempts=2,
+        backoff_seconds=0.01,
+        keyring=KeyRing.generate(),
     )
     with pytest.raises(Unavailable, match=r"upload jobs/j/plan.json: object storage failed after 2 attempts"):
         await store.put("j", "plan.json", b"{}")
@@ -90,6 +95,13 @@ async def test_runner_refuses_to_start_misconfigured(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="not 'from=to'"):
         await start(ExecutorSettings(git_url_rewrite="https://git.example.com/", work_dir=str(tmp_path)))
+    # Artifacts are always encrypted: no key ring, no runner (the message names the setting).
+    with pytest.raises(AlethiaError, match="ALETHIA_ARTIFACT_KEY is not set"):
+        await start(ExecutorSettings(work_dir=str(tmp_path)))
+    (tmp_path / "bad.json").write_text('{"current": "k", "keys": {"k": "c2hvcnQ="}}')
+    with pytest.raises(AlethiaError, match="needs 32") as info:
+        await start(ExecutorSettings(work_dir=str(tmp_path), artifact_key=f"file:{tmp_path / 'bad.json'}"))
+    assert "c2hvcnQ" not in str(info.value)
     with pytest.raises(FailedPrecondition, match="no template set"):
         await start(ExecutorSettings(templates_dir=tmp_path, work_dir=str(tmp_path)))
     from services.executor.terraform import TerraformError

@@ -42,7 +42,7 @@ from alethia.specfile import spec_from_dict
 from alethia.specs.v1 import specs_pb2, specs_pb2_grpc
 from alethia.stack.infra import free_port
 from services.executor.settings import ExecutorSettings
-from tests.fixtures.s3 import TEST_S3_RUNNER
+from tests.fixtures.s3 import TEST_S3_RUNNER, keyring_reference, open_artifact
 from tests.fixtures.specs import create_identity, full_spec_dict, minimal_spec_dict, start_specs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -204,6 +204,7 @@ class Pipeline:
             "work_dir": str(self.tmp / "work"),
             "plugin_cache_dir": str(self.tmp / "plugin-cache"),
             "git_url_rewrite": f"https://git.example.com/=file://{self.tmp / 'git'}/",
+            "artifact_key": keyring_reference(self.tmp / "keys"),
             "runner_id": f"runner-{uuid.uuid4().hex[:6]}",
         }
         values.update(overrides)
@@ -354,7 +355,12 @@ class Pipeline:
         return sorted(out)
 
     def get_object(self, bucket: str, key: str) -> bytes:
+        """An object as stored (artifacts are encrypted: see :meth:`artifact`)."""
         return bytes(self.s3().get_object(Bucket=bucket, Key=key)["Body"].read())
+
+    def artifact(self, key: str) -> bytes:
+        """An artifact of the artifact bucket, decrypted with the runners' key ring."""
+        return open_artifact(key, self.get_object("alethia-artifacts", key))
 
     async def stop(self) -> None:
         if isinstance(getattr(self, "snapshot", None), SnapshotProcess):

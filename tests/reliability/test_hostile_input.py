@@ -247,7 +247,7 @@ async def test_hostile_specs_and_snapshots(make_pipeline: Any, pg_pair: tuple[st
     job = await p.queue(spec.id, PLAN)
     job = (await p.wait_terminal([job.id], within=120))[job.id]
     assert job.status == SUCCEEDED, job.error
-    plan_json = p.get_object("alethia-artifacts", f"jobs/{job.id}/plan.json").decode()
+    plan_json = p.artifact(f"jobs/{job.id}/plan.json").decode()
     for v in literal_values.values():
         assert json.dumps(v)[1:-1] in plan_json, f"{v!r} did not reach the plan literally"
     assert "root:x:0:0" not in plan_json, "Terraform read /etc/passwd"

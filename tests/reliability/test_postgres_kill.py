@@ -82,11 +82,11 @@ def _check_artifacts(p: Pipeline, job: snapshot_pb2.Job) -> list[str]:
     arts = {a.name: a for a in job.artifacts}
     if "manifest.json" not in arts:
         return [f"{job.id}: no manifest"]
-    manifest = json.loads(p.get_object("alethia-artifacts", arts["manifest.json"].key))
+    manifest = json.loads(p.artifact(arts["manifest.json"].key))
     if manifest["config_hash"] != job.config_hash:
         problems.append(f"{job.id}: manifest hash")
     for name, entry in manifest["artifacts"].items():
-        data = p.get_object("alethia-artifacts", entry["key"])
+        data = p.artifact(entry["key"])
         if hashlib.sha256(data).hexdigest() != entry["sha256"]:
             problems.append(f"{job.id}: {name} checksum")
     if job.type == PLAN and "plan.tfplan" not in manifest["artifacts"]:

@@ -64,6 +64,7 @@ async def test_s3_down_during_artifact_upload(make_pipeline: Any, s3_server: Any
         access_key=S3_ACCESS,
         secret_key=S3_SECRET,
         backoff_seconds=0.05,
+        keyring=runner.runner.ctx.artifacts.keyring,
     )
     # The runner keeps its state backend on S3 directly; only artifacts go through the link.
     runner.runner.ctx.artifacts = store

@@ -180,14 +180,16 @@ class ClaimJobRequest(_message.Message):
     def __init__(self, runner_id: _Optional[str] = ..., lease_seconds: _Optional[int] = ...) -> None: ...
 
 class ClaimJobResponse(_message.Message):
-    __slots__ = ("claimed", "job", "lease")
+    __slots__ = ("claimed", "job", "lease", "plan_artifacts")
     CLAIMED_FIELD_NUMBER: _ClassVar[int]
     JOB_FIELD_NUMBER: _ClassVar[int]
     LEASE_FIELD_NUMBER: _ClassVar[int]
+    PLAN_ARTIFACTS_FIELD_NUMBER: _ClassVar[int]
     claimed: bool
     job: Job
     lease: Lease
-    def __init__(self, claimed: _Optional[bool] = ..., job: _Optional[_Union[Job, _Mapping]] = ..., lease: _Optional[_Union[Lease, _Mapping]] = ...) -> None: ...
+    plan_artifacts: _containers.RepeatedCompositeFieldContainer[_events_pb2.Artifact]
+    def __init__(self, claimed: _Optional[bool] = ..., job: _Optional[_Union[Job, _Mapping]] = ..., lease: _Optional[_Union[Lease, _Mapping]] = ..., plan_artifacts: _Optional[_Iterable[_Union[_events_pb2.Artifact, _Mapping]]] = ...) -> None: ...
 
 class HeartbeatRequest(_message.Message):
     __slots__ = ("lease", "state_lock_id")
