@@ -9,12 +9,22 @@ Two streams, created idempotently at start-up by whoever connects first:
   consumed by the one durable pull consumer ``runners`` that every runner shares, so adding
   runners adds throughput. A message only says "something is claimable"; the claim itself
   is atomic in the database, so a duplicate delivery never runs a job twice.
+
+Authentication and authorisation: the embedded stack and the test servers run NATS with
+one user per role (:data:`PERMISSIONS`), credentials generated per data directory and
+carried in each service's ``ALETHIA_NATS_URL`` (``nats://user:password@host:port``). Only
+the snapshot service publishes job events and dispatch and manages the streams; a runner
+publishes only ``log`` events and what its pull consumer needs; ``cli`` only subscribes.
+Each user's replies come on its own inbox prefix (``_INBOX.<user>.``), so no user reads
+another's replies.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import nats
 from nats.aio.client import Client as NATS
@@ -49,12 +59,78 @@ def job_subjects(job_id: str) -> str:
     return f"{EVENTS_SUBJECT_PREFIX}.{job_id}.>"
 
 
+# Subject permissions per NATS user (nats-server ``authorization.users[].permissions``).
+PERMISSIONS: dict[str, dict[str, dict[str, list[str]]]] = {
+    "snapshot": {
+        "publish": {
+            "allow": [f"{EVENTS_SUBJECT_PREFIX}.>", DISPATCH_SUBJECT, "$JS.API.>", "$JS.FC.>", "$JS.ACK.>"],
+            "deny": [f"{EVENTS_SUBJECT_PREFIX}.*.log"],
+        },
+        "subscribe": {"allow": ["_INBOX.snapshot.>"]},
+    },
+    "runner": {
+        "publish": {
+            "allow": [
+                f"{EVENTS_SUBJECT_PREFIX}.*.log",
+                "$JS.API.INFO",
+                f"$JS.API.STREAM.INFO.{EVENTS_STREAM}",
+                f"$JS.API.STREAM.INFO.{DISPATCH_STREAM}",
+                f"$JS.API.CONSUMER.INFO.{DISPATCH_STREAM}.{RUNNERS_CONSUMER}",
+                f"$JS.API.CONSUMER.MSG.NEXT.{DISPATCH_STREAM}.{RUNNERS_CONSUMER}",
+                f"$JS.ACK.{DISPATCH_STREAM}.{RUNNERS_CONSUMER}.>",
+            ]
+        },
+        "subscribe": {"allow": ["_INBOX.runner.>"]},
+    },
+    "cli": {
+        "publish": {"deny": [">"]},
+        "subscribe": {"allow": [f"{EVENTS_SUBJECT_PREFIX}.>", "_INBOX.cli.>"]},
+    },
+    "admin": {},  # the operator: everything (stream maintenance, reading the streams)
+}
+
+
+def server_authorization(passwords: dict[str, str]) -> str:
+    """The ``authorization`` block of a nats-server config for these users (JSON is valid config)."""
+    users = [
+        {
+            "user": user,
+            "password": passwords[user],
+            **({"permissions": PERMISSIONS[user]} if PERMISSIONS[user] else {}),
+        }
+        for user in sorted(passwords)
+    ]
+    return "authorization " + json.dumps({"users": users}, indent=2) + "\n"
+
+
+def user_url(url: str, user: str, password: str) -> str:
+    """``url`` with ``user:password@`` (replacing any credentials it had)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{quote(user, safe='')}:{quote(password, safe='')}@{host}"))
+
+
+def display_url(url: str) -> str:
+    """``url`` without its credentials (for log lines and errors)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]))
+
+
 async def connect(url: str, name: str, **kwargs: Any) -> NATS:
-    """A connection that keeps reconnecting forever: a NATS outage delays, never kills, a service."""
+    """A connection that keeps reconnecting forever: a NATS outage delays, never kills, a service.
+
+    A user in the URL also names the inbox prefix (``_INBOX.<user>``), which that user's
+    permissions allow it to subscribe to.
+    """
 
     async def _on_error(exc: Exception) -> None:
         log.warning("nats: %s", exc)
 
+    user = unquote(urlsplit(url).username or "")
+    if user and "inbox_prefix" not in kwargs:
+        kwargs["inbox_prefix"] = f"_INBOX.{user}"
     return await nats.connect(
         url,
         name=name,
@@ -65,6 +141,13 @@ async def connect(url: str, name: str, **kwargs: Any) -> NATS:
         error_cb=_on_error,
         **kwargs,
     )
+
+
+async def check_streams(js: JetStreamContext) -> None:
+    """Raise unless both streams and the runners consumer exist (a runner never creates them)."""
+    await js.stream_info(EVENTS_STREAM)
+    await js.stream_info(DISPATCH_STREAM)
+    await js.consumer_info(DISPATCH_STREAM, RUNNERS_CONSUMER)
 
 
 async def ensure_streams(js: JetStreamContext, events_max_age_s: float = 7 * 24 * 3600) -> None:

@@ -23,7 +23,8 @@ class CommonSettings(BaseSettings):
     snapshot_addr: str = "127.0.0.1:50052"
     mapper_addr: str = "127.0.0.1:50053"
     executor_addr: str = "127.0.0.1:50054"
-    nats_url: str = "nats://127.0.0.1:4222"
+    # May carry the service's NATS user and password (nats://user:password@host:port).
+    nats_url: str = Field(default="nats://127.0.0.1:4222", repr=False)
     # Runners' own credential: with it set, only its holders may call RunnerService.
     runner_token: str = Field(default="", repr=False)
     # Users: OIDC bearer tokens verified against this JWKS file, issuer and audience; the

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from alethia.stack.infra import NatsServer, SeaweedS3
+from alethia.stack.infra import NatsServer, SeaweedS3, generate_nats_passwords
 
 PG_ADMIN_URL = os.environ.get("ALETHIA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -99,7 +99,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture(scope="session")
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    server = NatsServer(tmp_path_factory.mktemp("nats")).start()
+    # Authenticated like the embedded stack's; ``server.url`` carries the admin user.
+    server = NatsServer(tmp_path_factory.mktemp("nats"), passwords=generate_nats_passwords()).start()
     yield server
     server.stop()
 

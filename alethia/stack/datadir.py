@@ -13,6 +13,8 @@ Layout (all under ``DIR``, default ``./.alethia``)::
     s3-runner-credentials.json  the runner's key pair, scoped to the two buckets
     s3-identities.json          SeaweedFS's ``-s3.config`` holding both
     artifact-keyring.json       the key ring that encrypts job artifacts (AES-256-GCM)
+    nats-credentials.json       NATS password per user (snapshot, runner, cli, admin)
+    nats-auth.conf              nats-server's users and subject permissions
     specs.db           SQLite of the specs service
     snapshot.db        SQLite of the snapshot service (jobs, outbox)
     nats/              JetStream store
@@ -40,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from alethia.crypto import KeyRing
-from alethia.stack.infra import S3Credentials, write_private
+from alethia.stack.infra import NATS_USERS, S3Credentials, generate_nats_passwords, write_private
 
 STACK_FILE = "stack.json"
 LOCK_FILE = "up.lock"
@@ -127,6 +129,22 @@ class DataDir:
     @property
     def s3_runner_credentials_file(self) -> Path:
         return self.root / "s3-runner-credentials.json"
+
+    @property
+    def nats_credentials_file(self) -> Path:
+        return self.root / "nats-credentials.json"
+
+    def nats_passwords(self) -> dict[str, str]:
+        """NATS password per user, generated (0600) on first use."""
+        path = self.nats_credentials_file
+        if path.exists():
+            with contextlib.suppress(ValueError, OSError):
+                stored = json.loads(path.read_text())
+                if isinstance(stored, dict) and set(NATS_USERS) <= set(stored):
+                    return {str(k): str(v) for k, v in stored.items()}
+        passwords = generate_nats_passwords()
+        write_private(path, json.dumps(passwords, indent=2) + "\n")
+        return passwords
 
     @property
     def artifact_keyring_file(self) -> Path:
@@ -291,9 +309,12 @@ class StackInfo:
     gateway_token_file: str = ""  # the local admin user's token (for the gateway and the CLI)
     # JSON {"access_key", "secret_key"} of the S3 admin ("" when the S3 store is external)
     s3_credentials_file: str = ""
+    # JSON {user: password} of the NATS users ("" when NATS is external)
+    nats_credentials_file: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "nats_credentials_file": self.nats_credentials_file,
             "s3_credentials_file": self.s3_credentials_file,
             "data_dir": self.data_dir,
             "pid": self.pid,
@@ -328,4 +349,5 @@ class StackInfo:
             gateway=str(data.get("gateway", "")),
             gateway_token_file=str(data.get("gateway_token_file", "")),
             s3_credentials_file=str(data.get("s3_credentials_file", "")),
+            nats_credentials_file=str(data.get("nats_credentials_file", "")),
         )

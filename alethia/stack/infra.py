@@ -142,19 +142,47 @@ class ManagedProcess:
             self.proc.wait()
 
 
+NATS_USERS = ("snapshot", "runner", "cli", "admin")
+
+
+def generate_nats_passwords() -> dict[str, str]:
+    """A fresh random password for each NATS user (see ``alethia.messaging.PERMISSIONS``)."""
+    return {user: secrets.token_urlsafe(24) for user in NATS_USERS}
+
+
 @dataclass
 class NatsServer:
-    """``nats-server`` with JetStream, its store on disk under ``data_dir``."""
+    """``nats-server`` with JetStream, its store on disk under ``data_dir``.
+
+    With ``passwords`` (user -> password) it runs authenticated and authorised: a config
+    file (0600, next to the store) holds the users and their subject permissions from
+    :data:`alethia.messaging.PERMISSIONS`; anonymous clients are refused.
+    """
 
     data_dir: Path
     port: int = 0
     host: str = "127.0.0.1"
     process: ManagedProcess | None = None
     die_with_parent: bool = False
+    passwords: dict[str, str] | None = field(default=None, repr=False)
+
+    @property
+    def address(self) -> str:
+        """The URL without credentials (what is shown and recorded)."""
+        return f"nats://{self.host}:{self.port}"
 
     @property
     def url(self) -> str:
-        return f"nats://{self.host}:{self.port}"
+        """A URL with full permissions: the admin's when authenticated (tests, operators)."""
+        return self.url_for("admin") if self.passwords else self.address
+
+    def url_for(self, user: str) -> str:
+        """The URL carrying ``user``'s credentials (that user's permissions apply)."""
+        from alethia.messaging import user_url
+
+        if not self.passwords:
+            return self.address
+        return user_url(self.address, user, self.passwords[user])
 
     def start(self, timeout: float = 20.0) -> NatsServer:
         self.port = self.port or free_port()
@@ -165,6 +193,12 @@ class NatsServer:
             "-js", "-sd", str(self.data_dir / "jetstream"),
             "--server_name", f"alethia-{self.port}",
         ]  # fmt: skip
+        if self.passwords:
+            from alethia.messaging import server_authorization
+
+            config = self.data_dir.parent / f"{self.data_dir.name}-auth.conf"
+            write_private(config, server_authorization(self.passwords))
+            argv += ["-c", str(config)]
         self.process = ManagedProcess(
             argv, self.data_dir / "nats-server.log", die_with_parent=self.die_with_parent
         )

@@ -144,7 +144,7 @@ class Stack:
         external = self.config.env.get("ALETHIA_NATS_URL")
         if external:
             return external
-        return self.nats.url if self.nats else ""
+        return self.nats.address if self.nats else ""
 
     @property
     def s3_endpoint(self) -> str:
@@ -194,6 +194,11 @@ class Stack:
             "ALETHIA_NATS_URL": self.nats_url,
             "ALETHIA_S3_ENDPOINT": self.s3_endpoint,
         }
+        if self.nats is not None and self.nats.passwords:
+            # Our NATS: each service connects as its own user (only these two use NATS).
+            user = {"snapshot": "snapshot", "executor": "runner"}.get(name)
+            if user:
+                forced["ALETHIA_NATS_URL"] = self.nats.url_for(user)
         if self.s3 is not None and self.s3.runner is not None and name == "executor":
             # The S3 store is ours: the runner gets the key scoped to its two buckets.
             forced["ALETHIA_S3_ACCESS_KEY"] = self.s3.runner.access_key
@@ -303,7 +308,9 @@ class Stack:
             port = self.ports.reserve()
             log = self.data.root / "nats" / "nats-server.log"
             offset = _size(log)
-            nats = NatsServer(self.data.root / "nats", port=port, die_with_parent=True)
+            nats = NatsServer(
+                self.data.root / "nats", port=port, die_with_parent=True, passwords=self.data.nats_passwords()
+            )
             try:
                 self.nats = nats.start(timeout=max(1.0, deadline - time.monotonic()))
                 return
@@ -426,6 +433,7 @@ class Stack:
             gateway=self.gateway.url if self.gateway else "",
             gateway_token_file=str(self.data.gateway_token_file) if self.gateway else "",
             s3_credentials_file=str(self.data.s3_credentials_file) if self.s3 is not None else "",
+            nats_credentials_file=str(self.data.nats_credentials_file) if self.nats is not None else "",
         )
         self.info.write(self.data.stack_file)
         return self.info

@@ -67,11 +67,13 @@ async def _nats(settings: ExecutorSettings) -> tuple[object | None, object | Non
             NATS_FIRST_TRY_SECONDS,
         )
         js = nc.jetstream()
-        await messaging.ensure_streams(js)
+        # The snapshot service creates the streams; a runner may only look (its NATS user
+        # has no right to manage streams).
+        await messaging.check_streams(js)
         return nc, js
     except Exception as exc:
         log.warning("NATS unavailable at %s (%s): no live logs or dispatch wake-ups, polling only",
-                    settings.nats_url, exc)  # fmt: skip
+                    messaging.display_url(settings.nats_url), exc)  # fmt: skip
         return None, None
 
 
@@ -81,15 +83,15 @@ async def _attach_nats_later(settings: ExecutorSettings, ctx: ExecutorContext, r
     js = nc.jetstream()  # type: ignore[attr-defined]
     while True:
         try:
-            await messaging.ensure_streams(js)
+            await messaging.check_streams(js)
             break
-        except Exception as exc:  # JetStream not ready yet
+        except Exception as exc:  # JetStream not ready yet, or the streams not created yet
             log.debug("nats: creating streams failed (%s); retrying", type(exc).__name__)
             await asyncio.sleep(1.0)
     ctx.js = js  # jobs started from now on publish live logs
     runner.js = js  # the next wait for work subscribes to dispatch
     log.info("runner %s: NATS reachable at %s; live logs and dispatch wake-ups on", settings.runner_id,
-             settings.nats_url)  # fmt: skip
+             messaging.display_url(settings.nats_url))  # fmt: skip
     return nc
 
 

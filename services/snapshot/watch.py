@@ -13,11 +13,12 @@ import logging
 from collections.abc import AsyncIterator
 
 import nats.errors
+from google.protobuf.message import DecodeError
 from nats.js.api import DeliverPolicy
 
 from alethia.errors import Unavailable
 from alethia.events.v1 import events_pb2
-from alethia.messaging import job_subjects
+from alethia.messaging import job_subject, job_subjects
 from services.snapshot import store
 from services.snapshot.events import terminal_event_from_row
 from services.snapshot.job_queue import JobQueue, is_terminal
@@ -25,6 +26,35 @@ from services.snapshot.jobs import TERMINAL_EVENT_TYPES
 from services.snapshot.relay import NatsLink
 
 log = logging.getLogger(__name__)
+
+
+def decode_event(subject: str, data: bytes, job_id: str) -> events_pb2.JobEvent | None:
+    """The event in a message of ``job_id``'s subjects, or None (one warning line) when it is not one.
+
+    A message that does not decode, names another job, or whose type is not the one its
+    subject says (``alethia.jobs.<id>.<type>``: NATS permissions decide who may publish on
+    which subject, so a runner's ``log`` subject can never carry a ``succeeded``) is dropped:
+    never a traceback, never shown as a job state.
+    """
+    ev = events_pb2.JobEvent()
+    try:
+        ev.ParseFromString(data)
+    except (DecodeError, ValueError):
+        log.warning(
+            "watch %s: dropped a message on %s that is not a job event (%d bytes)", job_id, subject, len(data)
+        )
+        return None
+    expected_type = subject.rsplit(".", 1)[-1]
+    if ev.job_id != job_id or ev.type != expected_type or subject != job_subject(job_id, expected_type):
+        log.warning(
+            "watch %s: dropped a message on %s claiming job %r type %r",
+            job_id,
+            subject,
+            ev.job_id[:64],
+            ev.type[:32],
+        )
+        return None
+    return ev
 
 
 async def watch_job(
@@ -66,8 +96,9 @@ async def watch_job(
                 else:
                     quiet = 0
                 continue
-            ev = events_pb2.JobEvent()
-            ev.ParseFromString(msg.data)
+            ev = decode_event(msg.subject, msg.data, job_id)
+            if ev is None:
+                continue
             if ev.type == "log" and not include_logs:
                 continue
             yield ev

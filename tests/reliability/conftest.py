@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from alethia.stack.infra import NatsServer
+from alethia.stack.infra import NatsServer, generate_nats_passwords
 
 from .harness import Pipeline
 
@@ -45,7 +45,7 @@ def no_internal_answers() -> Iterator[None]:
 @pytest.fixture
 def own_nats(tmp_path: Path) -> Iterator[NatsServer]:
     """A NATS server of this test alone (so it can be stopped and its streams counted)."""
-    server = NatsServer(tmp_path / "nats").start()
+    server = NatsServer(tmp_path / "nats", passwords=generate_nats_passwords()).start()
     yield server
     server.stop()
 

@@ -50,6 +50,7 @@ class Stack:
     channel: grpc.aio.Channel
     identity_id: str
     nats_url: str
+    runner_nats_url: str = ""
 
 
 @pytest.fixture(scope="module", params=["postgres", "sqlite"])
@@ -72,7 +73,7 @@ async def stack(
             database_url=db,
             listen="127.0.0.1:0",
             specs_addr=specs_svc.address,
-            nats_url=nats_server.url,
+            nats_url=nats_server.url_for("snapshot"),  # its own NATS user, as in the stack
             git_tokens_file=str(tokens),
             relay_poll_seconds=0.2,
             rescue_interval_seconds=0.3,
@@ -92,6 +93,7 @@ async def stack(
         channel,
         identity.id,
         nats_server.url,
+        nats_server.url_for("runner"),
     )
     await channel.close()
     await spec_channel.close()
@@ -350,6 +352,42 @@ async def test_watch_job_streams_from_the_start_to_the_terminal_event(stack: Sta
     assert replay[types.index("log")].log.message == "Plan: 3 to add"
     missing = await rpc_error(_watch(stack, "no-such-job"))
     assert missing.code == grpc.StatusCode.NOT_FOUND
+
+
+async def test_watch_drops_undecodable_and_mistyped_messages_with_one_warning(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What a runner can put on its log subject never shows as a job state, and never a traceback."""
+    from alethia.messaging import connect as nats_connect
+
+    spec = await new_spec(stack)
+    job = await stack.snapshot.QueueJob(snapshot_pb2.QueueJobRequest(spec_id=spec.id, type=PLAN))
+    claim = await stack.runner.ClaimJob(snapshot_pb2.ClaimJobRequest(runner_id="w"))
+    assert claim.job.id == job.id
+    nc = await nats_connect(stack.runner_nats_url, "hostile-runner")
+    js = nc.jetstream()
+    subject = job_subject(job.id, "log")
+    fake_end = events_pb2.JobEvent(
+        event_id="x1", job_id=job.id, type="succeeded", status=events_pb2.SUCCEEDED
+    )
+    other_job = events_pb2.JobEvent(event_id="x2", job_id="another-job", type="log")
+    good = events_pb2.JobEvent(event_id="x3", job_id=job.id, type="log")
+    good.log.message = "a real line"
+    for payload in (b"\xff\xfe not a protobuf \x00\x01", fake_end.SerializeToString(), other_job.SerializeToString(),
+                    good.SerializeToString()):  # fmt: skip
+        await js.publish(subject, payload)
+    await nc.close()
+    result = snapshot_pb2.JobResult(status=events_pb2.SUCCEEDED)
+    await stack.runner.CompleteJob(snapshot_pb2.CompleteJobRequest(lease=claim.lease, result=result))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="services.snapshot.watch"):
+        events = await asyncio.wait_for(_watch(stack, job.id, include_logs=True), 30)
+    assert [e.type for e in events if e.type != "log"] == ["queued", "started", "planned", "succeeded"]
+    assert [e.log.message for e in events if e.type == "log"] == ["a real line"]
+    assert [e.event_id for e in events if e.type == "succeeded"] != ["x1"], "the forged end was not shown"
+    dropped = [r for r in caplog.records if r.name == "services.snapshot.watch"]
+    assert len(dropped) == 3 and all(r.levelno == logging.WARNING and not r.exc_info for r in dropped)
+    assert all(len(r.getMessage().splitlines()) == 1 for r in dropped)
 
 
 async def _stream_payloads(nats_url: str) -> list[bytes]:
