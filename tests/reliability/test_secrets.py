@@ -9,7 +9,10 @@ key). Then everything the pipeline wrote is scanned for every secret (raw, and t
 - every message (data and headers) in both NATS streams,
 - every object in both buckets (the Terraform state itself excepted for the sensitive
   output values: Terraform keeps outputs in state by design; the state bucket is the
-  protected store, see docs/security.md),
+  protected store, see docs/security.md), as stored and decompressed (zip members, gzip);
+- every artifact decrypted with the runners' key ring, zip members too (the plan file's
+  embedded state excepted for sensitive output values, like the state object: that is
+  what the artifact encryption protects),
 - every log line of the services and the runner (captured at DEBUG), the job messages the
   API returns, the runner's leftover work files and the apps repository's history.
 
@@ -24,9 +27,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
+import io
 import json
 import secrets
 import subprocess
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +91,21 @@ async def _table_rows(url: str) -> list[bytes]:
         await conn.close()
 
 
+def _is_container(blob: bytes) -> bool:
+    return zipfile.is_zipfile(io.BytesIO(blob)) or blob[:2] == b"\x1f\x8b"
+
+
+def _decompressed(blob: bytes) -> list[bytes]:
+    """The blob, plus every zip member (a plan file is a zip) or its gunzipped bytes."""
+    out = [blob]
+    if zipfile.is_zipfile(io.BytesIO(blob)):
+        with zipfile.ZipFile(io.BytesIO(blob)) as z:
+            out += [z.read(name) for name in z.namelist()]
+    elif blob[:2] == b"\x1f\x8b":
+        out.append(gzip.decompress(blob))
+    return out
+
+
 def _files(root: Path) -> list[bytes]:
     return [p.read_bytes() for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
@@ -125,7 +146,12 @@ async def test_no_secret_anywhere_after_a_full_run(make_pipeline: Any, pg_pair: 
     for stream in (EVENTS_STREAM, DISPATCH_STREAM):
         for subject, headers, data in await stream_messages(p.nats_url, stream):
             messages.append(subject.encode() + json.dumps(headers).encode() + data)
-    artifacts = [p.get_object("alethia-artifacts", k) for k in p.keys("alethia-artifacts")]
+    artifact_keys = p.keys("alethia-artifacts")
+    stored = [p.get_object("alethia-artifacts", k) for k in artifact_keys]
+    artifacts = [part for blob in stored for part in _decompressed(blob)]
+    decrypted = {k: _decompressed(p.artifact(k)) for k in artifact_keys}
+    opened_plans = [part for k, parts in decrypted.items() if k.endswith("/plan.tfplan") for part in parts]
+    opened_rest = [part for k, parts in decrypted.items() if not k.endswith("/plan.tfplan") for part in parts]
     state_objects = [p.get_object("alethia-state", k) for k in p.keys("alethia-state")]
     api = [j.SerializeToString() for j in (await p.get(plan.id), await p.get(deploy.id))]
     log_lines = [line.encode() for line in logs.lines]
@@ -143,6 +169,8 @@ async def test_no_secret_anywhere_after_a_full_run(make_pipeline: Any, pg_pair: 
         "tables": _count(rows, everything),
         "nats": _count(messages, everything),
         "artifacts": _count(artifacts, everything),
+        "artifacts decrypted": _count(opened_rest, everything),
+        "plan files decrypted (tokens only)": _count(opened_plans, always),
         "state (tokens only)": _count(state_objects, always),
         "api": _count(api, everything),
         "logs": _count(log_lines, everything),
@@ -153,6 +181,8 @@ async def test_no_secret_anywhere_after_a_full_run(make_pipeline: Any, pg_pair: 
     assert leaks == {}, leaks
     # Positive controls: the scan looked at real data.
     assert rows and messages and artifacts and log_lines
+    assert len(opened_plans) > 1, "the plan file was opened and its zip members scanned"
+    assert not any(_is_container(b) for b in stored), "every artifact is stored encrypted"
     assert any(v.encode() in b for b in state_objects for v in sensitive.values()), "state holds the value"
     assert any(b"(sensitive)" in r for r in rows), "outputs are stored, redacted"
     assert b"clusters/secrets" in git[0]
@@ -163,7 +193,8 @@ async def test_no_secret_anywhere_after_a_full_run(make_pipeline: Any, pg_pair: 
                 "secrets": len(everything),
                 "rows": len(rows),
                 "nats_messages": len(messages),
-                "objects": len(artifacts) + len(state_objects),
+                "objects": len(stored) + len(state_objects),
+                "decrypted_parts": sum(len(v) for v in decrypted.values()),
                 "log_lines": len(log_lines),
                 "occurrences": 0,
             }
