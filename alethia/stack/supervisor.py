@@ -216,6 +216,7 @@ class Stack:
             "ALETHIA_GIT_ALLOWED_HOSTS": DEMO_GIT_HOST,
             "ALETHIA_WORK_DIR": str(self.data.work),
             "ALETHIA_ARTIFACT_KEY": f"file:{self.data.artifact_keyring_file}",
+            "ALETHIA_S3_STATE_ENCRYPT": "true",  # SeaweedFS supports SSE-S3
             "ALETHIA_RUNNER_DRAIN_GRACE_SECONDS": str(LOCAL_DRAIN_GRACE_SECONDS),
         }
         env.update(forced)

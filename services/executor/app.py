@@ -120,6 +120,10 @@ async def start(settings: ExecutorSettings) -> ExecutorService:
         endpoint=settings.s3_endpoint,
         access_key=settings.s3_access_key,
         secret_key=settings.s3_secret_key,
+        # auto: AWS S3 always supports SSE; another store only when told (SeaweedFS does).
+        encrypt=settings.s3_state_encrypt == "true"
+        or (settings.s3_state_encrypt == "auto" and not settings.s3_endpoint),
+        kms_key_id=settings.s3_state_kms_key_id,
     )
     # The runner's environment is read here, once: children get only what they need.
     child_env = ChildEnvironments.build(

@@ -60,6 +60,10 @@ class S3Backend:
     endpoint: str = ""  # empty: AWS S3
     access_key: str = ""
     secret_key: str = ""
+    # Server-side encryption of the state object: ``encrypt`` (SSE-S3, or SSE-KMS with
+    # ``kms_key_id``). The state holds every resource attribute, sensitive ones included.
+    encrypt: bool = False
+    kms_key_id: str = ""
 
 
 def backend_config(backend: S3Backend, key: str) -> tuple[str, ...]:
@@ -74,6 +78,10 @@ def backend_config(backend: S3Backend, key: str) -> tuple[str, ...]:
         f"region={backend.region}",
         "use_lockfile=true",
     ]
+    if backend.encrypt or backend.kms_key_id:
+        pairs.append("encrypt=true")
+    if backend.kms_key_id:
+        pairs.append(f"kms_key_id={backend.kms_key_id}")
     if backend.endpoint:
         pairs += [
             f'endpoints={{s3="{backend.endpoint}"}}',

@@ -116,6 +116,7 @@ class Stack:
             "plugin_cache_dir": str(self.tmp / "plugin-cache"),
             "git_url_rewrite": f"https://git.example.com/=file://{self.tmp / 'git'}/",
             "artifact_key": keyring_reference(self.tmp / "keys"),
+            "s3_state_encrypt": "true",
             "runner_id": "runner-inproc",
         }
         values.update(overrides)

@@ -114,6 +114,8 @@ async def test_plan_deploy_destroy(stack: Stack) -> None:
     assert stack.keys("alethia-state", key.rsplit("/", 1)[0]) == [key]
     state = state_doc(stack, key)
     assert any(r["name"] == "cluster" for r in state["resources"])
+    # Terraform wrote it with server-side encryption (the backend's encrypt=true).
+    assert stack.s3().head_object(Bucket="alethia-state", Key=key)["ServerSideEncryption"] == "AES256"
     # Outputs: sensitive ones redacted.
     outputs = {o.name: o for o in deploy.outputs}
     assert json.loads(outputs["cluster_name"].value_json) == "payments-prod-eks".replace("payments", "cycle")

@@ -130,6 +130,10 @@ def test_state_key_and_backend_config() -> None:
     assert backend_env(backend)["AWS_SECRET_ACCESS_KEY"] == "SK"
     aws = backend_config(S3Backend("b"), "k")
     assert not any(p.startswith(("endpoints", "use_path_style", "skip_")) for p in aws)
+    assert "encrypt=true" not in pairs
+    assert "encrypt=true" in backend_config(S3Backend("b", encrypt=True), "k")
+    kms = backend_config(S3Backend("b", kms_key_id="arn:aws:kms:us-east-1:1:key/x"), "k")
+    assert "encrypt=true" in kms and "kms_key_id=arn:aws:kms:us-east-1:1:key/x" in kms
 
 
 PLAN = {
