@@ -6,6 +6,11 @@
   racing on the first start.
 - ``python -m alethia.stack.bootstrap buckets``: create the Terraform state and artifact
   buckets on the S3 store if they are missing (idempotent).
+- ``python -m alethia.stack.bootstrap secrets DIR``: generate a deployment's credentials
+  into ``DIR`` (0700, files 0600): ``nats-auth.conf`` (NATS users and subject
+  permissions), ``s3-identities.json`` (SeaweedFS admin + bucket-scoped runner),
+  ``artifact-keyring.json`` and ``compose.env`` with the matching passwords and keys for
+  ``docker compose --env-file``. Existing files are kept (rotation is deliberate).
 
 Settings are the services' own variables: ``ALETHIA_SPECS_DATABASE_URL``,
 ``ALETHIA_SNAPSHOT_DATABASE_URL``, ``ALETHIA_S3_ENDPOINT``, ``ALETHIA_S3_ACCESS_KEY``,
@@ -16,7 +21,9 @@ Settings are the services' own variables: ``ALETHIA_SPECS_DATABASE_URL``,
 from __future__ import annotations
 
 import importlib
+import json
 import os
+import secrets
 import sys
 import time
 from collections.abc import Mapping
@@ -104,6 +111,45 @@ def _ensure_bucket(s3: Any, name: str) -> None:
             raise
 
 
+def generate_secrets(directory: Path) -> list[str]:
+    """Write a deployment's credentials into ``directory`` (see the module docstring).
+
+    Returns the files written; an existing ``compose.env`` means the directory is already
+    set up and nothing is overwritten.
+    """
+    from alethia.crypto import KeyRing
+    from alethia.messaging import server_authorization
+    from alethia.stack.infra import S3Credentials, generate_nats_passwords, seaweed_identities, write_private
+
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    env_file = directory / "compose.env"
+    if env_file.exists():
+        return []
+    passwords = generate_nats_passwords()
+    admin, runner = S3Credentials.generate("alethia-admin"), S3Credentials.generate("alethia-runner")
+    buckets = ("alethia-state", "alethia-artifacts")
+    files = {
+        "nats-auth.conf": server_authorization(passwords),
+        "s3-identities.json": json.dumps(seaweed_identities(admin, runner, buckets), indent=2) + "\n",
+        "artifact-keyring.json": KeyRing.generate().to_json(),
+    }
+    for name, text in files.items():
+        write_private(directory / name, text)
+    env = {
+        "ALETHIA_SECRETS_DIR": str(directory.resolve()),
+        "ALETHIA_SERVICE_TOKEN": secrets.token_urlsafe(32),
+        "ALETHIA_NATS_SNAPSHOT_PASSWORD": passwords["snapshot"],
+        "ALETHIA_NATS_RUNNER_PASSWORD": passwords["runner"],
+        "ALETHIA_S3_ADMIN_ACCESS_KEY": admin.access_key,
+        "ALETHIA_S3_ADMIN_SECRET_KEY": admin.secret_key,
+        "ALETHIA_S3_ACCESS_KEY": runner.access_key,
+        "ALETHIA_S3_SECRET_KEY": runner.secret_key,
+    }
+    write_private(env_file, "".join(f"{k}={v}\n" for k, v in env.items()))
+    return [*files, env_file.name]
+
+
 def main(argv: list[str]) -> int:
     if argv == ["migrate"]:
         print("migrated:", ", ".join(migrate(os.environ)) or "nothing (no database URL set)")
@@ -111,7 +157,11 @@ def main(argv: list[str]) -> int:
     if argv == ["buckets"]:
         print("buckets:", ", ".join(create_buckets(os.environ)))
         return 0
-    sys.stderr.write("usage: python -m alethia.stack.bootstrap migrate|buckets\n")
+    if len(argv) == 2 and argv[0] == "secrets":
+        written = generate_secrets(Path(argv[1]))
+        print("secrets:", ", ".join(written) or f"kept (already in {argv[1]})")
+        return 0
+    sys.stderr.write("usage: python -m alethia.stack.bootstrap migrate|buckets|secrets DIR\n")
     return 2
 
 

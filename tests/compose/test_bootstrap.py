@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
+from pathlib import Path
 
 import boto3
 
@@ -67,3 +69,26 @@ def test_buckets_job_creates_missing_buckets_idempotently(s3_server) -> None:  #
     for name in (state, artifacts):
         s3.put_object(Bucket=name, Key="probe", Body=b"1")  # the bucket exists and takes writes
         assert s3.get_object(Bucket=name, Key="probe")["Body"].read() == b"1"
+
+
+def test_secrets_job_writes_private_matching_credentials(tmp_path: Path) -> None:
+    """``bootstrap secrets DIR``: what compose mounts and interpolates, owner-only, consistent."""
+    from alethia.crypto import KeyRing
+    from alethia.messaging import PERMISSIONS
+
+    target = tmp_path / "secrets"
+    written = bootstrap.generate_secrets(target)
+    assert sorted(written) == ["artifact-keyring.json", "compose.env", "nats-auth.conf", "s3-identities.json"]
+    assert target.stat().st_mode & 0o777 == 0o700
+    assert all((target / n).stat().st_mode & 0o777 == 0o600 for n in written)
+    env = dict(line.split("=", 1) for line in (target / "compose.env").read_text().splitlines())
+    identities = json.loads((target / "s3-identities.json").read_text())["identities"]
+    keys = {i["name"]: i["credentials"][0]["accessKey"] for i in identities}
+    assert keys == {"admin": env["ALETHIA_S3_ADMIN_ACCESS_KEY"], "runner": env["ALETHIA_S3_ACCESS_KEY"]}
+    nats_conf = (target / "nats-auth.conf").read_text()
+    assert (
+        env["ALETHIA_NATS_RUNNER_PASSWORD"] in nats_conf
+        and json.dumps(PERMISSIONS["runner"]["publish"]["allow"][0]) in nats_conf
+    )
+    KeyRing.from_reference(f"file:{target / 'artifact-keyring.json'}", {})
+    assert bootstrap.generate_secrets(target) == [], "kept: a second run overwrites nothing"
