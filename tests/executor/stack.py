@@ -38,6 +38,7 @@ GIT_TOKEN = "ghp_E2eSecretToken0123456789abcdef"
 S3_ACCESS = TEST_S3_RUNNER.access_key
 S3_SECRET = TEST_S3_RUNNER.secret_key
 REPO_URL = "https://git.example.com/platform/apps.git"
+OTHER_GIT_HOST = "git.elsewhere.example"
 TERMINAL = {events_pb2.SUCCEEDED, events_pb2.FAILED, events_pb2.CANCELLED, events_pb2.ERRORED}
 
 
@@ -69,7 +70,11 @@ class Stack:
         from alethia.stack.infra import free_port
 
         snapshot_addr = f"127.0.0.1:{free_port()}"  # the specs service asks it before a delete
-        self.specs = await start_specs(self.specs_db, snapshot_addr=snapshot_addr)
+        # A second allowed host for which no git token was issued (the snapshot service's
+        # token is bound to git.example.com).
+        self.specs = await start_specs(
+            self.specs_db, snapshot_addr=snapshot_addr, git_allowed_hosts=f"git.example.com,{OTHER_GIT_HOST}"
+        )
         self.services.append(self.specs)
         self.mapper = await start_mapper(MapperSettings(listen="127.0.0.1:0"))
         self.services.append(self.mapper)
@@ -147,10 +152,10 @@ class Stack:
 
     # ------------------------------------------------------------------ helpers
 
-    async def create_spec(self, project: str, **overrides: Any) -> specs_pb2.Spec:
+    async def create_spec(self, project: str, repo_url: str = REPO_URL, **overrides: Any) -> specs_pb2.Spec:
         """A full AWS Spec (apps repository included) in its own workspace."""
         data = full_spec_dict("aws", project_name=project, cloud_identity_id=self.identity_id, **overrides)
-        data["repositories"] = [{"url": REPO_URL, "branch": "main", "path": f"clusters/{project}"}]
+        data["repositories"] = [{"url": repo_url, "branch": "main", "path": f"clusters/{project}"}]
         return await self.spec_stub.CreateSpec(specs_pb2.CreateSpecRequest(spec=spec_from_dict(data)))
 
     async def queue(self, spec_id: str, jtype: int, plan_job_id: str = "") -> snapshot_pb2.Job:

@@ -7,16 +7,18 @@ import hashlib
 import json
 from collections.abc import AsyncIterator
 
+import grpc
 import pytest
 
 from alethia.crypto import MAGIC
 from alethia.events.v1 import events_pb2
 from alethia.executor.v1 import executor_pb2, executor_pb2_grpc
 from alethia.rpc.client import connect
+from alethia.rpc.status import from_rpc_error
 from alethia.snapshot.v1 import snapshot_pb2
 from tests.fixtures.s3 import TEST_KEYRING
 
-from .stack import GIT_TOKEN, S3_SECRET, Stack, database_text, git_out, state_doc
+from .stack import GIT_TOKEN, OTHER_GIT_HOST, S3_SECRET, Stack, database_text, git_out, state_doc
 
 PLAN, DEPLOY, DESTROY = events_pb2.PLAN, events_pb2.DEPLOY, events_pb2.DESTROY
 
@@ -225,6 +227,22 @@ async def test_tampered_or_swapped_plan_never_reaches_apply(stack: Stack) -> Non
     s3.put_object(Bucket="alethia-artifacts", Key=mkey, Body=original_manifest)
     ok = await stack.run(spec.id, DEPLOY, plan_job_id=plan.id)
     assert ok.status == events_pb2.SUCCEEDED, ok.error
+
+
+async def test_a_repository_on_another_host_gets_no_token(stack: Stack) -> None:
+    """The token was issued for git.example.com; a Spec pointing at another (allowed) host gets none."""
+    spec = await stack.create_spec("elsewhere", repo_url=f"https://{OTHER_GIT_HOST}/platform/apps.git")
+    deploy = await stack.run(spec.id, DEPLOY)
+    steps = {s.name: s for s in deploy.post_apply_steps}
+    assert steps["gitops"].status == "failed", steps["gitops"]
+    assert f"no git token is configured for host {OTHER_GIT_HOST}" in steps["gitops"].detail
+    assert GIT_TOKEN not in deploy.error and GIT_TOKEN not in steps["gitops"].detail
+    # The Spec service refuses a host off the platform's list outright, naming the field.
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stack.create_spec("attacker", repo_url="https://git.attacker.example.net/platform/apps.git")
+    err = from_rpc_error(info.value)
+    assert err.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert [v.field for v in err.violations] == ["repositories[0].url"]
 
 
 async def test_one_workspace_runs_in_order_different_workspaces_in_parallel(stack: Stack) -> None:
