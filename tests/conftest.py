@@ -107,8 +107,10 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer
 
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
-    from tests.fixtures.s3 import TEST_S3_ADMIN, TEST_S3_RUNNER
+    from tests.fixtures.s3 import TEST_S3_ADMIN, TEST_S3_RUNNER, TEST_S3_TERRAFORM
 
-    server = SeaweedS3(tmp_path_factory.mktemp("s3"), admin=TEST_S3_ADMIN, runner=TEST_S3_RUNNER).start()
+    server = SeaweedS3(
+        tmp_path_factory.mktemp("s3"), admin=TEST_S3_ADMIN, runner=TEST_S3_RUNNER, terraform=TEST_S3_TERRAFORM
+    ).start()
     yield server
     server.stop()

@@ -11,6 +11,7 @@ Layout (all under ``DIR``, default ``./.alethia``)::
     git-tokens.json    git token per host for the local demo git host (mode 0600)
     s3-credentials.json         SeaweedFS admin key pair, for operators (``aws s3``, boto3)
     s3-runner-credentials.json  the runner's key pair, scoped to the two buckets
+    s3-terraform-credentials.json  Terraform's key pair, scoped to the state bucket
     s3-identities.json          SeaweedFS's ``-s3.config`` holding both
     artifact-keyring.json       the key ring that encrypts job artifacts (AES-256-GCM)
     nats-credentials.json       NATS password per user (snapshot, runner, cli, admin)
@@ -198,8 +199,8 @@ class DataDir:
         self.root.chmod(0o700)
 
     def s3_credentials(self, who: str) -> S3Credentials:
-        """The stored S3 key pair of ``who`` (``admin`` or ``runner``), generated (0600) on first use."""
-        path = self.s3_credentials_file if who == "admin" else self.s3_runner_credentials_file
+        """The stored S3 key pair of ``who`` (``admin``, ``runner``, ``terraform``), generated (0600) once."""
+        path = self.s3_credentials_file if who == "admin" else self.root / f"s3-{who}-credentials.json"
         if path.exists():
             with contextlib.suppress(ValueError, OSError):
                 return S3Credentials.from_json(json.loads(path.read_text()))

@@ -250,13 +250,17 @@ def write_private(path: Path, text: str) -> None:
 
 
 def seaweed_identities(
-    admin: S3Credentials, runner: S3Credentials | None, buckets: tuple[str, ...]
+    admin: S3Credentials,
+    runner: S3Credentials | None,
+    buckets: tuple[str, ...],
+    terraform: S3Credentials | None = None,
 ) -> dict[str, object]:
-    """SeaweedFS's ``-s3.config`` document: an admin, and a runner scoped to the buckets.
+    """SeaweedFS's ``-s3.config`` document: an admin, a runner scoped to the buckets, Terraform's.
 
     With identities configured SeaweedFS refuses anonymous requests. The runner may read,
     write (delete included), list and tag objects of the pipeline's buckets, but cannot
-    create or delete buckets or manage identities.
+    create or delete buckets or manage identities. ``terraform`` (the key Terraform's S3
+    backend gets) is scoped to the first bucket, the state bucket, alone.
     """
     identities: list[dict[str, object]] = [
         {
@@ -271,6 +275,14 @@ def seaweed_identities(
                 "name": "runner",
                 "credentials": [{"accessKey": runner.access_key, "secretKey": runner.secret_key}],
                 "actions": [f"{a}:{b}" for b in buckets for a in ("Read", "Write", "List", "Tagging")],
+            }
+        )
+    if terraform is not None and buckets:
+        identities.append(
+            {
+                "name": "terraform",
+                "credentials": [{"accessKey": terraform.access_key, "secretKey": terraform.secret_key}],
+                "actions": [f"{a}:{buckets[0]}" for a in ("Read", "Write", "List", "Tagging")],
             }
         )
     return {"identities": identities}
@@ -297,6 +309,7 @@ class SeaweedS3:
     port_source: Callable[[], int] = free_port
     admin: S3Credentials | None = None
     runner: S3Credentials | None = None
+    terraform: S3Credentials | None = None
 
     @property
     def endpoint(self) -> str:
@@ -318,7 +331,8 @@ class SeaweedS3:
             argv.append("-bucket=" + ",".join(self.buckets))
         if self.admin is not None:
             config = self.data_dir.parent / f"{self.data_dir.name}-identities.json"
-            write_private(config, json.dumps(seaweed_identities(self.admin, self.runner, self.buckets)))
+            identities = seaweed_identities(self.admin, self.runner, self.buckets, self.terraform)
+            write_private(config, json.dumps(identities))
             argv.append(f"-s3.config={config}")
         self.process = ManagedProcess(argv, self.data_dir / "weed.log", die_with_parent=self.die_with_parent)
         self.process.start()

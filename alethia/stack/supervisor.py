@@ -203,6 +203,9 @@ class Stack:
             # The S3 store is ours: the runner gets the key scoped to its two buckets.
             forced["ALETHIA_S3_ACCESS_KEY"] = self.s3.runner.access_key
             forced["ALETHIA_S3_SECRET_KEY"] = self.s3.runner.secret_key
+            if self.s3.terraform is not None:  # Terraform's backend: the state bucket only
+                forced["ALETHIA_S3_STATE_ACCESS_KEY"] = self.s3.terraform.access_key
+                forced["ALETHIA_S3_STATE_SECRET_KEY"] = self.s3.terraform.secret_key
         defaults = {
             "ALETHIA_SPECS_DATABASE_URL": self.data.sqlite_url("specs"),
             "ALETHIA_SNAPSHOT_DATABASE_URL": self.data.sqlite_url("snapshot"),
@@ -333,6 +336,7 @@ class Stack:
             port_source=self.ports.reserve,
             admin=self.data.s3_credentials("admin"),
             runner=self.data.s3_credentials("runner"),
+            terraform=self.data.s3_credentials("terraform"),
         ).start(wait=False)
 
     def _wait_s3(self, deadline: float) -> None:

@@ -118,8 +118,8 @@ async def start(settings: ExecutorSettings) -> ExecutorService:
         bucket=settings.s3_state_bucket,
         region=settings.s3_region,
         endpoint=settings.s3_endpoint,
-        access_key=settings.s3_access_key,
-        secret_key=settings.s3_secret_key,
+        access_key=settings.s3_state_access_key or settings.s3_access_key,
+        secret_key=settings.s3_state_secret_key or settings.s3_secret_key,
         # auto: AWS S3 always supports SSE; another store only when told (SeaweedFS does).
         encrypt=settings.s3_state_encrypt == "true"
         or (settings.s3_state_encrypt == "auto" and not settings.s3_endpoint),

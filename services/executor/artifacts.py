@@ -204,6 +204,7 @@ class ArtifactStore:
     ) -> None:
         self.bucket = bucket
         self.keyring = keyring
+        self.secret_key = secret_key  # known so that job logs are redacted of it
         self.attempts = attempts
         self.backoff_seconds = backoff_seconds
         kwargs: dict[str, Any] = {

@@ -157,7 +157,7 @@ class JobExecution:
         self.get_git_token = get_git_token
         self.stage = "prepare"
         self.started = time.time()
-        self.redactor = Redactor([ctx.backend.secret_key])
+        self.redactor = Redactor([ctx.backend.secret_key, ctx.artifacts.secret_key])
         self.publisher = LogPublisher(
             ctx.js,
             job.id,

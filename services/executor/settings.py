@@ -19,6 +19,8 @@
 - ``ALETHIA_RECOVERY_RETRY_SECONDS`` (5): how often kept states are pushed again.
 - ``ALETHIA_S3_ENDPOINT`` (empty = AWS S3), ``ALETHIA_S3_REGION`` (``us-east-1``),
   ``ALETHIA_S3_ACCESS_KEY`` / ``ALETHIA_S3_SECRET_KEY`` (empty = the AWS default chain),
+  ``ALETHIA_S3_STATE_ACCESS_KEY`` / ``ALETHIA_S3_STATE_SECRET_KEY`` (empty = the same): the
+  key Terraform's backend gets, ideally scoped to the state bucket alone,
   ``ALETHIA_S3_STATE_BUCKET`` (``alethia-state``), ``ALETHIA_S3_ARTIFACT_BUCKET``
   (``alethia-artifacts``).
 - ``ALETHIA_ARTIFACT_KEY`` (required): the artifact key ring, ``file:/path/keyring.json`` (or
@@ -74,6 +76,8 @@ class ExecutorSettings(CommonSettings):
     s3_secret_key: str = Field(default="", repr=False)
     s3_state_bucket: str = "alethia-state"
     s3_artifact_bucket: str = "alethia-artifacts"
+    s3_state_access_key: str = Field(default="", repr=False)
+    s3_state_secret_key: str = Field(default="", repr=False)
     s3_state_encrypt: str = Field(default="auto", pattern="^(auto|true|false)$")
     s3_state_kms_key_id: str = ""
     artifact_key: str = ""

@@ -31,7 +31,7 @@ from alethia.snapshot.v1 import snapshot_pb2, snapshot_pb2_grpc
 from alethia.specfile import spec_from_dict
 from alethia.specs.v1 import specs_pb2, specs_pb2_grpc
 from services.executor.settings import ExecutorSettings
-from tests.fixtures.s3 import TEST_S3_RUNNER, keyring_reference, open_artifact
+from tests.fixtures.s3 import TEST_S3_RUNNER, TEST_S3_TERRAFORM, keyring_reference, open_artifact
 from tests.fixtures.specs import create_identity, full_spec_dict, start_specs
 
 GIT_TOKEN = "ghp_E2eSecretToken0123456789abcdef"
@@ -121,6 +121,8 @@ class Stack:
             "plugin_cache_dir": str(self.tmp / "plugin-cache"),
             "git_url_rewrite": f"https://git.example.com/=file://{self.tmp / 'git'}/",
             "artifact_key": keyring_reference(self.tmp / "keys"),
+            "s3_state_access_key": TEST_S3_TERRAFORM.access_key,
+            "s3_state_secret_key": TEST_S3_TERRAFORM.secret_key,
             "s3_state_encrypt": "true",
             "runner_id": "runner-inproc",
         }

@@ -16,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from alethia.stack.infra import S3Credentials
-from tests.fixtures.s3 import TEST_S3_ADMIN, TEST_S3_RUNNER
+from tests.fixtures.s3 import TEST_S3_ADMIN, TEST_S3_RUNNER, TEST_S3_TERRAFORM
 
 
 def _anonymous(method: str, url: str, data: bytes | None = None) -> int:
@@ -67,3 +67,18 @@ def test_runner_identity_is_scoped_to_objects_of_its_buckets(s3_server: Any) -> 
     with pytest.raises(ClientError):
         runner.put_object(Bucket=name, Key="x", Body=b"1")  # not one of the pipeline's buckets
     admin.delete_bucket(Bucket=name)
+
+
+def test_terraform_identity_reaches_the_state_bucket_alone(s3_server: Any) -> None:
+    terraform = s3_server.client(TEST_S3_TERRAFORM)
+    key = f"auth/{uuid.uuid4().hex}"
+    terraform.put_object(Bucket="alethia-state", Key=key, Body=b"state")
+    terraform.delete_object(Bucket="alethia-state", Key=key)
+    for op in (
+        lambda: terraform.get_object(Bucket="alethia-artifacts", Key="jobs/x/plan.tfplan"),
+        lambda: terraform.put_object(Bucket="alethia-artifacts", Key=key, Body=b"forged plan"),
+        lambda: terraform.list_objects_v2(Bucket="alethia-artifacts"),
+    ):
+        with pytest.raises(ClientError) as info:
+            op()
+        assert info.value.response["Error"]["Code"] == "AccessDenied"

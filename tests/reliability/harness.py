@@ -42,7 +42,7 @@ from alethia.specfile import spec_from_dict
 from alethia.specs.v1 import specs_pb2, specs_pb2_grpc
 from alethia.stack.infra import free_port
 from services.executor.settings import ExecutorSettings
-from tests.fixtures.s3 import TEST_S3_RUNNER, keyring_reference, open_artifact
+from tests.fixtures.s3 import TEST_S3_RUNNER, TEST_S3_TERRAFORM, keyring_reference, open_artifact
 from tests.fixtures.specs import create_identity, full_spec_dict, minimal_spec_dict, start_specs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -205,6 +205,8 @@ class Pipeline:
             "plugin_cache_dir": str(self.tmp / "plugin-cache"),
             "git_url_rewrite": f"https://git.example.com/=file://{self.tmp / 'git'}/",
             "artifact_key": keyring_reference(self.tmp / "keys"),
+            "s3_state_access_key": TEST_S3_TERRAFORM.access_key,
+            "s3_state_secret_key": TEST_S3_TERRAFORM.secret_key,
             "runner_id": f"runner-{uuid.uuid4().hex[:6]}",
         }
         values.update(overrides)

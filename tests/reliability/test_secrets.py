@@ -41,6 +41,7 @@ import grpc
 
 from alethia.messaging import DISPATCH_STREAM, EVENTS_STREAM
 from alethia.snapshot.v1 import snapshot_pb2
+from tests.fixtures.s3 import TEST_S3_TERRAFORM
 
 from .harness import (
     DEPLOY,
@@ -137,6 +138,7 @@ async def test_no_secret_anywhere_after_a_full_run(make_pipeline: Any, pg_pair: 
         "git token": _forms(GIT_TOKEN),
         "service token": _forms(SERVICE_TOKEN),
         "s3 secret": _forms(S3_SECRET),
+        "terraform's s3 secret": _forms(TEST_S3_TERRAFORM.secret_key),
     }
     outputs = {f"output {k}": [v.encode()] for k, v in sensitive.items()}
     everything = always | outputs
