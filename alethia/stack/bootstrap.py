@@ -8,7 +8,8 @@
   buckets on the S3 store if they are missing (idempotent).
 - ``python -m alethia.stack.bootstrap secrets DIR``: generate a deployment's credentials
   into ``DIR`` (0700, files 0600): ``nats-auth.conf`` (NATS users and subject
-  permissions), ``s3-identities.json`` (SeaweedFS admin + bucket-scoped runner),
+  permissions), ``s3-identities.json`` (SeaweedFS admin, bucket-scoped runner, and
+  Terraform's identity scoped to the state bucket),
   ``artifact-keyring.json`` and ``compose.env`` with the matching passwords and keys for
   ``docker compose --env-file``. Existing files are kept (rotation is deliberate).
 
@@ -128,10 +129,12 @@ def generate_secrets(directory: Path) -> list[str]:
         return []
     passwords = generate_nats_passwords()
     admin, runner = S3Credentials.generate("alethia-admin"), S3Credentials.generate("alethia-runner")
+    terraform = S3Credentials.generate("alethia-terraform")
     buckets = ("alethia-state", "alethia-artifacts")
+    identities = seaweed_identities(admin, runner, buckets, terraform)
     files = {
         "nats-auth.conf": server_authorization(passwords),
-        "s3-identities.json": json.dumps(seaweed_identities(admin, runner, buckets), indent=2) + "\n",
+        "s3-identities.json": json.dumps(identities, indent=2) + "\n",
         "artifact-keyring.json": KeyRing.generate().to_json(),
     }
     for name, text in files.items():
@@ -145,6 +148,8 @@ def generate_secrets(directory: Path) -> list[str]:
         "ALETHIA_S3_ADMIN_SECRET_KEY": admin.secret_key,
         "ALETHIA_S3_ACCESS_KEY": runner.access_key,
         "ALETHIA_S3_SECRET_KEY": runner.secret_key,
+        "ALETHIA_S3_STATE_ACCESS_KEY": terraform.access_key,
+        "ALETHIA_S3_STATE_SECRET_KEY": terraform.secret_key,
     }
     write_private(env_file, "".join(f"{k}={v}\n" for k, v in env.items()))
     return [*files, env_file.name]

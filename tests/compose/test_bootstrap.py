@@ -84,7 +84,11 @@ def test_secrets_job_writes_private_matching_credentials(tmp_path: Path) -> None
     env = dict(line.split("=", 1) for line in (target / "compose.env").read_text().splitlines())
     identities = json.loads((target / "s3-identities.json").read_text())["identities"]
     keys = {i["name"]: i["credentials"][0]["accessKey"] for i in identities}
-    assert keys == {"admin": env["ALETHIA_S3_ADMIN_ACCESS_KEY"], "runner": env["ALETHIA_S3_ACCESS_KEY"]}
+    assert keys == {
+        "admin": env["ALETHIA_S3_ADMIN_ACCESS_KEY"],
+        "runner": env["ALETHIA_S3_ACCESS_KEY"],
+        "terraform": env["ALETHIA_S3_STATE_ACCESS_KEY"],
+    }
     nats_conf = (target / "nats-auth.conf").read_text()
     assert (
         env["ALETHIA_NATS_RUNNER_PASSWORD"] in nats_conf
