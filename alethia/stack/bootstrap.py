@@ -142,6 +142,7 @@ def generate_secrets(directory: Path) -> list[str]:
     env = {
         "ALETHIA_SECRETS_DIR": str(directory.resolve()),
         "ALETHIA_SERVICE_TOKEN": secrets.token_urlsafe(32),
+        "ALETHIA_RUNNER_TOKEN": secrets.token_urlsafe(32),
         "ALETHIA_NATS_SNAPSHOT_PASSWORD": passwords["snapshot"],
         "ALETHIA_NATS_RUNNER_PASSWORD": passwords["runner"],
         "ALETHIA_S3_ADMIN_ACCESS_KEY": admin.access_key,
