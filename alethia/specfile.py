@@ -360,7 +360,44 @@ def _path_of(stack: list[list[Any]]) -> str:
     return out
 
 
+# Quoted scalars, comments and flow brackets: enough to follow YAML's flow nesting.
+_YAML_FLOW_TOKEN = re.compile(r"""'(?:[^']|'')*'|"(?:[^"\\]|\\.)*"|(?:^|(?<=\s))#[^\n]*|[\[\]{}]""", re.M)
+
+
+def _flow_too_deep(text: str) -> int | None:
+    """Where flow brackets first nest deeper than ``MAX_DEPTH`` (None when they never do).
+
+    PyYAML's scanner looks ahead to the end of a flow collection before it yields the
+    first event inside it, so a file of 100 000 ``[`` costs it seconds; this linear scan
+    finds the spot first, and the event walk then reads only the text up to it.
+    """
+    depth = 0
+    for m in _YAML_FLOW_TOKEN.finditer(text):
+        tok = m.group(0)
+        if tok in ("[", "{"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return m.end()
+        elif tok in ("]", "}"):
+            depth = max(depth - 1, 0)
+    return None
+
+
 def _prescan_yaml(text: str) -> None:
+    """The bounds of :func:`_walk_yaml_events`, without PyYAML's look-ahead over deep flow nesting."""
+    cut = _flow_too_deep(text)
+    if cut is None:
+        _walk_yaml_events(text)
+        return
+    try:
+        _walk_yaml_events(text[:cut])  # stops at the depth limit, naming the path
+    except yaml.YAMLError:
+        pass
+    line = text.count("\n", 0, cut) + 1
+    raise _DocumentTooLarge(f"nested deeper than {MAX_DEPTH} levels", f"line {line}")
+
+
+def _walk_yaml_events(text: str) -> None:
     """Walk the YAML event stream (PyYAML's parser is iterative) and enforce the bounds.
 
     Counts every node as aliases would expand it (an alias counts the size of its anchor,
