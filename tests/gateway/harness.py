@@ -93,6 +93,7 @@ class GatewayStack:
                 database_url=f"sqlite+aiosqlite:///{self.tmp / 'specs.db'}",
                 listen="127.0.0.1:0",
                 snapshot_addr=snapshot_listen,
+                git_allowed_hosts=REPO_HOST,  # the platform's repository hosts
                 **auth,
             )
         )
