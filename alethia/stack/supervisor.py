@@ -130,6 +130,7 @@ class Stack:
     # Runner token and user issuer of this start (set by start(), passed to every service).
     _auth_env: dict[str, str] = field(default_factory=dict, init=False)
     info: StackInfo | None = field(default=None, init=False)
+    _umask: int | None = field(default=None, init=False)
     _lock: StackLock | None = field(default=None, init=False)
     ports: PortReservations = field(init=False)
     _s3_log_offset: int = field(default=0, init=False)
@@ -233,8 +234,10 @@ class Stack:
 
         On any failure everything already started is stopped again before raising.
         """
-        # Everything the stack and its children create is owner-only (state and secrets).
-        os.umask(0o077)
+        # Everything the stack and its children create is owner-only (state and secrets);
+        # the caller's umask comes back at stop (tests and benchmarks run a Stack in-process).
+        if self._umask is None:
+            self._umask = os.umask(0o077)
         self.data.create()
         self._lock = StackLock(self.data.lock_file)
         self._lock.acquire()
@@ -492,6 +495,9 @@ class Stack:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+        if self._umask is not None:
+            os.umask(self._umask)
+            self._umask = None
 
 
 def _size(path: Path) -> int:
