@@ -33,7 +33,7 @@ import pytest
 from alethia.stack.datadir import DataDir
 from tests.e2e.conftest import ROOT, UpStack
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = pytest.mark.timeout(300)
 EXAMPLE = ROOT / "examples" / "aws.yaml"
 
 
