@@ -38,6 +38,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from alethia.gateway.envoy import EnvoyGateway, GatewayConfig
+from alethia.messaging import display_url
 from alethia.rpc.auth import LocalIssuer, write_private
 from alethia.stack.datadir import (
     DEFAULT_PORTS,
@@ -434,7 +435,7 @@ class Stack:
             pid=os.getpid(),
             status=status,
             services={k: v for k, v in addresses.items() if k in SERVICES},
-            nats_url=self.nats_url,
+            nats_url=display_url(self.nats_url),  # never a password in stack.json
             s3_endpoint=self.s3_endpoint,
             token_file=str(self.data.token_file),
             logs=logs,
