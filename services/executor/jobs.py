@@ -2,11 +2,16 @@
 
 Invariants:
 - The Spec's ``terraform_version`` is checked before anything runs.
-- A DEPLOY with ``plan_job_id`` downloads that plan's artifacts and verifies the manifest
-  (checksums, config hash = this job's hash) BEFORE a workspace exists: a tampered or
-  stale plan never reaches ``terraform apply``. It then applies exactly that plan file.
-- Artifacts go under ``jobs/<job_id>/``; ``manifest.json`` is uploaded last and only when
-  the job succeeded, so a failed job's partial set can never be applied.
+- A DEPLOY with ``plan_job_id`` downloads that plan's artifacts, decrypts them (bound to the
+  plan job and file name), checks each digest against the one the plan's job row recorded
+  (handed over with the claim) and the manifest's config hash against this job's, all
+  BEFORE a workspace exists: a tampered, swapped or stale plan never reaches ``terraform
+  apply``. It then applies exactly that plan file.
+- Artifacts go under ``jobs/<job_id>/``, encrypted by the artifact store; ``manifest.json``
+  is uploaded last and only when the job succeeded, so a failed job's partial set can
+  never be applied.
+- Terraform, git, helm/kubectl and Infracost run with the environments the runner built
+  once at start (``ExecutorContext.child_env``), never this process's own.
 - Outputs leave the runner redacted; ``plan.json``, ``terraform.log`` and every log event are
   redacted with every secret known (git token, S3 secret key, sensitive values).
 - A cancel ends the job CANCELLED after Terraform stopped cleanly; the result says whether
