@@ -133,7 +133,7 @@ async def test_gitops_path_clash_is_refused_naming_the_owner(specs: SpecsEnv) ->
     # Nested either way: the parent or a child of an owned path.
     for path in ("clusters", "clusters/shop/extra", ""):
         data = _spec(
-            ident.id, "cart", repositories=[_repo("https://x.example.com/o/r.git", "a"), _repo(url, path)]
+            ident.id, "cart", repositories=[_repo("https://git.example.com/o/r.git", "a"), _repo(url, path)]
         )
         await _refused(specs, data, "repositories[1].path", owner.id)
     # Another branch or a sibling path is free.
