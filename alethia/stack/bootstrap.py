@@ -28,6 +28,7 @@ import secrets
 import sys
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from alethia.database import run_migrations
