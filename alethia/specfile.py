@@ -385,6 +385,8 @@ def _flow_too_deep(text: str) -> int | None:
 
 def _prescan_yaml(text: str) -> None:
     """The bounds of :func:`_walk_yaml_events`, without PyYAML's look-ahead over deep flow nesting."""
+    import yaml
+
     cut = _flow_too_deep(text)
     if cut is None:
         _walk_yaml_events(text)

@@ -40,10 +40,12 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alethia.crypto import KeyRing
 from alethia.stack.infra import NATS_USERS, S3Credentials, generate_nats_passwords, write_private
+
+if TYPE_CHECKING:  # imported where used: the CLI reads stack files and never needs a cipher
+    from alethia.crypto import KeyRing
 
 STACK_FILE = "stack.json"
 LOCK_FILE = "up.lock"
@@ -153,6 +155,8 @@ class DataDir:
 
     def artifact_keyring(self) -> KeyRing:
         """The artifact key ring, generated (0600) on first use; kept so old artifacts still open."""
+        from alethia.crypto import KeyRing
+
         path = self.artifact_keyring_file
         if path.exists():
             return KeyRing.from_json(path.read_text(), str(path))
