@@ -18,6 +18,7 @@ from alethia.cli.render import (
     job_table,
     job_to_dict,
     jobs_table,
+    print_job_result,
     print_json,
     print_json_line,
     status_name,
@@ -35,19 +36,6 @@ JobIdArg = Annotated[str, typer.Argument(metavar="JOB_ID")]
 WaitOpt = Annotated[
     bool, typer.Option("--wait", help="Follow the job to its end (live Terraform view), then summarize.")
 ]
-
-
-def _finish(job: snapshot_pb2.Job, as_json: bool) -> None:
-    """Print the job; a job that ended FAILED/ERRORED/CANCELLED exits non-zero."""
-    if as_json:
-        print_json(job_to_dict(job))
-    else:
-        stdout.print(job_table(job))
-    code = job_exit_code(job)
-    if code:
-        detail = f": {' '.join(job.error.split())}" if job.error else ""
-        stderr.print(f"error: job {job.id} ended {status_name(job.status)}{detail}", markup=False)
-        raise typer.Exit(code)
 
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
@@ -101,7 +89,7 @@ def _queue(
         )
         stdout.print(job_table(job))
         return
-    _finish(job, as_json)
+    print_job_result(job, as_json)
 
 
 @handle_errors
@@ -248,7 +236,7 @@ def jobs_watch(job_id: JobIdArg, as_json: JsonOpt = False, stack_dir: StackDirOp
             stderr.print(f"error: job {job.id} ended {status_name(job.status)}", markup=False)
             raise typer.Exit(code)
         return
-    _finish(job, False)
+    print_job_result(job, False)
 
 
 @jobs_app.command("cancel")

@@ -51,6 +51,10 @@ def __getattr__(name: str) -> Console:
     """
     if name not in ("stdout", "stderr"):
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return _console(name)
+
+
+def _console(name: str) -> Console:
     if name not in _consoles:
         from rich.console import Console
 
@@ -222,6 +226,23 @@ def report_error(exc: BaseException) -> int | None:
 
 def job_exit_code(job: snapshot_pb2.Job) -> int:
     return EXIT_JOB_FAILED if status_name(job.status) in UNSUCCESSFUL else EXIT_OK
+
+
+def print_job_result(job: snapshot_pb2.Job, as_json: bool, label: str = "job") -> None:
+    """Print the job; a job that ended FAILED/ERRORED/CANCELLED says so on stderr and exits non-zero."""
+    import typer
+
+    if as_json:
+        print_json(job_to_dict(job))
+    else:
+        _console("stdout").print(job_table(job))
+    code = job_exit_code(job)
+    if code:
+        detail = f": {' '.join(job.error.split())}" if job.error else ""
+        _console("stderr").print(
+            f"error: {label} {job.id} ended {status_name(job.status)}{detail}", markup=False
+        )
+        raise typer.Exit(code)
 
 
 def job_table(job: snapshot_pb2.Job, show_outputs: bool = True) -> Table:

@@ -15,7 +15,7 @@ import typer
 from alethia.cli.client import Api
 from alethia.cli.common import JsonOpt, StackDirOpt, handle_errors, with_api
 from alethia.cli.progress import follow_job
-from alethia.cli.render import job_exit_code, job_table, job_to_dict, print_json, status_name, stderr, stdout
+from alethia.cli.render import print_job_result, stdout
 from alethia.events.v1 import events_pb2
 from alethia.snapshot.v1 import snapshot_pb2
 
@@ -41,15 +41,7 @@ def unlock(
         return await follow_job(api, job, include_logs=False)
 
     job = with_api(stack_dir, work)
-    if as_json:
-        print_json(job_to_dict(job))
-    else:
-        stdout.print(job_table(job))
-    code = job_exit_code(job)
-    if code:
-        detail = f": {' '.join(job.error.split())}" if job.error else ""
-        stderr.print(f"error: unlock job {job.id} ended {status_name(job.status)}{detail}", markup=False)
-        raise typer.Exit(code)
+    print_job_result(job, as_json, label="unlock job")
     if not as_json:
         stdout.print(f"released lock {lock_id} of workspace {job.workspace}")
 
