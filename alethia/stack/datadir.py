@@ -42,10 +42,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from alethia.stack.infra import NATS_USERS, S3Credentials, generate_nats_passwords, write_private
-
-if TYPE_CHECKING:  # imported where used: the CLI reads stack files and never needs a cipher
+# Imported where used: the CLI reads stack files and never needs a cipher, nor the process
+# and HTTP machinery of alethia.stack.infra (urllib, ssl: about a tenth of a CLI call).
+if TYPE_CHECKING:
     from alethia.crypto import KeyRing
+    from alethia.stack.infra import S3Credentials
 
 STACK_FILE = "stack.json"
 LOCK_FILE = "up.lock"
@@ -139,6 +140,8 @@ class DataDir:
 
     def nats_passwords(self) -> dict[str, str]:
         """NATS password per user, generated (0600) on first use."""
+        from alethia.stack.infra import NATS_USERS, generate_nats_passwords, write_private
+
         path = self.nats_credentials_file
         if path.exists():
             with contextlib.suppress(ValueError, OSError):
@@ -156,6 +159,7 @@ class DataDir:
     def artifact_keyring(self) -> KeyRing:
         """The artifact key ring, generated (0600) on first use; kept so old artifacts still open."""
         from alethia.crypto import KeyRing
+        from alethia.stack.infra import write_private
 
         path = self.artifact_keyring_file
         if path.exists():
@@ -204,6 +208,8 @@ class DataDir:
 
     def s3_credentials(self, who: str) -> S3Credentials:
         """The stored S3 key pair of ``who`` (``admin``, ``runner``, ``terraform``), generated (0600) once."""
+        from alethia.stack.infra import S3Credentials, write_private
+
         path = self.s3_credentials_file if who == "admin" else self.root / f"s3-{who}-credentials.json"
         if path.exists():
             with contextlib.suppress(ValueError, OSError):
