@@ -281,6 +281,8 @@ def _specs_list_filters_and_revision_conflict_explained(page: Any, console: Cons
     shot(page, "specs")
 
     page.get_by_role("link", name="Jobs", exact=True).click()
+    # The Specs table has rows too: wait for the Jobs page itself (heading and table come in one render).
+    page.get_by_role("heading", name="Jobs", level=1).wait_for()
     jobs = page.locator("main table tbody tr")
     jobs.first.wait_for()
     status, body = console.rest("GET", "/api/jobs")
