@@ -386,10 +386,7 @@ class JobQueue:
 
     async def infrastructure_state(self, spec_id: str) -> dict[str, Any]:
         """What the Spec's job history says about its infrastructure (see ``jobs.infrastructure_summary``)."""
-        if not spec_id:
-            raise InvalidArgument.one("spec_id", "required")
-        if _text_problem(spec_id, 64):
-            raise InvalidArgument.one("spec_id", "not a spec id")
+        _require_id(spec_id, "spec_id", "spec")
         async with self.sessions() as session:
             rows = await store.infrastructure_jobs(session, spec_id)
         summary = infrastructure_summary(rows)
@@ -399,10 +396,7 @@ class JobQueue:
 
     async def get_job(self, job_id: str) -> tuple[Row, int]:
         """The job and its 1-based queue position within its workspace (0 unless QUEUED)."""
-        if not job_id:
-            raise InvalidArgument.one("id", "required")
-        if _text_problem(job_id, 64):
-            raise InvalidArgument.one("id", "not a job id")
+        _require_id(job_id, "id", "job")
         async with self.sessions() as session:
             row = await store.get_job(session, job_id)
             if row is None:
@@ -444,10 +438,7 @@ class JobQueue:
 
     async def cancel_job(self, job_id: str) -> Row:
         """QUEUED: cancelled at once. RUNNING: the request is recorded and the runner told."""
-        if not job_id:
-            raise InvalidArgument.one("id", "required")
-        if _text_problem(job_id, 64):
-            raise InvalidArgument.one("id", "not a job id")
+        _require_id(job_id, "id", "job")
         now = _now()
         async with begin_write(self.sessions) as session:
             for _ in range(3):  # a claim may win between our read and our guarded update
@@ -838,6 +829,14 @@ def rescue_errored_message(row: Row, lost: str) -> str:
 
 # Terraform lock IDs are UUIDs; anything that could not be one is refused before any SQL.
 _LOCK_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+
+
+def _require_id(value: str, field: str, what: str) -> None:
+    """An id taken from a request: present, and one that can be looked up (see ``_text_problem``)."""
+    if not value:
+        raise InvalidArgument.one(field, "required")
+    if _text_problem(value, 64):
+        raise InvalidArgument.one(field, f"not a {what} id")
 
 
 def _text_problem(value: str, limit: int) -> str | None:
