@@ -285,8 +285,11 @@ class Runner:
     async def _heartbeat(self, rj: RunningJob) -> None:
         interval = max(self.lease_seconds / 3.0, 0.5)
         reported_lock = ""
+        retry = 0.0  # > 0 after a failed heartbeat: back off instead of calling again at once
         while True:
-            if reported_lock:
+            if retry:
+                await asyncio.sleep(retry)
+            elif reported_lock:
                 await asyncio.sleep(interval)
             else:
                 # The state lock the apply took goes out at once, not a third of a lease later:
@@ -305,8 +308,15 @@ class Runner:
                     rj.lease_lost = True
                     rj.cancel.cancel(f"lease lost: {from_rpc_error(exc)}")
                     return
-                log.warning("heartbeat for %s failed: %s", rj.job.id, exc.code().name)
+                # Without this pause a set ``lock_seen`` made the loop call again at once: while the
+                # snapshot service was down, fail-fast UNAVAILABLE answers spun the event loop (some
+                # 10,000 calls in one outage) and starved the job's own Terraform and CompleteJob.
+                retry = min(max(retry * 2, 0.25), interval)
+                log.warning(
+                    "heartbeat for %s failed: %s (next try in %.2fs)", rj.job.id, exc.code().name, retry
+                )
                 continue
+            retry = 0.0
             rj.lease_deadline = time.monotonic() + self.lease_seconds
             if resp.cancel_requested:
                 rj.cancel.cancel("cancel requested")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import uuid
 from collections import Counter
@@ -73,9 +74,16 @@ async def snapshot_crash(make_pipeline: Any, down_s: float, lease: int) -> dict[
     return summary
 
 
-async def test_snapshot_service_killed_mid_apply(make_pipeline: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_snapshot_service_killed_mid_apply(
+    make_pipeline: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv("TF_VAR_sandbox_delay_seconds", "4")
+    caplog.set_level(logging.WARNING, logger="services.executor.runner")
     await snapshot_crash(make_pipeline, down_s=2.0, lease=10)
+    # Runners back off while the service is away: a few heartbeats per job, not a busy loop
+    # (without the backoff one outage of 2 s logged some 10,000 failed heartbeats).
+    failed_heartbeats = [r for r in caplog.records if r.getMessage().startswith("heartbeat for")]
+    assert 0 < len(failed_heartbeats) <= 100, len(failed_heartbeats)
 
 
 @pytest.mark.slow
