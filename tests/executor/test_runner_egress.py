@@ -13,8 +13,7 @@ from alethia.events.v1 import events_pb2
 from alethia.runner_vars import RUNNER_TFVARS_FILE, parse_egress_cidrs, runner_tfvars_json
 from services.executor.workspace import TFVARS_FILE, prepare
 from tests.fixtures.specs import full_spec_dict
-
-from .stack import Stack, state_doc
+from tests.harness import E2E, Pipeline
 
 SETTING = "ALETHIA_RUNNER_EGRESS_CIDRS"
 
@@ -60,14 +59,16 @@ async def test_a_sandbox_run_merges_the_runner_cidrs_into_the_authorised_network
     nats_server,  # type: ignore[no-untyped-def]
     s3_server,  # type: ignore[no-untyped-def]
 ) -> None:
-    stack = Stack(
+    stack = Pipeline.quick(
+        **E2E,
         tmp=tmp_path,
         s3_endpoint=s3_server.endpoint,
         nats_url=nats_server.url,
         specs_db=databases[0],
         snapshot_db=databases[1],
+        lease_seconds=6,
     )
-    await stack.start(with_runner=False)
+    await stack.start()
     try:
         # Misconfiguration stops the runner at start, naming the entry.
         with pytest.raises(InvalidArgument, match=rf"{SETTING}\[0\]"):
@@ -76,7 +77,7 @@ async def test_a_sandbox_run_merges_the_runner_cidrs_into_the_authorised_network
 
         cluster = copy.deepcopy(full_spec_dict("aws")["cluster"])
         cluster["provider_config"]["api_authorized_cidrs"] = ["203.0.113.0/28", "192.0.2.0/24"]
-        spec = await stack.create_spec("egress", cluster=cluster)
+        spec = await stack.create_spec("egress", full=True, repos=True, cluster=cluster)
         plan = await stack.run(spec.id, events_pb2.PLAN)
         assert plan.status == events_pb2.SUCCEEDED, plan.error
         # The saved plan (made with the runner file) applies as it is.
@@ -84,7 +85,7 @@ async def test_a_sandbox_run_merges_the_runner_cidrs_into_the_authorised_network
         assert deploy.status == events_pb2.SUCCEEDED, deploy.error
         assert deploy.config_hash == plan.config_hash
 
-        state = state_doc(stack, "zone-acme/egress-prod-us-east-1/terraform.tfstate")
+        state = stack.state_doc("zone-acme/egress-prod-us-east-1/terraform.tfstate")
         (cluster_res,) = [
             r for r in state["resources"] if r["type"] == "terraform_data" and r["name"] == "cluster"
         ]

@@ -89,6 +89,9 @@ QUICK: dict[str, Any] = {
     "runner_drain_grace": 2.0,
     "terraform_grace": 5.0,
 }
+# On top of QUICK for the executor's end-to-end tests: the full templates apply under load
+# within longer graces, and the state is written with server-side encryption (checked).
+E2E: dict[str, Any] = {"runner_drain_grace": 5.0, "terraform_grace": 10.0, "s3_state_encrypt": "true"}
 
 
 def status_name(status: int) -> str:
