@@ -7,7 +7,7 @@
 - :mod:`.infra`: a benchmark run's NATS and S3, Postgres databases, read-back helpers.
 """
 
-from .children import RunnerProcess, ServiceChild, kill_tree
+from .children import REPO_ROOT, RunnerProcess, ServiceChild, kill_tree
 from .events import TerminalEvents, job_events, stream_messages
 from .faults import Link, LogCapture, PrivatePostgres
 from .infra import DEFAULT_POSTGRES, PostgresDatabases, SharedInfra, database_text, git_out
@@ -53,6 +53,7 @@ __all__ = [
     "QUEUED",
     "QUICK",
     "REAL_TEMPLATES",
+    "REPO_ROOT",
     "REPO_URL",
     "RETRYABLE",
     "RUNNING",

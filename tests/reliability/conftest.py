@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from alethia.stack.infra import NatsServer, generate_nats_passwords
-
-from .harness import Pipeline
+from tests.harness import Pipeline
 
 PipelineFactory = Callable[..., Awaitable[Pipeline]]
 
@@ -60,7 +59,7 @@ def pg_pair(postgres_factory: Any) -> tuple[str, str]:
 async def make_pipeline(
     tmp_path: Path, own_nats: NatsServer, s3_server: Any, pg_pair: tuple[str, str]
 ) -> AsyncIterator[PipelineFactory]:
-    """Builds (and finally stops) the pipelines of one test; keyword arguments set its fields."""
+    """Builds (and finally stops) the quick pipelines of one test; keyword arguments set its fields."""
     built: list[Pipeline] = []
 
     async def make(**fields: Any) -> Pipeline:
@@ -73,7 +72,7 @@ async def make_pipeline(
         }
         values.update(fields)
         values["tmp"].mkdir(parents=True, exist_ok=True)
-        p = Pipeline(**values)
+        p = Pipeline.quick(**values)
         built.append(p)
         return await p.start()
 

@@ -27,8 +27,7 @@ from alethia.snapshot.v1 import snapshot_pb2, snapshot_pb2_grpc
 from alethia.specfile import spec_from_dict
 from alethia.specs.v1 import specs_pb2, specs_pb2_grpc
 from tests.fixtures.specs import minimal_spec_dict
-
-from .harness import PLAN, REPO_ROOT, Pipeline
+from tests.harness import PLAN, REPO_ROOT, Pipeline
 
 TOKEN = "auth-token-reliability-4b8d2e6f"
 # Calls that would change the service's life (Drain stops the runner) are only made unauthenticated.

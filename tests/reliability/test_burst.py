@@ -22,8 +22,7 @@ from typing import Any
 import pytest
 
 from alethia.snapshot.v1 import snapshot_pb2
-
-from .harness import CHEAP_TEMPLATES, PLAN, SUCCEEDED, Pipeline, job_events
+from tests.harness import CHEAP_TEMPLATES, PLAN, SUCCEEDED, Pipeline, job_events
 
 
 def _span(job: snapshot_pb2.Job) -> tuple[int, int]:

@@ -34,9 +34,8 @@ from alethia.specfile import spec_from_dict
 from alethia.specs.v1 import specs_pb2
 from services.mapper.render import render_tfvars
 from tests.fixtures.specs import full_spec_dict
+from tests.harness import PLAN, SUCCEEDED, Pipeline
 from tests.mapper.snapshots import snapshot as golden_snapshot
-
-from .harness import PLAN, SUCCEEDED, Pipeline
 
 MARKER_DIR = Path("/tmp")
 INTERPOLATION = '${file("/etc/passwd")}'

@@ -25,8 +25,7 @@ from alethia.messaging import DISPATCH_SUBJECT
 from alethia.stack.infra import NatsServer
 from services.snapshot import store
 from services.snapshot.relay import OutboxRelay
-
-from .harness import CHEAP_TEMPLATES, PLAN, SUCCEEDED, Pipeline, job_events
+from tests.harness import CHEAP_TEMPLATES, PLAN, SUCCEEDED, Pipeline, job_events
 
 
 def _relay(p: Pipeline) -> OutboxRelay:

@@ -30,8 +30,7 @@ import psutil
 import pytest
 
 from services.executor.guard import parent_death_signal_available
-
-from .harness import DEPLOY, ERRORED, REPO_ROOT, Pipeline
+from tests.harness import DEPLOY, ERRORED, REPO_ROOT, Pipeline
 
 GRACE = 5.0  # the harness's ALETHIA_TERRAFORM_GRACE_SECONDS
 SLACK = 10.0  # a loaded 2-core machine
@@ -105,7 +104,7 @@ async def test_sigkilled_runner_leaves_no_terraform(make_pipeline: Any) -> None:
     took, left = await _gone(under, GRACE + SLACK)
     assert left == [], f"left running after the runner died: {[q.cmdline() for q in left]}"
 
-    job = await p.wait_status(deploy.id, {ERRORED}, within=60)
+    job = await p.wait(deploy.id, {ERRORED}, within=60)
     assert "stopped sending heartbeats" in job.error
     # SIGINT is Terraform's clean stop: it released the lock on its way out.
     lock_left = bool(p.keys("alethia-state", lock_key))

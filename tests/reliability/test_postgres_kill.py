@@ -28,8 +28,7 @@ import grpc
 import pytest
 
 from alethia.snapshot.v1 import snapshot_pb2
-
-from .harness import DEPLOY, PLAN, RUNNING, SUCCEEDED, Pipeline, PrivatePostgres
+from tests.harness import DEPLOY, PLAN, RUNNING, SUCCEEDED, Pipeline, PrivatePostgres
 
 ADMIN_DSN_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -203,7 +202,7 @@ async def test_postgres_server_crashed_and_restarted(make_pipeline: Any) -> None
             job = await p.queue(spec.id, DEPLOY if i % 2 == 0 else PLAN)
             jobs[job.id] = (spec.project_name, job.type)
         for crash in range(2):
-            await p.wait_status(next(iter(jobs)), {RUNNING, SUCCEEDED}, within=60)
+            await p.wait(next(iter(jobs)), {RUNNING, SUCCEEDED}, within=60)
             await asyncio.to_thread(pg.crash)
             # While it is down: callers get UNAVAILABLE (retry), never INTERNAL.
             for _ in range(3):

@@ -31,7 +31,7 @@ from typing import Any
 import grpc
 import pytest
 
-from .harness import (
+from tests.harness import (
     DEPLOY,
     ERRORED,
     FAILED,
@@ -55,7 +55,7 @@ def _lock_key(project: str) -> str:
 
 
 async def _rescued_after(p: Pipeline, job_id: str, killed_at: float, statuses: set[int]) -> float:
-    job = await p.wait_status(job_id, statuses, within=LEASE + RESCUE_INTERVAL + 30, interval=0.05)
+    job = await p.wait(job_id, statuses, within=LEASE + RESCUE_INTERVAL + 30)
     assert job.status in statuses
     return time.monotonic() - killed_at
 

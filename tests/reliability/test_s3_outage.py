@@ -22,8 +22,7 @@ from typing import Any
 import grpc
 
 from services.executor.artifacts import ArtifactStore
-
-from .harness import (
+from tests.harness import (
     CHEAP_TEMPLATES,
     DEPLOY,
     FAILED,

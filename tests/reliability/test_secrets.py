@@ -42,8 +42,7 @@ import grpc
 from alethia.messaging import DISPATCH_STREAM, EVENTS_STREAM
 from alethia.snapshot.v1 import snapshot_pb2
 from tests.fixtures.s3 import TEST_S3_TERRAFORM
-
-from .harness import (
+from tests.harness import (
     DEPLOY,
     GIT_TOKEN,
     PLAN,

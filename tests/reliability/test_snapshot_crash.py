@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from .harness import DEPLOY, PLAN, SUCCEEDED, Pipeline, job_events
+from tests.harness import DEPLOY, PLAN, SUCCEEDED, Pipeline, job_events
 
 
 async def snapshot_crash(make_pipeline: Any, down_s: float, lease: int) -> dict[str, Any]:

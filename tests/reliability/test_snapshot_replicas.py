@@ -23,10 +23,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from alethia.database import normalize_url
 from alethia.snapshot.v1 import snapshot_pb2, snapshot_pb2_grpc
-from alethia.stack.infra import free_port
 from services.snapshot.leader import OUTBOX_RELAY_LOCK
-
-from .harness import PLAN, SUCCEEDED, Pipeline, SnapshotProcess, job_events
+from tests.harness import PLAN, SUCCEEDED, Pipeline, ServiceChild, job_events
 
 LEADER_PORT = text(
     "SELECT a.client_port FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
@@ -46,7 +44,7 @@ async def _sql(url: str, stmt: Any, **params: Any) -> list[Any]:
         await engine.dispose()
 
 
-def _owns_port(proc: SnapshotProcess, port: int) -> bool:
+def _owns_port(proc: ServiceChild, port: int) -> bool:
     assert proc.proc is not None
     try:
         conns = psutil.Process(proc.proc.pid).net_connections(kind="tcp")
@@ -55,7 +53,7 @@ def _owns_port(proc: SnapshotProcess, port: int) -> bool:
     return any(c.laddr and c.laddr.port == port for c in conns)
 
 
-async def _leader(url: str, replicas: list[SnapshotProcess], within: float = 30.0) -> SnapshotProcess:
+async def _leader(url: str, replicas: list[ServiceChild], within: float = 30.0) -> ServiceChild:
     deadline = time.monotonic() + within
     while True:
         ports = await _sql(url, LEADER_PORT, k=OUTBOX_RELAY_LOCK)
@@ -78,10 +76,7 @@ async def _drained(url: str, within: float = 30.0) -> None:
 async def test_killing_the_relay_leader_hands_over_and_loses_no_event(make_pipeline: Any) -> None:
     p: Pipeline = await make_pipeline(snapshot_process=True)
     a = p.snapshot
-    b = SnapshotProcess(p)
-    b.port = free_port()  # the pipeline's port is the first replica's
-    b.log_path = p.tmp / "snapshot-b.log"
-    await b.start()
+    b = await p.start_snapshot_replica("snapshot-b")
     replicas = [a, b]
     stubs = {}
     for r in replicas:
@@ -90,7 +85,7 @@ async def test_killing_the_relay_leader_hands_over_and_loses_no_event(make_pipel
     jobs: list[str] = []
     try:
 
-        async def run_jobs(n: int, through: list[SnapshotProcess]) -> None:
+        async def run_jobs(n: int, through: list[ServiceChild]) -> None:
             for i in range(n):
                 spec = await p.create_spec(f"replica{len(jobs)}")
                 q_api, _ = stubs[through[i % len(through)]]

@@ -31,8 +31,7 @@ from services.executor.terraform import (
     terraform_env,
 )
 from services.executor.workspace import S3Backend, backend_config, backend_env
-
-from .harness import DEPLOY, DESTROY, S3_ACCESS, S3_SECRET, SUCCEEDED, Pipeline
+from tests.harness import DEPLOY, DESTROY, S3_ACCESS, S3_SECRET, SUCCEEDED, Pipeline
 
 SLOW_FIXTURE = Path(__file__).resolve().parents[1] / "executor" / "fixtures" / "slow"
 

@@ -26,8 +26,7 @@ from alethia.rpc.status import from_rpc_error
 from alethia.specfile import spec_from_dict
 from alethia.specs.v1 import specs_pb2
 from tests.fixtures.specs import minimal_spec_dict
-
-from .harness import DEPLOY, DESTROY, PLAN, REPO_URL, SUCCEEDED, Pipeline
+from tests.harness import DEPLOY, DESTROY, PLAN, REPO_URL, SUCCEEDED, Pipeline
 
 pytestmark = pytest.mark.slow
 

@@ -28,8 +28,7 @@ import grpc
 import pytest
 
 from alethia.snapshot.v1 import snapshot_pb2
-
-from .harness import DEPLOY, ERRORED, PLAN, SUCCEEDED, Link, Pipeline
+from tests.harness import DEPLOY, ERRORED, PLAN, SUCCEEDED, Link, Pipeline
 
 DELAY = "6"
 
