@@ -132,25 +132,23 @@ async def _run_stack(
     from bench import cli, database, gateway, memory, pipeline, replicas
     from bench.floor import FloorProcess
     from bench.raw_terraform import RawTerraform
-    from bench.stack import ServiceStack
+    from tests.harness import Pipeline
 
     results: dict[str, Any] = {}
-    st = ServiceStack(kind, root / kind, infra)
+    st = Pipeline(root / kind, infra=infra, processes=True, watch_events=True)
     if kind == "postgres":
         st.specs_db = await pg.create("bench_specs")
         st.snapshot_db = await pg.create("bench_snapshot")
     _say(f"starting the {kind} stack (four service processes)")
     t0 = time.monotonic()
-    st.start()  # the main thread: children die with it (PR_SET_PDEATHSIG)
+    await st.start()  # the main thread: children die with it (PR_SET_PDEATHSIG)
     _say(f"{kind} stack up in {time.monotonic() - t0:.1f}s")
     assert infra.s3 is not None
     raw = RawTerraform(root / kind / "raw", infra.s3.endpoint)
     floor: FloorProcess | None = None
     try:
         if any(_wanted(only, n) for n in FLOOR_BENCHES):
-            floor = await FloorProcess(st.specs_database_url, st.snapshot_database_url).start()
-        await st.open_events()
-        await st.create_identity()
+            floor = await FloorProcess(st.specs_db, st.snapshot_db).start()
         steps: list[tuple[str, Callable[[], Awaitable[dict[str, Any]]]]] = [
             ("plan_e2e_overhead", lambda: pipeline.plan_e2e_overhead(st, raw, plan.plan_reps)),
             ("pickup_latency", lambda: pipeline.pickup_latency(st, plan.pickup_reps)),
@@ -193,7 +191,7 @@ async def _run_stack(
         if floor is not None:
             await floor.stop()
         _say(f"stopping the {kind} stack")
-        await st.close()
+        await st.stop()
     for entry in results.values():
         entry.setdefault("stack", kind)
     return results
@@ -213,7 +211,7 @@ async def _mapping(quick: bool) -> dict[str, Any]:
 async def _main(args: argparse.Namespace) -> int:
     import os
 
-    from bench.stack import DEFAULT_POSTGRES, PostgresDatabases, SharedInfra
+    from tests.harness import DEFAULT_POSTGRES, PostgresDatabases, SharedInfra
 
     plan = QUICK if args.quick else FULL
     stack_choice = args.stack or ("embedded" if args.quick else "both")

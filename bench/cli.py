@@ -22,7 +22,7 @@ from typing import Any
 from alethia.specs.v1 import specs_pb2
 from bench.harness import alternate_async
 from bench.specs import full_spec
-from bench.stack import ServiceStack
+from tests.harness import Pipeline
 
 
 def _cli_env() -> dict[str, str]:
@@ -40,14 +40,14 @@ async def _run(argv: list[str], env: dict[str, str]) -> bytes:
     return out
 
 
-async def cli_latency(st: ServiceStack, reps: int) -> dict[str, Any]:
+async def cli_latency(st: Pipeline, reps: int) -> dict[str, Any]:
     """Seconds per ``alethia spec list --json`` process vs per ``python -c "import grpc"``."""
     zone = f"zone-cli-{uuid.uuid4().hex[:6]}"
     data = full_spec(f"cli-{uuid.uuid4().hex[:6]}", st.identity_id)
     data["zone_id"] = zone
     spec = await st.create_spec(data)
     alethia = str(Path(sys.executable).with_name("alethia"))
-    cli = [alethia, "spec", "list", "--zone", zone, "--json", "--stack-dir", str(st.root)]
+    cli = [alethia, "spec", "list", "--zone", zone, "--json", "--stack-dir", str(st.tmp)]
     grpc_only = [sys.executable, "-c", "import grpc"]
     env = _cli_env()
 

@@ -31,8 +31,8 @@ from alethia.specfile import spec_from_dict
 from alethia.specs.v1 import specs_pb2
 from bench.harness import alternate_async, alternate_measured
 from bench.specs import full_spec, spec_with_components
-from bench.stack import ServiceStack
 from services.specs.store import component_rows
+from tests.harness import Pipeline
 
 if TYPE_CHECKING:
     from bench.floor import FloorProcess
@@ -139,10 +139,10 @@ async def raw_create(db: RawDB, spec: dict[str, Any]) -> str:
 
 
 async def create_spec_throughput(
-    st: ServiceStack, reps: int, batch: int, floor: FloorProcess | None = None
+    st: Pipeline, reps: int, batch: int, floor: FloorProcess | None = None
 ) -> dict[str, Any]:
     """CreateSpec/s (full Spec, every table) vs raw inserts of the same rows, one transaction each."""
-    db = await RawDB(st.specs_database_url).open()
+    db = await RawDB(st.specs_db).open()
     try:
 
         def doc() -> dict[str, Any]:
@@ -265,13 +265,13 @@ def snapshot_sql(pg: bool) -> str:
 
 
 async def snapshot_latency(
-    st: ServiceStack, reps: int, components: int = 50, floor: FloorProcess | None = None
+    st: Pipeline, reps: int, components: int = 50, floor: FloorProcess | None = None
 ) -> dict[str, Any]:
     """BuildSnapshot of a Spec with ``components`` components vs the one-query JSON build."""
     spec = await st.create_spec(
         spec_with_components(f"snap-{uuid.uuid4().hex[:6]}", st.identity_id, components)
     )
-    db = await RawDB(st.specs_database_url).open()
+    db = await RawDB(st.specs_db).open()
     sql = db.sql(snapshot_sql(db.pg))
     try:
 
@@ -417,13 +417,13 @@ async def _raw_claimer(db: RawDB, name: str) -> int:
     return await asyncio.to_thread(loop)
 
 
-async def _claimer(st: ServiceStack, name: str) -> int:
+async def _claimer(st: Pipeline, name: str) -> int:
     done = 0
     while True:
-        resp = await st.runner_stub.ClaimJob(snapshot_pb2.ClaimJobRequest(runner_id=name, lease_seconds=60))
+        resp = await st.runner_api.ClaimJob(snapshot_pb2.ClaimJobRequest(runner_id=name, lease_seconds=60))
         if not resp.claimed:
             return done
-        await st.runner_stub.CompleteJob(
+        await st.runner_api.CompleteJob(
             snapshot_pb2.CompleteJobRequest(
                 lease=resp.lease, result=snapshot_pb2.JobResult(status=events_pb2.SUCCEEDED)
             )
@@ -452,7 +452,7 @@ async def _floor_claimer(floor: FloorProcess, name: str) -> int:
 
 
 async def claim_throughput(
-    st: ServiceStack, reps: int, jobs: int, claimers: int = 2, floor: FloorProcess | None = None
+    st: Pipeline, reps: int, jobs: int, claimers: int = 2, floor: FloorProcess | None = None
 ) -> dict[str, Any]:
     """Jobs claimed + completed per second through RunnerService with two claimers.
 
@@ -463,7 +463,7 @@ async def claim_throughput(
         (await st.create_spec(full_spec(f"claim{i}-{uuid.uuid4().hex[:6]}", st.identity_id))).id
         for i in range(jobs)
     ]
-    url = st.snapshot_database_url
+    url = st.snapshot_db
 
     async def system() -> float:
         await asyncio.gather(*(st.queue(s, events_pb2.PLAN) for s in spec_ids))

@@ -23,12 +23,12 @@ from alethia.specs.v1 import specs_pb2, specs_pb2_grpc
 from bench.harness import alternate_async
 from bench.memory import rss_mb
 from bench.specs import full_spec
-from bench.stack import ServiceStack
+from tests.harness import Pipeline
 
 BATCH = 20  # calls per sample: a sample is long enough for the timer, short enough to alternate
 
 
-async def getspec_rest_vs_grpc(st: ServiceStack, reps: int) -> dict[str, Any]:
+async def getspec_rest_vs_grpc(st: Pipeline, reps: int) -> dict[str, Any]:
     """Milliseconds per GetSpec: REST through Envoy vs gRPC to the service, same token."""
     assert st.supervisor is not None and st.supervisor.info is not None
     info = st.supervisor.info
@@ -68,7 +68,7 @@ async def getspec_rest_vs_grpc(st: ServiceStack, reps: int) -> dict[str, Any]:
     return res
 
 
-async def gateway_idle_rss(st: ServiceStack, settle: float) -> dict[str, Any]:
+async def gateway_idle_rss(st: Pipeline, settle: float) -> dict[str, Any]:
     """Envoy's RSS in MB once idle; baseline: the largest idle service of the same stack."""
     assert st.supervisor is not None
     await asyncio.sleep(settle)

@@ -16,7 +16,7 @@ from typing import Any
 
 import psutil
 
-from bench.stack import ServiceStack
+from tests.harness import Pipeline
 
 FLOOR_CODE = """
 import asyncio
@@ -48,7 +48,7 @@ def floor_rss_mb(settle: float) -> float:
         proc.wait(10)
 
 
-async def rss_idle(st: ServiceStack, settle: float) -> dict[str, Any]:
+async def rss_idle(st: Pipeline, settle: float) -> dict[str, Any]:
     """RSS in MB of every service process after ``settle`` idle seconds; value = the largest."""
     await asyncio.sleep(settle)
     per = {name: round(rss_mb(pid), 1) for name, pid in st.pids().items()}

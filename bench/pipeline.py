@@ -18,10 +18,10 @@ from alethia.events.v1 import events_pb2
 from bench.harness import Samples, alternate_measured, percentile
 from bench.raw_terraform import RawTerraform
 from bench.specs import full_spec, spec_with_components
-from bench.stack import ServiceStack, ts_seconds
+from tests.harness import Pipeline, ts_seconds
 
 
-def phase_medians(st: ServiceStack, jtype: int, since: int = 0) -> dict[str, float]:
+def phase_medians(st: Pipeline, jtype: int, since: int = 0) -> dict[str, float]:
     """Median milliseconds of QueueJob, pickup and run of the jobs of ``jtype`` since index ``since``."""
     rows = st.phases.get(jtype, [])[since:]
     if not rows:
@@ -36,16 +36,16 @@ def _key(name: str) -> str:
     return f"bench-raw/{name}-{uuid.uuid4().hex[:8]}/terraform.tfstate"
 
 
-async def plan_e2e_overhead(st: ServiceStack, raw: RawTerraform, reps: int) -> dict[str, Any]:
+async def plan_e2e_overhead(st: Pipeline, raw: RawTerraform, reps: int) -> dict[str, Any]:
     """QueueJob -> PLAN SUCCEEDED vs ``init && plan -out && show -json`` of the same directory."""
     spec = await st.create_spec(full_spec(f"plan-{uuid.uuid4().hex[:6]}", st.identity_id))
     template, tfvars = await st.tfvars(spec.id)
     key = _key("plan")
     # One untimed round: the runner's first-job costs (lazy imports, S3 client) are not overhead.
-    await st.run(spec.id, events_pb2.PLAN)
+    await st.run_timed(spec.id, events_pb2.PLAN)
 
     async def system() -> float:
-        return (await st.run(spec.id, events_pb2.PLAN))[0]
+        return (await st.run_timed(spec.id, events_pb2.PLAN))[0]
 
     since = len(st.phases.get(events_pb2.PLAN, []))
     samples = await alternate_measured(system, lambda: raw.plan_cycle(template, tfvars, key), reps)
@@ -54,7 +54,7 @@ async def plan_e2e_overhead(st: ServiceStack, raw: RawTerraform, reps: int) -> d
     return res
 
 
-async def deploy_e2e_overhead(st: ServiceStack, raw: RawTerraform, reps: int) -> dict[str, Any]:
+async def deploy_e2e_overhead(st: Pipeline, raw: RawTerraform, reps: int) -> dict[str, Any]:
     """QueueJob(DEPLOY of a plan) -> SUCCEEDED vs ``terraform apply plan.tfplan``.
 
     Each repetition deploys a new workspace (a fresh Spec, planned first, untimed) so
@@ -67,8 +67,8 @@ async def deploy_e2e_overhead(st: ServiceStack, raw: RawTerraform, reps: int) ->
         spec = await st.create_spec(full_spec(f"deploy-{uuid.uuid4().hex[:6]}", st.identity_id))
         if not tfvars:
             template, tfvars = await st.tfvars(spec.id)
-        _, plan = await st.run(spec.id, events_pb2.PLAN)
-        return (await st.run(spec.id, events_pb2.DEPLOY, plan.id))[0]
+        _, plan = await st.run_timed(spec.id, events_pb2.PLAN)
+        return (await st.run_timed(spec.id, events_pb2.DEPLOY, plan.id))[0]
 
     async def baseline() -> float:
         return await raw.apply_cycle(template, tfvars, _key("deploy"))
@@ -96,7 +96,7 @@ async def _nats_roundtrip(nc: Any, subject: str) -> float:
     return t1 - t0
 
 
-async def pickup_latency(st: ServiceStack, reps: int) -> dict[str, dict[str, Any]]:
+async def pickup_latency(st: Pipeline, reps: int) -> dict[str, dict[str, Any]]:
     """Job queued -> runner claimed, vs a raw NATS publish -> subscriber receive.
 
     The jobs ask for a Terraform version nobody has (``< 0.1``), so the runner claims each
@@ -105,11 +105,10 @@ async def pickup_latency(st: ServiceStack, reps: int) -> dict[str, dict[str, Any
     """
     import nats
 
-    assert st.infra.nats is not None
     spec_doc = full_spec(f"pickup-{uuid.uuid4().hex[:6]}", st.identity_id)
     spec_doc["terraform_version"] = "< 0.1"
     spec = await st.create_spec(spec_doc)
-    nc = await nats.connect(st.infra.nats.url)
+    nc = await nats.connect(st.nats_url)
     subject = f"bench.pickup.{uuid.uuid4().hex[:8]}"
     system: list[float] = []
     baseline: list[float] = []
@@ -147,7 +146,7 @@ async def pickup_latency(st: ServiceStack, reps: int) -> dict[str, dict[str, Any
 
 
 async def spec_size_scaling(
-    st: ServiceStack, raw: RawTerraform, reps: int, sizes: tuple[int, ...] = (10, 50, 200)
+    st: Pipeline, raw: RawTerraform, reps: int, sizes: tuple[int, ...] = (10, 50, 200)
 ) -> dict[str, Any]:
     """plan_e2e at 10, 50, 200 components: growth (largest/smallest) vs raw Terraform's growth."""
     prepared = []
@@ -161,7 +160,7 @@ async def spec_size_scaling(
     for n, spec_id, template, tfvars, key in prepared:
 
         async def system(spec_id: str = spec_id) -> float:
-            return (await st.run(spec_id, events_pb2.PLAN))[0]
+            return (await st.run_timed(spec_id, events_pb2.PLAN))[0]
 
         async def baseline(template: str = template, tfvars: str = tfvars, key: str = key) -> float:
             return await raw.plan_cycle(template, tfvars, key)
@@ -184,7 +183,7 @@ async def spec_size_scaling(
     }
 
 
-async def _batch(st: ServiceStack, spec_ids: list[str]) -> float:
+async def _batch(st: Pipeline, spec_ids: list[str]) -> float:
     """Queue one PLAN per Spec at once; seconds from the first QueueJob to the last end time."""
     t0 = time.time()
     jobs = await asyncio.gather(*(st.queue(s, events_pb2.PLAN) for s in spec_ids))
@@ -195,7 +194,7 @@ async def _batch(st: ServiceStack, spec_ids: list[str]) -> float:
     return max(ts_seconds(d.end_time) for d in done) - t0
 
 
-async def runner_scaling(st: ServiceStack, jobs: int, reps: int) -> dict[str, Any]:
+async def runner_scaling(st: Pipeline, jobs: int, reps: int) -> dict[str, Any]:
     """PLAN jobs per minute with 2 runner processes vs 1 (each with concurrency 1).
 
     The stack's own runner is stopped and two runners are started (untimed). For the
@@ -213,19 +212,19 @@ async def runner_scaling(st: ServiceStack, jobs: int, reps: int) -> dict[str, An
     two: list[float] = []
     cpu: list[dict[str, float]] = []
     try:
-        runners = st.start_runners(["bench-runner-1", "bench-runner-2"], concurrency=1)
+        runners = await st.start_runners(["bench-runner-1", "bench-runner-2"], concurrency=1)
         second = runners[1]
         groups = _cpu_groups(st, runners)
         for _ in range(reps):
-            st.pause(second)
+            second.pause()
             one.append(await _batch(st, spec_ids))
-            st.resume(second)
+            second.resume()
             before = _cpu_seconds(groups)
             two.append(await _batch(st, spec_ids))
             after = _cpu_seconds(groups)
             cpu.append({k: (after[k] - before[k]) / jobs for k in after})
     finally:
-        st.stop_extra_runners()
+        st.stop_children()
     res = Samples(two, one).result("jobs/min", higher_is_better=True, per=jobs * 60)
     res["jobs"] = jobs
     # Where the CPU of a two-runner batch went, per job (median over repetitions):
@@ -236,9 +235,10 @@ async def runner_scaling(st: ServiceStack, jobs: int, reps: int) -> dict[str, An
     return res
 
 
-def _cpu_groups(st: ServiceStack, runners: list[Any]) -> dict[str, list[int]]:
+def _cpu_groups(st: Pipeline, runners: list[Any]) -> dict[str, list[int]]:
     """Process ids by role: the runners, the services, NATS and SeaweedFS."""
     services = [pid for name, pid in st.pids().items() if name != "executor"]
+    assert st.infra is not None
     infra = [p.process.proc.pid for p in (st.infra.nats, st.infra.s3) if p and p.process and p.process.proc]
     return {"runners": [r.proc.pid for r in runners if r.proc], "services": services, "infra": infra}
 

@@ -25,12 +25,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from alethia.crypto import KeyRing
 from alethia.events.v1 import events_pb2
-from alethia.stack.infra import write_private
 from bench.raw_terraform import RawTerraform
 from bench.specs import spec_with_components
-from bench.stack import PostgresDatabases, ServiceStack, SharedInfra, ts_seconds
+from tests.harness import Pipeline, PostgresDatabases, SharedInfra, ts_seconds
 
 SPANS: dict[str, list[float]] = defaultdict(list)
 
@@ -100,62 +98,6 @@ def instrument() -> None:
     )
 
 
-async def start_inprocess(
-    root: Path, infra: SharedInfra, pg: PostgresDatabases | None
-) -> tuple[ServiceStack, list[Any]]:
-    """The four services in this process on port 0; returns a client stack and the services."""
-    from services.executor.app import start as start_executor
-    from services.executor.settings import ExecutorSettings
-    from services.mapper.app import start as start_mapper
-    from services.mapper.settings import MapperSettings
-    from services.snapshot.app import start as start_snapshot
-    from services.snapshot.settings import SnapshotSettings
-    from services.specs.app import start as start_specs
-    from services.specs.settings import SpecsSettings
-
-    assert infra.nats and infra.s3
-    if pg is not None:
-        specs_db, snapshot_db = await pg.create("prof_specs"), await pg.create("prof_snapshot")
-    else:
-        specs_db = f"sqlite+aiosqlite:///{root / 'specs.db'}"
-        snapshot_db = f"sqlite+aiosqlite:///{root / 'snapshot.db'}"
-    specs = await start_specs(
-        SpecsSettings(database_url=specs_db, listen="127.0.0.1:0", git_allowed_hosts="git.example.com")
-    )
-    mapper = await start_mapper(MapperSettings(listen="127.0.0.1:0"))
-    snapshot = await start_snapshot(
-        SnapshotSettings(
-            database_url=snapshot_db, listen="127.0.0.1:0", specs_addr=specs.address, nats_url=infra.nats.url
-        )
-    )
-    executor = await start_executor(
-        ExecutorSettings(
-            executor_listen="127.0.0.1:0",
-            snapshot_addr=snapshot.address,
-            mapper_addr=mapper.address,
-            nats_url=infra.nats.url,
-            s3_endpoint=infra.s3.endpoint,
-            s3_access_key="alethia",
-            s3_secret_key="alethia-local-secret",
-            work_dir=str(root / "work"),
-            runner_id="profile-runner",
-            artifact_key=_keyring_file(root),
-        )
-    )
-    st = ServiceStack("inprocess", root, infra, specs_db=specs_db, snapshot_db=snapshot_db)
-    st.addresses = {"specs": specs.address, "snapshot": snapshot.address, "mapper": mapper.address}
-    st.connect()
-    await st.open_events()
-    return st, [executor, snapshot, mapper, specs]
-
-
-def _keyring_file(root: Path) -> str:
-    """A fresh artifact key ring for this profile run (artifacts are always encrypted)."""
-    path = root / "artifact-keyring.json"
-    write_private(path, KeyRing.generate().to_json())
-    return f"file:{path}"
-
-
 def _table(title: str, rows: list[tuple[str, float, int]]) -> None:
     print(f"\n{title}")
     for label, ms, n in rows:
@@ -168,16 +110,19 @@ async def _main(args: argparse.Namespace) -> int:
     root = Path(tempfile.mkdtemp(prefix="alethia-profile-"))
     infra = SharedInfra(root / "infra").start()
     pg = PostgresDatabases(args.postgres) if args.postgres else None
-    services: list[Any] = []
+    # The four services in this process on port 0 (their ``app.start``, as the tests do),
+    # with the services' own default timings.
+    st = Pipeline(root, infra=infra, watch_events=True)
     try:
         instrument()
-        st, services = await start_inprocess(root, infra, pg)
-        await st.create_identity()
+        if pg is not None:
+            st.specs_db, st.snapshot_db = await pg.create("prof_specs"), await pg.create("prof_snapshot")
+        await st.start(runner=True, runner_id="profile-runner")
         spec = await st.create_spec(spec_with_components("profile", st.identity_id, args.components))
         template, tfvars = await st.tfvars(spec.id)
         assert infra.s3 is not None
         raw = RawTerraform(root / "raw", infra.s3.endpoint)
-        await st.run(spec.id, events_pb2.PLAN)  # warm-up, not profiled
+        await st.run_timed(spec.id, events_pb2.PLAN)  # warm-up, not profiled
         await raw.plan_cycle(template, tfvars, "profile/raw/terraform.tfstate")
         SPANS.clear()
 
@@ -192,7 +137,7 @@ async def _main(args: argparse.Namespace) -> int:
                     spec_with_components(f"profile-{i}", st.identity_id, args.components)
                 )
                 saved = {k: list(v) for k, v in SPANS.items()}
-                plan_job_id = (await st.run(spec.id, events_pb2.PLAN))[1].id
+                plan_job_id = (await st.run_timed(spec.id, events_pb2.PLAN))[1].id
                 SPANS.clear()
                 SPANS.update(saved)
             profiler.start()
@@ -246,10 +191,8 @@ async def _main(args: argparse.Namespace) -> int:
         if args.html:
             await asyncio.to_thread(Path(args.html).write_text, profiler.output_html())
             print(f"profile saved to {args.html}")
-        await st.close()
     finally:
-        for svc in services:
-            await svc.stop(1)
+        await st.stop()
         infra.stop()
         if pg is not None:
             await pg.drop_all()

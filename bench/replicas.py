@@ -24,16 +24,15 @@ from alethia.rpc.client import connect
 from alethia.snapshot.v1 import snapshot_pb2, snapshot_pb2_grpc
 from bench.harness import Samples
 from bench.specs import full_spec
-from bench.stack import ServiceStack, ts_seconds
+from tests.harness import Pipeline, ts_seconds
 
 EVENT_TYPES = ("queued", "started", "planned", "succeeded")
 
 
-async def snapshot_replicas(st: ServiceStack, jobs: int, reps: int) -> dict[str, Any]:
+async def snapshot_replicas(st: Pipeline, jobs: int, reps: int) -> dict[str, Any]:
     """Jobs/min with 2 snapshot replicas + 2 runners vs 1 replica + 2 runners; events counted."""
     import nats
 
-    assert st.infra.nats is not None
     spec_ids = [
         (await st.create_spec(full_spec(f"repl{i}-{uuid.uuid4().hex[:6]}", st.identity_id))).id
         for i in range(jobs)
@@ -41,7 +40,7 @@ async def snapshot_replicas(st: ServiceStack, jobs: int, reps: int) -> dict[str,
     st.stop_default_runner()
     seen: Counter[tuple[str, str]] = Counter()
     msg_ids: Counter[str] = Counter()
-    nc = await nats.connect(st.infra.nats.url, name="bench-replicas")
+    nc = await nats.connect(st.nats_url, name="bench-replicas")
 
     async def on_event(msg: Any) -> None:
         _, _, job_id, kind = msg.subject.split(".", 3)
@@ -52,8 +51,8 @@ async def snapshot_replicas(st: ServiceStack, jobs: int, reps: int) -> dict[str,
 
     await nc.subscribe("alethia.jobs.*.*", cb=on_event)
     await nc.flush()
-    _, replica_b = st.start_snapshot_replica()
-    channel_b = connect(replica_b, st.token)
+    replica_b = (await st.start_snapshot_replica()).address
+    channel_b = connect(replica_b, st.service_token)
     stub_b = snapshot_pb2_grpc.SnapshotServiceStub(channel_b)
     queued: list[str] = []
 
@@ -83,24 +82,24 @@ async def snapshot_replicas(st: ServiceStack, jobs: int, reps: int) -> dict[str,
     two: list[float] = []
     try:
         a = st.addresses["snapshot"]
-        pair_one = st.start_runners(["bench-r1a", "bench-r1b"], 1, [a, a])
-        pair_two = st.start_runners(["bench-r2a", "bench-r2b"], 1, [a, replica_b])
+        pair_one = await st.start_runners(["bench-r1a", "bench-r1b"], 1, [a, a])
+        pair_two = await st.start_runners(["bench-r2a", "bench-r2b"], 1, [a, replica_b])
         for _ in range(reps):
             for p in pair_two:
-                st.pause(p)
+                p.pause()
             one.append(await batch([st.jobs]))
             for p in pair_two:
-                st.resume(p)
+                p.resume()
             for p in pair_one:
-                st.pause(p)
+                p.pause()
             two.append(await batch([st.jobs, stub_b]))
             for p in pair_one:
-                st.resume(p)
+                p.resume()
         await asyncio.sleep(1.0)  # the last terminal events are already in; let stragglers land
     finally:
         await channel_b.close()
         await nc.close()
-        st.stop_extra_runners()
+        st.stop_children()
     wrong = [j for j in queued if any(seen[(j, k)] != 1 for k in EVENT_TYPES)]
     res = Samples(two, one).result("jobs/min", higher_is_better=True, per=jobs * 60)
     res["jobs"] = jobs
