@@ -94,6 +94,11 @@ QUICK: dict[str, Any] = {
 E2E: dict[str, Any] = {"runner_drain_grace": 5.0, "terraform_grace": 10.0, "s3_state_encrypt": "true"}
 
 
+def _set(**options: Any) -> dict[str, Any]:
+    """The options given a value (None keeps the service's own default)."""
+    return {k: v for k, v in options.items() if v is not None}
+
+
 def status_name(status: int) -> str:
     return str(events_pb2.JobStatus.Name(status))
 
@@ -286,25 +291,23 @@ class Pipeline:
         return {k: v for k, v in os.environ.items() if not k.startswith(("ALETHIA_", "TF_VAR_"))}
 
     def _snapshot_options(self) -> dict[str, Any]:
-        options = {
-            "lease_seconds": self.lease_seconds,
-            "rescue_interval_seconds": self.rescue_interval,
-            "relay_poll_seconds": self.relay_poll_seconds,
-            "max_attempts": self.max_attempts,
-        }
-        return {k: v for k, v in options.items() if v is not None}
+        return _set(
+            lease_seconds=self.lease_seconds,
+            rescue_interval_seconds=self.rescue_interval,
+            relay_poll_seconds=self.relay_poll_seconds,
+            max_attempts=self.max_attempts,
+        )
 
     def _runner_options(self) -> dict[str, Any]:
-        options = {
-            "runner_concurrency": self.runner_concurrency,
-            "runner_lease_seconds": self.lease_seconds,
-            "runner_poll_seconds": self.runner_poll_seconds,
-            "runner_drain_grace_seconds": self.runner_drain_grace,
-            "terraform_grace_seconds": self.terraform_grace,
-            "templates_dir": self.templates_dir,
-            "s3_state_encrypt": self.s3_state_encrypt,
-        }
-        return {k: v for k, v in options.items() if v is not None}
+        return _set(
+            runner_concurrency=self.runner_concurrency,
+            runner_lease_seconds=self.lease_seconds,
+            runner_poll_seconds=self.runner_poll_seconds,
+            runner_drain_grace_seconds=self.runner_drain_grace,
+            terraform_grace_seconds=self.terraform_grace,
+            templates_dir=self.templates_dir,
+            s3_state_encrypt=self.s3_state_encrypt,
+        )
 
     def _snapshot_values(self, listen: str) -> dict[str, Any]:
         """In-process mode: a snapshot service's settings (for ``app.start`` or a process)."""
