@@ -171,19 +171,28 @@ class Pipeline:
         Process mode starts from this (the main) thread and blocks it while the services
         come up: its children die with the thread that started them (``PR_SET_PDEATHSIG``).
         """
-        self.tmp.mkdir(parents=True, exist_ok=True)
-        if self.processes:
-            self._start_processes()
-        else:
-            await self._start_inprocess()
-        self.spec_stub = specs_pb2_grpc.SpecServiceStub(self.channel(self.addresses["specs"]))
-        self.mapper_api = mapper_pb2_grpc.MapperServiceStub(self.channel(self.addresses["mapper"]))
-        self._connect_snapshot()
-        if self.watch_events:
-            self._events = await TerminalEvents().open(self.nats_url)
-        self.identity_id = await self.create_identity()
-        if runner:
-            await self.start_runner(**runner_overrides)
+        try:
+            self.tmp.mkdir(parents=True, exist_ok=True)
+            if self.processes:
+                self._start_processes()
+            else:
+                await self._start_inprocess()
+            self.spec_stub = specs_pb2_grpc.SpecServiceStub(self.channel(self.addresses["specs"]))
+            self.mapper_api = mapper_pb2_grpc.MapperServiceStub(self.channel(self.addresses["mapper"]))
+            self.jobs = snapshot_pb2_grpc.SnapshotServiceStub(self.channel(self.addresses["snapshot"]))
+            # RunnerService answers only runners when the stack has a runner token (process mode).
+            runner_token = self.supervisor.runner_token() if self.supervisor else None
+            self.runner_api = snapshot_pb2_grpc.RunnerServiceStub(
+                self.channel(self.addresses["snapshot"], runner_token)
+            )
+            if self.watch_events:
+                self._events = await TerminalEvents().open(self.nats_url)
+            self.identity_id = await self.create_identity()
+            if runner:
+                await self.start_runner(**runner_overrides)
+        except BaseException:
+            await self.stop()  # nothing started is left behind, whatever the caller does
+            raise
         return self
 
     async def _start_inprocess(self) -> None:
@@ -211,7 +220,7 @@ class Pipeline:
         )
         self._services.append(self.mapper)
         self.addresses.update(specs=self.specs.address, mapper=self.mapper.address)
-        await self.start_snapshot()
+        await self._start_snapshot()
 
     def _start_processes(self) -> None:
         env = self._base_env()
@@ -235,15 +244,7 @@ class Pipeline:
         self.specs_db = self.specs_db or self.supervisor.data.sqlite_url("specs")
         self.snapshot_db = self.snapshot_db or self.supervisor.data.sqlite_url("snapshot")
 
-    def _connect_snapshot(self) -> None:
-        self.jobs = snapshot_pb2_grpc.SnapshotServiceStub(self.channel(self.addresses["snapshot"]))
-        # RunnerService answers only runners when the stack has a runner token (process mode).
-        runner_token = self.supervisor.runner_token() if self.supervisor else None
-        self.runner_api = snapshot_pb2_grpc.RunnerServiceStub(
-            self.channel(self.addresses["snapshot"], runner_token)
-        )
-
-    async def start_snapshot(self) -> Any:
+    async def _start_snapshot(self) -> Any:
         """In-process mode: the snapshot service, in this process or (``snapshot_process``) as one."""
         values = self._snapshot_values(self.addresses["snapshot"])
         self.snapshot: Any
@@ -258,20 +259,25 @@ class Pipeline:
         return self.snapshot
 
     async def stop(self) -> None:
-        """Everything this pipeline started, children first (SIGKILLed: a test may have paused one)."""
+        """Everything this pipeline started, children first (SIGKILLed: a test may have paused one).
+
+        Safe to call twice (a failed start already called it).
+        """
         if self._events is not None:
             await self._events.close()
+            self._events = None
         for child in reversed(self.children):
             child.kill()
         self.children.clear()
         for runner in list(self.runners):
             await self.stop_runner(runner)
-        for svc in reversed(self._services):
-            await svc.stop(0.5)
-        for ch in self._channels:
-            await ch.close()
+        while self._services:
+            await self._services.pop().stop(0.5)
+        while self._channels:
+            await self._channels.pop().close()
         if self.supervisor is not None:
             await asyncio.to_thread(self.supervisor.stop)
+            self.supervisor = None
 
     def channel(self, address: str, token: str | None = None) -> grpc.aio.Channel:
         """A client channel with the service token (or ``token``), closed at :meth:`stop`."""
