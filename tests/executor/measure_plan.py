@@ -27,7 +27,7 @@ from services.executor.settings import REPO_ROOT
 from services.executor.terraform import resolve_binary
 from services.executor.workspace import S3Backend, backend_config, backend_env
 from tests.conftest import PostgresFactory
-from tests.fixtures.s3 import TEST_S3_ADMIN, TEST_S3_RUNNER
+from tests.fixtures.s3 import TEST_S3_ADMIN, TEST_S3_RUNNER, TEST_S3_TERRAFORM
 from tests.harness import E2E, S3_ACCESS, S3_SECRET, Pipeline
 
 
@@ -36,7 +36,9 @@ async def main(repetitions: int) -> dict[str, object]:
     factory = PostgresFactory()
     specs_db = await asyncio.to_thread(factory.create, "alethia_measure")
     jobs_db = await asyncio.to_thread(factory.create, "alethia_measure")
-    s3 = SeaweedS3(tmp / "s3", admin=TEST_S3_ADMIN, runner=TEST_S3_RUNNER).start()
+    s3 = SeaweedS3(
+        tmp / "s3", admin=TEST_S3_ADMIN, runner=TEST_S3_RUNNER, terraform=TEST_S3_TERRAFORM
+    ).start()
     nats = NatsServer(tmp / "nats").start()
     stack = Pipeline.quick(
         **E2E,
