@@ -53,13 +53,13 @@ lint: install
 
 gen: install
 	$(BIN)/python scripts/gen_protos.py
-	$(BIN)/python -m alethia.spec_schema > services/mapper/spec_model.py
+	$(BIN)/python -m alethia.spec_schema > alethia/mapping/spec_model.py
 
 gen-check: install
 	$(BIN)/python scripts/gen_protos.py --check
 
 docs: install
-	$(BIN)/python -m services.mapper.docs > docs/mapping.md
+	$(BIN)/python -m alethia.mapping.docs > docs/mapping.md
 	$(BIN)/python -m alethia.spec_schema --docs > docs/spec.md
 
 demo: install

@@ -10,7 +10,7 @@ Spec's shape derives it from here instead of spelling it out again:
   (:func:`component_row`, :func:`component_item`, used by ``services/specs/store.py``);
 - :func:`build_snapshot`: the frozen snapshot of a Spec (``services/snapshot``);
 - :func:`spec_config_source`: the mapper's typed ``SpecConfig`` classes, generated into
-  ``services/mapper/spec_model.py`` (``make gen``; a test fails when it is stale);
+  ``alethia/mapping/spec_model.py`` (``make gen``; a test fails when it is stale);
 - :func:`apply_defaults`: declared defaults of absent ``optional`` fields, at write time.
 
 Conventions, so that no field needs a rule of its own: a component is a message field of
@@ -477,7 +477,7 @@ def _messages_in_order() -> list[Descriptor]:
 
 
 def spec_config_source() -> str:
-    """The Python source of the mapper's SpecConfig classes (``services/mapper/spec_model.py``)."""
+    """The Python source of the mapper's SpecConfig classes (``alethia/mapping/spec_model.py``)."""
     lines = [
         '"""The typed snapshot the mapper reads: generated from the Spec declaration. Do not edit.',
         "",

@@ -1,7 +1,7 @@
 """Mapping throughput: snapshot JSON -> terraform.tfvars.json, against ``json.dumps``.
 
 The system side is the whole of stages 3-4 as the executor and ``alethia tfvars`` run it
-(:func:`services.mapper.render.render_tfvars` on the snapshot's JSON text: parse, strict
+(:func:`alethia.mapping.render.render_tfvars` on the snapshot's JSON text: parse, strict
 typed validation, provider checks, mapping, canonical JSON). The baseline is ``json.dumps``
 of the same snapshot, the least any stage that writes JSON must do. Both run in batches,
 alternating, several repetitions; the result is operations per second (median, p95) and
@@ -22,7 +22,7 @@ SNAPSHOT = Path(__file__).resolve().parents[1] / "tests" / "mapper" / "golden" /
 
 def run(quick: bool) -> dict[str, Any]:
     """``{"mapping_throughput": {"value", "baseline", "ratio", "unit": "ops/s", "p95", ...}}``."""
-    from services.mapper.render import render_tfvars
+    from alethia.mapping.render import render_tfvars
 
     text = SNAPSHOT.read_text(encoding="utf-8")
     snapshot = json.loads(text)

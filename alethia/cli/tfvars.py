@@ -30,7 +30,7 @@ def tfvars(
 ) -> None:
     """Map a config snapshot to the Spec cloud's terraform.tfvars.json."""
     # Imported here so `alethia --help` does not load the mapper.
-    from services.mapper.render import render_tfvars
+    from alethia.mapping.render import render_tfvars
 
     try:
         data = snapshot.read_bytes()

@@ -9,8 +9,8 @@ from __future__ import annotations
 import grpc
 
 from alethia.mapper.v1 import mapper_pb2, mapper_pb2_grpc
-from services.mapper import providers
-from services.mapper.render import render_tfvars
+from alethia.mapping import providers
+from alethia.mapping.render import render_tfvars
 
 SERVICE_NAME = mapper_pb2.DESCRIPTOR.services_by_name["MapperService"].full_name
 

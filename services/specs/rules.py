@@ -2,7 +2,7 @@
 
 :func:`write_violations` is the spec service's validation (shapes, limits, names, URLs,
 secrets: :mod:`services.specs.validation`) plus the one rule set of the Spec's cloud
-(:mod:`services.mapper.rules`, the same function the mapper runs as its guard), applied
+(:mod:`alethia.mapping.rules`, the same function the mapper runs as its guard), applied
 to the snapshot the Spec would freeze into. So a Spec that is accepted here is a Spec
 that maps and plans; a problem is reported once, by the first of the two that finds it.
 """
@@ -14,8 +14,8 @@ from typing import Any
 
 from alethia import spec_schema
 from alethia.errors import FieldViolation, InvalidArgument
+from alethia.mapping.rules import snapshot_violations
 from alethia.specfile import spec_from_dict
-from services.mapper.rules import snapshot_violations
 from services.specs.validation import validate_spec
 
 

@@ -43,7 +43,7 @@ def snapshot(provider: str, kind: str = "full") -> dict[str, Any]:
 
 def regen() -> None:
     """Rewrite the golden tfvars from the current mapper."""
-    from services.mapper.render import render_tfvars
+    from alethia.mapping.render import render_tfvars
 
     for provider in PROVIDERS:
         for kind in KINDS:

@@ -9,7 +9,7 @@ import pytest
 
 from alethia import cloud_limits
 from alethia.errors import InvalidArgument
-from services.mapper.render import render_tfvars
+from alethia.mapping.render import render_tfvars
 from tests.mapper.snapshots import PROVIDERS, snapshot
 
 
@@ -93,7 +93,7 @@ def test_a_long_cache_name_is_refused_instead_of_truncated() -> None:
 
 
 def test_engines_come_from_one_table() -> None:
-    from services.mapper import providers
+    from alethia.mapping import providers
 
     for name, mapping in providers.REGISTRY.items():
         assert mapping.engines == cloud_limits.ENGINES[name]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from services.mapper import hcl, providers
-from services.mapper.docs import render
+from alethia.mapping import hcl, providers
+from alethia.mapping.docs import render
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,7 +21,7 @@ def test_docs_mapping_md_is_current() -> None:
 
 def test_docs_command_prints_the_page() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "services.mapper.docs"], cwd=ROOT, capture_output=True, text=True, check=True
+        [sys.executable, "-m", "alethia.mapping.docs"], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout == render()
 
@@ -40,6 +40,6 @@ def test_docs_name_every_variable_of_every_provider() -> None:
 def test_variables_tf_is_generated_from_the_table(provider: str) -> None:
     path = ROOT / "templates" / "spec" / provider / "variables.tf"
     assert path.read_text(encoding="utf-8") == hcl.variables_tf(providers.get(provider)), (
-        "stale: run python -m services.mapper.hcl"
+        "stale: run python -m alethia.mapping.hcl"
     )
     assert hcl.main(["--check"]) == 0

@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from alethia.errors import InvalidArgument
+from alethia.mapping import providers
+from alethia.mapping.core import OPTION_CONTAINERS
+from alethia.mapping.render import render_tfvars
 from alethia.rpc.structs import dict_to_struct, struct_to_dict
-from services.mapper import providers
-from services.mapper.mapping import OPTION_CONTAINERS
-from services.mapper.render import render_tfvars
 from tests.mapper.snapshots import KINDS, PROVIDERS, snapshot, tfvars_path
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from alethia.cloud_limits import AZURE_POSTGRES_STORAGE_GB
-from services.mapper import providers
-from services.mapper.render import render_tfvars
+from alethia.mapping import providers
+from alethia.mapping.render import render_tfvars
 
 LABEL = st.from_regex(r"[a-z][a-z0-9-]{0,10}[a-z0-9]", fullmatch=True)
 TEXT = st.text(min_size=1, max_size=20).filter(lambda s: s.strip() != "")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from alethia.errors import InvalidArgument
-from services.mapper.spec_config import DnsConfig, SpecConfig, parse_snapshot
+from alethia.mapping.spec_config import DnsConfig, SpecConfig, parse_snapshot
 from tests.mapper.snapshots import PROVIDERS, snapshot
 
 
@@ -183,11 +183,11 @@ def test_null_in_a_list_item_reads_as_absent_but_wrong_types_are_refused() -> No
 
 
 def test_spec_model_is_generated_from_the_declaration() -> None:
-    """services/mapper/spec_model.py is the output of ``make gen`` for the current proto."""
+    """alethia/mapping/spec_model.py is the output of ``make gen`` for the current proto."""
     from pathlib import Path
 
     from alethia import spec_schema
-    from services.mapper import spec_model
+    from alethia.mapping import spec_model
 
     assert Path(spec_model.__file__).read_text(encoding="utf-8") == spec_schema.spec_config_source(), (
         "run `make gen`"

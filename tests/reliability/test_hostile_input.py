@@ -28,11 +28,11 @@ from typer.testing import CliRunner
 
 from alethia.errors import InvalidArgument
 from alethia.mapper.v1 import mapper_pb2, mapper_pb2_grpc
+from alethia.mapping.render import render_tfvars
 from alethia.rpc.status import from_rpc_error
 from alethia.snapshot.v1 import snapshot_pb2
 from alethia.specfile import spec_from_dict
 from alethia.specs.v1 import specs_pb2
-from services.mapper.render import render_tfvars
 from tests.fixtures.specs import full_spec_dict
 from tests.harness import PLAN, SUCCEEDED, Pipeline
 from tests.mapper.snapshots import snapshot as golden_snapshot

@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from alethia import field_paths, spec_schema
+from alethia.mapping import providers
+from alethia.mapping.render import render_tfvars
 from alethia.specfile import spec_from_dict, spec_to_dict
 from alethia.terraform_versions import parse_constraints
-from services.mapper import providers
-from services.mapper.render import render_tfvars
 from services.specs.rules import would_be_snapshot, write_violations
 from tests.fixtures.specs import ACCOUNT_IDS, PROVIDERS, full_spec_dict
 

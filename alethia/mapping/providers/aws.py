@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from alethia import cloud_limits
 from alethia.errors import FieldViolation
-from services.mapper.mapping import (
+from alethia.mapping.core import (
     SUBSCRIPTION_TYPE,
     TAG_SOURCE,
     Attr,
@@ -21,7 +21,7 @@ from services.mapper.mapping import (
     secrets_var,
     subscriptions,
 )
-from services.mapper.spec_config import SpecConfig
+from alethia.mapping.spec_config import SpecConfig
 
 ENGINES = cloud_limits.ENGINES["aws"]
 PROTOCOLS = ("email", "email-json", "firehose", "http", "https", "lambda", "sms", "sqs")

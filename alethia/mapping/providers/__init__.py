@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from alethia.errors import InvalidArgument
-from services.mapper.mapping import ProviderMapping
-from services.mapper.providers.aws import AWS
-from services.mapper.providers.azure import AZURE
-from services.mapper.providers.gcp import GCP
+from alethia.mapping.core import ProviderMapping
+from alethia.mapping.providers.aws import AWS
+from alethia.mapping.providers.azure import AZURE
+from alethia.mapping.providers.gcp import GCP
 
 REGISTRY: dict[str, ProviderMapping] = {m.name: m for m in (AWS, GCP, AZURE)}
 

@@ -5,7 +5,7 @@ A provider is a :class:`ProviderMapping`: a tuple of :class:`Var` rows (SpecConf
 ``provider_config`` / ``config`` keys it accepts. The same rows produce the tfvars
 (:meth:`ProviderMapping.tfvars`), ``DescribeMapping`` and ``docs/mapping.md``
 (:meth:`ProviderMapping.rows`), and ``templates/spec/<provider>/variables.tf``
-(:mod:`services.mapper.hcl`), so the three cannot drift apart.
+(:mod:`alethia.mapping.hcl`), so the three cannot drift apart.
 
 Invariants:
 - every option key is checked (an unknown key is an error naming it, never dropped) and
@@ -26,7 +26,7 @@ from typing import Any
 from alethia import cloud_limits
 from alethia.cloud_limits import NameLimit
 from alethia.errors import FieldViolation
-from services.mapper.spec_config import SpecConfig
+from alethia.mapping.spec_config import SpecConfig
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from alethia.errors import InvalidArgument
-from services.mapper import providers, rules
-from services.mapper.mapping import dumps
-from services.mapper.spec_config import SpecConfig, decode_snapshot
+from alethia.mapping import providers, rules
+from alethia.mapping.core import dumps
+from alethia.mapping.spec_config import SpecConfig, decode_snapshot
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 from alethia import cloud_limits
 from alethia.errors import FieldViolation
-from services.mapper.mapping import (
+from alethia.mapping.core import (
     TAG_SOURCE,
     Attr,
     Data,
@@ -28,7 +28,7 @@ from services.mapper.mapping import (
     identity_tags,
     secrets_var,
 )
-from services.mapper.spec_config import SpecConfig
+from alethia.mapping.spec_config import SpecConfig
 
 ENGINES = cloud_limits.ENGINES["gcp"]
 PROTOCOLS = ("pull", "push")

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from alethia.errors import FieldViolation, InvalidArgument
-from services.mapper import providers
-from services.mapper.spec_config import SpecConfig, decode_snapshot, semantic_violations
+from alethia.mapping import providers
+from alethia.mapping.spec_config import SpecConfig, decode_snapshot, semantic_violations
 
 
 def spec_violations(spec: SpecConfig) -> list[FieldViolation]:

@@ -27,8 +27,7 @@ from pydantic import ValidationError
 
 from alethia import field_paths
 from alethia.errors import FieldViolation, InvalidArgument
-from alethia.terraform_versions import ConstraintError, parse_constraints
-from services.mapper.spec_model import (
+from alethia.mapping.spec_model import (
     CacheConfig,
     ClusterConfig,
     DatabaseConfig,
@@ -45,6 +44,7 @@ from services.mapper.spec_model import (
     SubscriptionConfig,
     TopicConfig,
 )
+from alethia.terraform_versions import ConstraintError, parse_constraints
 
 __all__ = [
     "PROVIDERS",

@@ -11,7 +11,7 @@ from typing import Any
 
 from alethia import cloud_limits, naming
 from alethia.errors import FieldViolation
-from services.mapper.mapping import (
+from alethia.mapping.core import (
     SUBSCRIPTION_TYPE,
     TAG_SOURCE,
     Attr,
@@ -28,7 +28,7 @@ from services.mapper.mapping import (
     secrets_var,
     subscriptions,
 )
-from services.mapper.spec_config import SpecConfig
+from alethia.mapping.spec_config import SpecConfig
 
 ENGINES = cloud_limits.ENGINES["azure"]
 PROTOCOLS = ("servicebus",)
