@@ -1,7 +1,8 @@
 """The spec service's tables (SQLAlchemy 2 declarative), identical on Postgres and SQLite.
 
-``specs`` holds the workspace (zone, project, environment, region), the cloud identity
-and the revision, plus the names derived from them (:mod:`alethia.naming`) on which
+``specs`` holds the Spec's own scalar fields (workspace parts, cloud identity, Terraform
+version: columns derived from the declaration, like the component tables) and the
+revision, plus the names derived from them (:mod:`alethia.naming`) on which
 uniqueness actually matters: the joined ``workspace`` key (state, lock) is unique, and so
 is the resource name prefix within a cloud account. ``spec_repositories`` carries the
 GitOps ownership key of each entry (unique across Specs); each component lives in its own table keyed by ``spec_id``
@@ -89,7 +90,54 @@ class CloudIdentityRow(Base):
     create_time: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-class SpecRow(Base):
+def _column_type(col: spec_schema.Column) -> Any:
+    if col.kind == "string":
+        return String(col.max_length) if col.max_length else Text
+    return {
+        "bool": Boolean,
+        "int": Integer,
+        "bigint": BigInteger,
+        "float": Float,
+        "json": JSONType,
+    }[col.kind]
+
+
+# What the database adds to a declared Spec field of the ``specs`` row (not part of its shape).
+SPEC_FIELD_EXTRAS: dict[str, dict[str, Any]] = {
+    # A Spec's identity cannot be deleted from under it; Specs are looked up by identity.
+    "cloud_identity_id": {"args": (ForeignKey("cloud_identities.id", ondelete="RESTRICT"),), "index": True},
+}
+
+
+def _spec_field_columns() -> type:
+    """A mixin with the Spec's own scalar fields as columns of ``specs``, from the declaration.
+
+    As the component tables are: a field added to the proto gets its column (type, width,
+    NOT NULL, the declared default) without being written out here again.
+    """
+    columns: dict[str, Any] = {}
+    for col in spec_schema.SPEC_COLUMNS:
+        extras = SPEC_FIELD_EXTRAS.get(col.name, {})
+        columns[col.name] = mapped_column(
+            _column_type(col),
+            *extras.get("args", ()),
+            nullable=False,
+            index=extras.get("index", False),
+            default=spec_schema.default_of(col.field),
+        )
+    return type("SpecFieldColumns", (), columns)
+
+
+# Any for the type checker: these attributes exist only once the declaration is read, so
+# mypy types SpecRow's Spec fields as Any (the service's own columns below stay typed).
+SpecFieldColumns: Any = _spec_field_columns()
+
+
+class SpecRow(SpecFieldColumns, Base):
+    """One Spec: its own scalar fields (:data:`SpecFieldColumns`, from the declaration) plus
+    what the service keeps next to them: the joined names it holds unique, the revision and
+    the times."""
+
     __tablename__ = "specs"
     __table_args__ = (
         UniqueConstraint("zone_id", "project_name", "environment", "region", name="uq_specs_workspace"),
@@ -101,32 +149,12 @@ class SpecRow(Base):
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    zone_id: Mapped[str] = mapped_column(String(63))
-    project_name: Mapped[str] = mapped_column(String(63))
-    environment: Mapped[str] = mapped_column(String(63))
-    region: Mapped[str] = mapped_column(String(63))
     workspace: Mapped[str] = mapped_column(String(255))
     cloud_account: Mapped[str] = mapped_column(String(96))
     resource_prefix: Mapped[str] = mapped_column(String(127))
-    cloud_identity_id: Mapped[str] = mapped_column(
-        String(36), ForeignKey("cloud_identities.id", ondelete="RESTRICT"), index=True
-    )
-    terraform_version: Mapped[str] = mapped_column(String(128), default="")
     revision: Mapped[int] = mapped_column(BigInteger, default=1)
     create_time: Mapped[datetime] = mapped_column(UTCDateTime())
     update_time: Mapped[datetime] = mapped_column(UTCDateTime())
-
-
-def _column_type(col: spec_schema.Column) -> Any:
-    if col.kind == "string":
-        return String(col.max_length) if col.max_length else Text
-    return {
-        "bool": Boolean,
-        "int": Integer,
-        "bigint": BigInteger,
-        "float": Float,
-        "json": JSONType,
-    }[col.kind]
 
 
 # Columns (and their constraints) the service derives and keeps next to a component's
