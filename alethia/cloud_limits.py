@@ -19,6 +19,7 @@ Pure: every check takes the Spec as plain JSON data (the dict of
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Mapping, Sequence
@@ -99,11 +100,40 @@ class NameLimit:
     limit: int
     component: str = ""  # a list ("storage_buckets"), or "" for a name built from the prefix only
 
-    def violations(self, spec: Data) -> list[FieldViolation]:
-        """The Spec fields that make this name too long."""
-        prefix = naming.resource_prefix(str(spec.get("project_name", "")), str(spec.get("environment", "")))
+    def __post_init__(self) -> None:
+        # fits() and violations() add lengths up (prefix + name + the rest): one {name} per item.
+        if self.pattern.count("{name}") != (1 if self.component else 0):
+            raise ValueError(f"{self.what}: the pattern must name the item exactly once for a list")
+
+    @functools.cached_property
+    def fixed_length(self) -> int:
+        """The name's length without the prefix and the item's name."""
+        return len(self.pattern.format(prefix="", name=""))
+
+    def fits(self, spec: Data, prefix: str) -> bool:
+        """Whether every name this builds is within the limit (no violation to word)."""
+        room = self.limit - self.fixed_length - len(prefix)
+        if not self.component:
+            return room >= 0
+        return room > 0 and all(len(_name(item)) <= room for item in _items(spec, self.component))
+
+    def violations(self, spec: Data, prefix: str | None = None) -> list[FieldViolation]:
+        """The Spec fields that make this name too long (``prefix``: when already built)."""
+        if prefix is None:
+            prefix = naming.resource_prefix(
+                str(spec.get("project_name", "")), str(spec.get("environment", ""))
+            )
         bare = self.pattern.format(prefix=prefix, name="")
-        if self.component and len(bare) >= self.limit:
+        if not self.component:
+            if len(bare) <= self.limit:
+                return []
+            return [
+                FieldViolation(
+                    "project_name",
+                    f"makes the {self.what} {bare!r} {len(bare)} characters long; at most {self.limit}",
+                )
+            ]
+        if len(bare) >= self.limit:
             # The prefix alone leaves no room for any item name: that is project_name's doing.
             return [
                 FieldViolation(
@@ -111,18 +141,17 @@ class NameLimit:
                     f"leaves no room for a name in the {self.what} {bare!r}; at most {self.limit} characters",
                 )
             ]
-        items = (
-            [(f"{self.component}[{i}].name", _name(it)) for i, it in enumerate(_items(spec, self.component))]
-            if self.component
-            else [("project_name", "")]
-        )
+        # Lengths add up (the name appears once), so only a name that is too long gets formatted:
+        # this runs for every item of every Spec, in CreateSpec and in the mapper's guard.
+        room = self.limit - len(bare)
         out = []
-        for path, name in items:
-            value = self.pattern.format(prefix=prefix, name=name)
-            if len(value) > self.limit:
+        for i, item in enumerate(_items(spec, self.component)):
+            name = _name(item)
+            if len(name) > room:
+                value = self.pattern.format(prefix=prefix, name=name)
                 out.append(
                     FieldViolation(
-                        path,
+                        f"{self.component}[{i}].name",
                         f"makes the {self.what} {value!r} {len(value)} characters long; at most {self.limit}",
                     )
                 )
@@ -171,7 +200,8 @@ def _items(spec: Data, key: str) -> list[Any]:
 
 
 def _name(item: Any) -> str:
-    return str(item.get("name", "")) if isinstance(item, Mapping) else ""
+    # dict first: the common case, without the cost of an ABC check.
+    return str(item.get("name", "")) if isinstance(item, (dict, Mapping)) else ""
 
 
 def _section(spec: Data, key: str) -> Mapping[str, Any]:
@@ -343,9 +373,13 @@ def violations(provider: str, spec: Data) -> list[FieldViolation]:
         out += check_memorystore(spec)
     # Name lengths only once the prefix parts are themselves valid (at most a DNS label each);
     # a longer project_name is the Spec rules' error, not one per cloud name built from it.
-    if all(len(str(spec.get(k, ""))) <= 63 for k in ("project_name", "environment")):
+    project, environment = str(spec.get("project_name", "")), str(spec.get("environment", ""))
+    if len(project) <= 63 and len(environment) <= 63:
+        prefix = naming.resource_prefix(project, environment)
         for limit in NAME_LIMITS.get(provider, ()):
-            out += limit.violations(spec)
+            if limit.fits(spec, prefix):
+                continue  # the common case, decided from lengths alone
+            out += limit.violations(spec, prefix)
     return out
 
 

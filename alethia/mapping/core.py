@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,9 +72,7 @@ class Option:
     def normalize(self, value: Any) -> Any:
         # Integral numbers travel as JSON integers (2.0 -> 2), so the same Spec given as
         # YAML or through protobuf Struct (doubles) renders identically.
-        if self.tf_type == "number" and isinstance(value, float) and value.is_integer():
-            return int(value)
-        return value
+        return integral(value) if self.tf_type == "number" else value
 
 
 def _num(x: float) -> str:
@@ -85,24 +82,22 @@ def _num(x: float) -> str:
 Data = dict[str, Any]  # a validated Spec (or one of its items) as plain JSON data
 
 
-def getter(path: str, number: bool = False) -> Callable[[Data], Any]:
-    """A fast reader of ``path`` ("scaling.min_capacity") in plain data.
+def integral(value: Any) -> Any:
+    """Integral floats as ints: ``1`` and ``1.0`` in a snapshot (or a protobuf Struct double)
+    render alike."""
+    return int(value) if value.__class__ is float and value.is_integer() else value
 
-    With ``number``, integral floats come back as ints: ``1`` and ``1.0`` in a snapshot (or a
-    protobuf Struct double) render alike.
-    """
-    parts = tuple(path.split("."))
-    if len(parts) == 1 and not number:
-        return operator.itemgetter(parts[0])  # the common case, in C
 
-    def read(data: Data) -> Any:
-        for part in parts:
-            data = data[part]
-        if number and isinstance(data, float) and data.is_integer():
-            return int(data)
-        return data
+def _bind(env: dict[str, Any], function: Callable[..., Any]) -> str:
+    """Put ``function`` in the namespace of compiled code under a fresh name, and return it."""
+    name = f"_derive{len(env)}"
+    env[name] = function
+    return name
 
-    return read
+
+def _read(path: str, name: str) -> str:
+    """Python source reading ``path`` ("scaling.min_capacity") from the variable ``name``."""
+    return name + "".join(f"[{part!r}]" for part in path.split("."))
 
 
 @dataclass(frozen=True)
@@ -136,30 +131,23 @@ class Var:
             return f"list(object({{ {inner} }}))"
         return self.tf_type
 
-    @functools.cached_property
-    def read(self) -> Callable[[Data], Any]:
-        """``spec -> value``, compiled once."""
+    def source_code(self, env: dict[str, Any]) -> str:
+        """Python source of this variable's value from the resolved Spec ``d`` (see
+        :meth:`ProviderMapping.tfvars`); derive functions are put in ``env`` under unique names."""
         if self.derive is not None:
-            return self.derive
+            return f"{_bind(env, self.derive)}(d)"
         if self.attrs:
-            items = getter(self.source)
-            # Plain attributes read the item only; derived ones also get the whole Spec.
-            plain = tuple(
-                (a.name, getter(a.source, a.tf_type == "number")) for a in self.attrs if a.derive is None
-            )
-            derived = tuple((a.name, a.derive) for a in self.attrs if a.derive is not None)
-
-            def read_items(spec: Data) -> list[dict[str, Any]]:
-                out = []
-                for item in items(spec):
-                    obj = {name: get(item) for name, get in plain}
-                    for name, derive in derived:
-                        obj[name] = derive(item, spec)
-                    out.append(obj)
-                return out
-
-            return read_items
-        return getter(self.source, self.tf_type == "number")
+            fields = []
+            for a in self.attrs:
+                if a.derive is not None:
+                    value = f"{_bind(env, a.derive)}(item, d)"
+                else:
+                    value = _read(a.source, "item")
+                    value = f"integral({value})" if a.tf_type == "number" else value
+                fields.append(f"{a.name!r}: {value}")
+            return f"[{{{', '.join(fields)}}} for item in {_read(self.source, 'd')}]"
+        value = _read(self.source, "d")
+        return f"integral({value})" if self.tf_type == "number" else value
 
 
 @dataclass(frozen=True)
@@ -187,11 +175,10 @@ _LISTS = {"databases", "caches", "queues", "nosql_tables", "storage_buckets"}
 
 
 def _check_options(
-    cfg: Mapping[str, Any], options: Sequence[Option], path: str, provider: str, out: list[FieldViolation]
+    cfg: Mapping[str, Any], by_key: Mapping[str, Option], path: str, provider: str, out: list[FieldViolation]
 ) -> None:
     if not cfg:
         return
-    by_key = {o.key: o for o in options}
     for key in sorted(cfg):
         opt = by_key.get(key)
         if opt is None:
@@ -234,24 +221,38 @@ class ProviderMapping:
         """Database engines the cloud's template builds (``alethia.cloud_limits``)."""
         return cloud_limits.ENGINES.get(self.name, ())
 
-    def violations(self, spec: SpecConfig) -> list[FieldViolation]:
-        """Unknown or ill-typed option keys, the provider's own rules, and ``alethia.cloud_limits``."""
+    @functools.cached_property
+    def _accepted(self) -> dict[str, dict[str, Option]]:
+        # Each container's options by key, built once rather than for every object checked.
+        return {
+            container: {o.key: o for o in self.options.get(container, ())}
+            for container, _, _ in OPTION_CONTAINERS
+        }
+
+    def violations(self, spec: SpecConfig, data: Data) -> list[FieldViolation]:
+        """Unknown or ill-typed option keys, the provider's own rules, and ``alethia.cloud_limits``.
+
+        ``data`` is ``spec.model_dump()``: the caller dumps once for these rules and the mapping.
+        """
         out: list[FieldViolation] = []
+        accepted = self._accepted
         for container, attr, key in OPTION_CONTAINERS:
-            options = self.options.get(container, ())
+            by_key = accepted[container]
             if attr in _LISTS:
                 for i, item in enumerate(getattr(spec, attr)):
-                    _check_options(getattr(item, key), options, f"{attr}[{i}].{key}", self.name, out)
+                    _check_options(getattr(item, key), by_key, f"{attr}[{i}].{key}", self.name, out)
             else:
-                _check_options(getattr(getattr(spec, attr), key), options, f"{attr}.{key}", self.name, out)
+                _check_options(getattr(getattr(spec, attr), key), by_key, f"{attr}.{key}", self.name, out)
         out.extend(self.checks(spec))
         # The per-cloud rules CreateSpec enforces too (versions, engines, sizes, name limits).
-        out.extend(cloud_limits.violations(self.name, spec.model_dump()))
+        out.extend(cloud_limits.violations(self.name, data))
         return out
 
-    def resolve(self, spec: SpecConfig) -> Data:
-        """A checked SpecConfig as plain data with every option key filled in (defaults)."""
-        data = spec.model_dump()
+    def resolve(self, data: Data) -> Data:
+        """A checked Spec's ``model_dump()`` with every option key filled in (defaults), in place.
+
+        In place because the dump is the caller's own fresh copy: no second dump, no deep copy.
+        """
         for container, attr, key in OPTION_CONTAINERS:
             options = self.options.get(container, ())
             items = data[attr] if attr in _LISTS else [data[attr]]
@@ -259,9 +260,19 @@ class ProviderMapping:
                 item[key] = _complete(item[key], options)
         return data
 
+    @functools.cached_property
+    def _tfvars(self) -> Callable[[Data], dict[str, Any]]:
+        # The table compiled once into one function returning one dict display: it runs for
+        # every render, and reading each path through a chain of small getters cost several
+        # times more. Only our own table goes in (names and paths as repr() literals).
+        env: dict[str, Any] = {"integral": integral}
+        entries = ",\n        ".join(f"{v.name!r}: {v.source_code(env)}" for v in self.variables)
+        exec(f"def tfvars(d):\n    return {{\n        {entries}\n    }}\n", env)
+        return env["tfvars"]  # type: ignore[no-any-return]
+
     def tfvars(self, data: Data) -> dict[str, Any]:
         """The variables for resolved data (see :meth:`resolve`)."""
-        return {v.name: v.read(data) for v in self.variables}
+        return self._tfvars(data)
 
     def rows(self) -> list[Row]:
         """Every variable, and every attribute of list variables, as documentation rows."""

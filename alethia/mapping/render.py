@@ -30,10 +30,12 @@ class Rendered:
 def map_spec(spec: SpecConfig) -> dict[str, Any]:
     """The tfvars of a typed SpecConfig (``InvalidArgument`` listing every violation)."""
     mapping = providers.get(spec.provider)
-    problems = rules.spec_violations(spec)
+    # One plain copy of the Spec: the rules read it, then resolve fills in its options.
+    data = spec.model_dump()
+    problems = rules.spec_violations(spec, data)
     if problems:
         raise InvalidArgument(problems)
-    return mapping.tfvars(mapping.resolve(spec))
+    return mapping.tfvars(mapping.resolve(data))
 
 
 def render_tfvars(snapshot: str | bytes | Mapping[str, Any]) -> Rendered:

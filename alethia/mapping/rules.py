@@ -19,9 +19,13 @@ from alethia.mapping import providers
 from alethia.mapping.spec_config import SpecConfig, decode_snapshot, semantic_violations
 
 
-def spec_violations(spec: SpecConfig) -> list[FieldViolation]:
-    """Every rule the Spec's cloud applies to a typed Spec, each by its field path."""
-    return semantic_violations(spec) + providers.get(spec.provider).violations(spec)
+def spec_violations(spec: SpecConfig, data: dict[str, Any] | None = None) -> list[FieldViolation]:
+    """Every rule the Spec's cloud applies to a typed Spec, each by its field path.
+
+    ``data``: ``spec.model_dump()`` when the caller already has it (the mapper reuses it).
+    """
+    dumped = spec.model_dump() if data is None else data
+    return semantic_violations(spec) + providers.get(spec.provider).violations(spec, dumped)
 
 
 def snapshot_violations(snapshot: str | bytes | Mapping[str, Any]) -> list[FieldViolation]:

@@ -16,14 +16,15 @@ network is provisioned) run after the types are known, in :func:`semantic_violat
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, get_args, get_origin
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from alethia import field_paths
 from alethia.errors import FieldViolation, InvalidArgument
@@ -64,6 +65,7 @@ __all__ = [
     "SubscriptionConfig",
     "TopicConfig",
     "decode_snapshot",
+    "drop_optional_nulls",
     "field_path",
     "parse_snapshot",
     "semantic_violations",
@@ -108,7 +110,8 @@ def decode_snapshot(snapshot: str | bytes | Mapping[str, Any]) -> SpecConfig:
     """
     if isinstance(snapshot, (str, bytes)):
         # Fast path: parse and validate in one pass inside pydantic-core. Any failure is
-        # redone below with the standard library parser, whose errors we can word for users.
+        # redone below with the standard library parser, whose errors we can word for users
+        # (a snapshot with ``null`` optional values takes that path too, and passes there).
         # NaN/Infinity, which that parser accepts, cannot slip through: float fields refuse
         # them (allow_inf_nan=False) and free-form values are checked where they are read
         # (option values and secret metadata must be finite).
@@ -128,10 +131,45 @@ def decode_snapshot(snapshot: str | bytes | Mapping[str, Any]) -> SpecConfig:
     if not isinstance(data, Mapping):
         raise InvalidArgument.one("", "snapshot must be a JSON object")
     try:
-        spec = SpecConfig.model_validate(dict(data))
+        spec = SpecConfig.model_validate(drop_optional_nulls(SpecConfig, data))
     except ValidationError as exc:
         raise InvalidArgument(_translate(exc.errors(include_url=False))) from None
     return spec
+
+
+@functools.cache
+def _shape(model: type[BaseModel]) -> tuple[frozenset[str], tuple[tuple[str, type[BaseModel], bool], ...]]:
+    """``model``'s optional fields, and its fields holding models: ``(name, model, is_list)``."""
+    optional = frozenset(name for name, f in model.model_fields.items() if not f.is_required())
+    nested = []
+    for name, f in model.model_fields.items():
+        is_list = get_origin(f.annotation) is list
+        inner = get_args(f.annotation)[0] if is_list else f.annotation
+        if isinstance(inner, type) and issubclass(inner, BaseModel):
+            nested.append((name, inner, is_list))
+    return optional, tuple(nested)
+
+
+def drop_optional_nulls(model: type[BaseModel], data: Any) -> Any:
+    """``data`` with every JSON ``null`` of an optional field left out, at every level.
+
+    Other producers (a Console building snapshots from database rows) write absent optional
+    values as ``null``; the default then applies. A ``null`` for a required field is left
+    in place, so it is still refused naming the field. Done here rather than as a pydantic
+    validator: a Python validator on the models would make pydantic-core hand every object
+    of the JSON to Python, tripling the cost of the fast path (which never sees a ``null``).
+    """
+    if not isinstance(data, Mapping):
+        return data
+    optional, nested = _shape(model)
+    out = {k: v for k, v in data.items() if not (v is None and k in optional)}
+    for name, inner, is_list in nested:
+        value = out.get(name)
+        if is_list and isinstance(value, list):
+            out[name] = [drop_optional_nulls(inner, item) for item in value]
+        elif not is_list and isinstance(value, Mapping):
+            out[name] = drop_optional_nulls(inner, value)
+    return out
 
 
 def _json_reason(exc: Exception) -> str:
@@ -213,6 +251,11 @@ def _label(value: str, path: str, out: list[FieldViolation]) -> None:
 
 
 def _unique_names(items: Sequence[Any], path: str, out: list[FieldViolation]) -> None:
+    names = [item.name for item in items]
+    # The common case, decided in C: every name a DNS label, none twice. Otherwise each item
+    # is looked at to word its violations.
+    if len(set(names)) == len(names) and all(map(_DNS_LABEL.match, names)):
+        return
     seen: dict[str, int] = {}
     for i, item in enumerate(items):
         _label(item.name, f"{path}[{i}].name", out)

@@ -7,32 +7,19 @@ is stale. Parsing, error wording and cross-field rules are in spec_config.py.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 JsonObject = dict[str, Any]
 
 
 class Strict(BaseModel):
     # strict: no coercion ("3" is not 3); forbid: an unknown key is an error, not dropped;
-    # frozen: a SpecConfig is a value, shared safely between requests.
+    # frozen: a SpecConfig is a value, shared safely between requests. No Python validators:
+    # JSON is then validated inside pydantic-core in one pass (a JSON `null` for an optional
+    # field is dropped before validation, by spec_config.drop_optional_nulls).
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _null_is_absent(cls, data: Any) -> Any:
-        """A JSON ``null`` for an optional field reads as if the key were absent.
-
-        Other producers (a Console building snapshots from database rows) write absent
-        optional values as ``null``; the default then applies. A ``null`` for a required
-        field is left in place, so it is still refused naming the field.
-        """
-        if not isinstance(data, Mapping):
-            return data
-        fields = cls.model_fields
-        return {k: v for k, v in data.items() if not (v is None and k in fields and not fields[k].is_required())}
 
 
 class NetworkConfig(Strict):
