@@ -41,6 +41,25 @@ class Option:
     maximum: float | None = None
     integer: bool = False
 
+    @functools.cached_property
+    def accepts(self) -> Callable[[Any], bool]:
+        """A fast test that passes the common, valid value of this key (bool, string, finite
+        number within bounds, list of strings, no choices); :meth:`check` words the rest."""
+        if self.choices:
+            return _never
+        if self.tf_type == "bool":
+            return _is_bool
+        if self.tf_type == "string":
+            return _is_str
+        if self.tf_type == "list(string)":
+            return _is_str_list
+        if self.tf_type == "number":
+            low = -math.inf if self.minimum is None else self.minimum
+            high = math.inf if self.maximum is None else self.maximum
+            # An int within bounds is finite and integral; floats take the slow path.
+            return lambda v: v.__class__ is int and low <= v <= high
+        return _never
+
     def check(self, value: Any) -> str | None:
         """Why ``value`` is not acceptable for this key, or None when it is."""
         if self.tf_type == "bool":
@@ -73,6 +92,22 @@ class Option:
         # Integral numbers travel as JSON integers (2.0 -> 2), so the same Spec given as
         # YAML or through protobuf Struct (doubles) renders identically.
         return integral(value) if self.tf_type == "number" else value
+
+
+def _never(value: Any) -> bool:
+    return False
+
+
+def _is_bool(value: Any) -> bool:
+    return value is True or value is False
+
+
+def _is_str(value: Any) -> bool:
+    return value.__class__ is str
+
+
+def _is_str_list(value: Any) -> bool:
+    return value.__class__ is list and all(v.__class__ is str for v in value)
 
 
 def _num(x: float) -> str:
@@ -181,6 +216,8 @@ def _check_options(
         return
     for key in sorted(cfg):
         opt = by_key.get(key)
+        if opt is not None and opt.accepts(cfg[key]):
+            continue
         if opt is None:
             accepted = ", ".join(sorted(by_key)) or "none"
             out.append(FieldViolation(f"{path}.{key}", f"unknown key for {provider} (accepted: {accepted})"))

@@ -352,3 +352,52 @@ def test_backup_retention_days_bounds_per_cloud() -> None:
         )
         data["databases"][index]["backup_retention_days"] = 1
         render_tfvars(json.dumps(data))
+
+
+# Values around every kind of option: types, bounds, integral floats, lists, choices.
+_PROBES: list[Any] = [
+    None,
+    True,
+    False,
+    0,
+    1,
+    -1,
+    2,
+    20,
+    49,
+    50,
+    900,
+    901,
+    43200,
+    43201,
+    10**6,
+    2.0,
+    2.5,
+    -0.5,
+    "",
+    "x",
+    "ON_DEMAND",
+    "SPOT",
+    "PAY_PER_REQUEST",
+    [],
+    ["a"],
+    ["a", 1],
+    [None],
+    {},
+    {"a": 1},
+]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_the_fast_option_test_never_accepts_what_check_refuses(provider: str) -> None:
+    """``Option.accepts`` is only a shortcut: whatever it passes, ``check`` passes too."""
+    mapping = providers.get(provider)
+    options = [o for group in mapping.options.values() for o in group]
+    probes = _PROBES + [v for o in options for v in (o.default, o.minimum, o.maximum, *o.choices)]
+    passed = 0
+    for option in options:
+        for value in probes:
+            if option.accepts(value):
+                passed += 1
+                assert option.check(value) is None, (option.key, value)
+    assert passed > len(options)  # the shortcut is taken, not only safe
