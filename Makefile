@@ -54,6 +54,7 @@ lint: install
 gen: install
 	$(BIN)/python scripts/gen_protos.py
 	$(BIN)/python -m alethia.spec_schema > alethia/mapping/spec_model.py
+	$(BIN)/python -m alethia.spec_schema --console > alethia/console/static/spec_schema.json
 
 gen-check: install
 	$(BIN)/python scripts/gen_protos.py --check

@@ -11,6 +11,8 @@ Spec's shape derives it from here instead of spelling it out again:
 - :func:`build_snapshot`: the frozen snapshot of a Spec (``services/snapshot``);
 - :func:`spec_config_source`: the mapper's typed ``SpecConfig`` classes, generated into
   ``alethia/mapping/spec_model.py`` (``make gen``; a test fails when it is stale);
+- :func:`console_schema`: the Console form's field list, generated into
+  ``alethia/console/static/spec_schema.json`` (``make gen``; a test fails when it is stale);
 - :func:`apply_defaults`: declared defaults of absent ``optional`` fields, at write time.
 
 Conventions, so that no field needs a rule of its own: a component is a message field of
@@ -524,6 +526,72 @@ def spec_config_source() -> str:
     return "\n".join(lines) + "\n"
 
 
+# --- the Console's field list, generated ------------------------------------------------------
+
+
+def _form_kind(fd: FieldDescriptor) -> str:
+    """How the Console's form edits a field: text, int, num, bool, json (an object), lines."""
+    if is_struct(fd):
+        return "json"
+    if fd.is_repeated:
+        return "lines"  # a list of strings (lists of messages are sections or sub-lists)
+    return {"string": "text", "bool": "bool", "int": "int", "bigint": "int", "float": "num"}[_scalar_kind(fd)]
+
+
+def _form_fields(
+    fds: Iterable[FieldDescriptor], prefix: str = ""
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The editable fields among ``fds`` (nested messages flattened to ``scaling.min_capacity``),
+    and the list of messages among them (a topic's subscriptions), if any."""
+    fields: list[dict[str, Any]] = []
+    sub = None
+    for fd in fds:
+        if is_nested(fd):
+            fields += _form_fields(fd.message_type.fields, f"{prefix}{fd.name}.")[0]
+            continue
+        if fd.is_repeated and fd.type == FieldDescriptor.TYPE_MESSAGE and not is_struct(fd):
+            sub = {"key": fd.name, "fields": _form_fields(fd.message_type.fields)[0]}
+            continue
+        opts = options(fd)
+        entry: dict[str, Any] = {"name": prefix + fd.name, "kind": _form_kind(fd), "required": opts.required}
+        if opts.default:
+            entry["default"] = json.loads(opts.default)
+        if opts.HasField("min"):
+            entry["min"] = _number(opts.min)
+        if opts.HasField("max"):
+            entry["max"] = _number(opts.max)
+        if opts.choices:
+            entry["choices"] = list(opts.choices)
+        if opts.max_length:
+            entry["max_length"] = opts.max_length
+        fields.append(entry)
+    return fields, sub
+
+
+def console_schema() -> dict[str, Any]:
+    """The Spec's fields as the Console's form lays them out (``make gen`` writes
+    ``alethia/console/static/spec_schema.json``; a test fails when it is stale): the Spec's
+    own fields, then one section per component, in declaration order."""
+    sections = []
+    for comp in COMPONENTS:
+        fields, sub = _form_fields(comp.message.fields)
+        section: dict[str, Any] = {"key": comp.field, "repeated": comp.repeated, "fields": fields}
+        if sub is not None:
+            section["sub"] = sub
+        sections.append(section)
+    return {
+        "generated_by": "python -m alethia.spec_schema --console (make gen) from protos/alethia/specs/v1/specs.proto",
+        "fields": _form_fields(col.field for col in SPEC_COLUMNS)[0],
+        "sections": sections,
+        "output_only": sorted(OUTPUT_ONLY_FIELDS),
+    }
+
+
+def console_schema_json() -> str:
+    """:func:`console_schema` as the committed file's text."""
+    return json.dumps(console_schema(), indent=1) + "\n"
+
+
 # --- the field reference, generated -----------------------------------------------------------
 
 
@@ -622,4 +690,9 @@ def field_reference() -> str:
 if __name__ == "__main__":
     import sys
 
-    print(field_reference() if "--docs" in sys.argv else spec_config_source(), end="")
+    if "--docs" in sys.argv:
+        print(field_reference(), end="")
+    elif "--console" in sys.argv:
+        print(console_schema_json(), end="")
+    else:
+        print(spec_config_source(), end="")

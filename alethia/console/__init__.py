@@ -21,6 +21,7 @@ CONTENT_TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
     ".svg": "image/svg+xml",
+    ".json": "application/json",  # spec_schema.json: the Spec's fields, generated (make gen)
 }
 
 # The page loads only its own files; the token it holds cannot be sent elsewhere, and no

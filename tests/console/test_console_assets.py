@@ -39,7 +39,7 @@ def test_every_reference_of_the_page_is_a_served_file() -> None:
     html = (STATIC / "index.html").read_text()
     referenced |= set(re.findall(r'(?:src|href)="(/console/[^"]+)"', html))
     for js in STATIC.glob("*.js"):
-        for module in re.findall(r'from "\./([^"]+)"', js.read_text()):
+        for module in re.findall(r'(?:from|new URL\()\s*"\./([^"]+)"', js.read_text()):
             referenced.add(console.PREFIX + module)
     assert referenced, "the page references its files"
     missing = referenced - set(served)
@@ -116,3 +116,38 @@ def test_the_forms_hints_are_the_cloud_limits() -> None:
 
         assert sorted(listed("engines")) == sorted(cloud_limits.ENGINES[cloud]), cloud
         assert listed("versions") == list(cloud_limits.supported_kubernetes_versions(cloud)), cloud
+
+
+def test_the_forms_field_list_is_generated_from_the_declaration() -> None:
+    """spec_schema.json is what ``make gen`` writes from the Spec declaration."""
+    from alethia import spec_schema
+
+    committed = (STATIC / "spec_schema.json").read_text()
+    assert committed == spec_schema.console_schema_json(), "stale: run `make gen`"
+    assert "/console/spec_schema.json" in console.assets()
+
+
+def test_the_forms_labels_name_declared_fields() -> None:
+    """A label or section title for a field the Spec no longer has is a stale leftover."""
+    from alethia import spec_schema
+
+    schema = spec_schema.console_schema()
+    paths = {f["name"] for f in schema["fields"]}
+    for sec in schema["sections"]:
+        paths.add(sec["key"])
+        paths |= {f"{sec['key']}.{f['name']}" for f in sec["fields"]}
+        paths |= {f["name"] for f in sec["fields"]}  # a label by field name, wherever it is
+        if "sub" in sec:
+            paths.add(f"{sec['key']}.{sec['sub']['key']}")
+            paths |= {f"{sec['key']}.{sec['sub']['key']}.{f['name']}" for f in sec["sub"]["fields"]}
+    form = (STATIC / "form.js").read_text()
+    keys: list[str] = []
+    for table in ("LABELS", "SECTIONS"):
+        body = re.search(rf"\nconst {table} = {{\n(.*?)\n}};", form, re.S)
+        assert body, table
+        keys += re.findall(r'^  "?([a-z_.]+)"?: ', body.group(1), re.M)
+    assert len(keys) > 20
+    assert sorted(set(keys) - paths) == []
+    # No field list of its own: the form reads the generated one.
+    assert 'fetch(new URL("./spec_schema.json"' in form
+    assert '["cidr_block", "CIDR block"' not in form

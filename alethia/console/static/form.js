@@ -13,44 +13,86 @@ export const CLOUDS = {
   azure: { label: "Azure", region: "westeurope", instance: "Standard_D4s_v5", versions: ["1.33", "1.34", "1.35"], engines: ["mysql", "postgres"], dbClass: "GP_Standard_D2s_v3", cacheNode: "Standard_C1" },
 };
 
-// Field kinds: text, int, num, bool, json (an object), lines (a list of strings).
-const NETWORK = [
-  ["provision_network", "Provision a new network", "bool"],
-  ["cidr_block", "CIDR block", "text", "e.g. 10.20.0.0/16 (when provisioning)"],
-  ["network_id", "Existing network id", "text", "when not provisioning"],
-  ["provider_config", "Provider settings (JSON)", "json"],
-];
-const CLUSTER = [
-  ["cluster_version", "Kubernetes version", "text"],
-  ["instance_types", "Instance types (one per line)", "lines"],
-  ["node_min_size", "Nodes: minimum", "int"],
-  ["node_max_size", "Nodes: maximum", "int"],
-  ["node_desired_size", "Nodes: desired", "int"],
-  ["cluster_admins", "Cluster admins (one per line)", "lines"],
-  ["provider_config", "Provider settings (JSON)", "json"],
-];
-const DNS = [
-  ["enabled", "Manage DNS and WAF", "bool"],
-  ["zone_id", "Hosted zone id", "text"],
-  ["domain_name", "Domain name", "text"],
-  ["provider_config", "Provider settings, WAF (JSON)", "json"],
-];
-const LISTS = [
-  { key: "repositories", title: "Apps repositories", item: "repository", fields: [["url", "Git URL", "text", "https or ssh, never with credentials"], ["branch", "Branch", "text"], ["path", "Path", "text"]] },
-  {
-    key: "databases", title: "Databases", item: "database",
-    fields: [["name", "Name", "text"], ["engine", "Engine", "text"], ["engine_version", "Engine version", "text"], ["instance_class", "Instance class", "text"], ["storage_gb", "Storage (GB)", "int"], ["scaling.min_capacity", "Scaling: min capacity", "num"], ["scaling.max_capacity", "Scaling: max capacity", "num"], ["backup_retention_days", "Backup retention (days)", "int", "empty: 7; 1 to 35"], ["provider_config", "Provider settings (JSON)", "json"]],
-  },
-  { key: "caches", title: "Caches", item: "cache", fields: [["name", "Name", "text"], ["node_type", "Node type", "text"], ["cluster_size", "Cluster size", "int"], ["provider_config", "Provider settings (JSON)", "json"]] },
-  { key: "queues", title: "Queues", item: "queue", fields: [["name", "Name", "text"], ["config", "Settings (JSON)", "json"]] },
-  {
-    key: "topics", title: "Topics", item: "topic", fields: [["name", "Name", "text"]],
-    sub: { key: "subscriptions", title: "Subscriptions", item: "subscription", fields: [["name", "Name", "text"], ["protocol", "Protocol", "text", "sqs, https, pull, push…"], ["endpoint", "Endpoint", "text"]] },
-  },
-  { key: "nosql_tables", title: "NoSQL tables", item: "table", fields: [["name", "Name", "text"], ["partition_key", "Partition key", "text"], ["sort_key", "Sort key", "text"], ["provider_config", "Provider settings (JSON)", "json"]] },
-  { key: "storage_buckets", title: "Storage buckets", item: "bucket", fields: [["name", "Name", "text"], ["versioning", "Versioning", "bool"], ["provider_config", "Provider settings (JSON)", "json"]] },
-  { key: "secrets", title: "Secrets (names and metadata only: never a value)", item: "secret", fields: [["name", "Name", "text"], ["metadata", "Metadata (JSON)", "json"]] },
-];
+// The Spec's fields, their kinds (text, int, num, bool, json: an object, lines: a list of
+// strings), bounds and defaults: generated from the Spec declaration by `make gen`
+// (alethia/spec_schema.py; tests/console/test_console_assets.py fails when it is stale).
+// A field added to the proto appears here without an edit; what follows is presentation.
+export const SCHEMA = await (await fetch(new URL("./spec_schema.json", import.meta.url))).json();
+
+// Labels and hints of the declared fields, by path without indexes (`databases.scaling.min_capacity`)
+// or by a field's name wherever it is (`provider_config`). A field missing here is labelled from
+// its name (the test above fails on a label for a field that no longer exists).
+const LABELS = {
+  provider_config: ["Provider settings (JSON)"],
+  zone_id: ["Zone", "the tenant zone that owns the Spec"],
+  project_name: ["Project"],
+  cloud_identity_id: ["Cloud identity"],
+  terraform_version: ["Terraform version constraint", "e.g. >= 1.5; empty: any"],
+  "network.provision_network": ["Provision a new network"],
+  "network.cidr_block": ["CIDR block", "e.g. 10.20.0.0/16 (when provisioning)"],
+  "network.network_id": ["Existing network id", "when not provisioning"],
+  "cluster.cluster_version": ["Kubernetes version"],
+  "cluster.instance_types": ["Instance types (one per line)"],
+  "cluster.node_min_size": ["Nodes: minimum"],
+  "cluster.node_max_size": ["Nodes: maximum"],
+  "cluster.node_desired_size": ["Nodes: desired"],
+  "cluster.cluster_admins": ["Cluster admins (one per line)"],
+  "dns.enabled": ["Manage DNS and WAF"],
+  "dns.zone_id": ["Hosted zone id"],
+  "dns.provider_config": ["Provider settings, WAF (JSON)"],
+  "repositories.url": ["Git URL", "https or ssh, never with credentials"],
+  "databases.storage_gb": ["Storage (GB)"],
+  "databases.scaling.min_capacity": ["Scaling: min capacity"],
+  "databases.scaling.max_capacity": ["Scaling: max capacity"],
+  "databases.backup_retention_days": ["Backup retention (days)"],
+  "topics.subscriptions.protocol": ["Protocol", "sqs, https, pull, push…"],
+  "queues.config": ["Settings (JSON)"],
+  "secrets.metadata": ["Metadata (JSON)"],
+};
+// Each section's title and the noun of one of its items.
+const SECTIONS = {
+  network: { title: "Network" },
+  cluster: { title: "Kubernetes cluster" },
+  dns: { title: "DNS and WAF" },
+  repositories: { title: "Apps repositories", item: "repository" },
+  databases: { title: "Databases", item: "database" },
+  caches: { title: "Caches", item: "cache" },
+  queues: { title: "Queues", item: "queue" },
+  topics: { title: "Topics", item: "topic" },
+  "topics.subscriptions": { title: "Subscriptions", item: "subscription" },
+  nosql_tables: { title: "NoSQL tables", item: "table" },
+  storage_buckets: { title: "Storage buckets", item: "bucket" },
+  secrets: { title: "Secrets (names and metadata only: never a value)", item: "secret" },
+};
+
+function humanize(name) {
+  const words = name.split(".").pop().replace(/_/g, " ");
+  return words[0].toUpperCase() + words.slice(1);
+}
+
+// A declared field as the form shows it: [name, label, kind, hint]. Without a hint of its own,
+// a field with a default or bounds says them (`empty: 7; 0 to 35`).
+function presented(section, f) {
+  const [label, hint] = LABELS[section ? `${section}.${f.name}` : f.name] || LABELS[f.name] || [];
+  let auto;
+  if (f.default !== undefined || f.min !== undefined || f.max !== undefined) {
+    const parts = [];
+    if (f.default !== undefined) parts.push(`empty: ${f.default}`);
+    if (f.min !== undefined && f.max !== undefined) parts.push(`${f.min} to ${f.max}`);
+    auto = parts.join("; ") || undefined;
+  }
+  return [f.name, label || humanize(f.name), f.kind, hint || auto];
+}
+
+const sectionOf = (key) => SCHEMA.sections.find((s) => s.key === key);
+const objectFields = (key) => sectionOf(key).fields.map((f) => presented(key, f));
+function listOf(key, path, fields) {
+  return { key, title: humanize(key), item: humanize(key).toLowerCase(), ...SECTIONS[path], fields: fields.map((f) => presented(path, f)) };
+}
+const LISTS = SCHEMA.sections.filter((s) => s.repeated).map((s) => ({
+  ...listOf(s.key, s.key, s.fields),
+  sub: s.sub && listOf(s.sub.key, `${s.key}.${s.sub.key}`, s.sub.fields),
+}));
 
 function getPath(obj, dotted) {
   return dotted.split(".").reduce((o, k) => (o == null ? undefined : o[k]), obj);
@@ -143,7 +185,7 @@ function spliceAt(spec, path, i) {
 }
 
 function pushAt(spec, path) {
-  arrayAt(spec, path).push(path.endsWith("databases") ? { scaling: {} } : {});
+  arrayAt(spec, path).push({});
 }
 
 function setPath(obj, path, value) {
@@ -305,7 +347,7 @@ export function flatten(value, prefix = "", out = {}) {
   return out;
 }
 
-const OUTPUT_ONLY = new Set(["id", "revision", "provider", "cloud_account_id", "create_time", "update_time"]);
+const OUTPUT_ONLY = new Set(SCHEMA.output_only);
 
 export function changedFields(a, b) {
   const fa = flatten(a);
@@ -353,6 +395,7 @@ export async function specForm(main, { existing = null, cloud = "aws", navigate 
             h("label", { class: "radio" }, h("input", { type: "radio", name: "__cloud", value: key, checked: key === currentCloud, onchange: () => { currentCloud = key; rerender(); } }), c.label),
           ),
         );
+    const workspaceHints = { environment: "e.g. prod, staging", region: `e.g. ${CLOUDS[currentCloud]?.region}` };
     const identitySelect = h(
       "select", { id: fieldId("cloud_identity_id"), name: "cloud_identity_id", dataset: { kind: "text" } },
       h("option", { value: "" }, matching.length ? "— choose —" : `no ${CLOUDS[currentCloud]?.label || ""} identity yet`),
@@ -365,17 +408,15 @@ export async function specForm(main, { existing = null, cloud = "aws", navigate 
         h("legend", {}, "Workspace"),
         h(
           "div", { class: "grid" },
-          field("zone_id", "Zone", "text", model.zone_id, "the tenant zone that owns the Spec"),
-          field("project_name", "Project", "text", model.project_name),
-          field("environment", "Environment", "text", model.environment, "e.g. prod, staging"),
-          field("region", "Region", "text", model.region, `e.g. ${CLOUDS[currentCloud]?.region}`),
-          h("div", { class: "field", dataset: { path: "cloud_identity_id" } }, h("label", { for: identitySelect.id }, "Cloud identity"), identitySelect),
-          field("terraform_version", "Terraform version constraint", "text", model.terraform_version, "e.g. >= 1.5; empty: any"),
+          SCHEMA.fields.map((f) => {
+            const [name, label, kind, hint] = presented("", f);
+            // The identity is a reference: chosen among the cloud's identities, not typed.
+            if (name === "cloud_identity_id") return h("div", { class: "field", dataset: { path: name } }, h("label", { for: identitySelect.id }, label), identitySelect);
+            return field(name, label, kind, model[name], workspaceHints[name] || hint);
+          }),
         ),
       ),
-      objectSection("network", "Network", NETWORK, model.network, currentCloud),
-      objectSection("cluster", "Kubernetes cluster", CLUSTER, model.cluster, currentCloud),
-      objectSection("dns", "DNS and WAF", DNS, model.dns, currentCloud),
+      SCHEMA.sections.filter((s) => !s.repeated).map((s) => objectSection(s.key, SECTIONS[s.key]?.title || humanize(s.key), objectFields(s.key), model[s.key], currentCloud)),
       LISTS.map((list) => listSection(model, list, rerender, "", null, currentCloud)),
       h("div", { class: "actions" },
         h("button", { type: "submit", class: "primary" }, existing ? `Save revision ${expectedRevision + 1}` : "Create Spec"),
