@@ -298,6 +298,31 @@ def check_memorystore(spec: Data) -> list[FieldViolation]:
     return out
 
 
+# Canonical IPv4 CIDR text: no leading zeros, a decimal prefix length ([0-9], not any digit).
+_CANONICAL_CIDR = re.compile(
+    r"(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})/(0|[1-9][0-9]?)"
+)
+
+
+def ipv4_prefixlen(cidr: str) -> int:
+    """The prefix length of ``cidr``, an IPv4 network without host bits, as
+    ``ipaddress.IPv4Network(cidr)`` reads it (``ValueError`` when it is not one).
+
+    A valid network in canonical text is decided here from its numbers: this runs for every
+    Spec written and every render, and building the network object cost more than the rest
+    of the CIDR checks. Anything else (out of range, host bits, a netmask, other spellings)
+    is ipaddress's to decide, so the answer is always the standard library's.
+    """
+    m = _CANONICAL_CIDR.fullmatch(cidr)
+    if m is not None:
+        a, b, c, d, prefix = (int(g) for g in m.groups())
+        if a <= 255 and b <= 255 and c <= 255 and d <= 255 and prefix <= 32:
+            address = a << 24 | b << 16 | c << 8 | d
+            if address & ((1 << (32 - prefix)) - 1) == 0:
+                return prefix
+    return ipaddress.IPv4Network(cidr).prefixlen
+
+
 def check_api_cidrs(
     value: Any, path: str = "cluster.provider_config.api_authorized_cidrs"
 ) -> list[FieldViolation]:
@@ -311,12 +336,12 @@ def check_api_cidrs(
     out = []
     for i, cidr in enumerate(value):
         try:
-            net = ipaddress.IPv4Network(cidr, strict=True) if isinstance(cidr, str) and "/" in cidr else None
+            prefixlen = ipv4_prefixlen(cidr) if isinstance(cidr, str) and "/" in cidr else None
         except ValueError:
-            net = None
-        if net is None:
+            prefixlen = None
+        if prefixlen is None:
             out.append(FieldViolation(f"{path}[{i}]", "must be an IPv4 CIDR such as 203.0.113.10/32"))
-        elif net.prefixlen == 0:
+        elif prefixlen == 0:
             out.append(FieldViolation(f"{path}[{i}]", "0.0.0.0/0 would open the cluster API to everyone"))
     return out
 

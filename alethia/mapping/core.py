@@ -88,11 +88,6 @@ class Option:
                 return "must be one of " + ", ".join(str(c) for c in self.choices)
         return None
 
-    def normalize(self, value: Any) -> Any:
-        # Integral numbers travel as JSON integers (2.0 -> 2), so the same Spec given as
-        # YAML or through protobuf Struct (doubles) renders identically.
-        return integral(value) if self.tf_type == "number" else value
-
 
 def _never(value: Any) -> bool:
     return False
@@ -227,14 +222,33 @@ def _check_options(
             out.append(FieldViolation(f"{path}.{key}", problem))
 
 
-def _complete(cfg: dict[str, Any], options: Sequence[Option]) -> dict[str, Any]:
-    # Every accepted key present, so each emitted object has every attribute.
-    return {o.key: o.normalize(cfg[o.key]) if o.key in cfg else _fresh(o.default) for o in options}
+@dataclass(frozen=True)
+class _Defaults:
+    """One container's options, ready to fill an object in: built once per table."""
 
+    values: dict[str, Any]  # every accepted key with its default, in table order
+    lists: tuple[str, ...]  # keys whose default is a list: shared table data, copied out
+    # Keys whose integral values travel as JSON integers (2.0 -> 2), so the same Spec given as
+    # YAML or through a protobuf Struct (doubles) renders identically.
+    numbers: frozenset[str]
 
-def _fresh(default: Any) -> Any:
-    # Defaults are shared table data: hand out copies of the mutable ones (lists of strings).
-    return list(default) if isinstance(default, list) else default
+    @classmethod
+    def of(cls, options: Sequence[Option]) -> _Defaults:
+        return cls(
+            {o.key: o.default for o in options},
+            tuple(o.key for o in options if isinstance(o.default, list)),
+            frozenset(o.key for o in options if o.tf_type == "number"),
+        )
+
+    def complete(self, cfg: Mapping[str, Any]) -> dict[str, Any]:
+        """Every accepted key present, so each emitted object has every attribute."""
+        out = dict(self.values)
+        for key in self.lists:
+            out[key] = list(out[key])
+        for key, value in cfg.items():
+            if key in out:  # checked before: an unknown key was a violation
+                out[key] = integral(value) if key in self.numbers else value
+        return out
 
 
 @dataclass(frozen=True)
@@ -290,12 +304,19 @@ class ProviderMapping:
 
         In place because the dump is the caller's own fresh copy: no second dump, no deep copy.
         """
+        defaults = self._defaults
         for container, attr, key in OPTION_CONTAINERS:
-            options = self.options.get(container, ())
+            complete = defaults[container].complete
             items = data[attr] if attr in _LISTS else [data[attr]]
             for item in items:
-                item[key] = _complete(item[key], options)
+                item[key] = complete(item[key])
         return data
+
+    @functools.cached_property
+    def _defaults(self) -> dict[str, _Defaults]:
+        return {
+            container: _Defaults.of(self.options.get(container, ())) for container, _, _ in OPTION_CONTAINERS
+        }
 
     @functools.cached_property
     def _tfvars(self) -> Callable[[Data], dict[str, Any]]:

@@ -17,7 +17,6 @@ network is provisioned) run after the types are known, in :func:`semantic_violat
 from __future__ import annotations
 
 import functools
-import ipaddress
 import json
 import math
 import re
@@ -27,6 +26,7 @@ from typing import Any, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from alethia import field_paths
+from alethia.cloud_limits import ipv4_prefixlen
 from alethia.errors import FieldViolation, InvalidArgument
 from alethia.mapping.spec_model import (
     CacheConfig,
@@ -269,14 +269,24 @@ def _scalar(value: Any) -> bool:
     return isinstance(value, (str, bool, int)) or (isinstance(value, float) and math.isfinite(value))
 
 
+@functools.lru_cache(maxsize=256)
+def _constraint_problem(constraint: str) -> str | None:
+    # A pure function of a short string, and Specs share a handful of constraints (">= 1.5"):
+    # parsed once each rather than at every render and every write.
+    try:
+        parse_constraints(constraint)
+    except ConstraintError as exc:
+        return str(exc)
+    return None
+
+
 def semantic_violations(spec: SpecConfig) -> list[FieldViolation]:
     """Rules across fields that types cannot express; every violation, in field order."""
     out: list[FieldViolation] = []
     if spec.terraform_version.strip():
-        try:
-            parse_constraints(spec.terraform_version)
-        except ConstraintError as exc:
-            out.append(FieldViolation("terraform_version", str(exc)))
+        problem = _constraint_problem(spec.terraform_version)
+        if problem:
+            out.append(FieldViolation("terraform_version", problem))
     _label(spec.project_name, "project_name", out)
     _label(spec.environment, "environment", out)
     for name in ("region", "cloud_account_id"):
@@ -286,7 +296,7 @@ def semantic_violations(spec: SpecConfig) -> list[FieldViolation]:
     net = spec.network
     if net.provision_network:
         try:
-            ipaddress.IPv4Network(net.cidr_block)
+            ipv4_prefixlen(net.cidr_block)
         except ValueError:
             out.append(FieldViolation("network.cidr_block", "must be an IPv4 CIDR block such as 10.0.0.0/16"))
     elif not net.network_id.strip():

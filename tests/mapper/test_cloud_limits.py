@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alethia import cloud_limits
 from alethia.errors import InvalidArgument
@@ -136,3 +139,44 @@ def test_azure_encryption_key_is_a_versionless_key_vault_key_id() -> None:
         assert field in _render_fields(data)  # the mapper refuses it too
     data["cluster"]["provider_config"]["encryption_key"] = ""
     assert _fields("azure", data) == {}  # empty: platform-managed keys
+
+
+_OCTET = st.one_of(st.integers(0, 300).map(str), st.sampled_from(["00", "010", "1a", "", "-1", "٣"]))
+_CIDR = st.one_of(
+    st.builds(
+        lambda a, b, c, d, p: f"{a}.{b}.{c}.{d}/{p}",
+        _OCTET,
+        _OCTET,
+        _OCTET,
+        _OCTET,
+        st.one_of(st.integers(0, 40).map(str), st.sampled_from(["016", "255.255.0.0", "", "x"])),
+    ),
+    st.text(max_size=20),
+)
+
+
+def _stdlib_prefixlen(cidr: str) -> int | None:
+    try:
+        return ipaddress.IPv4Network(cidr).prefixlen
+    except ValueError:
+        return None
+
+
+@settings(max_examples=400, deadline=None)
+@given(_CIDR)
+def test_ipv4_prefixlen_is_the_standard_librarys_answer(cidr: str) -> None:
+    """The fast path decides canonical text only; every answer is ipaddress's."""
+    try:
+        ours: int | None = cloud_limits.ipv4_prefixlen(cidr)
+    except ValueError:
+        ours = None
+    assert ours == _stdlib_prefixlen(cidr), cidr
+
+
+def test_ipv4_prefixlen_examples() -> None:
+    assert cloud_limits.ipv4_prefixlen("10.20.0.0/16") == 16
+    assert cloud_limits.ipv4_prefixlen("0.0.0.0/0") == 0
+    assert cloud_limits.ipv4_prefixlen("203.0.113.10/32") == 32
+    for bad in ("10.20.0.1/16", "256.0.0.0/8", "10.0.0.0/33", "010.0.0.0/8", "10.0.0.0/16\n"):
+        with pytest.raises(ValueError):
+            cloud_limits.ipv4_prefixlen(bad)
