@@ -115,7 +115,14 @@ class NameLimit:
         room = self.limit - self.fixed_length - len(prefix)
         if not self.component:
             return room >= 0
-        return room > 0 and all(len(_name(item)) <= room for item in _items(spec, self.component))
+        if room <= 0:
+            return False
+        for item in _items(spec, self.component):
+            # A dict with a string name is the common case; anything else is violations()'s.
+            name = item.get("name") if item.__class__ is dict else None
+            if name.__class__ is not str or len(name) > room:
+                return False
+        return True
 
     def violations(self, spec: Data, prefix: str | None = None) -> list[FieldViolation]:
         """The Spec fields that make this name too long (``prefix``: when already built)."""
@@ -209,6 +216,7 @@ def _section(spec: Data, key: str) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+@functools.cache
 def supported_kubernetes_versions(provider: str) -> tuple[str, ...]:
     """The Kubernetes minor versions ``provider`` supports, oldest first."""
     return tuple(v.version for v in KUBERNETES_VERSIONS.get(provider, ()))

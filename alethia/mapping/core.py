@@ -207,8 +207,12 @@ _LISTS = {"databases", "caches", "queues", "nosql_tables", "storage_buckets"}
 def _check_options(
     cfg: Mapping[str, Any], by_key: Mapping[str, Option], path: str, provider: str, out: list[FieldViolation]
 ) -> None:
-    if not cfg:
-        return
+    for key, value in cfg.items():
+        opt = by_key.get(key)
+        if opt is None or not opt.accepts(value):
+            break
+    else:
+        return  # every value passed the fast test: the common case, nothing to sort or word
     for key in sorted(cfg):
         opt = by_key.get(key)
         if opt is not None and opt.accepts(cfg[key]):
@@ -289,11 +293,13 @@ class ProviderMapping:
         accepted = self._accepted
         for container, attr, key in OPTION_CONTAINERS:
             by_key = accepted[container]
+            # A path is only built for a non-empty object (most are empty).
             if attr in _LISTS:
                 for i, item in enumerate(getattr(spec, attr)):
-                    _check_options(getattr(item, key), by_key, f"{attr}[{i}].{key}", self.name, out)
-            else:
-                _check_options(getattr(getattr(spec, attr), key), by_key, f"{attr}.{key}", self.name, out)
+                    if cfg := getattr(item, key):
+                        _check_options(cfg, by_key, f"{attr}[{i}].{key}", self.name, out)
+            elif cfg := getattr(getattr(spec, attr), key):
+                _check_options(cfg, by_key, f"{attr}.{key}", self.name, out)
         out.extend(self.checks(spec))
         # The per-cloud rules CreateSpec enforces too (versions, engines, sizes, name limits).
         out.extend(cloud_limits.violations(self.name, data))
