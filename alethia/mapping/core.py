@@ -20,7 +20,7 @@ import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args, get_origin
 
 from alethia import cloud_limits
 from alethia.cloud_limits import NameLimit
@@ -167,17 +167,37 @@ class Var:
         if self.derive is not None:
             return f"{_bind(env, self.derive)}(d)"
         if self.attrs:
+            item_model = _field_type(SpecConfig, self.source)
             fields = []
             for a in self.attrs:
                 if a.derive is not None:
                     value = f"{_bind(env, a.derive)}(item, d)"
                 else:
-                    value = _read(a.source, "item")
-                    value = f"integral({value})" if a.tf_type == "number" else value
+                    value = _number(_read(a.source, "item"), a.tf_type, item_model, a.source)
                 fields.append(f"{a.name!r}: {value}")
             return f"[{{{', '.join(fields)}}} for item in {_read(self.source, 'd')}]"
-        value = _read(self.source, "d")
-        return f"integral({value})" if self.tf_type == "number" else value
+        return _number(_read(self.source, "d"), self.tf_type, SpecConfig, self.source)
+
+
+def _field_type(model: Any, path: str) -> Any:
+    """The type at ``path`` in a pydantic model (a list's item type), or None past the models."""
+    for part in path.split("."):
+        fields = getattr(model, "model_fields", None)
+        if fields is None or part not in fields:
+            return None
+        model = fields[part].annotation
+        if get_origin(model) is list:
+            model = get_args(model)[0]
+    return model
+
+
+def _number(code: str, tf_type: str, model: Any, path: str) -> str:
+    """``code`` wrapped in ``integral`` where the value may be an integral float: a float field
+    of the Spec, or anything not known to be an int. Option values were normalized by resolve
+    and int fields hold ints, so most numbers skip the call."""
+    if tf_type != "number" or any(p in _OPTION_KEYS for p in path.split(".")):
+        return code
+    return code if _field_type(model, path) is int else f"integral({code})"
 
 
 @dataclass(frozen=True)
@@ -202,6 +222,7 @@ OPTION_CONTAINERS: tuple[tuple[str, str, str], ...] = (
     ("storage_buckets[].provider_config", "storage_buckets", "provider_config"),
 )
 _LISTS = {"databases", "caches", "queues", "nosql_tables", "storage_buckets"}
+_OPTION_KEYS = {key for _, _, key in OPTION_CONTAINERS}
 
 
 def _check_options(
