@@ -298,12 +298,13 @@ class ProviderMapping:
         return cloud_limits.ENGINES.get(self.name, ())
 
     @functools.cached_property
-    def _accepted(self) -> dict[str, dict[str, Option]]:
-        # Each container's options by key, built once rather than for every object checked.
-        return {
-            container: {o.key: o for o in self.options.get(container, ())}
-            for container, _, _ in OPTION_CONTAINERS
-        }
+    def _accepted(self) -> tuple[tuple[str, str, bool, dict[str, Option]], ...]:
+        # (component, key, is a list, options by key) per container, built once rather than
+        # for every object checked.
+        return tuple(
+            (attr, key, attr in _LISTS, {o.key: o for o in self.options.get(container, ())})
+            for container, attr, key in OPTION_CONTAINERS
+        )
 
     def violations(self, spec: SpecConfig, data: Data) -> list[FieldViolation]:
         """Unknown or ill-typed option keys, the provider's own rules, and ``alethia.cloud_limits``.
@@ -311,11 +312,9 @@ class ProviderMapping:
         ``data`` is ``spec.model_dump()``: the caller dumps once for these rules and the mapping.
         """
         out: list[FieldViolation] = []
-        accepted = self._accepted
-        for container, attr, key in OPTION_CONTAINERS:
-            by_key = accepted[container]
+        for attr, key, is_list, by_key in self._accepted:
             # A path is only built for a non-empty object (most are empty).
-            if attr in _LISTS:
+            if is_list:
                 for i, item in enumerate(getattr(spec, attr)):
                     if cfg := getattr(item, key):
                         _check_options(cfg, by_key, f"{attr}[{i}].{key}", self.name, out)

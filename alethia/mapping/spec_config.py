@@ -76,6 +76,8 @@ PROVIDERS = ("aws", "gcp", "azure")
 # Names become parts of cloud resource names and for_each keys: DNS labels keep them valid
 # everywhere (the specs service enforces the same rule when a Spec is written).
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+# scheme://user[:password]@host: a repository URL carrying credentials.
+_URL_WITH_CREDENTIALS = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@]*@", re.IGNORECASE)
 
 # --- parsing ---------------------------------------------------------------------------
 
@@ -289,9 +291,10 @@ def semantic_violations(spec: SpecConfig) -> list[FieldViolation]:
             out.append(FieldViolation("terraform_version", problem))
     _label(spec.project_name, "project_name", out)
     _label(spec.environment, "environment", out)
-    for name in ("region", "cloud_account_id"):
-        if not getattr(spec, name).strip():
-            out.append(FieldViolation(name, "must not be empty"))
+    if not spec.region.strip():
+        out.append(FieldViolation("region", "must not be empty"))
+    if not spec.cloud_account_id.strip():
+        out.append(FieldViolation("cloud_account_id", "must not be empty"))
 
     net = spec.network
     if net.provision_network:
@@ -327,7 +330,7 @@ def semantic_violations(spec: SpecConfig) -> list[FieldViolation]:
     for i, repo in enumerate(spec.repositories):
         if not repo.url.strip():
             out.append(FieldViolation(f"repositories[{i}].url", "must not be empty"))
-        elif re.match(r"^[a-z][a-z0-9+.-]*://[^/@]*@", repo.url, re.IGNORECASE):
+        elif _URL_WITH_CREDENTIALS.match(repo.url):
             out.append(FieldViolation(f"repositories[{i}].url", "must not contain credentials"))
 
     _unique_names(spec.databases, "databases", out)
