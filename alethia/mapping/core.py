@@ -380,9 +380,11 @@ def dumps(tfvars: Mapping[str, Any]) -> str:
     Compact on purpose: without ``indent`` the standard library uses its C encoder, several
     times faster; ``python -m json.tool`` shows the same file indented.
     """
-    return (
-        json.dumps(tfvars, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False) + "\n"
-    )
+    return _TFVARS_ENCODER.encode(tfvars) + "\n"
+
+
+# Built once: json.dumps with arguments builds a new encoder at every call.
+_TFVARS_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
 
 
 # --- helpers shared by the provider tables ----------------------------------------------
