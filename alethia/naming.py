@@ -71,6 +71,25 @@ def normalize_repository_url(url: str) -> str:
     return f"{host.lower()}/{path.lower()}".rstrip("/")
 
 
+def repository_url_credentials(url: str) -> bool:
+    """Whether a repository URL carries credentials (the one rule, for CreateSpec and the mapper).
+
+    A password anywhere, or any user in an https URL (``https://TOKEN@host/...`` is how tokens
+    leak into URLs), is a credential. The user of an ssh URL (``ssh://git@host/...``,
+    ``git@host:org/repo``) is an account name that every git host asks for, not a secret.
+    """
+    raw = url.strip()
+    if "://" not in raw:
+        return False  # scp-like ssh: ``user@host:path`` has no place for a password
+    try:
+        parts = urlsplit(raw)
+    except ValueError:
+        return False  # malformed: refused by the URL checks, not as credentials
+    if parts.password is not None:
+        return True
+    return parts.username is not None and parts.scheme.lower() != "ssh"
+
+
 def normalize_branch(branch: str) -> str:
     """The branch name without a ``refs/heads/`` prefix."""
     branch = branch.strip()

@@ -66,9 +66,12 @@ class Option:
             if not isinstance(value, bool):
                 return "expected true or false"
         elif self.tf_type == "number":
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            # ints are compared as ints: float(10**400) would raise OverflowError, not refuse.
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
                 return "expected a number"
-            if self.integer and not float(value).is_integer():
+            if isinstance(value, float) and not math.isfinite(value):
+                return "expected a number"
+            if self.integer and isinstance(value, float) and not value.is_integer():
                 return "expected an integer"
             if self.minimum is not None and value < self.minimum:
                 return f"must be at least {_num(self.minimum)}"

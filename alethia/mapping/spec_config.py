@@ -45,6 +45,7 @@ from alethia.mapping.spec_model import (
     SubscriptionConfig,
     TopicConfig,
 )
+from alethia.naming import repository_url_credentials
 from alethia.terraform_versions import ConstraintError, parse_constraints
 
 __all__ = [
@@ -75,9 +76,7 @@ PROVIDERS = ("aws", "gcp", "azure")
 
 # Names become parts of cloud resource names and for_each keys: DNS labels keep them valid
 # everywhere (the specs service enforces the same rule when a Spec is written).
-_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-# scheme://user[:password]@host: a repository URL carrying credentials.
-_URL_WITH_CREDENTIALS = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@]*@", re.IGNORECASE)
+_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
 
 # --- parsing ---------------------------------------------------------------------------
 
@@ -330,7 +329,7 @@ def semantic_violations(spec: SpecConfig) -> list[FieldViolation]:
     for i, repo in enumerate(spec.repositories):
         if not repo.url.strip():
             out.append(FieldViolation(f"repositories[{i}].url", "must not be empty"))
-        elif _URL_WITH_CREDENTIALS.match(repo.url):
+        elif repository_url_credentials(repo.url):
             out.append(FieldViolation(f"repositories[{i}].url", "must not contain credentials"))
 
     _unique_names(spec.databases, "databases", out)

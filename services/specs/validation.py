@@ -33,6 +33,7 @@ from urllib.parse import unquote, urlsplit
 
 from alethia import cloud_limits, field_paths, spec_schema
 from alethia.errors import FieldViolation
+from alethia.naming import repository_url_credentials
 from alethia.terraform_versions import ConstraintError, parse_constraints
 from services.specs.regions import PROVIDERS, example_regions, is_known_region
 
@@ -270,7 +271,7 @@ def _check_git_url(url: str, path: str, v: _Violations, allowed_hosts: Collectio
         if not parts.hostname or not parts.path or parts.path == "/":
             v.add(path, "must name a host and a repository path")
             return
-        if parts.password is not None or (parts.scheme == "https" and parts.username is not None):
+        if repository_url_credentials(url):
             v.add(path, "must not carry credentials; the runner fetches the git token at run time")
             return
         if parts.query or parts.fragment:

@@ -401,3 +401,13 @@ def test_the_fast_option_test_never_accepts_what_check_refuses(provider: str) ->
                 passed += 1
                 assert option.check(value) is None, (option.key, value)
     assert passed > len(options)  # the shortcut is taken, not only safe
+
+
+def test_huge_numbers_and_trailing_newlines_are_field_errors() -> None:
+    """``10**400`` once raised OverflowError inside the rules; ``"shop\\n"`` passed a ``$``-anchored label."""
+    data = snapshot("aws")
+    data["cluster"]["provider_config"]["disk_size"] = 10**400
+    data["project_name"] = data["project_name"] + "\n"
+    found = _violations(data)
+    assert found["cluster.provider_config.disk_size"].startswith("must be at most")
+    assert "project_name" in found

@@ -74,6 +74,42 @@ def test_names_derive_from_one_place() -> None:
     assert not naming.paths_overlap("clusters/a", "clusters/ab")
 
 
+@pytest.mark.parametrize(
+    ("url", "carries"),
+    [
+        ("https://git.example.com/platform/apps.git", False),
+        ("git@git.example.com:platform/apps.git", False),
+        ("ssh://git@git.example.com/platform/apps.git", False),  # the ssh user is an account name
+        ("ssh://git:hunter2@git.example.com/platform/apps.git", True),
+        ("https://ghp_token@git.example.com/platform/apps.git", True),
+        ("https://user:pw@git.example.com/platform/apps.git", True),
+        ("HTTPS://x-access-token@git.example.com/o/r.git", True),
+    ],
+)
+def test_one_credentials_rule_for_create_spec_and_the_mapper(url: str, carries: bool) -> None:
+    """CreateSpec and the mapper once disagreed: ``ssh://git@host/...`` passed one and failed the other."""
+    import json
+
+    from alethia.errors import InvalidArgument
+    from alethia.mapping.spec_config import parse_snapshot
+    from services.specs.validation import validate_spec
+    from tests.mapper.snapshots import snapshot
+
+    assert naming.repository_url_credentials(url) is carries
+    spec = minimal_spec_dict()
+    spec["repositories"] = [{"url": url, "branch": "main", "path": "clusters/a"}]
+    at_write = {v.field for v in validate_spec(spec, "aws")}
+    snap = snapshot("aws")
+    snap["repositories"][0]["url"] = url
+    try:
+        parse_snapshot(json.dumps(snap))
+        at_map: set[str] = set()
+    except InvalidArgument as exc:
+        at_map = {v.field for v in exc.violations}
+    assert ("repositories[0].url" in at_write) is carries
+    assert ("repositories[0].url" in at_map) is carries
+
+
 async def test_joined_workspace_collision_is_refused(specs: SpecsEnv) -> None:
     team_a = await specs.identity("aws", name="team-a")
     team_b = await specs.identity("aws", name="team-b", account_id="210987654321")

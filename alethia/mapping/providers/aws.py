@@ -51,7 +51,15 @@ OPTIONS: dict[str, tuple[Option, ...]] = {
         Option(
             "capacity_type", "string", "ON_DEMAND", "Node group capacity type.", choices=("ON_DEMAND", "SPOT")
         ),
-        Option("disk_size", "number", 50, "Node root volume size in GiB.", minimum=20, integer=True),
+        Option(
+            "disk_size",
+            "number",
+            50,
+            "Node root volume size in GiB (EBS: at most 16 TiB).",
+            minimum=20,
+            maximum=16384,
+            integer=True,
+        ),
         Option("endpoint_public_access", "bool", True, "Expose the EKS API endpoint publicly."),
         Option(
             "addons", "list(string)", ["coredns", "kube-proxy", "vpc-cni"], "EKS managed add-ons to install."

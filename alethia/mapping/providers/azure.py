@@ -32,8 +32,8 @@ from alethia.mapping.spec_config import SpecConfig
 
 ENGINES = cloud_limits.ENGINES["azure"]
 PROTOCOLS = ("servicebus",)
-_CACHE_SKU = re.compile(r"^(Basic|Standard|Premium)_([CP])([0-9]+)$")
-_ISO_DURATION = re.compile(r"^P(?!$)([0-9]+D)?(T(?=[0-9])([0-9]+H)?([0-9]+M)?([0-9]+S)?)?$")
+_CACHE_SKU = re.compile(r"^(Basic|Standard|Premium)_([CP])([0-9]+)\Z")
+_ISO_DURATION = re.compile(r"^P(?!$)([0-9]+D)?(T(?=[0-9])([0-9]+H)?([0-9]+M)?([0-9]+S)?)?\Z")
 
 OPTIONS: dict[str, tuple[Option, ...]] = {
     "network.provider_config": (
@@ -58,7 +58,15 @@ OPTIONS: dict[str, tuple[Option, ...]] = {
             "empty = platform-managed keys.",
         ),
         Option("sku_tier", "string", "Free", "AKS pricing tier.", choices=("Free", "Premium", "Standard")),
-        Option("os_disk_size_gb", "number", 128, "Node OS disk size in GB.", minimum=30, integer=True),
+        Option(
+            "os_disk_size_gb",
+            "number",
+            128,
+            "Node OS disk size in GB (AKS: at most 2048).",
+            minimum=30,
+            maximum=2048,
+            integer=True,
+        ),
         Option(
             "automatic_upgrade_channel",
             "string",

@@ -32,7 +32,7 @@ from alethia.mapping.spec_config import SpecConfig
 
 ENGINES = cloud_limits.ENGINES["gcp"]
 PROTOCOLS = ("pull", "push")
-_DURATION = re.compile(r"^[0-9]+(\.[0-9]+)?s$")
+_DURATION = re.compile(r"^[0-9]+(\.[0-9]+)?s\Z")
 
 OPTIONS: dict[str, tuple[Option, ...]] = {
     "network.provider_config": (
@@ -54,7 +54,15 @@ OPTIONS: dict[str, tuple[Option, ...]] = {
             "GKE release channel.",
             choices=("RAPID", "REGULAR", "STABLE", "UNSPECIFIED"),
         ),
-        Option("disk_size_gb", "number", 100, "Node boot disk size in GB.", minimum=10, integer=True),
+        Option(
+            "disk_size_gb",
+            "number",
+            100,
+            "Node boot disk size in GB (Persistent Disk: at most 64 TB).",
+            minimum=10,
+            maximum=65536,
+            integer=True,
+        ),
         Option("spot", "bool", False, "Use Spot VMs for nodes."),
         Option("private_nodes", "bool", True, "Nodes without public IPs."),
     ),
