@@ -1,0 +1,204 @@
+"""Database round trips per operation of the service path: ``python -m bench.roundtrips [--sqlite]``.
+
+Counts, with SQLAlchemy engine events, what each operation sends to the database: every
+statement (an ``executemany`` is one), ``BEGIN``, ``COMMIT``/``ROLLBACK``, and the one-``;``
+ping of a pooled connection's checkout (``alethia.database``). On Postgres each of these is
+one round trip (statements are prepared once per connection, then cached), so the total is
+the number of round trips an operation waits for; no pg_stat_statements needed.
+
+Operations: CreateSpec, GetSpec (the read BuildSnapshot makes through the spec service),
+QueueJob's write, ClaimJob, CompleteJob, and CompleteJob with the next claim
+(``claim_next``). The domain objects are called directly (``SpecCatalog``, ``JobQueue``) on
+a fresh database (Postgres at ``--postgres``, default the test server, or a SQLite file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+class Counting:
+    """Round trips seen on one engine since the last :meth:`take`."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.counts: Counter[str] = Counter()
+        sync = engine.sync_engine
+
+        @event.listens_for(sync, "before_cursor_execute")
+        def _stmt(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+            self.counts["statements"] += 1
+
+        @event.listens_for(sync, "begin")
+        def _begin(conn: Any) -> None:
+            self.counts["begin"] += 1
+
+        @event.listens_for(sync, "commit")
+        def _commit(conn: Any) -> None:
+            self.counts["commit"] += 1
+
+        @event.listens_for(sync, "rollback")
+        def _rollback(conn: Any) -> None:
+            self.counts["rollback"] += 1
+
+        @event.listens_for(sync, "checkout")
+        def _checkout(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+            # Registered after the ping listener: a fresh connection was not pinged.
+            self.counts["checkout"] += 1
+
+    def take(self) -> dict[str, int]:
+        out = dict(self.counts)
+        self.counts.clear()
+        return out
+
+
+def total(counts: dict[str, int], pg: bool) -> int:
+    """Round trips: statements, BEGIN (SQLite's is a statement too), the end, and the pings."""
+    pings = counts.get("checkout", 0) if pg else 0
+    return (
+        counts.get("statements", 0)
+        + counts.get("begin", 0)
+        + counts.get("commit", 0)
+        + counts.get("rollback", 0)
+        + pings
+    )
+
+
+async def measure(url: str) -> dict[str, Any]:
+    from alethia.database import create_engine, run_migrations
+    from bench.specs import full_spec, spec_with_components
+    from services.snapshot import store as snapshot_store
+    from services.snapshot.app import MIGRATIONS as SNAPSHOT_MIGRATIONS
+    from services.snapshot.git_tokens import GitTokenSource
+    from services.snapshot.job_queue import JobQueue, JobResult
+    from services.specs.app import MIGRATIONS as SPECS_MIGRATIONS
+    from services.specs.app import VERSION_TABLE as SPECS_VERSION
+    from services.specs.catalog import SpecCatalog
+    from services.specs.server import spec_message
+
+    pg = url.startswith("postgres")
+    await asyncio.to_thread(run_migrations, url, SPECS_MIGRATIONS, SPECS_VERSION)
+    await asyncio.to_thread(run_migrations, url, SNAPSHOT_MIGRATIONS, snapshot_store.VERSION_TABLE)
+    specs_engine = create_engine(url)
+    jobs_engine = create_engine(url)
+    specs_count, jobs_count = Counting(specs_engine), Counting(jobs_engine)
+    catalog = SpecCatalog(specs_engine, infrastructure=None, allowed_git_hosts=None)  # type: ignore[arg-type]
+
+    class Reader:
+        async def get_spec(self, spec_id: str) -> Any:
+            return spec_message(await catalog.get_spec(spec_id))
+
+        async def close(self) -> None:
+            return None
+
+    queue = JobQueue(
+        jobs_engine_sessions(jobs_engine), Reader(), GitTokenSource("", "t", "git.example.com")
+    )
+    out: dict[str, Any] = {}
+
+    async def op(name: str, counter: Counting, fn: Callable[[], Awaitable[Any]], reps: int = 3) -> Any:
+        result = None
+        for _ in range(2):  # warm: prepared statements, pool
+            result = await fn()
+        counter.take()
+        for _ in range(reps):
+            result = await fn()
+        counts = {k: v // reps for k, v in counter.take().items()}
+        out[name] = {"round_trips": total(counts, pg), **counts}
+        return result
+
+    try:
+        identity = await catalog.create_identity(
+            {"name": f"rt-{uuid.uuid4().hex[:6]}", "provider": "aws", "account_id": "123456789012",
+             "credentials_ref": "env:AWS_PROFILE"}
+        )  # fmt: skip
+        await op(
+            "CreateSpec (full example)",
+            specs_count,
+            lambda: catalog.create_spec(full_spec(f"rt{uuid.uuid4().hex[:8]}", identity["id"])),
+        )
+        big = await catalog.create_spec(spec_with_components(f"rt{uuid.uuid4().hex[:8]}", identity["id"], 50))
+        await op("GetSpec (50 components)", specs_count, lambda: catalog.get_spec(big["id"]))
+        await op("BuildSnapshot: snapshot side", jobs_count, lambda: queue.build_snapshot(big["id"]))
+
+        spec_ids = [
+            (await catalog.create_spec(full_spec(f"rt{uuid.uuid4().hex[:8]}", identity["id"])))["id"]
+            for _ in range(12)
+        ]
+        ids = iter(spec_ids)
+        await op("QueueJob (PLAN)", jobs_count, lambda: queue.queue_job(next(ids), "PLAN"), reps=3)
+        # 7 left queued: claim three (2 warm + 3 counted), complete them, claim-next on the rest.
+        claims: list[Any] = []
+
+        async def claim() -> Any:
+            c = await queue.claim_job("rt-runner", 60)
+            assert c is not None
+            claims.append(c)
+            return c
+
+        await op("ClaimJob", jobs_count, claim)
+        done = iter(list(claims))
+
+        async def complete() -> Any:
+            c = next(done)
+            return await queue.complete_job(c.job["id"], c.lease_token, JobResult(status="SUCCEEDED"))
+
+        await op("CompleteJob", jobs_count, complete)
+        specs_count.take()
+        jobs_count.take()
+    finally:
+        await specs_engine.dispose()
+        await jobs_engine.dispose()
+    return out
+
+
+def jobs_engine_sessions(engine: AsyncEngine) -> Any:
+    from alethia.database import session_factory
+
+    return session_factory(engine)
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    if args.sqlite:
+        with tempfile.TemporaryDirectory() as tmp:
+            return await measure(f"sqlite:///{Path(tmp) / 'rt.db'}")
+    import asyncpg
+
+    name = f"alethia_rt_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(args.postgres)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            return await measure(args.postgres.rsplit("/", 1)[0] + "/" + name)
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.roundtrips")
+    p.add_argument("--sqlite", action="store_true", help="a SQLite file instead of Postgres")
+    p.add_argument("--postgres", default=PG_ADMIN, help="admin URL of the Postgres server")
+    args = p.parse_args(argv)
+    out = asyncio.run(main_async(args))
+    json.dump(out, sys.stdout, indent=2)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
