@@ -17,8 +17,8 @@ Invariants:
   the caller abandons it; the snapshot service, which owns the jobs, is asked over gRPC.
   The workspace of a Spec never changes (it names the Terraform state), nor does its
   provider (an update may switch to another identity of the same provider).
-- ``GetSpec`` reads the component tables concurrently and still returns one revision's
-  data (seqlock on the revision, then a consistent-transaction fallback).
+- ``GetSpec`` reads the Spec row and every component table in one statement, so it
+  returns one revision's data whatever commits meanwhile.
 - Lists inside a Spec are ordered by name (repositories by url, branch, path): the same
   configuration always reads back the same, which keeps the snapshot hash stable.
 - No secret is stored: identities hold a credentials reference, secrets name + metadata.

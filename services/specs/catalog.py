@@ -159,37 +159,22 @@ class SpecCatalog:
         return store.assemble(head, store.parts_from_rows(spec_id, components))
 
     async def get_spec(self, spec_id: str) -> dict[str, Any]:
-        """The whole Spec, its component tables read concurrently.
+        """The whole Spec: its row, identity and every component table in one statement.
 
-        Each table is read on its own connection at the same time, so the reads are not
-        one transaction: the revision is read before and after, and when a writer
-        committed in between the read is retried (a seqlock). After a few lost races it
-        falls back to one consistent transaction.
-
-        On SQLite it goes straight to that one transaction: a single file served by one
-        thread per connection gains nothing from eleven connections but their checkouts
-        (bench: 25 ms concurrent vs 9 ms in one transaction for a 50-component Spec), and a
-        WAL read transaction is a consistent snapshot by itself.
+        One statement sees one snapshot of the database (Postgres and SQLite alike), so the
+        components always belong to the revision returned, whatever commits meanwhile. It
+        replaced concurrent per-table reads with a revision seqlock: fifteen round trips and
+        eleven pooled connections per call for what one query answers (bench: snapshot_latency,
+        ``python -m bench.roundtrips``).
         """
         if not _is_id(spec_id):
             raise NotFound(f"spec {show(spec_id)} not found")
-        attempts = 0 if is_sqlite(self.engine) else store.CONCURRENT_READ_ATTEMPTS
-        for _ in range(attempts):
-            async with self.sessions() as session:
-                head = await store.get_head(session, spec_id)
-            if head is None:
-                raise NotFound(f"spec {show(spec_id)} not found")
-            parts = await store.read_components_concurrently(self.sessions, [spec_id])
-            async with self.sessions() as session:
-                if await store.current_revision(session, spec_id) == head.row.revision:
-                    return store.assemble(head, parts.get(spec_id, {}))
         async with self.sessions() as session:
-            await self._consistent_read(session)
-            head = await store.get_head(session, spec_id)
-            if head is None:
-                raise NotFound(f"spec {show(spec_id)} not found")
-            parts = await store.read_components(session, [spec_id])
-        return store.assemble(head, parts.get(spec_id, {}))
+            found = await store.read_spec(session, spec_id)
+        if found is None:
+            raise NotFound(f"spec {show(spec_id)} not found")
+        head, part = found
+        return store.assemble(head, part)
 
     async def _consistent_read(self, session: AsyncSession) -> None:
         """Start a read transaction that sees one snapshot for all its statements."""
