@@ -54,7 +54,8 @@ from services.snapshot.jobs import (
 from services.snapshot.snapshot import (
     build_snapshot,
     changed_fields,
-    config_hash,
+    freeze,
+    remember_job_text,
     snapshot_workspace,
     state_key,
 )
@@ -82,6 +83,7 @@ class Snapshot:
     snapshot: dict[str, Any]
     config_hash: str
     spec_revision: int
+    text: str = ""  # the canonical JSON of ``snapshot`` (computed with the hash, in one pass)
 
 
 @dataclass(frozen=True)
@@ -199,7 +201,8 @@ class JobQueue:
             raise InvalidArgument.one("spec_id", "required")
         spec = await self.specs.get_spec(spec_id)
         snap = build_snapshot(spec)
-        return Snapshot(snap, config_hash(snap), int(spec.revision))
+        text, chash = freeze(snap)
+        return Snapshot(snap, chash, int(spec.revision), text)
 
     # ------------------------------------------------------------ queue
 
@@ -286,6 +289,8 @@ class JobQueue:
                     lock_id=lock_id or None,
                 )
                 row = await store.insert_job(session, values)
+                if not plan_job_id:  # a DEPLOY of a plan carries the plan's snapshot, not this one
+                    remember_job_text(job_id, chash, frozen.text)
                 what = f"{jtype.value} of lock {lock_id}" if lock_id else jtype.value
                 ev = job_event(row, "queued", f"{what} queued by {requested_by or 'unknown'}", now)
                 await store.add_outbox(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -18,7 +17,7 @@ from alethia.snapshot.v1 import snapshot_pb2, snapshot_pb2_grpc
 from services.snapshot.events import timestamp
 from services.snapshot.job_queue import JobQueue, JobResult, RecoveryReport, Row
 from services.snapshot.relay import NatsLink
-from services.snapshot.snapshot import snapshot_text
+from services.snapshot.snapshot import job_snapshot_text
 from services.snapshot.watch import watch_job
 
 
@@ -37,25 +36,8 @@ def _set_time(field: Any, value: datetime | None) -> None:
         field.CopyFrom(ts)
 
 
-# A job's snapshot is frozen when it is queued, so its canonical text never changes. RFC 8785
-# in pure Python costs ~0.6 ms for the full example Spec and ~11 ms at 200 components, and
-# every Job message carries it (QueueJob, ClaimJob, CompleteJob, GetJob, ListJobs): keep the
-# text of the most recent jobs instead of recomputing it for each message.
-_SNAPSHOT_TEXTS: OrderedDict[tuple[str, str], str] = OrderedDict()
-_SNAPSHOT_TEXTS_MAX = 256
-
-
 def _snapshot_text(row: Row) -> str:
-    key = (str(row["id"]), str(row["config_hash"]))
-    text = _SNAPSHOT_TEXTS.get(key)
-    if text is None:
-        text = snapshot_text(row["snapshot"])
-        _SNAPSHOT_TEXTS[key] = text
-        if len(_SNAPSHOT_TEXTS) > _SNAPSHOT_TEXTS_MAX:
-            _SNAPSHOT_TEXTS.popitem(last=False)
-    else:
-        _SNAPSHOT_TEXTS.move_to_end(key)
-    return text
+    return job_snapshot_text(str(row["id"]), str(row["config_hash"]), row["snapshot"])
 
 
 def job_to_proto(row: Row, queue_position: int = 0) -> snapshot_pb2.Job:
@@ -178,7 +160,7 @@ class SnapshotServicer(snapshot_pb2_grpc.SnapshotServiceServicer):
         frozen = await self.queue.build_snapshot(request.spec_id)
         current_caller().visible(str(frozen.snapshot.get("zone_id", "")), f"spec {request.spec_id}")
         return snapshot_pb2.BuildSnapshotResponse(
-            snapshot_json=snapshot_text(frozen.snapshot),
+            snapshot_json=frozen.text,
             config_hash=frozen.config_hash,
             spec_revision=frozen.spec_revision,
         )

@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alethia import field_paths
 from alethia.specfile import spec_from_dict
 from alethia.specs.v1 import specs_pb2
 from services.snapshot.snapshot import (
+    VOLATILE_KEYS,
+    _plain,
     build_snapshot,
+    canonical_json,
     changed_fields,
     changed_paths,
     config_hash,
+    freeze,
     snapshot_text,
     snapshot_workspace,
 )
@@ -231,3 +239,59 @@ def test_changed_paths_index_items_by_their_current_position() -> None:
         node: Any = new
         for part in field_paths.parse(c.field):
             node = node[part]
+
+
+# --- canonical JSON: the fast path writes exactly RFC 8785's bytes ---------------------------
+
+_json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53) - 5, max_value=2**53 + 5)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from([0.5, 1e-4, 9.999e-5, 1e16, 1e16 - 2, 123456789012345.6, -0.0, 2.0, 1e21, 5e-324])
+    | st.text()
+)
+_json_values = st.recursive(
+    _json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+def _reference(value: Any) -> bytes | type[Exception]:
+    try:
+        return rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError as exc:
+        return type(exc)
+
+
+@given(_json_values)
+@settings(max_examples=400, deadline=None)
+def test_canonical_json_is_the_reference_rfc8785(value: Any) -> None:
+    expected = _reference(value)
+    if isinstance(expected, bytes):
+        assert canonical_json(value) == expected
+    else:  # out-of-range integers, lone surrogates: refused the same way
+        with pytest.raises(expected):
+            canonical_json(value)
+
+
+@given(st.dictionaries(st.sampled_from(["a", "revision", "git_access_token", "é", "\U0001f600", "\ue000", "z"]),
+                       _json_values, max_size=7))  # fmt: skip
+@settings(max_examples=200, deadline=None)
+def test_freeze_is_text_and_hash_in_one_pass(snapshot: dict[str, Any]) -> None:
+    if not isinstance(_reference(snapshot), bytes):
+        return
+    assert freeze(snapshot) == (
+        rfc8785.dumps(snapshot).decode(),
+        hashlib.sha256(
+            rfc8785.dumps({k: v for k, v in snapshot.items() if k not in VOLATILE_KEYS})
+        ).hexdigest(),
+    )
+    assert freeze(snapshot) == (snapshot_text(snapshot), config_hash(snapshot))
+
+
+def test_full_snapshot_takes_the_fast_path_and_matches_the_reference() -> None:
+    snap = build_snapshot(spec_from_dict({**full_spec_dict("aws"), "id": "s-1", "provider": "aws"}))
+    assert _plain(snap)  # the example's floats (0.5) and all: no fallback for a real Spec
+    assert canonical_json(snap) == rfc8785.dumps(snap)
