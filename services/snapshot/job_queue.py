@@ -497,11 +497,20 @@ class JobQueue:
         token = secrets.token_urlsafe(32)
         now = _now()
         expires = now + timedelta(seconds=seconds)
+        refused = 0
         try:
             async with begin_write(self.sessions) as session:
-                await self._refuse_blocked(session, now)
                 row = await store.claim(session, runner_id, token, round(seconds), expires, now)
                 if row is None:
+                    # Only an idle queue pays for this check (the rescuer makes it too): a job
+                    # that slipped in before a recovery was recorded is never claimed, but it
+                    # may be all that keeps an UNLOCK of its workspace waiting.
+                    refused = await self._refuse_blocked(session, now)
+                    if refused:
+                        row = await store.claim(session, runner_id, token, round(seconds), expires, now)
+                if row is None:
+                    if refused:
+                        self._committed()  # leaving the block commits the refusals
                     return None
                 plan_artifacts: list[dict[str, Any]] = []
                 if row["type"] == JobType.DEPLOY and row["plan_job_id"]:
@@ -518,15 +527,16 @@ class JobQueue:
         self._committed()
         return Claim(row, token, expires, plan_artifacts)
 
-    async def _refuse_blocked(self, session: AsyncSession, now: datetime) -> None:
+    async def _refuse_blocked(self, session: AsyncSession, now: datetime) -> int:
         """FAIL the QUEUED jobs (but UNLOCKs) of workspaces whose applied state is not pushed back.
 
         QueueJob refuses them already; this catches one queued in the instant before a
         recovery was recorded, so it neither runs on a stale state nor blocks an UNLOCK.
+        Made by a claim that found nothing, and by every rescuer pass. Returns how many.
         """
         pending = await store.list_recoveries(session, include_resolved=False, workspace="")
         if not pending:
-            return
+            return 0
         rows = []
         for rec in pending:
             reason = recovery_message(rec)
@@ -539,6 +549,7 @@ class JobQueue:
                 if failed is not None:
                     rows.append(event_outbox_row(job_event(failed, "failed", reason, now), now))
         await store.add_outbox(session, rows)
+        return len(rows)
 
     async def _held(self, session: AsyncSession, job_id: str, token: str) -> Row:
         return _check_held(await store.get_job(session, job_id), job_id, token)
@@ -586,32 +597,37 @@ class JobQueue:
             raise InvalidArgument(violations)
         target = JobStatus(result.status)
         now = _now()
+        outcome: dict[str, Any] = {
+            "changes": result.changes,
+            "cost": result.cost,
+            "outputs": redact_outputs(result.outputs),
+            "artifacts": result.artifacts,
+            "post_apply_steps": result.post_apply_steps,
+            "error": result.error,
+            "resources_applied": result.resources_applied,
+        }
+        if result.state_lock_id:
+            outcome["state_lock_id"] = result.state_lock_id
         async with begin_write(self.sessions) as session:
-            row = await store.get_job(session, job_id)
-            if row is None:
-                raise NotFound(f"job {job_id} not found")
-            if (
-                row["status"] == target
-                and row["lease_token"]
-                and hmac.compare_digest(row["lease_token"], token)
-            ):
-                return row  # the runner retried a completion that already committed
-            # The row just read, checked in place: no second SELECT of the same row.
-            job = JobRecord.from_row(_check_held(row, job_id, token))
-            outcome: dict[str, Any] = {
-                "changes": result.changes,
-                "cost": result.cost,
-                "outputs": redact_outputs(result.outputs),
-                "artifacts": result.artifacts,
-                "post_apply_steps": result.post_apply_steps,
-                "error": result.error,
-                "resources_applied": result.resources_applied,
-            }
-            if result.state_lock_id:
-                outcome["state_lock_id"] = result.state_lock_id
-            updated = await store.set_state(session, SetState.complete(job, token, target, outcome, now))
+            updated = None
+            if target in (JobStatus.SUCCEEDED, JobStatus.CANCELLED):
+                # The guarded UPDATE alone: the row is read only when it matched nothing.
+                change = SetState.complete_unread(job_id, token, target, outcome, now)
+                updated = await store.set_state(session, change)
             if updated is None:
-                raise _lease_lost(job_id)
+                row = await store.get_job(session, job_id)
+                if row is None:
+                    raise NotFound(f"job {job_id} not found")
+                if (
+                    row["status"] == target
+                    and row["lease_token"]
+                    and hmac.compare_digest(row["lease_token"], token)
+                ):
+                    return row  # the runner retried a completion that already committed
+                job = JobRecord.from_row(_check_held(row, job_id, token))
+                updated = await store.set_state(session, SetState.complete(job, token, target, outcome, now))
+                if updated is None:
+                    raise _lease_lost(job_id)
             rows = []
             for event_type in completion_events(JobType(updated["type"]), target):
                 message = result.error if event_type in ("failed", "errored") else ""
@@ -779,6 +795,7 @@ class JobQueue:
         now = now or _now()
         rescued: list[tuple[str, JobStatus]] = []
         async with begin_write(self.sessions) as session:
+            refused = await self._refuse_blocked(session, now)
             for row in await store.expired_leases(session, now):
                 job = JobRecord.from_row(row)
                 jtype = job.type
@@ -808,14 +825,14 @@ class JobQueue:
                 await store.add_outbox(session, rows)
                 rescued.append((updated["id"], target))
                 log.warning("rescued job %s: %s", updated["id"], target.value)
-        if rescued:
+        if rescued or refused:
             self._committed()
         return rescued
 
     async def _next_dispatch(self, session: AsyncSession, workspace: str, now: datetime) -> list[Row]:
         """A wake-up for the workspace's next job, when one may start now."""
         head = await store.workspace_head(session, workspace)
-        return [dispatch_outbox_row(head["id"], workspace, now)] if head else []
+        return [dispatch_outbox_row(head, workspace, now)] if head else []
 
 
 def rescue_errored_message(row: Row, lost: str) -> str:

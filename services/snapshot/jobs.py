@@ -316,6 +316,23 @@ class SetState:
         return cls(job.id, JobStatus.RUNNING, values, token)
 
     @classmethod
+    def complete_unread(
+        cls, job_id: str, token: str, target: JobStatus, result: Mapping[str, Any], now: datetime
+    ) -> SetState:
+        """RUNNING -> SUCCEEDED | CANCELLED by the lease holder, without reading the row first.
+
+        Those two outcomes keep no attempt error, so nothing of the current row goes into
+        the change: the guard (``status = RUNNING`` and the lease token) is the whole check,
+        and a completion costs one statement instead of a read and a write. A FAILED or
+        ERRORED result appends to ``attempt_errors``: that needs the row (:meth:`complete`).
+        """
+        check_transition(job_id, JobStatus.RUNNING, Action.COMPLETE, target)
+        if target in (JobStatus.FAILED, JobStatus.ERRORED):
+            raise ValueError(f"a {target.value} completion records the attempt's error: read the job first")
+        values: dict[str, Any] = {**result, "status": target.value, "end_time": now, "update_time": now}
+        return cls(job_id, JobStatus.RUNNING, values, token)
+
+    @classmethod
     def rescue(cls, job: JobRecord, lost: str, error: str, now: datetime) -> SetState:
         """RUNNING whose lease expired -> :func:`rescue_target` (QUEUED, FAILED, CANCELLED or ERRORED).
 

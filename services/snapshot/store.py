@@ -316,23 +316,29 @@ async def consuming_deploy(session: AsyncSession, plan_job_id: str) -> Row | Non
     return _row(found) if found else None
 
 
-async def workspace_head(session: AsyncSession, workspace: str) -> Row | None:
-    """The job that may start next in ``workspace``: its oldest QUEUED job when none is RUNNING."""
-    running = await session.execute(
-        select(provision_jobs.c.seq)
-        .where(provision_jobs.c.workspace == workspace, provision_jobs.c.status == JobStatus.RUNNING.value)
+def _workspace_head_statement() -> Any:
+    j, running = provision_jobs.alias("j"), provision_jobs.alias("r")
+    workspace = bindparam("head_workspace", type_=j.c.workspace.type)
+    return (
+        select(j.c.id)
+        .where(
+            j.c.workspace == workspace,
+            j.c.status == JobStatus.QUEUED.value,
+            ~exists().where(running.c.workspace == workspace, running.c.status == JobStatus.RUNNING.value),
+        )
+        .order_by(j.c.seq)
         .limit(1)
     )
-    if running.first() is not None:
-        return None
-    res = await session.execute(
-        select(provision_jobs)
-        .where(provision_jobs.c.workspace == workspace, provision_jobs.c.status == JobStatus.QUEUED.value)
-        .order_by(provision_jobs.c.seq)
-        .limit(1)
-    )
-    found = res.mappings().first()
-    return _row(found) if found else None
+
+
+# Built once: one statement (it was two: "any RUNNING?" then "the oldest QUEUED").
+_WORKSPACE_HEAD = _workspace_head_statement()
+
+
+async def workspace_head(session: AsyncSession, workspace: str) -> str | None:
+    """The id of the job that may start next in ``workspace``: its oldest QUEUED job when none is RUNNING."""
+    found = (await session.execute(_WORKSPACE_HEAD, {"head_workspace": workspace})).first()
+    return str(found[0]) if found else None
 
 
 async def expired_leases(session: AsyncSession, now: datetime, limit: int = 100) -> list[Row]:

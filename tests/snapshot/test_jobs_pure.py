@@ -242,3 +242,19 @@ def test_complete_and_rescue_record_the_attempt() -> None:
     errored = SetState.rescue(deploy, "lease expired", "may be locked", _NOW)
     assert errored.to_status is JobStatus.ERRORED and errored.values["error"] == "may be locked"
     assert errored.lease_token == "tok" and errored.values["end_time"] == _NOW
+
+
+def test_an_unread_completion_is_guarded_and_never_drops_an_attempt_error() -> None:
+    done = SetState.complete_unread("j-1", "tok", JobStatus.SUCCEEDED, {"error": ""}, _NOW)
+    assert (done.from_status, done.to_status, done.lease_token) == (
+        JobStatus.RUNNING,
+        JobStatus.SUCCEEDED,
+        "tok",
+    )
+    assert "attempt_errors" not in done.values
+    # FAILED / ERRORED append to attempt_errors: only the reading constructor may build them.
+    for target in (JobStatus.FAILED, JobStatus.ERRORED):
+        with pytest.raises(ValueError, match="read the job first"):
+            SetState.complete_unread("j-1", "tok", target, {}, _NOW)
+    with pytest.raises(FailedPrecondition):
+        SetState.complete_unread("j-1", "tok", JobStatus.QUEUED, {}, _NOW)

@@ -124,3 +124,22 @@ async def test_heartbeat_keeps_the_lock_id_and_the_rescue_names_the_unlock_comma
     row, _ = await q.get_job(deploy["id"])
     assert row["state_lock_id"] == LOCK
     assert f"alethia unlock {deploy['spec_id']} --lock-id {LOCK}" in row["error"]
+
+
+async def test_a_busy_queue_still_refuses_a_job_that_slipped_in(sessions: Sessions) -> None:
+    """A claim that finds work skips the recovery check; the rescuer's pass makes it."""
+    q = make_queue(sessions)
+    deploy = await add_job(sessions, "b", JobType.DEPLOY)
+    claim = await q.claim_job("r")
+    assert claim is not None
+    await q.record_state_recovery(RecoveryReport(deploy["id"], "file://host/b.tfstate", 1, LOCK))
+    await q.complete_job(deploy["id"], claim.lease_token, JobResult(status="ERRORED", error="kept"))
+    slipped = await add_job(sessions, "b", JobType.PLAN)
+    elsewhere = await add_job(sessions, "busy", JobType.PLAN)
+    c = await q.claim_job("r")
+    assert c is not None and c.job["id"] == elsewhere["id"]
+    assert (await q.get_job(slipped["id"]))[0]["status"] == "QUEUED"  # never claimable, not refused yet
+    assert await q.rescue_expired() == []
+    row, _ = await q.get_job(slipped["id"])
+    assert row["status"] == "FAILED" and "file://host/b.tfstate" in row["error"]
+    assert await outbox_types(sessions, slipped["id"]) == ["queued", "failed"]
