@@ -49,6 +49,8 @@ class RunningJob:
     lease_lost: bool = False
     # monotonic time the lease runs out unless renewed (claim or last successful heartbeat)
     lease_deadline: float = 0.0
+    # CompleteAndClaimJob answered "nothing claimable": no refill ClaimJob right after it.
+    nothing_next: bool = False
 
 
 class Runner:
@@ -82,6 +84,7 @@ class Runner:
         self._sub: Any = None
         self._refill: asyncio.Task[None] | None = None
         self._idle = True  # the loop waits for work (safe to cancel), not inside a claim
+        self._complete_and_claim = True  # until the snapshot service answers UNIMPLEMENTED
         # Test hook: called with each job id once CompleteJob has been answered.
         self.on_complete: Callable[[str, snapshot_pb2.Job | None], None] | None = None
 
@@ -251,7 +254,7 @@ class Runner:
             self._slot_freed.set()
             if self.on_complete is not None:
                 self.on_complete(rj.job.id, completed)
-        if not self.draining:
+        if not self.draining and not rj.nothing_next:
             # A finished job may unblock the next one in its workspace: claim right away.
             self._refill = asyncio.create_task(self._fill_quietly())
 
@@ -267,12 +270,20 @@ class Runner:
         # A retry of a completion that did commit is answered alike.
         delay = 0.5
         give_up = time.monotonic() + max(3.0 * self.lease_seconds, 120.0)  # never loop forever
+        first = True
         while True:
             try:
+                if first and self._complete_and_claim and not self.draining:
+                    first = False
+                    return await self._complete_and_claim_next(rj, result)
+                # A retry never claims: a claim whose answer was lost would strand its job.
                 return await self.stub.CompleteJob(
                     snapshot_pb2.CompleteJobRequest(lease=rj.lease, result=result), timeout=self.rpc_timeout
                 )
             except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.UNIMPLEMENTED and self._complete_and_claim:
+                    self._complete_and_claim = False  # an older snapshot service: two calls
+                    continue
                 err = from_rpc_error(exc)
                 transient = exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
                 now = time.monotonic()
@@ -281,6 +292,30 @@ class Runner:
                     return None
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    async def _complete_and_claim_next(
+        self, rj: RunningJob, result: snapshot_pb2.JobResult
+    ) -> snapshot_pb2.Job:
+        """CompleteJob and the next ClaimJob in one call (this job's slot is the free one).
+
+        Under the fill lock, as any claim: a drain waits for it, then drains the job it took.
+        """
+        async with self._fill_lock:
+            resp = await self.stub.CompleteAndClaimJob(
+                snapshot_pb2.CompleteAndClaimJobRequest(
+                    lease=rj.lease,
+                    result=result,
+                    next=snapshot_pb2.ClaimJobRequest(
+                        runner_id=self.runner_id, lease_seconds=self.lease_seconds
+                    ),
+                ),
+                timeout=self.rpc_timeout,
+            )
+            if resp.next.claimed:
+                self._start_job(resp.next.job, resp.next.lease, list(resp.next.plan_artifacts))
+            else:
+                rj.nothing_next = True
+        return resp.job
 
     async def _heartbeat(self, rj: RunningJob) -> None:
         interval = max(self.lease_seconds / 3.0, 0.5)

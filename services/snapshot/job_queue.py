@@ -484,15 +484,7 @@ class JobQueue:
 
     async def claim_job(self, runner_id: str, lease_seconds: int = 0) -> Claim | None:
         """Claim the oldest claimable job (per-workspace FIFO, one running per workspace)."""
-        violations = []
-        if not runner_id:
-            violations.append(FieldViolation("runner_id", "required"))
-        elif problem := _text_problem(runner_id, 256):
-            violations.append(FieldViolation("runner_id", problem))
-        if lease_seconds < 0 or lease_seconds > MAX_LEASE_SECONDS:
-            violations.append(FieldViolation("lease_seconds", f"between 0 and {MAX_LEASE_SECONDS}"))
-        if violations:
-            raise InvalidArgument(violations)
+        _require_claim(runner_id, lease_seconds)
         seconds = lease_seconds or self.lease_seconds
         token = secrets.token_urlsafe(32)
         now = _now()
@@ -640,6 +632,19 @@ class JobQueue:
             await store.add_outbox(session, rows)
         self._committed()
         return updated
+
+    async def complete_and_claim(
+        self, job_id: str, token: str, result: JobResult, runner_id: str, lease_seconds: int = 0
+    ) -> tuple[Row, Claim | None]:
+        """:meth:`complete_job`, then :meth:`claim_job` for ``runner_id``: one call per job.
+
+        Two transactions, the completion first: a claim that fails (or finds a workspace
+        taken) never undoes a committed result, and a retried completion is answered alike.
+        The claim's arguments are checked before anything is written.
+        """
+        _require_claim(runner_id, lease_seconds, "next.")
+        row = await self.complete_job(job_id, token, result)
+        return row, await self.claim_job(runner_id, lease_seconds)
 
     async def git_token(self, job_id: str, token: str) -> tuple[str, str]:
         """(token, repository_url) for the holder of the job's current, unexpired lease."""
@@ -872,6 +877,18 @@ def _text_problem(value: str, limit: int) -> str | None:
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
         return "must not contain control characters"
     return None
+
+
+def _require_claim(runner_id: str, lease_seconds: int, prefix: str = "") -> None:
+    violations = []
+    if not runner_id:
+        violations.append(FieldViolation(f"{prefix}runner_id", "required"))
+    elif problem := _text_problem(runner_id, 256):
+        violations.append(FieldViolation(f"{prefix}runner_id", problem))
+    if lease_seconds < 0 or lease_seconds > MAX_LEASE_SECONDS:
+        violations.append(FieldViolation(f"{prefix}lease_seconds", f"between 0 and {MAX_LEASE_SECONDS}"))
+    if violations:
+        raise InvalidArgument(violations)
 
 
 def _require_lease(job_id: str, token: str) -> None:

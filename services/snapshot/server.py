@@ -15,7 +15,7 @@ from alethia.events.v1 import events_pb2
 from alethia.rpc.auth import current_caller, zone_of_workspace
 from alethia.snapshot.v1 import snapshot_pb2, snapshot_pb2_grpc
 from services.snapshot.events import timestamp
-from services.snapshot.job_queue import JobQueue, JobResult, RecoveryReport, Row
+from services.snapshot.job_queue import Claim, JobQueue, JobResult, RecoveryReport, Row
 from services.snapshot.relay import NatsLink
 from services.snapshot.snapshot import job_snapshot_text
 from services.snapshot.watch import watch_job
@@ -82,6 +82,18 @@ def job_to_proto(row: Row, queue_position: int = 0) -> snapshot_pb2.Job:
     _set_time(job.start_time, row["start_time"])
     _set_time(job.end_time, row["end_time"])
     return job
+
+
+def claim_to_proto(claim: Claim | None) -> snapshot_pb2.ClaimJobResponse:
+    """A claim (or None: nothing claimable) as the ``ClaimJobResponse`` message."""
+    if claim is None:
+        return snapshot_pb2.ClaimJobResponse(claimed=False)
+    lease = snapshot_pb2.Lease(job_id=claim.job["id"], token=claim.lease_token, attempt=claim.job["attempt"])
+    _set_time(lease.expires_at, claim.expires_at)
+    resp = snapshot_pb2.ClaimJobResponse(claimed=True, job=job_to_proto(claim.job), lease=lease)
+    for art in claim.plan_artifacts:
+        _fill(resp.plan_artifacts.add(), art)
+    return resp
 
 
 def result_from_proto(result: snapshot_pb2.JobResult) -> JobResult:
@@ -241,17 +253,7 @@ class RunnerServicer(snapshot_pb2_grpc.RunnerServiceServicer):
     async def ClaimJob(
         self, request: snapshot_pb2.ClaimJobRequest, context: grpc.aio.ServicerContext
     ) -> snapshot_pb2.ClaimJobResponse:
-        claim = await self.queue.claim_job(request.runner_id, request.lease_seconds)
-        if claim is None:
-            return snapshot_pb2.ClaimJobResponse(claimed=False)
-        lease = snapshot_pb2.Lease(
-            job_id=claim.job["id"], token=claim.lease_token, attempt=claim.job["attempt"]
-        )
-        _set_time(lease.expires_at, claim.expires_at)
-        resp = snapshot_pb2.ClaimJobResponse(claimed=True, job=job_to_proto(claim.job), lease=lease)
-        for art in claim.plan_artifacts:
-            _fill(resp.plan_artifacts.add(), art)
-        return resp
+        return claim_to_proto(await self.queue.claim_job(request.runner_id, request.lease_seconds))
 
     async def Heartbeat(
         self, request: snapshot_pb2.HeartbeatRequest, context: grpc.aio.ServicerContext
@@ -270,6 +272,18 @@ class RunnerServicer(snapshot_pb2_grpc.RunnerServiceServicer):
             request.lease.job_id, request.lease.token, result_from_proto(request.result)
         )
         return job_to_proto(row)
+
+    async def CompleteAndClaimJob(
+        self, request: snapshot_pb2.CompleteAndClaimJobRequest, context: grpc.aio.ServicerContext
+    ) -> snapshot_pb2.CompleteAndClaimJobResponse:
+        row, claim = await self.queue.complete_and_claim(
+            request.lease.job_id,
+            request.lease.token,
+            result_from_proto(request.result),
+            request.next.runner_id,
+            request.next.lease_seconds,
+        )
+        return snapshot_pb2.CompleteAndClaimJobResponse(job=job_to_proto(row), next=claim_to_proto(claim))
 
     async def GetGitToken(
         self, request: snapshot_pb2.GetGitTokenRequest, context: grpc.aio.ServicerContext

@@ -509,3 +509,59 @@ async def test_measure_queue_and_claim_latency(stack: Stack, request: pytest.Fix
         f"ClaimJob p50 {statistics.median(claim_ms):.1f} ms p95 {_pct(claim_ms, 0.95):.1f} ms; "
         f"sequential claims {claims_per_s:.0f}/s (n={n}, over gRPC)"
     )
+
+
+async def test_complete_and_claim_completes_then_claims_the_next_job(stack: Stack) -> None:
+    """One call per job: the result is committed with its events, then the next claim is made."""
+    first_spec, second_spec = await new_spec(stack), await new_spec(stack)
+    first = await stack.snapshot.QueueJob(snapshot_pb2.QueueJobRequest(spec_id=first_spec.id, type=PLAN))
+    second = await stack.snapshot.QueueJob(snapshot_pb2.QueueJobRequest(spec_id=second_spec.id, type=PLAN))
+    claim = await stack.runner.ClaimJob(snapshot_pb2.ClaimJobRequest(runner_id="cc"))
+    assert claim.claimed and claim.job.id == first.id
+
+    # Bad claim arguments are refused, naming the field, before the completion is written.
+    bad = await rpc_error(
+        stack.runner.CompleteAndClaimJob(
+            snapshot_pb2.CompleteAndClaimJobRequest(
+                lease=claim.lease,
+                result=snapshot_pb2.JobResult(status=events_pb2.SUCCEEDED),
+                next=snapshot_pb2.ClaimJobRequest(runner_id="cc", lease_seconds=-1),
+            )
+        )
+    )
+    assert bad.code == grpc.StatusCode.INVALID_ARGUMENT and bad.violations[0].field == "next.lease_seconds"
+    still = await stack.snapshot.GetJob(snapshot_pb2.GetJobRequest(id=first.id))
+    assert still.status == events_pb2.RUNNING
+
+    request = snapshot_pb2.CompleteAndClaimJobRequest(
+        lease=claim.lease,
+        result=snapshot_pb2.JobResult(status=events_pb2.SUCCEEDED),
+        next=snapshot_pb2.ClaimJobRequest(runner_id="cc", lease_seconds=60),
+    )
+    resp = await stack.runner.CompleteAndClaimJob(request)
+    assert resp.job.id == first.id and resp.job.status == events_pb2.SUCCEEDED
+    assert resp.job.snapshot_json == first.snapshot_json
+    assert resp.next.claimed and resp.next.job.id == second.id and resp.next.lease.token
+    assert resp.next.job.status == events_pb2.RUNNING and resp.next.job.snapshot_json == second.snapshot_json
+    # The claim is a real lease: heartbeats renew it, the old lease no longer acts.
+    beat = await stack.runner.Heartbeat(snapshot_pb2.HeartbeatRequest(lease=resp.next.lease))
+    assert beat.expires_at.seconds > 0
+    # A retried completion is answered alike and claims nothing more (the queue is empty).
+    again = await stack.runner.CompleteAndClaimJob(request)
+    assert again.job.id == first.id and again.job.status == events_pb2.SUCCEEDED and not again.next.claimed
+    lost = await rpc_error(
+        stack.runner.CompleteJob(
+            snapshot_pb2.CompleteJobRequest(
+                lease=claim.lease, result=snapshot_pb2.JobResult(status=events_pb2.FAILED)
+            )
+        )
+    )
+    assert lost.code == grpc.StatusCode.FAILED_PRECONDITION
+    done = await stack.runner.CompleteAndClaimJob(
+        snapshot_pb2.CompleteAndClaimJobRequest(
+            lease=resp.next.lease,
+            result=snapshot_pb2.JobResult(status=events_pb2.SUCCEEDED),
+            next=snapshot_pb2.ClaimJobRequest(runner_id="cc"),
+        )
+    )
+    assert done.job.id == second.id and done.job.status == events_pb2.SUCCEEDED and not done.next.claimed

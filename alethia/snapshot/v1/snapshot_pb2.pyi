@@ -237,6 +237,24 @@ class CompleteJobRequest(_message.Message):
     result: JobResult
     def __init__(self, lease: _Optional[_Union[Lease, _Mapping]] = ..., result: _Optional[_Union[JobResult, _Mapping]] = ...) -> None: ...
 
+class CompleteAndClaimJobRequest(_message.Message):
+    __slots__ = ("lease", "result", "next")
+    LEASE_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    NEXT_FIELD_NUMBER: _ClassVar[int]
+    lease: Lease
+    result: JobResult
+    next: ClaimJobRequest
+    def __init__(self, lease: _Optional[_Union[Lease, _Mapping]] = ..., result: _Optional[_Union[JobResult, _Mapping]] = ..., next: _Optional[_Union[ClaimJobRequest, _Mapping]] = ...) -> None: ...
+
+class CompleteAndClaimJobResponse(_message.Message):
+    __slots__ = ("job", "next")
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    NEXT_FIELD_NUMBER: _ClassVar[int]
+    job: Job
+    next: ClaimJobResponse
+    def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., next: _Optional[_Union[ClaimJobResponse, _Mapping]] = ...) -> None: ...
+
 class GetGitTokenRequest(_message.Message):
     __slots__ = ("job_id", "lease_token")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]

@@ -385,6 +385,11 @@ class RunnerServiceStub:
                 request_serializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.CompleteJobRequest.SerializeToString,
                 response_deserializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.Job.FromString,
                 _registered_method=True)
+        self.CompleteAndClaimJob = channel.unary_unary(
+                '/alethia.snapshot.v1.RunnerService/CompleteAndClaimJob',
+                request_serializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.CompleteAndClaimJobRequest.SerializeToString,
+                response_deserializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.CompleteAndClaimJobResponse.FromString,
+                _registered_method=True)
         self.GetGitToken = channel.unary_unary(
                 '/alethia.snapshot.v1.RunnerService/GetGitToken',
                 request_serializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.GetGitTokenRequest.SerializeToString,
@@ -430,6 +435,15 @@ class RunnerServiceServicer:
 
     def CompleteJob(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteAndClaimJob(self, request, context):
+        """CompleteJob, then ClaimJob for the same runner, in one call: a runner whose slot just
+        freed asks for its next job in the same round trip. The completion commits on its own
+        first (a failed claim never undoes it); the claim is exactly ClaimJob's.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -485,6 +499,11 @@ def add_RunnerServiceServicer_to_server(servicer, server):
                     servicer.CompleteJob,
                     request_deserializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.CompleteJobRequest.FromString,
                     response_serializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.Job.SerializeToString,
+            ),
+            'CompleteAndClaimJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteAndClaimJob,
+                    request_deserializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.CompleteAndClaimJobRequest.FromString,
+                    response_serializer=alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.CompleteAndClaimJobResponse.SerializeToString,
             ),
             'GetGitToken': grpc.unary_unary_rpc_method_handler(
                     servicer.GetGitToken,
@@ -594,6 +613,33 @@ class RunnerService:
             '/alethia.snapshot.v1.RunnerService/CompleteJob',
             alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.CompleteJobRequest.SerializeToString,
             alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteAndClaimJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/alethia.snapshot.v1.RunnerService/CompleteAndClaimJob',
+            alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.CompleteAndClaimJobRequest.SerializeToString,
+            alethia_dot_snapshot_dot_v1_dot_snapshot__pb2.CompleteAndClaimJobResponse.FromString,
             options,
             channel_credentials,
             insecure,
