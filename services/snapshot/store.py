@@ -506,28 +506,55 @@ async def claim(
     return _row(found) if found else None
 
 
+# Guarded UPDATE statements by shape (the columns set, whether the lease token and an expiry
+# guard apply), built once with bound parameters: building and cache-keying a fresh UPDATE
+# of ~10 columns on every transition cost more CPU than its round trip (claim profile).
+_TRANSITIONS: dict[tuple[tuple[str, ...], bool, bool], Any] = {}
+
+
+def _transition_statement(columns: tuple[str, ...], with_token: bool, with_expiry: bool) -> Any:
+    key = (columns, with_token, with_expiry)
+    stmt = _TRANSITIONS.get(key)
+    if stmt is None:
+        c = provision_jobs.c
+        conds = [
+            c.id == bindparam("t_id", type_=c.id.type),
+            c.status == bindparam("t_from", type_=c.status.type),
+        ]
+        if with_token:
+            conds.append(c.lease_token == bindparam("t_token", type_=c.lease_token.type))
+        if with_expiry:
+            conds.append(c.lease_expires_at < bindparam("t_expired_before", type_=c.lease_expires_at.type))
+        values = {name: bindparam(f"v_{name}", type_=c[name].type) for name in columns}
+        stmt = update(provision_jobs).where(*conds).values(values).returning(*provision_jobs.c)
+        _TRANSITIONS[key] = stmt
+    return stmt
+
+
 async def transition(
     session: AsyncSession,
     job_id: str,
     from_status: JobStatus,
     values: Row,
     lease_token: str | None = None,
-    extra_where: Any = None,
+    expired_before: datetime | None = None,
 ) -> Row | None:
     """Guarded update: applies ``values`` only while the job is ``from_status`` (and holds the lease).
 
+    ``expired_before``: also only while the lease expired before that time (a rescue).
     Returns the updated row, or None when the guard did not match (the caller lost a race
     or the lease is not current).
     """
-    conds = [provision_jobs.c.id == job_id, provision_jobs.c.status == from_status.value]
+    columns = tuple(sorted(values))
+    stmt = _transition_statement(columns, lease_token is not None, expired_before is not None)
+    params: dict[str, Any] = {"t_id": job_id, "t_from": from_status.value}
     if lease_token is not None:
-        conds.append(provision_jobs.c.lease_token == lease_token)
-    if extra_where is not None:
-        conds.append(extra_where)
-    res = await session.execute(
-        update(provision_jobs).where(*conds).values(**values).returning(*provision_jobs.c)
-    )
-    found = res.mappings().first()
+        params["t_token"] = lease_token
+    if expired_before is not None:
+        params["t_expired_before"] = expired_before
+    for name in columns:
+        params[f"v_{name}"] = values[name]
+    found = (await session.execute(stmt, params)).mappings().first()
     return _row(found) if found else None
 
 
@@ -537,13 +564,13 @@ async def set_state(session: AsyncSession, change: SetState) -> Row | None:
     Returns the updated row, or None when the guard matched no row (a lost race, a lease
     that is no longer current, or a lease renewed before the rescue).
     """
-    extra = (
-        provision_jobs.c.lease_expires_at < change.expired_before
-        if change.expired_before is not None
-        else None
-    )
     return await transition(
-        session, change.job_id, change.from_status, dict(change.values), change.lease_token, extra
+        session,
+        change.job_id,
+        change.from_status,
+        dict(change.values),
+        change.lease_token,
+        change.expired_before,
     )
 
 
@@ -650,10 +677,13 @@ async def list_recoveries(session: AsyncSession, include_resolved: bool, workspa
 # ---------------------------------------------------------------- outbox
 
 
+_OUTBOX_INSERT = insert(job_outbox)  # built once (its cache key too)
+
+
 async def add_outbox(session: AsyncSession, rows: list[Row]) -> None:
     """Queue messages for the relay, in the caller's transaction."""
     if rows:
-        await session.execute(insert(job_outbox), rows)
+        await session.execute(_OUTBOX_INSERT, rows)
 
 
 async def unpublished(session: AsyncSession, limit: int = 100) -> list[Row]:
