@@ -12,8 +12,9 @@ of any gRPC API on this machine.
 - ``CreateSpec``: the Spec read from the request, then the raw inserts of its rows in one
   transaction (``bench.database._raw_create``).
 - ``BuildSnapshot``: the one-query snapshot JSON (``bench.database.snapshot_sql``).
-- ``ClaimJob`` / ``CompleteJob``: the raw claim ``UPDATE … RETURNING`` and the completing
-  ``UPDATE`` on the ``bench_claim`` table, one database connection per concurrent caller.
+- ``ClaimJob`` / ``CompleteJob`` / ``CompleteAndClaimJob``: the raw claim ``UPDATE … RETURNING``
+  and the completing ``UPDATE`` on the ``bench_claim`` table (both, in that order, for the
+  combined call), one database connection per concurrent caller.
 """
 
 from __future__ import annotations
@@ -102,6 +103,21 @@ class FloorRunner(snapshot_pb2_grpc.RunnerServiceServicer):
         async with self.pool.get() as db:
             await raw_complete_once(db, int(request.lease.job_id))
         return snapshot_pb2.Job(id=request.lease.job_id)
+
+    async def CompleteAndClaimJob(
+        self, request: snapshot_pb2.CompleteAndClaimJobRequest, context: Any
+    ) -> snapshot_pb2.CompleteAndClaimJobResponse:
+        async with self.pool.get() as db:
+            await raw_complete_once(db, int(request.lease.job_id))
+            job_id = await raw_claim_once(db, request.next.runner_id)
+        nxt = (
+            snapshot_pb2.ClaimJobResponse(claimed=True, lease=snapshot_pb2.Lease(job_id=str(job_id)))
+            if job_id is not None
+            else snapshot_pb2.ClaimJobResponse(claimed=False)
+        )
+        return snapshot_pb2.CompleteAndClaimJobResponse(
+            job=snapshot_pb2.Job(id=request.lease.job_id), next=nxt
+        )
 
 
 class FloorProcess:

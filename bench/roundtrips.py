@@ -104,9 +104,7 @@ async def measure(url: str) -> dict[str, Any]:
         async def close(self) -> None:
             return None
 
-    queue = JobQueue(
-        jobs_engine_sessions(jobs_engine), Reader(), GitTokenSource("", "t", "git.example.com")
-    )
+    queue = JobQueue(jobs_engine_sessions(jobs_engine), Reader(), GitTokenSource("", "t", "git.example.com"))
     out: dict[str, Any] = {}
 
     async def op(name: str, counter: Counting, fn: Callable[[], Awaitable[Any]], reps: int = 3) -> Any:
