@@ -30,6 +30,7 @@ from services.specs.rules import write_violations
 from services.specs.validation import show, validate_identity, validate_spec
 
 DEFAULT_PAGE_SIZE = 50
+IDENTITY_CACHE_MAX = 10_000  # identities are few (one per cloud account and team); a bound anyway
 MAX_PAGE_SIZE = 500
 WORKSPACE_FIELDS = ("zone_id", "project_name", "environment", "region")
 log = logging.getLogger(__name__)
@@ -87,6 +88,11 @@ class SpecCatalog:
         self.infrastructure = infrastructure
         # The platform's repository hosts (the service always passes its setting; None skips it).
         self.allowed_git_hosts = allowed_git_hosts
+        # Identities found, by id. A cloud identity is never changed (no RPC updates one) nor
+        # deleted (specs reference it, ON DELETE RESTRICT), so a row once read stays true on
+        # every replica: CreateSpec/UpdateSpec skip a checkout, BEGIN, SELECT and ROLLBACK.
+        # An id not found is never kept (it may be created the next moment).
+        self._identities: dict[str, CloudIdentityRow] = {}
 
     # --- cloud identities ---------------------------------------------------------------
 
@@ -128,10 +134,12 @@ class SpecCatalog:
         identity_id = spec.get("cloud_identity_id") or ""
         if not identity_id:
             return None, []  # validate_spec reports the missing field
-        row = None
-        if _is_id(identity_id):
+        row = self._identities.get(identity_id)
+        if row is None and _is_id(identity_id):
             async with self.sessions() as session:
                 row = await store.get_identity(session, identity_id)
+            if row is not None and len(self._identities) < IDENTITY_CACHE_MAX:
+                self._identities[identity_id] = row
         if row is None:
             return None, [
                 FieldViolation("cloud_identity_id", f"no cloud identity with id {show(identity_id)}")

@@ -146,13 +146,31 @@ async def check_names(session: AsyncSession, spec_id: str, spec: dict[str, Any],
     """
     violations: list[FieldViolation] = []
     workspace = workspace_key(spec)
-    found = (
+    prefix = naming.resource_prefix(spec["project_name"], spec["environment"])
+    # Both names in one query: at most one holder of each (they are unique constraints).
+    holders = (
         await session.execute(
-            select(SpecRow.id, SpecRow.project_name, SpecRow.environment, SpecRow.region).where(
-                SpecRow.workspace == workspace, SpecRow.id != spec_id
+            select(
+                SpecRow.id,
+                SpecRow.zone_id,
+                SpecRow.project_name,
+                SpecRow.environment,
+                SpecRow.region,
+                SpecRow.workspace,
+                SpecRow.cloud_account,
+                SpecRow.resource_prefix,
             )
+            .where(
+                SpecRow.id != spec_id,
+                or_(
+                    SpecRow.workspace == workspace,
+                    (SpecRow.cloud_account == account) & (SpecRow.resource_prefix == prefix),
+                ),
+            )
+            .order_by(SpecRow.id)
         )
-    ).first()
+    ).all()
+    found = next((h for h in holders if h.workspace == workspace), None)
     if found is not None:
         violations.append(
             FieldViolation(
@@ -162,14 +180,7 @@ async def check_names(session: AsyncSession, spec_id: str, spec: dict[str, Any],
                 f"region {found.region!r}); choose another project_name or environment",
             )
         )
-    prefix = naming.resource_prefix(spec["project_name"], spec["environment"])
-    owner = (
-        await session.execute(
-            select(SpecRow.id, SpecRow.zone_id, SpecRow.region).where(
-                SpecRow.cloud_account == account, SpecRow.resource_prefix == prefix, SpecRow.id != spec_id
-            )
-        )
-    ).first()
+    owner = next((h for h in holders if h.cloud_account == account and h.resource_prefix == prefix), None)
     if owner is not None:
         violations.append(
             FieldViolation(
