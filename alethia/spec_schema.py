@@ -26,6 +26,7 @@ of scalars keep their order.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -389,13 +390,27 @@ def _number(value: float) -> float | int:
     return int(value) if float(value).is_integer() and abs(value) < 2**53 else value
 
 
+@functools.cache
+def _sort_fields(message: Descriptor) -> tuple[str, ...]:
+    """The scalar fields a list of ``message`` is ordered by (see :func:`order_of`)."""
+    return tuple(
+        f.name for f in message.fields if f.type != FieldDescriptor.TYPE_MESSAGE and not f.is_repeated
+    )
+
+
 def _freeze(msg: pb_message.Message) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for fd in msg.DESCRIPTOR.fields:
         value = getattr(msg, fd.name)
         if fd.is_repeated:
             if fd.type == FieldDescriptor.TYPE_MESSAGE:
-                out[fd.name] = ordered(fd, (_freeze(v) for v in value))
+                # A frozen item already has every field, so it is its own canonical form:
+                # sorted as order_of sorts (stable, by the scalar fields as text) without
+                # canonicalizing it twice more (half of BuildSnapshot's CPU at 50 components).
+                names = _sort_fields(fd.message_type)
+                items = [_freeze(v) for v in value]
+                items.sort(key=lambda item: tuple(str(item.get(n, "")) for n in names))
+                out[fd.name] = items
             else:
                 out[fd.name] = ordered(fd, value)
         elif is_struct(fd):
