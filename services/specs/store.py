@@ -118,9 +118,21 @@ def _is_pg(session: AsyncSession) -> bool:
     return bool(session.get_bind().dialect.name == "postgresql")
 
 
+# One INSERT per table, built once: a statement object keeps its cache key, a fresh
+# ``insert(table)`` per call computed it again every time.
+_INSERTS: dict[str, Any] = {}
+
+
+def _insert_of(table: Table) -> Any:
+    stmt = _INSERTS.get(table.name)
+    if stmt is None:
+        stmt = _INSERTS[table.name] = insert(table)
+    return stmt
+
+
 async def _insert_components(session: AsyncSession, rows: ComponentRows) -> None:
     for table, values in rows:
-        await session.execute(insert(table), values)
+        await session.execute(_insert_of(table), values)
 
 
 async def find_workspace(session: AsyncSession, spec: dict[str, Any]) -> str | None:
@@ -280,16 +292,17 @@ async def insert_spec(
         update_time=now,
     )
     components = component_rows(spec_id, spec)
-    head = insert(SpecRow).values({c.key: getattr(row, c.key) for c in SpecRow.__table__.columns})
+    values = {c.key: getattr(row, c.key) for c in SpecRow.__table__.columns}
     try:
         if _is_pg(session):
             # One statement: each component table's rows in a data-modifying CTE of the
             # ``specs`` INSERT (Postgres checks the foreign keys at the end of the statement),
             # one round trip where a statement per table took twelve.
-            ctes = [insert(t).values(values).cte(f"ins_{t.name}") for t, values in components]
+            head = insert(SpecRow).values(values)
+            ctes = [insert(t).values(rows).cte(f"ins_{t.name}") for t, rows in components]
             await session.execute(head.add_cte(*ctes) if ctes else head)
         else:
-            await session.execute(head)
+            await session.execute(_insert_of(SpecRow.__table__), values)  # type: ignore[arg-type]
             await _insert_components(session, components)
     except IntegrityError as exc:  # a concurrent create took one of the names first
         taken = _race(exc)
