@@ -601,11 +601,11 @@ class JobQueue:
         if result.state_lock_id:
             outcome["state_lock_id"] = result.state_lock_id
         async with begin_write(self.sessions) as session:
-            updated = None
+            updated, head = None, None
             if target in (JobStatus.SUCCEEDED, JobStatus.CANCELLED):
                 # The guarded UPDATE alone: the row is read only when it matched nothing.
                 change = SetState.complete_unread(job_id, token, target, outcome, now)
-                updated = await store.set_state(session, change)
+                updated, head = await store.set_state_and_head(session, change)
             if updated is None:
                 row = await store.get_job(session, job_id)
                 if row is None:
@@ -617,7 +617,8 @@ class JobQueue:
                 ):
                     return row  # the runner retried a completion that already committed
                 job = JobRecord.from_row(_check_held(row, job_id, token))
-                updated = await store.set_state(session, SetState.complete(job, token, target, outcome, now))
+                change = SetState.complete(job, token, target, outcome, now)
+                updated, head = await store.set_state_and_head(session, change)
                 if updated is None:
                     raise _lease_lost(job_id)
             rows = []
@@ -628,7 +629,8 @@ class JobQueue:
                 rows.append(event_outbox_row(job_event(updated, event_type, message, now), now))
             if target is JobStatus.SUCCEEDED and updated["type"] == JobType.DEPLOY and updated["plan_job_id"]:
                 await store.mark_plan_applied(session, updated["plan_job_id"], job_id, now)
-            rows += await self._next_dispatch(session, updated["workspace"], now)
+            if head:  # the workspace's next job may start now: wake the runners
+                rows.append(dispatch_outbox_row(head, updated["workspace"], now))
             await store.add_outbox(session, rows)
         self._committed()
         return updated

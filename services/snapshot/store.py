@@ -558,6 +558,66 @@ async def transition(
     return _row(found) if found else None
 
 
+_HEADED: dict[tuple[tuple[str, ...], bool, bool], Any] = {}
+
+
+def _with_head(update_stmt: Any, key: tuple[tuple[str, ...], bool, bool]) -> Any:
+    """Postgres: the guarded UPDATE as a CTE, plus the id of its workspace's next job.
+
+    The outer SELECT reads the snapshot from before the UPDATE, where the changed job still
+    has its old status: it is left out of the "any RUNNING?" test by id, so the answer is
+    the head as it is once the change commits (what :func:`workspace_head` reads after it).
+    """
+    stmt = _HEADED.get(key)
+    if stmt is None:
+        done = update_stmt.cte("done")
+        j, r = provision_jobs.alias("j"), provision_jobs.alias("r")
+        head = (
+            select(j.c.id)
+            .where(
+                j.c.workspace == done.c.workspace,
+                j.c.status == JobStatus.QUEUED.value,
+                ~exists().where(
+                    r.c.workspace == done.c.workspace,
+                    r.c.status == JobStatus.RUNNING.value,
+                    r.c.id != done.c.id,
+                ),
+            )
+            .order_by(j.c.seq)
+            .limit(1)
+            .scalar_subquery()
+        )
+        stmt = _HEADED[key] = select(done, head.label("next_job_id"))
+    return stmt
+
+
+async def set_state_and_head(session: AsyncSession, change: SetState) -> tuple[Row | None, str | None]:
+    """:func:`set_state`, then the id of the job that may start next in its workspace.
+
+    For a change that ends a RUNNING job (the workspace may take its next job). On Postgres
+    both in one statement (one round trip fewer per completion); elsewhere two.
+    """
+    if not _is_pg(session):
+        updated = await set_state(session, change)
+        return updated, (await workspace_head(session, updated["workspace"]) if updated else None)
+    columns = tuple(sorted(change.values))
+    key = (columns, change.lease_token is not None, change.expired_before is not None)
+    stmt = _with_head(_transition_statement(*key), key)
+    params: dict[str, Any] = {"t_id": change.job_id, "t_from": change.from_status.value}
+    if change.lease_token is not None:
+        params["t_token"] = change.lease_token
+    if change.expired_before is not None:
+        params["t_expired_before"] = change.expired_before
+    for name in columns:
+        params[f"v_{name}"] = change.values[name]
+    found = (await session.execute(stmt, params)).mappings().first()
+    if found is None:
+        return None, None
+    row = _row(found)
+    head = row.pop("next_job_id")
+    return row, (str(head) if head else None)
+
+
 async def set_state(session: AsyncSession, change: SetState) -> Row | None:
     """Apply one named transition (see :class:`services.snapshot.jobs.SetState`), guarded.
 

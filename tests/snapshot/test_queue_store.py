@@ -50,7 +50,9 @@ async def test_fifo_per_workspace_one_running_and_workspaces_in_parallel(session
     nxt = await q.claim_job("r3")
     assert nxt is not None and nxt.job["id"] == a2["id"] and nxt.job["attempt"] == 1
     assert await q.claim_job("r4") is None
+    before = await _dispatched(sessions)
     await q.complete_job(a2["id"], nxt.lease_token, JobResult(status="FAILED", error="boom"))
+    assert (await _dispatched(sessions))[len(before) :] == [a3["id"]]  # a failure frees it too
     last = await q.claim_job("r4")
     assert last is not None and last.job["id"] == a3["id"]
     assert await outbox_types(sessions, a1["id"]) == ["queued", "started", "planned", "succeeded"]
