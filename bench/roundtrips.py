@@ -58,6 +58,10 @@ class Counting:
             # Registered after the ping listener: a fresh connection was not pinged.
             self.counts["checkout"] += 1
 
+    def raw(self) -> None:
+        """A statement sent on the driver connection itself (SQLAlchemy's events miss it)."""
+        self.counts["statements"] += 1
+
     def take(self) -> dict[str, int]:
         out = dict(self.counts)
         self.counts.clear()
@@ -94,6 +98,19 @@ async def measure(url: str) -> dict[str, Any]:
     specs_engine = create_engine(url)
     jobs_engine = create_engine(url)
     specs_count, jobs_count = Counting(specs_engine), Counting(jobs_engine)
+    if pg:
+        # CreateSpec's one INSERT goes to asyncpg directly (services/specs/store.py): count it.
+        import asyncpg
+
+        plain_execute = asyncpg.Connection.execute
+
+        async def counted_execute(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
+            # asyncpg's own BEGIN/COMMIT/ROLLBACK come through here too: the events count those.
+            if not query.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+                specs_count.raw()
+            return await plain_execute(self, query, *args, **kwargs)
+
+        asyncpg.Connection.execute = counted_execute  # type: ignore[method-assign]
     catalog = SpecCatalog(specs_engine, infrastructure=None, allowed_git_hosts=None)  # type: ignore[arg-type]
 
     class Reader:

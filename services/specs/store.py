@@ -8,11 +8,13 @@ the caller owns the transaction. Specs travel as the plain dicts of
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import JSON, Table, bindparam, delete, func, insert, literal_column, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
@@ -295,12 +297,15 @@ async def insert_spec(
     values = {c.key: getattr(row, c.key) for c in SpecRow.__table__.columns}
     try:
         if _is_pg(session):
-            # One statement: each component table's rows in a data-modifying CTE of the
-            # ``specs`` INSERT (Postgres checks the foreign keys at the end of the statement),
-            # one round trip where a statement per table took twelve.
-            head = insert(SpecRow).values(values)
-            ctes = [insert(t).values(rows).cte(f"ins_{t.name}") for t, rows in components]
-            await session.execute(head.add_cte(*ctes) if ctes else head)
+            sql, args = _one_insert(values, components)
+            conn = await session.connection()
+            driver = (await conn.get_raw_connection()).driver_connection
+            assert driver is not None
+            try:
+                await driver.execute(sql, *args)
+            except asyncpg.IntegrityConstraintViolationError as exc:
+                # The driver's own error (this statement bypasses SQLAlchemy): named like one.
+                raise IntegrityError(sql, None, exc) from exc
         else:
             await session.execute(_insert_of(SpecRow.__table__), values)  # type: ignore[arg-type]
             await _insert_components(session, components)
@@ -310,6 +315,56 @@ async def insert_spec(
             raise
         raise taken from exc
     return row, components
+
+
+# The one-statement insert's SQL, by shape (columns and rows per table): generated once per
+# shape. Built as SQLAlchemy Core, the multi-row VALUES were compiled again on every call
+# (such statements are not cached), which cost more CPU than the round trips it saves.
+_ONE_INSERTS: dict[tuple[Any, ...], tuple[str, tuple[tuple[str, bool], ...]]] = {}
+
+
+def _one_insert(head: dict[str, Any], components: ComponentRows) -> tuple[str, list[Any]]:
+    """Postgres: the ``specs`` row and every component row as ONE statement, and its arguments.
+
+    Each component table's rows are a data-modifying CTE of the ``specs`` INSERT; Postgres
+    checks the foreign keys at the end of the statement, so the children may come with
+    their parent: one round trip where a statement per table took twelve. The arguments
+    are what the column types would bind: JSON as text, times as aware UTC datetimes.
+    """
+    specs_table = SpecRow.__table__
+    assert isinstance(specs_table, Table)
+    parts: list[tuple[Table, list[dict[str, Any]]]] = [(specs_table, [head]), *components]
+    shape = tuple((t.name, tuple(rows[0]), len(rows)) for t, rows in parts)
+    found = _ONE_INSERTS.get(shape)
+    if found is None:
+        n = 0
+        statements: list[str] = []
+        slots: list[tuple[str, bool]] = []  # (column, is JSON) of each argument, in order
+        for t, rows in parts:
+            cols = list(rows[0])
+            tuples = []
+            for _ in rows:
+                tuples.append("(" + ", ".join(f"${n + i + 1}" for i in range(len(cols))) + ")")
+                n += len(cols)
+                slots += [(c, isinstance(t.c[c].type, JSON)) for c in cols]
+            names = ", ".join(f'"{c}"' for c in cols)
+            statements.append(f"INSERT INTO {t.name} ({names}) VALUES {', '.join(tuples)}")
+        ctes = ", ".join(
+            f"ins_{t.name} AS ({sql})" for (t, _), sql in zip(parts[1:], statements[1:], strict=True)
+        )
+        sql = (f"WITH {ctes} " if ctes else "") + statements[0]
+        found = (sql, tuple(slots))
+        if len(_ONE_INSERTS) < 1000:  # shapes are few (rows per table); a bound anyway
+            _ONE_INSERTS[shape] = found
+    sql, json_slots = found
+    args: list[Any] = []
+    for _, rows in parts:
+        for row in rows:
+            args += row.values()
+    return sql, [
+        json.dumps(a) if is_json and a is not None else a
+        for a, (_, is_json) in zip(args, json_slots, strict=True)
+    ]
 
 
 def _race(exc: IntegrityError) -> AlreadyExists | None:
