@@ -188,6 +188,22 @@ async def test_gitops_path_clash_is_refused_naming_the_owner(specs: SpecsEnv) ->
     assert (await specs.stub.UpdateSpec(again)).revision == 2
 
 
+async def test_paths_with_like_wildcards_and_case_are_compared_exactly(specs: SpecsEnv) -> None:
+    """The path prefilter in SQL (LIKE) neither hides an owner nor invents one."""
+    ident = await specs.identity("aws")
+    url = f"https://git.example.com/platform/w{uuid.uuid4().hex[:6]}.git"
+    owner = await specs.create(_spec(ident.id, "wild", repositories=[_repo(url, "apps/a_b%/x")]))
+    await _refused(
+        specs,
+        _spec(ident.id, "wild2", repositories=[_repo(url, "apps/a_b%")]),
+        "repositories[0].path",
+        owner.id,
+    )
+    # "_" and "%" are not wildcards here, and paths keep their case (SQLite's LIKE ignores it).
+    for i, path in enumerate(("apps/aXbY", "apps/a_b%x", "apps/A_B%")):
+        assert (await specs.create(_spec(ident.id, f"free{i}", repositories=[_repo(url, path)]))).id
+
+
 async def test_one_spec_may_not_overlap_itself(specs: SpecsEnv) -> None:
     ident = await specs.identity("aws")
     url = "https://git.example.com/platform/apps.git"
