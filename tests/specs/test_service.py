@@ -146,7 +146,7 @@ async def test_concurrent_updates_with_the_same_revision_exactly_one_wins(specs:
 
 
 async def test_get_spec_is_consistent_while_updates_commit(specs: SpecsEnv) -> None:
-    """The concurrent per-table reads never mix two revisions."""
+    """GetSpec never mixes two revisions while updates commit (one statement, one snapshot)."""
     created = await specs.create_full("aws")
 
     def marked(rev: int) -> specs_pb2.Spec:
@@ -168,8 +168,11 @@ async def test_get_spec_is_consistent_while_updates_commit(specs: SpecsEnv) -> N
             rev += 1
 
     async def reader() -> int:
+        # Reads until the writer is done, then once more: a fast GetSpec could otherwise read
+        # 12 times before the first update committed and see nothing to check.
         seen = 0
-        for _ in range(12):
+        while True:
+            last = task.done()
             got = await specs.stub.GetSpec(specs_pb2.GetSpecRequest(id=created.id))
             if got.revision > 1:
                 suffix = f"-r{got.revision}"
@@ -181,7 +184,8 @@ async def test_get_spec_is_consistent_while_updates_commit(specs: SpecsEnv) -> N
                 assert all(n.endswith(suffix) for n in names), (got.revision, names)
                 assert got.terraform_version == f">= 1.{got.revision}"
                 seen += 1
-        return seen
+            if last:
+                return seen
 
     task = asyncio.create_task(writer())
     seen = sum(await asyncio.gather(reader(), reader()))
