@@ -61,6 +61,7 @@ from services.executor.artifacts import (
 from services.executor.childenv import ChildEnvironments
 from services.executor.logstream import LogPublisher
 from services.executor.plan_summary import ChangeSummary, ResourceChange, summarize_plan
+from services.executor.plandirs import KeptPlans, ReuseKey, remove_dir, sha256_text
 from services.executor.postapply import PostApplyContext, Step, parse_url_rewrites, run_post_apply
 from services.executor.recovery import JOB_MARKER, Recovery, RecoveryKeeper
 from services.executor.redaction import RedactedOutput, Redactor, redact_outputs, redact_plan
@@ -128,6 +129,9 @@ class ExecutorContext:
     find_lock_holder: FindLockHolder | None = None
     lock_poll_seconds: float = 0.5
     runner_tfvars: str = ""  # runner.auto.tfvars.json (alethia.runner_vars); empty: not written
+    runner_id: str = ""
+    # A PLAN's initialised directory kept for its DEPLOY on this runner; None: never kept.
+    kept_plans: KeptPlans | None = None
 
 
 @dataclass
@@ -180,6 +184,12 @@ class JobExecution:
         self.state_lock_id = ""
         self.lock_seen = asyncio.Event()
         self._workdir: Path | None = None
+        # The outputs apply's -json stream printed (its "outputs" message), when it did.
+        self._streamed_outputs: dict[str, Any] | None = None
+        self._manifest: bytes = b""
+        self._kept_pending = False  # this PLAN's directory is set aside for its DEPLOY
+        self.reused_workdir = False  # this DEPLOY runs in its plan's initialised directory
+        self._kept_files_rejected = False
 
     # ------------------------------------------------------------------ entry
 
@@ -222,6 +232,12 @@ class JobExecution:
         # Flush the live log first, so the log artifact also records lines NATS never got.
         await self.publisher.close()
         await self._finish_artifacts(out.status == events_pb2.SUCCEEDED)
+        if self._kept_pending and self.ctx.kept_plans is not None:
+            kept = self.ctx.kept_plans
+            if out.status == events_pb2.SUCCEEDED and self._manifest:
+                await asyncio.to_thread(kept.commit, self.job.id, self._manifest)
+            else:
+                await asyncio.to_thread(kept.discard, self.job.id)
         return self.result()
 
     async def _cancel_message(self, exc: TerraformCancelled | None) -> str:
@@ -259,15 +275,33 @@ class JobExecution:
             await self._unlock(state_key(snapshot))
             return
 
+        key = state_key(snapshot)
+        template, tfvars = await self.ctx.render_tfvars(self.job.snapshot_json)
+        reuse_key = ReuseKey(
+            runner_id=self.ctx.runner_id,
+            terraform_version=self.ctx.terraform_version,
+            backend_config=backend_config(self.ctx.backend, key),
+            tfvars_sha256=sha256_text(tfvars),
+            runner_tfvars_sha256=sha256_text(self.ctx.runner_tfvars),
+        )
         plan_bytes: bytes | None = None
+        kept: Path | None = None
         if self.job.type == events_pb2.DEPLOY and self.job.plan_job_id:
             self.stage = "verify"
-            plan_bytes = await self._verified_plan(self.job.plan_job_id)
+            kept, local = await self._take_kept_plan(self.job.plan_job_id, reuse_key)
+            plan_bytes = await self._verified_plan(self.job.plan_job_id, local)
+            if kept is not None and self._kept_files_rejected:  # verified by download instead
+                await asyncio.to_thread(remove_dir, kept)
+                kept = None
 
-        template, tfvars = await self.ctx.render_tfvars(self.job.snapshot_json)
         source = template_dir(self.ctx.templates_dir, self.ctx.template_set, template)
         async with working_directory(
-            self.ctx.work_root, f"job-{self.job.id[:12]}", source, tfvars, self.ctx.runner_tfvars
+            self.ctx.work_root,
+            f"job-{self.job.id[:12]}",
+            source,
+            tfvars,
+            self.ctx.runner_tfvars,
+            existing=kept,
         ) as wd:
             tf = Terraform(
                 wd,
@@ -276,28 +310,78 @@ class JobExecution:
                 on_message=self._on_message,
                 grace_seconds=self.ctx.terraform_grace_seconds,
             )
-            key = state_key(snapshot)
             await asyncio.to_thread(self._mark_workdir, wd, key)
-            await self._init(tf, key)
+            if kept is None:
+                await self._init(tf, key)
+            else:
+                self.reused_workdir = True
+                self.publisher.note(
+                    "init",
+                    "info",
+                    f"reusing the initialised working directory of plan job {self.job.plan_job_id} "
+                    "(its inputs, lock file and plan file verified by digest): no init",
+                )
             await self._check_lock(tf, key)
             if self.job.type == events_pb2.PLAN:
                 await self._plan(tf, wd, destroy=False)
                 self.outcome.cost = await self._cost(wd)
+                if self.ctx.kept_plans is not None and self.ctx.kept_plans.enabled:
+                    # Last: a failure above leaves nothing kept. Committed once the manifest is stored.
+                    kept_plans = self.ctx.kept_plans
+                    pending = await asyncio.to_thread(kept_plans.set_aside, wd, self.job.id, reuse_key)
+                    self._kept_pending = pending is not None
                 return
-            if plan_bytes is not None:
-                (wd / PLAN_FILE).write_bytes(plan_bytes)
-            else:
+            if plan_bytes is not None and kept is None:
+                await asyncio.to_thread((wd / PLAN_FILE).write_bytes, plan_bytes)
+            elif plan_bytes is None:
                 await self._plan(tf, wd, destroy=self.job.type == events_pb2.DESTROY)
             self.stage = "apply"
+            self._streamed_outputs = None
             await self._apply(tf, wd, key)
             self.stage = "output"
-            raw_outputs = await tf.output(cancel=self.cancel)
+            raw_outputs = self._streamed_outputs
+            if raw_outputs is None:  # apply printed none (no outputs, or an older Terraform)
+                raw_outputs = await tf.output(cancel=self.cancel)
             outputs, secrets = redact_outputs(raw_outputs)
             self.redactor.add(secrets)
             self.outcome.outputs = outputs
             if self.job.type == events_pb2.DEPLOY:
                 self.stage = "post_apply"
                 await self._post_apply(snapshot, outputs)
+
+    async def _take_kept_plan(
+        self, plan_job_id: str, reuse_key: ReuseKey
+    ) -> tuple[Path | None, tuple[bytes, bytes] | None]:
+        """The plan's kept directory (taken: no other job can have it) once its record matches,
+        and its (manifest, plan file) for :meth:`_verified_plan`; (None, None) otherwise."""
+        kept_plans = self.ctx.kept_plans
+        if kept_plans is None or not kept_plans.enabled:
+            return None, None
+        name = f"job-{self.job.id[:12]}"
+        kept = await asyncio.to_thread(kept_plans.take, plan_job_id, self.ctx.work_root, name)
+        if kept is None:
+            return None, None
+
+        def check() -> tuple[list[str], tuple[bytes, bytes] | None]:
+            problems, manifest = KeptPlans.check(kept, plan_job_id, reuse_key)
+            if problems or manifest is None:
+                return problems, None
+            return [], (manifest, (kept / PLAN_FILE).read_bytes())
+
+        try:
+            problems, local = await asyncio.to_thread(check)
+        except OSError as exc:
+            problems, local = [f"reading it failed: {exc}"], None
+        if problems:
+            await asyncio.to_thread(remove_dir, kept)
+            self.publisher.note(
+                "verify",
+                "warn",
+                f"not reusing the working directory of plan job {plan_job_id}: {'; '.join(problems)}; "
+                "initialising a fresh one",
+            )
+            return None, None
+        return kept, local
 
     async def _init(self, tf: Terraform, key: str) -> None:
         self.stage = "init"
@@ -482,14 +566,16 @@ class JobExecution:
         self.stage = "cost"
         return await cost_mod.estimate(wd / PLAN_JSON, self.ctx.child_env.infracost)
 
-    async def _verified_plan(self, plan_job_id: str) -> bytes:
+    async def _verified_plan(self, plan_job_id: str, local: tuple[bytes, bytes] | None = None) -> bytes:
         """The plan file of ``plan_job_id`` once it decrypts and its digest is the recorded one.
 
-        Three checks, all before a working directory exists: each file opens (AES-GCM with
-        the plan job's id and the file's name as associated data: altered, or moved from
-        another job, it does not), its digest equals the one the plan job's database row
-        recorded at CompleteJob (handed over with the claim), and the manifest vouches for
-        the config hash and Terraform version.
+        Three checks, all before Terraform runs: each file opens (AES-GCM with the plan
+        job's id and the file's name as associated data: altered, or moved from another job,
+        it does not), its digest equals the one the plan job's database row recorded at
+        CompleteJob (handed over with the claim), and the manifest vouches for the config
+        hash and Terraform version. ``local`` is the (manifest, plan file) kept in the plan's
+        working directory on this runner: checked against the same recorded digests instead
+        of downloading; should they differ, the stored artifacts are downloaded and checked.
         """
         recorded = {a.name: (a.sha256, int(a.size)) for a in self.plan_artifacts if a.name and a.sha256}
         if PLAN_FILE not in recorded or MANIFEST not in recorded:
@@ -497,10 +583,42 @@ class JobExecution:
                 f"plan job {plan_job_id} has no artifact digests in its job record "
                 f"(recorded: {', '.join(sorted(recorded)) or 'none'}); re-plan"
             )
-        plan_job = await self.ctx.get_job(plan_job_id)
+        plan_job_task = asyncio.ensure_future(self.ctx.get_job(plan_job_id))
         try:
-            manifest = await self.ctx.artifacts.get(artifact_key(plan_job_id, MANIFEST))
-            files = {PLAN_FILE: await self.ctx.artifacts.get(artifact_key(plan_job_id, PLAN_FILE))}
+            return await self._verified_plan_files(plan_job_id, recorded, plan_job_task, local)
+        finally:
+            if not plan_job_task.done():
+                plan_job_task.cancel()
+                with contextlib.suppress(BaseException):
+                    await plan_job_task
+
+    async def _verified_plan_files(
+        self,
+        plan_job_id: str,
+        recorded: dict[str, tuple[str, int]],
+        plan_job_task: asyncio.Future[snapshot_pb2.Job],
+        local: tuple[bytes, bytes] | None,
+    ) -> bytes:
+        if local is not None:
+            manifest, plan_file = local
+            try:
+                verify_recorded({MANIFEST: manifest, PLAN_FILE: plan_file}, recorded)
+            except FailedPrecondition as exc:
+                self.publisher.note(
+                    "verify", "warn", f"the kept plan files differ from the recorded digests ({exc.message})"
+                )
+                self._kept_files_rejected = True
+                local = None
+        try:
+            if local is not None:
+                manifest, files = local[0], {PLAN_FILE: local[1]}
+            else:
+                # Both downloads at once (the plan job row is being read meanwhile too).
+                manifest, plan_file = await asyncio.gather(
+                    self.ctx.artifacts.get(artifact_key(plan_job_id, MANIFEST)),
+                    self.ctx.artifacts.get(artifact_key(plan_job_id, PLAN_FILE)),
+                )
+                files = {PLAN_FILE: plan_file}
         except FailedPrecondition as exc:
             raise FailedPrecondition(
                 f"the plan artifact was altered: {exc.message}; re-plan", exc.preconditions
@@ -510,6 +628,7 @@ class JobExecution:
                 f"plan job {plan_job_id} has no usable artifacts: {exc}; re-plan"
             ) from exc
         verify_recorded({MANIFEST: manifest, **files}, recorded)
+        plan_job = await plan_job_task
         doc = verify_manifest(
             manifest, files, self.job.config_hash, terraform_version=self.ctx.terraform_version
         )
@@ -571,8 +690,11 @@ class JobExecution:
     # ------------------------------------------------------------------ plumbing
 
     def _on_message(self, stage: str, message: dict[str, Any], raw: str) -> None:
-        if message.get("type") == "apply_complete":
+        kind = message.get("type")
+        if kind == "apply_complete":
             self.applied += 1
+        elif kind == "outputs" and stage == "apply":
+            self._streamed_outputs = streamed_outputs(message)
         self.publisher.emit(stage, message, raw)
 
     def _uploaded(self, art: StoredArtifact) -> None:
@@ -600,6 +722,7 @@ class JobExecution:
                 self._uploaded(
                     await self.ctx.artifacts.put(self.job.id, MANIFEST, manifest, "application/json")
                 )
+                self._manifest = manifest
         except AlethiaError as exc:
             if self.outcome.status == events_pb2.SUCCEEDED:
                 self.outcome.status = events_pb2.FAILED
@@ -649,3 +772,23 @@ class JobExecution:
             events_pb2.StepResult(name=s.name, status=s.status, detail=s.detail) for s in out.steps
         )
         return res
+
+
+def streamed_outputs(message: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``outputs`` message of ``apply -json`` as ``output -json`` prints them, or None.
+
+    Terraform prints every root output there once the apply is done, in the shape
+    ``output -json`` has (``sensitive``, ``type``, ``value``), except that a sensitive
+    output's value is left out: it is redacted anyway (:func:`redact_outputs`), so it never
+    reaches this process at all. None when the message is not that shape (then
+    ``terraform output -json`` is asked).
+    """
+    outputs = message.get("outputs")
+    if not isinstance(outputs, dict):
+        return None
+    for entry in outputs.values():
+        if not isinstance(entry, dict) or "action" in entry:
+            return None  # a plan's planned output changes, not values
+        if not entry.get("sensitive") and "value" not in entry:
+            return None
+    return outputs

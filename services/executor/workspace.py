@@ -144,20 +144,30 @@ def prepare(work_root: Path, name: str, source: Path, tfvars_json: str, runner_t
 
 @contextlib.asynccontextmanager
 async def working_directory(
-    work_root: Path, name: str, source: Path, tfvars_json: str, runner_tfvars_json: str = ""
+    work_root: Path,
+    name: str,
+    source: Path,
+    tfvars_json: str,
+    runner_tfvars_json: str = "",
+    existing: Path | None = None,
 ) -> AsyncIterator[Path]:
-    """:func:`prepare`, and removal of the directory when the job ends.
+    """:func:`prepare` (or ``existing``: a kept plan's directory taken over), and removal of
+    the directory when the job ends.
 
     Never removed while it holds ``errored.tfstate``: that file may be the only record of
-    resources Terraform just created.
+    resources Terraform just created. A directory the job moved away (a PLAN's, kept for
+    its DEPLOY: :mod:`services.executor.plandirs`) is no longer the job's to remove.
     """
-    workdir = await asyncio.to_thread(prepare, work_root, name, source, tfvars_json, runner_tfvars_json)
+    if existing is not None:
+        workdir = existing
+    else:
+        workdir = await asyncio.to_thread(prepare, work_root, name, source, tfvars_json, runner_tfvars_json)
     try:
         yield workdir
     finally:
         if (workdir / ERRORED_STATE).exists():
             log.warning("keeping %s: it holds %s (applied state not in the backend)", workdir, ERRORED_STATE)
-        else:
+        elif workdir.exists():
             await asyncio.to_thread(shutil.rmtree, workdir, True)
 
 
