@@ -27,6 +27,7 @@ from services.executor.artifacts import ArtifactStore
 from services.executor.childenv import ChildEnvironments
 from services.executor.guard import shared_guard
 from services.executor.jobs import ExecutorContext
+from services.executor.plandirs import KeptPlans
 from services.executor.postapply import parse_url_rewrites
 from services.executor.recovery import Pusher, Recovery, RecoveryKeeper, RecoveryLoop
 from services.executor.runner import Runner
@@ -201,6 +202,11 @@ async def start(settings: ExecutorSettings) -> ExecutorService:
             raise
         return f"{job.id} ({events_pb2.JobType.Name(job.type)}, {events_pb2.JobStatus.Name(job.status)})"
 
+    kept_plans = KeptPlans(work_root / "kept-plans", settings.kept_plans, settings.kept_plan_max_age_seconds)
+    # Whatever an earlier life of this runner kept half-way, or too long, goes now.
+    removed = await asyncio.to_thread(kept_plans.clean_on_start)
+    if removed:
+        log.info("runner %s: removed %d stale kept plan directories", runner_id, len(removed))
     state_bucket = StateBucket(backend)
     keeper = RecoveryKeeper(
         Path(settings.recovery_dir) if settings.recovery_dir else work_root / "recovered-state", artifacts
@@ -243,6 +249,8 @@ async def start(settings: ExecutorSettings) -> ExecutorService:
         find_lock_holder=find_lock_holder,
         runner_tfvars=runner_vars.runner_tfvars_json(egress),
         child_env=child_env,
+        runner_id=runner_id,
+        kept_plans=kept_plans,
     )
     runner = Runner(
         ctx,

@@ -17,6 +17,10 @@
 - ``ALETHIA_RECOVERY_DIR`` (``<work dir>/recovered-state``): where a state Terraform could not
   write (``errored.tfstate``) is kept (0700 directory, 0600 files) until it is pushed back.
 - ``ALETHIA_RECOVERY_RETRY_SECONDS`` (5): how often kept states are pushed again.
+- ``ALETHIA_KEPT_PLANS`` (8; 0 = off) and ``ALETHIA_KEPT_PLAN_MAX_AGE_SECONDS`` (86400): a
+  successful PLAN's initialised working directory is kept (``<work dir>/kept-plans``, 0700)
+  for the DEPLOY of that plan on this runner, which then skips ``terraform init``
+  (``services/executor/plandirs.py``); at most this many, none older than this.
 - ``ALETHIA_S3_ENDPOINT`` (empty = AWS S3), ``ALETHIA_S3_REGION`` (``us-east-1``),
   ``ALETHIA_S3_ACCESS_KEY`` / ``ALETHIA_S3_SECRET_KEY`` (empty = the AWS default chain),
   ``ALETHIA_S3_STATE_ACCESS_KEY`` / ``ALETHIA_S3_STATE_SECRET_KEY`` (empty = the same): the
@@ -69,6 +73,8 @@ class ExecutorSettings(CommonSettings):
     plugin_cache_dir: str = ""
     recovery_dir: str = ""
     recovery_retry_seconds: float = Field(default=5.0, gt=0)
+    kept_plans: int = Field(default=8, ge=0, le=1000)
+    kept_plan_max_age_seconds: float = Field(default=86400.0, gt=0)
 
     s3_endpoint: str = ""
     s3_region: str = "us-east-1"

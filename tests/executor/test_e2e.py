@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import shutil
 from collections.abc import AsyncIterator
 
 import grpc
@@ -192,6 +193,9 @@ async def test_tampered_or_swapped_plan_never_reaches_apply(stack: Pipeline) -> 
     plan = await stack.run(spec.id, PLAN)
     other = await stack.run(spec.id, PLAN)  # another job's valid plan of the same Spec
     assert plan.status == other.status == events_pb2.SUCCEEDED, (plan.error, other.error)
+    # About the stored artifacts: the plans' kept working directories (which a DEPLOY on this
+    # runner checks against the same recorded digests instead of downloading) are dropped.
+    shutil.rmtree(stack.tmp / "work" / "kept-plans", ignore_errors=True)
     s3 = stack.s3()
     plan_key, other_key = f"jobs/{plan.id}/plan.tfplan", f"jobs/{other.id}/plan.tfplan"
     original = stack.get_object("alethia-artifacts", plan_key)
