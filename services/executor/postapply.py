@@ -501,62 +501,62 @@ class PostApplyContext:
 
 
 async def run_post_apply(ctx: PostApplyContext) -> list[Step]:
-    """Run the four steps in order; a step's failure is recorded and the rest still run."""
+    """Run the steps; a step's failure is recorded and the others still run.
+
+    The kubeconfig upload, the git push and the ArgoCD install depend on nothing but the
+    outputs (rendered here first, purely), not on each other: they run at once, and the
+    steps are reported in :data:`STEP_ORDER` whatever finishes first.
+    """
     provider = str(ctx.snapshot.get("provider", ""))
     region = str(ctx.snapshot.get("region", ""))
     values = output_values(ctx.outputs)
-    steps: list[Step] = []
 
     sensitive = sum(1 for o in ctx.outputs if o.sensitive)
-    steps.append(
-        Step("outputs", DONE, f"{len(ctx.outputs)} outputs stored ({sensitive} sensitive, redacted)")
+    outputs_step = Step(
+        "outputs", DONE, f"{len(ctx.outputs)} outputs stored ({sensitive} sensitive, redacted)"
     )
 
     kubeconfig: str | None = None
+    render_error: Exception | None = None
     try:
         kubeconfig = render_kubeconfig(provider, region, values)
+    except Exception as exc:
+        render_error = exc
+    manifests = render_gitops(ctx.snapshot, values)
+
+    async def kubeconfig_step() -> Step:
+        if render_error is not None:
+            raise render_error
         if kubeconfig is None:
             missing = [n for n in CLUSTER_OUTPUTS if not values.get(n)]
-            steps.append(
-                Step("kubeconfig", SKIPPED, f"no cluster in the outputs (missing {', '.join(missing)})")
-            )
-        else:
-            if ctx.store_artifact is not None:
-                await ctx.store_artifact("kubeconfig.yaml", kubeconfig.encode())
-            steps.append(
-                Step(
-                    "kubeconfig", DONE, f"kubeconfig.yaml for {values['cluster_name']} ({provider} exec auth)"
-                )
-            )
-    except Exception as exc:
-        steps.append(Step("kubeconfig", FAILED, ctx.redactor.redact(str(exc))))
+            return Step("kubeconfig", SKIPPED, f"no cluster in the outputs (missing {', '.join(missing)})")
+        if ctx.store_artifact is not None:
+            await ctx.store_artifact("kubeconfig.yaml", kubeconfig.encode())
+        return Step(
+            "kubeconfig", DONE, f"kubeconfig.yaml for {values['cluster_name']} ({provider} exec auth)"
+        )
 
-    manifests = render_gitops(ctx.snapshot, values)
-    try:
-        repos = ctx.snapshot.get("repositories") or []
+    async def gitops_step() -> Step:
         if not manifests:
-            steps.append(Step("gitops", SKIPPED, "the Spec has no apps repository"))
-        else:
-            repo = repos[0]
-            token = await ctx.fetch_git_token() if ctx.fetch_git_token is not None else ""
-            ctx.redactor.add([token])
-            result = await push_files(
-                manifests,
-                str(repo.get("url", "")),
-                str(repo.get("branch") or "main"),
-                token,
-                ctx.git_rewrites,
-                f"alethia: bootstrap ArgoCD applications (job {ctx.job_id})",
-                ctx.redactor,
-                base_env=ctx.git_env,
-            )
-            steps.append(Step("gitops", DONE, result))
-    except Exception as exc:
-        steps.append(Step("gitops", FAILED, ctx.redactor.redact(str(exc))))
+            return Step("gitops", SKIPPED, "the Spec has no apps repository")
+        repo = (ctx.snapshot.get("repositories") or [])[0]
+        token = await ctx.fetch_git_token() if ctx.fetch_git_token is not None else ""
+        ctx.redactor.add([token])
+        result = await push_files(
+            manifests,
+            str(repo.get("url", "")),
+            str(repo.get("branch") or "main"),
+            token,
+            ctx.git_rewrites,
+            f"alethia: bootstrap ArgoCD applications (job {ctx.job_id})",
+            ctx.redactor,
+            base_env=ctx.git_env,
+        )
+        return Step("gitops", DONE, result)
 
-    if kubeconfig is None:
-        steps.append(Step("argocd", SKIPPED, "no kubeconfig: the outputs name no cluster"))
-    else:
+    async def argocd_step() -> Step:
+        if kubeconfig is None:
+            return Step("argocd", SKIPPED, "no kubeconfig: the outputs name no cluster")
         endpoint = str(values["cluster_endpoint"])
         try:
             # Name resolution is not bounded by the socket timeout: bound the whole check.
@@ -566,20 +566,27 @@ async def run_post_apply(ctx: PostApplyContext) -> list[Step]:
         except TimeoutError:
             why = f"{endpoint}: no answer within 8 s"
         if why is not None:
-            steps.append(Step("argocd", SKIPPED, f"cluster endpoint not reachable from the runner ({why})"))
-        else:
-            try:
-                with tempfile.TemporaryDirectory(prefix="alethia-kube-") as tmp:
-                    path = Path(tmp) / "kubeconfig.yaml"
-                    path.write_text(kubeconfig)
-                    # The AppProject first: the root Application belongs to it.
-                    argocd_docs = [
-                        t
-                        for p, t in sorted(manifests.items(), key=lambda kv: "root" in kv[0])
-                        if "/argocd/" in f"/{p}"
-                    ]
-                    root = "---\n".join(argocd_docs) or None
-                    steps.append(Step("argocd", DONE, await install_argocd(path, root, ctx.kube_env)))
-            except Exception as exc:
-                steps.append(Step("argocd", FAILED, ctx.redactor.redact(str(exc))))
+            return Step("argocd", SKIPPED, f"cluster endpoint not reachable from the runner ({why})")
+        with tempfile.TemporaryDirectory(prefix="alethia-kube-") as tmp:
+            path = Path(tmp) / "kubeconfig.yaml"
+            await asyncio.to_thread(path.write_text, kubeconfig)
+            # The AppProject first: the root Application belongs to it.
+            argocd_docs = [
+                t
+                for p, t in sorted(manifests.items(), key=lambda kv: "root" in kv[0])
+                if "/argocd/" in f"/{p}"
+            ]
+            root = "---\n".join(argocd_docs) or None
+            return Step("argocd", DONE, await install_argocd(path, root, ctx.kube_env))
+
+    names = ("kubeconfig", "gitops", "argocd")
+    results = await asyncio.gather(kubeconfig_step(), gitops_step(), argocd_step(), return_exceptions=True)
+    steps = [outputs_step]
+    for name, res in zip(names, results, strict=True):
+        if isinstance(res, Step):
+            steps.append(res)
+        elif isinstance(res, Exception):
+            steps.append(Step(name, FAILED, ctx.redactor.redact(str(res))))
+        else:  # cancelled (the job is going away): not a step result to report
+            raise res
     return steps

@@ -274,3 +274,35 @@ async def test_post_apply_records_each_step_and_skips_argocd_without_a_reachable
 def test_cluster_probe_needs_a_verified_api_server() -> None:
     assert "not usable" in (cluster_unreachable("https://127.0.0.1:1", "bm90IGEgY2VydA==") or "")
     assert "127.0.0.1:1" in (cluster_unreachable("http://127.0.0.1:1", "", timeout=0.5) or "")
+
+
+async def test_independent_steps_run_at_once_and_one_failure_still_reports_all() -> None:
+    """The kubeconfig upload and the git step overlap (each waits for the other to have
+    started: run one after the other they would never finish); both fail, all are reported."""
+    upload_started, token_asked = asyncio.Event(), asyncio.Event()
+
+    async def store(name: str, data: bytes) -> None:
+        upload_started.set()
+        await token_asked.wait()
+        raise RuntimeError("object storage down")
+
+    async def fetch_token() -> str:
+        token_asked.set()
+        await upload_started.wait()
+        return "ghp_TokenOfTheConcurrentTest0123"
+
+    ctx = PostApplyContext(
+        snapshot={**SNAPSHOT, "repositories": [{"url": "http://git.example.com/a.git", "branch": "main"}]},
+        outputs=[RedactedOutput(k, False, json.dumps(v)) for k, v in OUTPUTS.items()],
+        redactor=Redactor(),
+        git_rewrites=[],
+        job_id="job-2",
+        fetch_git_token=fetch_token,
+        store_artifact=store,
+    )
+    steps = await asyncio.wait_for(run_post_apply(ctx), 60)  # a hang guard, not a timing
+    assert [(s.name, s.status) for s in steps] == [
+        ("outputs", "done"), ("kubeconfig", "failed"), ("gitops", "failed"), ("argocd", "skipped"),
+    ]  # fmt: skip
+    assert steps[1].detail == "object storage down"
+    assert "must be https or ssh" in steps[2].detail
