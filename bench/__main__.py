@@ -118,7 +118,7 @@ async def _guard(results: dict[str, Any], name: str, fn: Callable[[], Awaitable[
         }
         _say(f"{name} failed: {exc}")
         return
-    if name == "pickup_latency":
+    if name in ("pickup_latency", "deploy_e2e_overhead"):  # several rows
         results.update(out)
     else:
         out.setdefault("seconds", round(time.monotonic() - t0, 1))

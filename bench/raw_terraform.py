@@ -108,6 +108,27 @@ class RawTerraform:
         finally:
             shutil.rmtree(wd, ignore_errors=True)
 
+    async def output(self, wd: Path) -> bytes:
+        return await self._tf(wd, "output", "-json")
+
+    async def apply_fresh_cycle(self, template: str, tfvars_json: str, key: str) -> float:
+        """A plan made in one directory (untimed), then seconds for ``init && apply plan.tfplan
+        && output -json`` in a fresh copy: a stored plan applied where nothing is initialised."""
+        planned = self.directory(template, tfvars_json)
+        wd = self.directory(template, tfvars_json)
+        try:
+            await self.init(planned, key)
+            await self.plan_show(planned)
+            shutil.copyfile(planned / "plan.tfplan", wd / "plan.tfplan")
+            t0 = time.perf_counter()
+            await self.init(wd, key)
+            await self.apply(wd)
+            await self.output(wd)
+            return time.perf_counter() - t0
+        finally:
+            shutil.rmtree(planned, ignore_errors=True)
+            shutil.rmtree(wd, ignore_errors=True)
+
     async def version(self) -> str:
         import json
 
