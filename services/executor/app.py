@@ -105,9 +105,9 @@ async def start(settings: ExecutorSettings) -> ExecutorService:
     egress = runner_vars.parse_egress_cidrs(settings.runner_egress_cidrs, settings.runner_egress_allow_any)
     if not (Path(settings.templates_dir) / settings.template_set).is_dir():
         raise FailedPrecondition(f"no template set at {Path(settings.templates_dir) / settings.template_set}")
-    binary = resolve_binary(settings.terraform_path)
+    binary = resolve_binary(settings.terraform_path, os.environ.get("PATH"))
     # The watchdog of this runner's Terraform processes waits the same grace as a cancel.
-    shared_guard(settings.terraform_grace_seconds)
+    shared_guard(settings.terraform_grace_seconds, os.environ.get("PATH", ""))
     work_root = (
         Path(settings.work_dir) if settings.work_dir else Path(tempfile.gettempdir()) / "alethia-runner"
     )

@@ -79,8 +79,9 @@ class ProcessGuard:
     releasing the lock.
     """
 
-    def __init__(self, grace_seconds: float = 20.0) -> None:
+    def __init__(self, grace_seconds: float = 20.0, path: str = "") -> None:
         self.grace_seconds = grace_seconds
+        self.path = path  # the watchdog's PATH (given by the runner's wiring, read at the edge)
         self._proc: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
@@ -108,7 +109,7 @@ class ProcessGuard:
                 start_new_session=True,
                 cwd=str(_REPO_ROOT),
                 # Nothing of the runner's environment (credentials) is needed here.
-                env={"PYTHONPATH": str(_REPO_ROOT), "PATH": os.environ.get("PATH", "")},
+                env={"PYTHONPATH": str(_REPO_ROOT), "PATH": self.path},
             )
         except OSError:
             ours.close()
@@ -186,12 +187,16 @@ class ProcessGuard:
 _GUARD: ProcessGuard | None = None
 
 
-def shared_guard(grace_seconds: float | None = None) -> ProcessGuard:
-    """The watchdog of this process (one per runner process); ``grace_seconds`` configures it."""
+def shared_guard(grace_seconds: float | None = None, path: str | None = None) -> ProcessGuard:
+    """The watchdog of this process (one per runner process); ``grace_seconds`` and ``path``
+    (its PATH) configure it."""
     global _GUARD
     if _GUARD is None:
-        _GUARD = ProcessGuard(20.0 if grace_seconds is None else grace_seconds)
-    elif grace_seconds is not None and grace_seconds != _GUARD.grace_seconds:
+        _GUARD = ProcessGuard(20.0 if grace_seconds is None else grace_seconds, path or "")
+        return _GUARD
+    if path is not None:
+        _GUARD.path = path  # the next (re)start of the watchdog uses it
+    if grace_seconds is not None and grace_seconds != _GUARD.grace_seconds:
         _GUARD.reconfigure(grace_seconds)
     return _GUARD
 

@@ -343,18 +343,16 @@ async def push_files(
     rewrites: Sequence[tuple[str, str]],
     message: str,
     redactor: Redactor,
+    base_env: Mapping[str, str],
     attempts: int = 3,
-    base_env: Mapping[str, str] | None = None,
 ) -> str:
     """Commit ``files`` on ``branch`` of ``url`` and push; returns a human result line.
 
     Idempotent: when the branch already holds exactly these files nothing is committed.
     A push that loses a race (non-fast-forward) starts over from a fresh fetch.
-    ``base_env`` is git's environment (the runner's child environment; default: PATH/HOME).
+    ``base_env`` is git's environment (the runner's child environment, built at the edge).
     """
     target = resolve_repository_url(url, rewrites)
-    if base_env is None:
-        base_env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME")}
     env = git_env(base_env, target, token, url)
     last: Exception | None = None
     for _ in range(attempts):
@@ -437,15 +435,13 @@ def cluster_unreachable(endpoint: str, ca_b64: str, timeout: float = 3.0) -> str
         conn.close()
 
 
-async def install_argocd(
-    kubeconfig_path: Path, root_app_yaml: str | None, env: Mapping[str, str] | None = None
-) -> str:
+async def install_argocd(kubeconfig_path: Path, root_app_yaml: str | None, env: Mapping[str, str]) -> str:
     """Install ArgoCD (helm if present, else kubectl) and the root Application.
 
     ``env`` is the helm/kubectl child environment (cloud variables for exec auth only).
     """
     kube = ["--kubeconfig", str(kubeconfig_path)]
-    child_env = dict(env) if env is not None else {"PATH": os.environ.get("PATH", "")}
+    child_env = dict(env)
     helm = shutil.which("helm", path=child_env.get("PATH"))
     kubectl = shutil.which("kubectl", path=child_env.get("PATH"))
 
@@ -495,8 +491,9 @@ class PostApplyContext:
     fetch_git_token: Any = None
     store_artifact: Any = None  # async (name, bytes) -> None
     workdir: Path | None = None
-    git_env: Mapping[str, str] | None = None  # git's child environment
-    kube_env: Mapping[str, str] | None = None  # helm/kubectl's child environment
+    # The child environments (ExecutorContext.child_env); empty: nothing of this process's.
+    git_env: Mapping[str, str] = field(default_factory=dict)  # git's
+    kube_env: Mapping[str, str] = field(default_factory=dict)  # helm/kubectl's
     steps: list[Step] = field(default_factory=list)
 
 

@@ -313,14 +313,15 @@ class Terraform:
         self,
         working_dir: str | Path,
         binary: TerraformBinary,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str],
         on_message: MessageCallback | None = None,
         grace_seconds: float = 20.0,
         guard: ProcessGuard | None = None,
     ) -> None:
         self.working_dir = Path(working_dir)
         self.binary = binary
-        self.env = dict(env) if env is not None else terraform_env(os.environ, {})
+        # Built once by the runner (ExecutorContext.child_env): never this process's own environment.
+        self.env = dict(env)
         self.on_message = on_message
         self.grace_seconds = grace_seconds
         self.guard = guard if guard is not None else shared_guard()

@@ -202,7 +202,15 @@ async def test_git_never_sends_the_token_across_a_redirect(tmp_path: Path) -> No
     try:
         with pytest.raises(GitError) as info:
             await push_files(
-                {"a.yaml": "a: 1\n"}, url, "main", token, rewrites, "m", Redactor([token]), attempts=1
+                {"a.yaml": "a: 1\n"},
+                url,
+                "main",
+                token,
+                rewrites,
+                "m",
+                Redactor([token]),
+                base_env={"PATH": os.environ.get("PATH", "")},
+                attempts=1,
             )
     finally:
         home.shutdown()

@@ -144,6 +144,7 @@ async def test_cancel_kills_after_the_grace_period_when_sigint_is_ignored(tmp_pa
     tf = Terraform(
         tmp_path,
         resolve_binary(str(stubborn)),
+        env=terraform_env({}, {}),
         on_message=lambda s, m, r: msgs.append((s, m)),
         grace_seconds=0.5,
     )
