@@ -7,6 +7,10 @@ Invariants:
 - Every line is redacted before it is buffered (git token, S3 secret, sensitive values).
 - Each event has ``event_id`` = ``Nats-Msg-Id`` = ``<job_id>:<attempt>:<seq>``, so a
   republished line is de-duplicated by the stream and a re-run attempt never collides.
+- Lines go out in order, up to :data:`PUBLISH_WINDOW` at a time without waiting for each
+  acknowledgement (one round trip per window, not per line); a window that is not wholly
+  acknowledged within the timeout is sent again from its first line (the stream drops the
+  duplicates). Only then can a re-sent line land after a later one: ``event_id`` keeps the order.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from alethia.messaging import job_subject
 from services.executor.redaction import Redactor
 
 log = logging.getLogger(__name__)
+
+# Log lines in flight at once (each acknowledged by JetStream on its own).
+PUBLISH_WINDOW = 64
 
 
 def log_event(
@@ -150,15 +157,21 @@ class LogPublisher:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            ev = self._buffer[0]
+            window = [self._buffer[i] for i in range(min(len(self._buffer), PUBLISH_WINDOW))]
+            acks: list[asyncio.Future[Any]] = []
             try:
-                await self.js.publish(
-                    job_subject(self.job_id, "log"),
-                    ev.SerializeToString(),
-                    timeout=self.publish_timeout,
-                    headers={"Nats-Msg-Id": ev.event_id},
-                )
-            except Exception as exc:  # NATS down or slow: keep the line, retry later
+                for ev in window:
+                    acks.append(
+                        await self.js.publish_async(
+                            job_subject(self.job_id, "log"),
+                            ev.SerializeToString(),
+                            headers={"Nats-Msg-Id": ev.event_id},
+                        )
+                    )
+                await asyncio.wait_for(asyncio.gather(*acks), self.publish_timeout)
+            except Exception as exc:  # NATS down or slow: keep the lines, retry later
+                for ack in acks:
+                    ack.cancel()  # frees its slot in the client's pending set
                 if self._closing:
                     return
                 log.debug("log publish for %s failed: %s", self.job_id, exc)
@@ -166,9 +179,11 @@ class LogPublisher:
                 backoff = min(backoff * 2, 2.0)
                 continue
             backoff = 0.2
-            if self._buffer and self._buffer[0] is ev:
-                self._buffer.popleft()
-            self.published += 1
+            for ev in window:
+                # The buffer may have dropped its oldest lines meanwhile (it is bounded).
+                if self._buffer and self._buffer[0] is ev:
+                    self._buffer.popleft()
+                self.published += 1
 
     async def close(self, flush_seconds: float = 5.0) -> None:
         """Publish what is buffered (bounded by ``flush_seconds``), then stop.
