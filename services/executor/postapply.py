@@ -49,6 +49,15 @@ ARGOCD_INSTALL_URL = "https://raw.githubusercontent.com/argoproj/argo-cd/stable/
 COMMIT_AUTHOR = ("Alethia Runner", "runner@alethia.invalid")
 
 
+# libyaml's emitter when PyYAML has it: the same text as the pure-Python one, ~4x faster
+# (the render runs on the runner's event loop).
+_SAFE_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def _yaml(doc: Any) -> str:
+    return str(yaml.dump(doc, Dumper=_SAFE_DUMPER, sort_keys=True))
+
+
 @dataclass(frozen=True)
 class Step:
     name: str
@@ -129,7 +138,7 @@ def render_kubeconfig(provider: str, region: str, outputs: Mapping[str, Any]) ->
         "current-context": name,
         "preferences": {},
     }
-    return yaml.safe_dump(doc, sort_keys=True)
+    return _yaml(doc)
 
 
 # --------------------------------------------------------------------------- GitOps manifests
@@ -207,9 +216,7 @@ def render_gitops(snapshot: Mapping[str, Any], outputs: Mapping[str, Any]) -> di
     }
 
     def dump(doc: dict[str, Any]) -> str:
-        return "# Rendered by Alethia; changes here are overwritten on the next apply.\n" + yaml.safe_dump(
-            doc, sort_keys=True
-        )
+        return "# Rendered by Alethia; changes here are overwritten on the next apply.\n" + _yaml(doc)
 
     return {
         f"{prefix}argocd/project.yaml": dump(project),
@@ -357,7 +364,7 @@ async def push_files(
     last: Exception | None = None
     for _ in range(attempts):
         with tempfile.TemporaryDirectory(prefix="alethia-gitops-") as tmp:
-            repo = Path(tmp)
+            repo = Path(tmp) / "repo"
             try:
                 result = await _push_once(repo, files, target, branch, env, message, redactor)
                 return result.replace(target, url)
@@ -385,12 +392,21 @@ async def _push_once(
     message: str,
     redactor: Redactor,
 ) -> str:
-    await _git_ok(["init", "-q"], repo, env, redactor)
-    remote = await _git_ok(["ls-remote", url, f"refs/heads/{branch}"], repo, env, redactor)
-    if remote.strip():
-        await _git_ok(["fetch", "-q", "--depth=1", url, f"refs/heads/{branch}"], repo, env, redactor)
-        await _git_ok(["checkout", "-q", "-B", branch, "FETCH_HEAD"], repo, env, redactor)
-    else:
+    # One process for the usual case (the branch exists); only when the clone fails is the
+    # branch looked up, to start it afresh when the repository does not have it yet.
+    code, out = await _git(
+        ["clone", "-q", "--depth=1", "--single-branch", "--branch", branch, "--", url, str(repo)],
+        repo.parent,
+        env,
+        redactor,
+    )
+    if code != 0:
+        await asyncio.to_thread(shutil.rmtree, repo, True)  # whatever the clone left
+        await asyncio.to_thread(repo.mkdir)
+        await _git_ok(["init", "-q"], repo, env, redactor)
+        remote = await _git_ok(["ls-remote", url, f"refs/heads/{branch}"], repo, env, redactor)
+        if remote.strip():  # the branch is there: the clone failed for another reason
+            raise GitError(f"git clone failed (exit {code}): {out[-500:]}")
         await _git_ok(["checkout", "-q", "--orphan", branch], repo, env, redactor)
     await asyncio.to_thread(_write_files, repo, files)
     await _git_ok(["add", "--", *files], repo, env, redactor)
