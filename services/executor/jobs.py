@@ -79,10 +79,12 @@ from services.executor.terraform import (
 )
 from services.executor.workspace import (
     ERRORED_STATE,
+    LOCK_FILE,
     PluginCache,
     S3Backend,
     backend_config,
     backend_only_dir,
+    configuration_fingerprint,
     state_key,
     template_dir,
     working_directory,
@@ -389,8 +391,20 @@ class JobExecution:
             backend_config=backend_config(self.ctx.backend, key),
             json=parse_version(self.ctx.terraform_version) >= (1, 9, 0),
         )
-        async with self.ctx.plugin_cache.lock():
+        cache = self.ctx.plugin_cache
+
+        def before() -> tuple[str, bool, bool]:
+            fp = configuration_fingerprint(tf.working_dir, self.ctx.terraform_version)
+            return fp, (tf.working_dir / LOCK_FILE).is_file(), cache.ready(fp)
+
+        fingerprint, pinned, ready = await asyncio.to_thread(before)
+        if ready:
+            # Nothing to write to the shared cache (see workspace.py): no queue behind other inits.
             await tf.init(opts, cancel=self.cancel)
+            return
+        async with cache.lock():
+            await tf.init(opts, cancel=self.cancel)
+            await asyncio.to_thread(cache.record, fingerprint, tf.working_dir, pinned)
 
     def _mark_workdir(self, wd: Path, key: str) -> None:
         """Say in the working directory whose it is: a restarted runner adopts a leftover state."""

@@ -145,9 +145,9 @@ class Runner:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._slot_freed.wait(), self.poll_seconds)
                     continue
-                await self._wait_for_dispatch()
+                woken_by = await self._wait_for_dispatch()
                 self._idle = False
-                await self.fill()
+                await self.fill(woken_by)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -155,8 +155,9 @@ class Runner:
                 await asyncio.sleep(min(self.poll_seconds, 1.0))
         self._idle = True
 
-    async def _wait_for_dispatch(self) -> None:
-        """Return on a dispatch message (acked) or after the poll interval."""
+    async def _wait_for_dispatch(self) -> int | None:
+        """Wait for a dispatch message or the poll interval: how many messages came (acked),
+        or None after the poll interval (or without NATS), when anything may be claimable."""
         try:
             sub = await self._subscribe()
         except Exception as exc:  # NATS down: polling alone keeps us going
@@ -166,24 +167,28 @@ class Runner:
             self._slot_freed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._slot_freed.wait(), self.poll_seconds)
-            return
+            return None
         try:
             msgs = await sub.fetch(batch=max(self.free_slots, 1), timeout=self.poll_seconds)
         except TimeoutError:
-            return
+            return None
         except Exception as exc:
             log.debug("dispatch fetch failed: %s", exc)
             await asyncio.sleep(min(self.poll_seconds, 1.0))
-            return
+            return None
         for m in msgs:
             with contextlib.suppress(Exception):
                 await m.ack()
+        return len(msgs) or None
 
-    async def fill(self) -> int:
-        """Claim until nothing is claimable or every slot is busy; returns how many were claimed."""
+    async def fill(self, limit: int | None = None) -> int:
+        """Claim until nothing is claimable, every slot is busy or ``limit`` jobs are claimed
+        (woken by n dispatch messages, n jobs were queued: no ClaimJob that can only come back
+        empty after them; the poll, the refill after a job and the next wake-up see the rest).
+        Returns how many were claimed."""
         claimed = 0
         async with self._fill_lock:
-            while not self.draining and self.free_slots > 0:
+            while not self.draining and self.free_slots > 0 and (limit is None or claimed < limit):
                 try:
                     resp = await self.stub.ClaimJob(
                         snapshot_pb2.ClaimJobRequest(

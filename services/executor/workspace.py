@@ -10,7 +10,12 @@ Invariants:
 - The backend is configured only with ``-backend-config`` key=value pairs; credentials
   reach Terraform through environment variables, never argv or files.
 - Inits that may write to the shared plugin cache are serialized: an asyncio lock within
-  the process and an ``fcntl`` file lock across runner processes.
+  the process and an ``fcntl`` file lock across runner processes. Only an init that can
+  write nothing there goes without the lock, so runners sharing a cache do not queue behind
+  each other: a configuration that needs no provider at all (the sandbox templates), or one
+  whose template pins its providers (a ``.terraform.lock.hcl``) when every pinned package is
+  in the cache already (recorded after its first init, each checked to be there still).
+  Without a lock file Terraform may pick and download a newer release: always locked.
 """
 
 from __future__ import annotations
@@ -18,8 +23,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import hashlib
 import json
 import logging
+import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
@@ -32,6 +39,7 @@ from alethia.errors import FailedPrecondition
 from alethia.runner_vars import RUNNER_TFVARS_FILE
 
 TFVARS_FILE = "terraform.tfvars.json"
+LOCK_FILE = ".terraform.lock.hcl"
 # What Terraform writes when it cannot persist state to the backend after changing resources.
 ERRORED_STATE = "errored.tfstate"
 
@@ -183,6 +191,19 @@ def backend_only_dir(work_root: Path, name: str) -> Path:
     return workdir
 
 
+_CONFIG_SUFFIXES = (".tf", ".tf.json", ".terraform.lock.hcl")
+
+
+def configuration_fingerprint(workdir: Path, terraform_version: str) -> str:
+    """sha256 over the configuration files of ``workdir`` (what decides the providers) and the
+    Terraform version: the same template gives the same fingerprint whatever its tfvars."""
+    h = hashlib.sha256(terraform_version.encode())
+    for path in sorted(workdir.iterdir()):
+        if path.is_file() and path.name.endswith(_CONFIG_SUFFIXES):
+            h.update(b"\0" + path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
 class PluginCache:
     """The shared ``TF_PLUGIN_CACHE_DIR`` and the lock that serializes inits using it."""
 
@@ -190,7 +211,38 @@ class PluginCache:
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
         self._lock_path = directory / ".alethia-init.lock"
+        self._ready_dir = directory / ".alethia-ready"
         self._local = asyncio.Lock()
+
+    def ready(self, fingerprint: str) -> bool:
+        """Whether an init of this configuration writes nothing to the cache (no lock needed):
+        it needs no provider, or its pinned providers were all cached and still are."""
+        try:
+            doc = json.loads((self._ready_dir / f"{fingerprint}.json").read_text())
+            providers, pinned = doc["providers"], doc["pinned"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        if not isinstance(providers, list) or not all(isinstance(p, str) for p in providers):
+            return False
+        if not providers:
+            return True
+        return pinned is True and all((self.directory / p).is_dir() for p in providers)
+
+    def record(self, fingerprint: str, workdir: Path, pinned: bool) -> None:
+        """After a (locked) init of ``workdir``: which providers it uses from the cache, and
+        whether the template pinned them (its own ``.terraform.lock.hcl``)."""
+        root = workdir / ".terraform" / "providers"
+        # host/namespace/type/version/os_arch, as in the cache itself
+        providers = (
+            sorted(p.relative_to(root).as_posix() for p in root.glob("*/*/*/*/*")) if root.is_dir() else []
+        )
+        try:
+            self._ready_dir.mkdir(exist_ok=True)
+            tmp = self._ready_dir / f".{fingerprint}.{os.getpid()}.tmp"
+            tmp.write_text(json.dumps({"providers": providers, "pinned": pinned}))
+            tmp.replace(self._ready_dir / f"{fingerprint}.json")
+        except OSError as exc:  # the next init takes the lock again: slower, never wrong
+            log.warning("recording the plugin cache's providers failed: %s", exc)
 
     def env(self) -> dict[str, str]:
         return {"TF_PLUGIN_CACHE_DIR": str(self.directory)}
