@@ -6,6 +6,8 @@ did is read from the job's own log events (``init`` lines, the runner's notes).
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -141,3 +143,23 @@ async def test_a_deploy_on_another_runner_initialises_afresh(stack: Pipeline) ->
     finally:
         await stack.stop_runner(stack.executor)
         await stack.start_runner(runner_id="runner-inproc")
+
+
+async def test_a_plan_of_a_template_without_providers_does_not_queue_on_the_cache_lock(
+    stack: Pipeline,
+) -> None:
+    """Runners sharing a plugin cache serialize inits that may write to it; the sandbox
+    template needs no provider, so once known its inits go on while another holds the lock."""
+    spec = await stack.create_spec("unlocked", full=True, repos=True)
+    first = await stack.run(spec.id, PLAN)  # the first init is locked and records the template
+    assert first.status == events_pb2.SUCCEEDED, first.error
+    holder = await asyncio.to_thread(open, stack.tmp / "plugin-cache" / ".alethia-init.lock", "a+")
+    try:
+        await asyncio.to_thread(fcntl.flock, holder, fcntl.LOCK_EX)  # another runner's init
+        second = await stack.run(spec.id, PLAN)
+        assert second.status == events_pb2.SUCCEEDED, second.error
+        logs = await _logs(stack, second)
+        assert [e for e in logs if e.log.stage == "init" and e.log.type != "alethia"], "init ran"
+    finally:
+        fcntl.flock(holder, fcntl.LOCK_UN)
+        holder.close()

@@ -108,3 +108,41 @@ async def test_runner_refuses_to_start_misconfigured(tmp_path: Path) -> None:
 
     with pytest.raises(TerraformError, match="not an executable"):
         await start(ExecutorSettings(terraform_path=str(tmp_path / "nope"), work_dir=str(tmp_path)))
+
+
+def test_plugin_cache_lock_is_skipped_only_when_init_can_write_nothing(tmp_path: Path) -> None:
+    from services.executor.workspace import configuration_fingerprint
+
+    cache = PluginCache(tmp_path / "cache")
+    wd = tmp_path / "wd"
+    (wd / ".terraform" / "providers" / "registry.terraform.io" / "hashicorp" / "aws" / "5.1.0").mkdir(
+        parents=True
+    )
+    (wd / "main.tf").write_text("terraform {}\n")
+    fp = configuration_fingerprint(wd, "1.11.4")
+    assert fp != configuration_fingerprint(wd, "1.12.0")
+    (wd / "terraform.tfvars.json").write_text("{}")  # variables do not choose providers
+    assert fp == configuration_fingerprint(wd, "1.11.4")
+    assert not cache.ready(fp)  # never initialised: locked
+    cache.record(fp, tmp_path / "nothing", pinned=False)
+    assert cache.ready(fp)  # no provider at all: nothing to write
+    # Providers without a lock file in the template: Terraform may fetch a newer release.
+    (
+        wd
+        / ".terraform"
+        / "providers"
+        / "registry.terraform.io"
+        / "hashicorp"
+        / "aws"
+        / "5.1.0"
+        / "linux_amd64"
+    ).mkdir()
+    cache.record(fp, wd, pinned=False)
+    assert not cache.ready(fp)
+    # Pinned: ready while every package is in the cache.
+    cache.record(fp, wd, pinned=True)
+    assert not cache.ready(fp)
+    (cache.directory / "registry.terraform.io/hashicorp/aws/5.1.0/linux_amd64").mkdir(parents=True)
+    assert cache.ready(fp)
+    (cache.directory / "registry.terraform.io/hashicorp/aws/5.1.0/linux_amd64").rmdir()
+    assert not cache.ready(fp)
