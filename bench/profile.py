@@ -80,7 +80,7 @@ def instrument() -> None:
         lambda self, rj, result: "CompleteJob (runner side)", runner.Runner._complete
     )
     jobs.JobExecution._verified_plan = _span_async(  # type: ignore[method-assign]
-        lambda self, plan_job_id, local=None: "verify stored plan (download or kept)",
+        lambda self, *a: "verify stored plan (download or kept)",
         jobs.JobExecution._verified_plan,
     )
     jobs.JobExecution._take_kept_plan = _span_async(  # type: ignore[method-assign]

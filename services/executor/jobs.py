@@ -278,7 +278,18 @@ class JobExecution:
             return
 
         key = state_key(snapshot)
-        template, tfvars = await self.ctx.render_tfvars(self.job.snapshot_json)
+        plan_job: asyncio.Future[snapshot_pb2.Job] | None = None
+        if self.job.type == events_pb2.DEPLOY and self.job.plan_job_id:
+            # The plan's job row is read while the mapper renders (both are needed below).
+            plan_job = asyncio.ensure_future(self.ctx.get_job(self.job.plan_job_id))
+        try:
+            template, tfvars = await self.ctx.render_tfvars(self.job.snapshot_json)
+        except BaseException:
+            if plan_job is not None:
+                plan_job.cancel()
+                with contextlib.suppress(BaseException):
+                    await plan_job
+            raise
         reuse_key = ReuseKey(
             runner_id=self.ctx.runner_id,
             terraform_version=self.ctx.terraform_version,
@@ -288,10 +299,15 @@ class JobExecution:
         )
         plan_bytes: bytes | None = None
         kept: Path | None = None
-        if self.job.type == events_pb2.DEPLOY and self.job.plan_job_id:
+        if plan_job is not None:
             self.stage = "verify"
             kept, local = await self._take_kept_plan(self.job.plan_job_id, reuse_key)
-            plan_bytes = await self._verified_plan(self.job.plan_job_id, local)
+            try:
+                plan_bytes = await self._verified_plan(self.job.plan_job_id, local, plan_job)
+            except BaseException:
+                if kept is not None:  # taken, so no one else removes it
+                    await asyncio.to_thread(remove_dir, kept)
+                raise
             if kept is not None and self._kept_files_rejected:  # verified by download instead
                 await asyncio.to_thread(remove_dir, kept)
                 kept = None
@@ -580,7 +596,12 @@ class JobExecution:
         self.stage = "cost"
         return await cost_mod.estimate(wd / PLAN_JSON, self.ctx.child_env.infracost)
 
-    async def _verified_plan(self, plan_job_id: str, local: tuple[bytes, bytes] | None = None) -> bytes:
+    async def _verified_plan(
+        self,
+        plan_job_id: str,
+        local: tuple[bytes, bytes] | None = None,
+        plan_job: asyncio.Future[snapshot_pb2.Job] | None = None,
+    ) -> bytes:
         """The plan file of ``plan_job_id`` once it decrypts and its digest is the recorded one.
 
         Three checks, all before Terraform runs: each file opens (AES-GCM with the plan
@@ -590,21 +611,26 @@ class JobExecution:
         hash and Terraform version. ``local`` is the (manifest, plan file) kept in the plan's
         working directory on this runner: checked against the same recorded digests instead
         of downloading; should they differ, the stored artifacts are downloaded and checked.
+        ``plan_job``: the plan's job row, already being read.
         """
         recorded = {a.name: (a.sha256, int(a.size)) for a in self.plan_artifacts if a.name and a.sha256}
-        if PLAN_FILE not in recorded or MANIFEST not in recorded:
-            raise FailedPrecondition(
-                f"plan job {plan_job_id} has no artifact digests in its job record "
-                f"(recorded: {', '.join(sorted(recorded)) or 'none'}); re-plan"
-            )
-        plan_job_task = asyncio.ensure_future(self.ctx.get_job(plan_job_id))
+        plan_job_task = (
+            plan_job if plan_job is not None else asyncio.ensure_future(self.ctx.get_job(plan_job_id))
+        )
         try:
+            if PLAN_FILE not in recorded or MANIFEST not in recorded:
+                raise FailedPrecondition(
+                    f"plan job {plan_job_id} has no artifact digests in its job record "
+                    f"(recorded: {', '.join(sorted(recorded)) or 'none'}); re-plan"
+                )
             return await self._verified_plan_files(plan_job_id, recorded, plan_job_task, local)
         finally:
             if not plan_job_task.done():
                 plan_job_task.cancel()
                 with contextlib.suppress(BaseException):
                     await plan_job_task
+            elif not plan_job_task.cancelled():
+                plan_job_task.exception()  # retrieved: a failure here is not the one reported
 
     async def _verified_plan_files(
         self,
