@@ -195,15 +195,32 @@ async def spec_size_scaling(
     }
 
 
-async def _batch(st: Pipeline, spec_ids: list[str]) -> float:
-    """Queue one PLAN per Spec at once; seconds from the first QueueJob to the last end time."""
+async def _batch(st: Pipeline, spec_ids: list[str], wall: list[dict[str, float]] | None = None) -> float:
+    """Queue one PLAN per Spec at once; seconds from the first QueueJob to the last end time.
+
+    With ``wall``, where the runners' time went is appended: the median job (claimed ->
+    CompleteJob committed) and, per job, the time a runner held no job (``runners x batch
+    wall - sum of job times``: waiting for work, claiming, between CompleteJob and the next
+    claim).
+    """
     t0 = time.time()
     jobs = await asyncio.gather(*(st.queue(s, events_pb2.PLAN) for s in spec_ids))
     done = await asyncio.gather(*(st.wait(j.id) for j in jobs))
     failed = [d for d in done if d.status != events_pb2.SUCCEEDED]
     if failed:
         raise RuntimeError(f"{len(failed)} scaling jobs failed: {failed[0].error}")
-    return max(ts_seconds(d.end_time) for d in done) - t0
+    total = max(ts_seconds(d.end_time) for d in done) - t0
+    if wall is not None:
+        runs = [ts_seconds(d.end_time) - ts_seconds(d.start_time) for d in done]
+        runners = len({d.runner_id for d in done})
+        wall.append(
+            {
+                "job_s": statistics.median(runs),
+                "runner_idle_s_per_job": (runners * total - sum(runs)) / len(done),
+                "runners_used": runners,
+            }
+        )
+    return total
 
 
 async def runner_scaling(st: Pipeline, jobs: int, reps: int) -> dict[str, Any]:
@@ -223,16 +240,18 @@ async def runner_scaling(st: Pipeline, jobs: int, reps: int) -> dict[str, Any]:
     one: list[float] = []
     two: list[float] = []
     cpu: list[dict[str, float]] = []
+    wall_one: list[dict[str, float]] = []
+    wall_two: list[dict[str, float]] = []
     try:
         runners = await st.start_runners(["bench-runner-1", "bench-runner-2"], concurrency=1)
         second = runners[1]
         groups = _cpu_groups(st, runners)
         for _ in range(reps):
             second.pause()
-            one.append(await _batch(st, spec_ids))
+            one.append(await _batch(st, spec_ids, wall_one))
             second.resume()
             before = _cpu_seconds(groups)
-            two.append(await _batch(st, spec_ids))
+            two.append(await _batch(st, spec_ids, wall_two))
             after = _cpu_seconds(groups)
             cpu.append({k: (after[k] - before[k]) / jobs for k in after})
     finally:
@@ -243,6 +262,12 @@ async def runner_scaling(st: Pipeline, jobs: int, reps: int) -> dict[str, Any]:
     # Terraform (and git) run as the runners' children, counted once reaped.
     res["cpu_s_per_job"] = {
         k: round(statistics.median(c[k] for c in cpu), 4) for k in (cpu[0] if cpu else {})
+    }
+    # Where the wall time went (medians over repetitions), one runner and two.
+    res["wall_s_per_job"] = {
+        label: {k: round(statistics.median(w[k] for w in rows), 4) for k in rows[0]}
+        for label, rows in (("one_runner", wall_one), ("two_runners", wall_two))
+        if rows
     }
     return res
 
