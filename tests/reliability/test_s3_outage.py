@@ -55,7 +55,9 @@ async def test_s3_down_during_artifact_upload(make_pipeline: Any, s3_server: Any
     p: Pipeline = await make_pipeline(templates_dir=CHEAP_TEMPLATES, lease_seconds=10)
     host, port = s3_server.endpoint.rsplit("//", 1)[1].split(":")
     link = await Link(host, int(port)).start()
-    runner = await p.start_runner(runner_concurrency=1)
+    # About the stored artifacts: no kept plan directory (a DEPLOY on its planning runner
+    # checks the kept copy against the same recorded digests instead of downloading).
+    runner = await p.start_runner(runner_concurrency=1, kept_plans=0)
     # The runner's own retry policy (4 attempts), with a short backoff to keep the test quick.
     store = ArtifactStore(
         "alethia-artifacts",
