@@ -20,9 +20,11 @@ Invariants:
 - A directory is taken by one job only (an atomic rename out of the kept set) and never
   comes back: after the DEPLOY it is removed like any job's directory, unless it holds
   ``errored.tfstate`` (issue 11's recovery rules; recovery finds it under ``job-*``).
-- Bounded: at most ``keep`` directories, none older than ``max_age_seconds``; the oldest
-  go first. The set is 0700 and is cleaned of pending, unrecorded and expired directories
-  when the runner starts. A directory holding ``errored.tfstate`` is never deleted here.
+- Bounded: at most ``keep`` directories, none older than ``max_age_seconds`` (checked each
+  time a plan is kept or taken, so an expired one is never used); the oldest go first. The
+  set is 0700 and is cleaned of pending, unrecorded and expired directories when the runner
+  starts. A directory holding ``errored.tfstate`` is never deleted here. What is kept is what
+  a job's working directory holds while it runs (the plan file in the clear among it).
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ class ReuseKey:
 class KeptPlans:
     """The kept directories of one runner, under ``root`` (0700)."""
 
-    def __init__(self, root: Path, keep: int = 8, max_age_seconds: float = 86400.0) -> None:
+    def __init__(self, root: Path, keep: int = 8, max_age_seconds: float = 21600.0) -> None:
         self.root = root
         self.keep = keep
         self.max_age_seconds = max_age_seconds
@@ -167,6 +169,7 @@ class KeptPlans:
         """
         if not self.enabled or not plan_job_id or "/" in plan_job_id or plan_job_id.startswith("."):
             return None
+        self.prune()  # an expired directory is never taken
         source = self.root / plan_job_id
         target = work_root / f"{name}-kept"
         try:

@@ -17,7 +17,7 @@
 - ``ALETHIA_RECOVERY_DIR`` (``<work dir>/recovered-state``): where a state Terraform could not
   write (``errored.tfstate``) is kept (0700 directory, 0600 files) until it is pushed back.
 - ``ALETHIA_RECOVERY_RETRY_SECONDS`` (5): how often kept states are pushed again.
-- ``ALETHIA_KEPT_PLANS`` (8; 0 = off) and ``ALETHIA_KEPT_PLAN_MAX_AGE_SECONDS`` (86400): a
+- ``ALETHIA_KEPT_PLANS`` (8; 0 = off) and ``ALETHIA_KEPT_PLAN_MAX_AGE_SECONDS`` (21600): a
   successful PLAN's initialised working directory is kept (``<work dir>/kept-plans``, 0700)
   for the DEPLOY of that plan on this runner, which then skips ``terraform init``
   (``services/executor/plandirs.py``); at most this many, none older than this.
@@ -74,7 +74,7 @@ class ExecutorSettings(CommonSettings):
     recovery_dir: str = ""
     recovery_retry_seconds: float = Field(default=5.0, gt=0)
     kept_plans: int = Field(default=8, ge=0, le=1000)
-    kept_plan_max_age_seconds: float = Field(default=86400.0, gt=0)
+    kept_plan_max_age_seconds: float = Field(default=21600.0, gt=0)
 
     s3_endpoint: str = ""
     s3_region: str = "us-east-1"

@@ -111,3 +111,13 @@ def test_a_discarded_plan_leaves_nothing(tmp_path: Path) -> None:
     kept.discard("f")
     assert list(kept.root.iterdir()) == []
     assert kept.take("f", tmp_path, "job-g") is None
+
+
+def test_an_expired_directory_is_never_taken(tmp_path: Path) -> None:
+    kept = KeptPlans(tmp_path / "kept", max_age_seconds=100)
+    _kept(kept, tmp_path, "old")
+    record = kept.root / "old" / REUSE_RECORD
+    doc = json.loads(record.read_text())
+    record.write_text(json.dumps({**doc, "created": doc["created"] - 101}))
+    assert kept.take("old", tmp_path, "job-d") is None
+    assert not (kept.root / "old").exists()
