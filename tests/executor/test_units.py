@@ -251,3 +251,28 @@ def test_lock_object_parsing_and_messages() -> None:
     assert "locked by job job-9 (DEPLOY, ERRORED)" in msg
     assert "`alethia unlock spec-1 --lock-id 06bd`" in msg and "apply by root@vm" in msg
     assert "by no job this service knows of" in locked_message("k", lock, "s", "")
+
+
+def test_outputs_are_taken_from_the_apply_stream_only_in_its_final_shape() -> None:
+    from services.executor.jobs import streamed_outputs
+
+    applied = {
+        "type": "outputs",
+        "outputs": {
+            "name": {"sensitive": False, "type": "string", "value": "eks"},
+            "password": {"sensitive": True, "type": "string"},  # Terraform leaves the value out
+        },
+    }
+    outputs = streamed_outputs(applied)
+    assert outputs is not None
+    redacted, secrets = redact_outputs(outputs)
+    assert [(o.name, o.sensitive, o.value_json) for o in redacted] == [
+        ("name", False, '"eks"'),
+        ("password", True, json.dumps(SENSITIVE)),
+    ]
+    assert secrets == set()  # the value never reached the runner
+    # A plan's planned output changes (an action, no value), or a value missing: ask Terraform.
+    assert streamed_outputs({"outputs": {"name": {"sensitive": False, "action": "create"}}}) is None
+    assert streamed_outputs({"outputs": {"name": {"sensitive": False}}}) is None
+    assert streamed_outputs({"outputs": "x"}) is None
+    assert streamed_outputs({"outputs": {}}) == {}
