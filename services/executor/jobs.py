@@ -62,7 +62,15 @@ from services.executor.childenv import ChildEnvironments
 from services.executor.logstream import LogPublisher
 from services.executor.plan_summary import ChangeSummary, ResourceChange, summarize_plan
 from services.executor.plandirs import KeptPlans, ReuseKey, remove_dir, sha256_text
-from services.executor.postapply import PostApplyContext, Step, parse_url_rewrites, run_post_apply
+from services.executor.postapply import (
+    Checkout,
+    PostApplyContext,
+    Step,
+    apps_repository,
+    checkout,
+    parse_url_rewrites,
+    run_post_apply,
+)
 from services.executor.recovery import JOB_MARKER, Recovery, RecoveryKeeper
 from services.executor.redaction import RedactedOutput, Redactor, redact_outputs, redact_plan
 from services.executor.statelock import PLAN_OPERATION, StateBucket, locked_message
@@ -355,17 +363,23 @@ class JobExecution:
                 await self._plan(tf, wd, destroy=self.job.type == events_pb2.DESTROY)
             self.stage = "apply"
             self._streamed_outputs = None
-            await self._apply(tf, wd, key)
-            self.stage = "output"
-            raw_outputs = self._streamed_outputs
-            if raw_outputs is None:  # apply printed none (no outputs, or an older Terraform)
-                raw_outputs = await tf.output(cancel=self.cancel)
-            outputs, secrets = redact_outputs(raw_outputs)
-            self.redactor.add(secrets)
-            self.outcome.outputs = outputs
-            if self.job.type == events_pb2.DEPLOY:
-                self.stage = "post_apply"
-                await self._post_apply(snapshot, outputs)
+            # The apps repository is cloned while Terraform applies (the push needs only the outputs).
+            prefetch = self._prefetch_repository(snapshot) if self.job.type == events_pb2.DEPLOY else None
+            try:
+                await self._apply(tf, wd, key)
+                self.stage = "output"
+                raw_outputs = self._streamed_outputs
+                if raw_outputs is None:  # apply printed none (no outputs, or an older Terraform)
+                    raw_outputs = await tf.output(cancel=self.cancel)
+                outputs, secrets = redact_outputs(raw_outputs)
+                self.redactor.add(secrets)
+                self.outcome.outputs = outputs
+                if self.job.type == events_pb2.DEPLOY:
+                    self.stage = "post_apply"
+                    await self._post_apply(snapshot, outputs, prefetch)
+            finally:
+                if prefetch is not None:
+                    await _discard_checkout(prefetch)
 
     async def _take_kept_plan(
         self, plan_job_id: str, reuse_key: ReuseKey
@@ -697,7 +711,27 @@ class JobExecution:
         )
         return files[PLAN_FILE]
 
-    async def _post_apply(self, snapshot: dict[str, Any], outputs: list[RedactedOutput]) -> None:
+    def _prefetch_repository(self, snapshot: dict[str, Any]) -> asyncio.Future[Checkout] | None:
+        """Start cloning the Spec's apps repository (token first: we hold the lease), or None."""
+        repo = apps_repository(snapshot)
+        if repo is None:
+            return None
+        url, branch = repo
+
+        async def prefetch() -> Checkout:
+            token = await self.get_git_token() if self.get_git_token is not None else ""
+            self.redactor.add([token])
+            rewrites = parse_url_rewrites(self.ctx.git_url_rewrite)
+            return await checkout(url, branch, token, rewrites, self.redactor, self.ctx.child_env.git)
+
+        return asyncio.ensure_future(prefetch())
+
+    async def _post_apply(
+        self,
+        snapshot: dict[str, Any],
+        outputs: list[RedactedOutput],
+        prefetched: asyncio.Future[Checkout] | None = None,
+    ) -> None:
         async def store(name: str, data: bytes) -> None:
             self._uploaded(await self.ctx.artifacts.put(self.job.id, name, data, "application/yaml"))
 
@@ -712,6 +746,7 @@ class JobExecution:
                 store_artifact=store,
                 git_env=self.ctx.child_env.git,
                 kube_env=self.ctx.child_env.kube,
+                prefetched=prefetched,
             )
         )
         self.outcome.steps = steps
@@ -832,3 +867,15 @@ def streamed_outputs(message: dict[str, Any]) -> dict[str, Any] | None:
         if not entry.get("sensitive") and "value" not in entry:
             return None
     return outputs
+
+
+async def _discard_checkout(prefetch: asyncio.Future[Checkout]) -> None:
+    """Stop a clone still running, remove one left unused (the push closes the one it used)."""
+    if not prefetch.done():
+        prefetch.cancel()
+        with contextlib.suppress(BaseException):
+            await prefetch
+        return
+    if prefetch.cancelled() or prefetch.exception() is not None:
+        return  # a failed clone cleaned up after itself; the push reported its own attempt
+    await asyncio.to_thread(prefetch.result().close)

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import http.client
 import json
 import os
 import shutil
 import ssl
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -331,7 +332,14 @@ async def _git(args: Sequence[str], cwd: Path, env: Mapping[str, str], redactor:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    out, _ = await asyncio.wait_for(proc.communicate(), 120)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), 120)
+    except BaseException:  # timed out, or the job is going away: no git left behind
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+        raise
     return proc.returncode or 0, redactor.redact(out.decode("utf-8", "replace")).strip()
 
 
@@ -340,6 +348,41 @@ async def _git_ok(args: Sequence[str], cwd: Path, env: Mapping[str, str], redact
     if code != 0:
         raise GitError(f"git {args[0]} failed (exit {code}): {out[-500:]}")
     return out
+
+
+class Checkout:
+    """The apps repository's branch cloned ahead of the push (while Terraform applies).
+
+    Used once, by :func:`push_files`'s first attempt; :meth:`close` removes it (also when
+    it was never used: the apply failed).
+    """
+
+    def __init__(self, url: str, branch: str, token: str, target: str, env: dict[str, str]) -> None:
+        self.url, self.branch, self.token, self.target, self.env = url, branch, token, target, env
+        self._tmp = tempfile.TemporaryDirectory(prefix="alethia-gitops-")
+        self.repo = Path(self._tmp.name) / "repo"
+
+    def close(self) -> None:
+        self._tmp.cleanup()
+
+
+async def checkout(
+    url: str,
+    branch: str,
+    token: str,
+    rewrites: Sequence[tuple[str, str]],
+    redactor: Redactor,
+    base_env: Mapping[str, str],
+) -> Checkout:
+    """Clone ``branch`` of ``url`` (or start it afresh when the repository has no such branch)."""
+    target = resolve_repository_url(url, rewrites)
+    co = Checkout(url, branch, token, target, git_env(base_env, target, token, url))
+    try:
+        await _clone(co.repo, target, branch, co.env, redactor)
+    except BaseException:
+        await asyncio.to_thread(co.close)
+        raise
+    return co
 
 
 async def push_files(
@@ -352,21 +395,36 @@ async def push_files(
     redactor: Redactor,
     base_env: Mapping[str, str],
     attempts: int = 3,
+    prepared: Checkout | None = None,
 ) -> str:
     """Commit ``files`` on ``branch`` of ``url`` and push; returns a human result line.
 
     Idempotent: when the branch already holds exactly these files nothing is committed.
     A push that loses a race (non-fast-forward) starts over from a fresh fetch.
     ``base_env`` is git's environment (the runner's child environment, built at the edge).
+    ``prepared``: the same branch cloned earlier with the same token, for the first attempt
+    (closed here whatever happens).
     """
     target = resolve_repository_url(url, rewrites)
     env = git_env(base_env, target, token, url)
     last: Exception | None = None
+    try:
+        if prepared is not None and (prepared.url, prepared.branch, prepared.token) == (url, branch, token):
+            attempts -= 1
+            try:
+                result = await _commit_and_push(prepared.repo, files, target, branch, env, message, redactor)
+                return result.replace(target, url)
+            except GitError as exc:
+                last = exc
+    finally:
+        if prepared is not None:
+            await asyncio.to_thread(prepared.close)
     for _ in range(attempts):
         with tempfile.TemporaryDirectory(prefix="alethia-gitops-") as tmp:
             repo = Path(tmp) / "repo"
             try:
-                result = await _push_once(repo, files, target, branch, env, message, redactor)
+                await _clone(repo, target, branch, env, redactor)
+                result = await _commit_and_push(repo, files, target, branch, env, message, redactor)
                 return result.replace(target, url)
             except GitError as exc:
                 last = exc
@@ -383,15 +441,8 @@ def _write_files(repo: Path, files: Mapping[str, str]) -> None:
         target.write_text(text)
 
 
-async def _push_once(
-    repo: Path,
-    files: Mapping[str, str],
-    url: str,
-    branch: str,
-    env: Mapping[str, str],
-    message: str,
-    redactor: Redactor,
-) -> str:
+async def _clone(repo: Path, url: str, branch: str, env: Mapping[str, str], redactor: Redactor) -> None:
+    """``branch`` of ``url`` into ``repo`` (not existing yet), or an empty orphan ``branch``."""
     # One process for the usual case (the branch exists); only when the clone fails is the
     # branch looked up, to start it afresh when the repository does not have it yet.
     code, out = await _git(
@@ -408,6 +459,17 @@ async def _push_once(
         if remote.strip():  # the branch is there: the clone failed for another reason
             raise GitError(f"git clone failed (exit {code}): {out[-500:]}")
         await _git_ok(["checkout", "-q", "--orphan", branch], repo, env, redactor)
+
+
+async def _commit_and_push(
+    repo: Path,
+    files: Mapping[str, str],
+    url: str,
+    branch: str,
+    env: Mapping[str, str],
+    message: str,
+    redactor: Redactor,
+) -> str:
     await asyncio.to_thread(_write_files, repo, files)
     await _git_ok(["add", "--", *files], repo, env, redactor)
     status = await _git_ok(["status", "--porcelain"], repo, env, redactor)
@@ -510,7 +572,17 @@ class PostApplyContext:
     # The child environments (ExecutorContext.child_env); empty: nothing of this process's.
     git_env: Mapping[str, str] = field(default_factory=dict)  # git's
     kube_env: Mapping[str, str] = field(default_factory=dict)  # helm/kubectl's
+    # The apps repository cloned while Terraform applied (prefetch_repository), if started.
+    prefetched: Awaitable[Checkout | None] | None = None
     steps: list[Step] = field(default_factory=list)
+
+
+def apps_repository(snapshot: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The (url, branch) the gitops step pushes to, or None when the Spec has no apps repository."""
+    repos = snapshot.get("repositories") or []
+    if not repos:
+        return None
+    return str(repos[0].get("url", "")), str(repos[0].get("branch") or "main")
 
 
 async def run_post_apply(ctx: PostApplyContext) -> list[Step]:
@@ -553,7 +625,16 @@ async def run_post_apply(ctx: PostApplyContext) -> list[Step]:
         if not manifests:
             return Step("gitops", SKIPPED, "the Spec has no apps repository")
         repo = (ctx.snapshot.get("repositories") or [])[0]
-        token = await ctx.fetch_git_token() if ctx.fetch_git_token is not None else ""
+        prepared: Checkout | None = None
+        if ctx.prefetched is not None:
+            try:
+                prepared = await ctx.prefetched
+            except Exception:  # fetched again below: its error is reported from there
+                prepared = None
+        if prepared is not None:
+            token = prepared.token
+        else:
+            token = await ctx.fetch_git_token() if ctx.fetch_git_token is not None else ""
         ctx.redactor.add([token])
         result = await push_files(
             manifests,
@@ -564,6 +645,7 @@ async def run_post_apply(ctx: PostApplyContext) -> list[Step]:
             f"alethia: bootstrap ArgoCD applications (job {ctx.job_id})",
             ctx.redactor,
             base_env=ctx.git_env,
+            prepared=prepared,
         )
         return Step("gitops", DONE, result)
 

@@ -19,6 +19,7 @@ from services.executor.postapply import (
     AKS_SERVER_ID,
     GitError,
     PostApplyContext,
+    checkout,
     cluster_unreachable,
     git_env,
     parse_url_rewrites,
@@ -314,3 +315,31 @@ async def test_independent_steps_run_at_once_and_one_failure_still_reports_all()
     ]  # fmt: skip
     assert steps[1].detail == "object storage down"
     assert "must be https or ssh" in steps[2].detail
+
+
+async def test_a_clone_made_ahead_is_pushed_from_or_redone_when_the_branch_moved(tmp_path: Path) -> None:
+    """The DEPLOY clones the apps repository while Terraform applies; if someone pushed
+    meanwhile, the push from that clone is refused and a fresh clone pushes instead."""
+    bare = tmp_path / "srv" / "platform" / "apps.git"
+    bare.parent.mkdir(parents=True)
+    await asyncio.to_thread(subprocess.run, ["git", "init", "-q", "--bare", str(bare)], check=True)
+    rewrites = [("https://git.example.com/", f"file://{tmp_path / 'srv'}/")]
+    url, token = "https://git.example.com/platform/apps.git", "tok-ahead-0123456789"
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}
+    redactor = Redactor([token])
+    ahead = await checkout(url, "main", token, rewrites, redactor, env)  # the branch is new: orphan
+    first = await push_files(
+        {"a.yaml": "a: 1\n"}, url, "main", token, rewrites, "one", redactor, env, prepared=ahead
+    )
+    assert "pushed" in first and not ahead.repo.exists()
+    stale = await checkout(url, "main", token, rewrites, redactor, env)
+    await push_files({"b.yaml": "b: 1\n"}, url, "main", token, rewrites, "someone else", redactor, env)
+    result = await push_files(
+        {"a.yaml": "a: 2\n"}, url, "main", token, rewrites, "two", redactor, env, prepared=stale
+    )
+    assert "pushed" in result and not stale.repo.exists()
+    assert await asyncio.to_thread(_git, bare, "rev-list", "--count", "main") == "3\n"
+    assert sorted((await asyncio.to_thread(_git, bare, "ls-tree", "--name-only", "main")).split()) == [
+        "a.yaml",
+        "b.yaml",
+    ]
