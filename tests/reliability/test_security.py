@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import shutil
 import stat
 import urllib.error
 import urllib.request
@@ -141,6 +142,9 @@ def test_stored_artifacts_hold_no_secret_and_a_swapped_plan_is_refused(up: UpSta
     assert len(members) > 1 and any(v in m for m in members for v in sensitive)
 
     # Another job's valid plan copied over this one: refused before Terraform, nothing applied.
+    # (About the stored artifacts: the runner's kept plan directories, which a DEPLOY checks
+    # against the same recorded digests instead of downloading, are dropped.)
+    shutil.rmtree(Path(up.data_dir) / "work" / "kept-plans", ignore_errors=True)
     s3.put_object(Bucket="alethia-artifacts", Key=plan_key, Body=stored[f"jobs/{other['id']}/plan.tfplan"])
     result = up.cli("deploy", spec["id"], "--plan-job", plan["id"], "--wait", "--json")
     assert result.code == 3, result.err
