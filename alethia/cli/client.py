@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, TypeVar
 import grpc
 
 from alethia.cli.target import Target, resolve
-from alethia.errors import AlethiaError, Unavailable
 from alethia.rpc.client import connect
 from alethia.specs.v1 import specs_pb2, specs_pb2_grpc
 
@@ -26,7 +25,8 @@ if TYPE_CHECKING:
     from alethia.snapshot.v1 import snapshot_pb2, snapshot_pb2_grpc
 
 # The snapshot service's modules are imported by the methods that call it: the Spec
-# commands (``spec list --json`` above all) never load them.
+# commands (``spec list --json`` above all) never load them. alethia.errors likewise
+# only where a call failed.
 UNARY_TIMEOUT = 60.0
 PAGE_SIZE = 200
 
@@ -66,6 +66,8 @@ class Api:
         if service not in self._channels:
             address = self.target.addresses.get(service)
             if not address:
+                from alethia.errors import Unavailable
+
                 raise Unavailable(f"no address for the {service} service")
             self._channels[service] = connect(address, self.target.token or None)
         return self._channels[service]
@@ -86,6 +88,7 @@ class Api:
             yield
         except grpc.RpcError as exc:
             # Imported on failure only: the status decoder pulls in google.rpc and grpc_status.
+            from alethia.errors import Unavailable
             from alethia.rpc.status import from_rpc_error
 
             err = from_rpc_error(exc)
@@ -237,4 +240,4 @@ def with_api(stack_dir: str | None, work: Callable[[Api], Awaitable[T]]) -> T:
     return asyncio.run(main())
 
 
-__all__ = ["AlethiaError", "Api", "requested_by", "with_api"]
+__all__ = ["Api", "requested_by", "with_api"]

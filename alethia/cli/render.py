@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from google.protobuf import timestamp_pb2
 
-from alethia.errors import AlethiaError
-from alethia.specfile import cloud_identity_to_dict, spec_to_dict
+from alethia.spec_dict import cloud_identity_to_dict, spec_to_dict
 from alethia.specs.v1 import specs_pb2
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
+    from alethia.errors import AlethiaError
     from alethia.events.v1 import events_pb2
     from alethia.snapshot.v1 import snapshot_pb2
 
@@ -213,6 +213,9 @@ def report_error(exc: BaseException) -> int | None:
     None when ``exc`` is not one the CLI handles (the caller re-raises it). The one place
     that turns errors into exit codes, for the Typer commands and the fast path alike.
     """
+    # Here, not at the top: a successful ``--json`` read never needs the error model.
+    from alethia.errors import AlethiaError
+
     if isinstance(exc, AlethiaError):
         print_error(exc)
         return exit_code_for(exc)
