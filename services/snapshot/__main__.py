@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from alethia.rpc.server import serve
+from services.migrate_child import migrate_in_child
 from services.snapshot.app import start
 from services.snapshot.settings import SnapshotSettings
 
@@ -13,7 +14,9 @@ from services.snapshot.settings import SnapshotSettings
 async def _main() -> None:
     settings = SnapshotSettings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    svc = await start(settings)
+    # Alembic in a child process: once imported it would stay in this one (services/migrate_child.py).
+    await migrate_in_child("snapshot", settings.database_url)
+    svc = await start(settings, migrated=True)
     logging.getLogger("services.snapshot").info("snapshot service listening on %s", svc.address)
     await serve(svc.server, svc.health)
     # The server has stopped; now the rescuer, the relay (after a final flush), NATS, the engine.

@@ -61,13 +61,16 @@ def _host(listen: str) -> str:
     return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
 
 
-async def start(settings: SnapshotSettings, spec_reader: SpecReader | None = None) -> SnapshotService:
-    """Migrate, start the background tasks and serve both services on ``settings.listen``."""
+async def start(
+    settings: SnapshotSettings, spec_reader: SpecReader | None = None, *, migrated: bool = False
+) -> SnapshotService:
+    """Migrate (unless the caller did: ``migrated``), start the background tasks, serve both services."""
     try:  # a misconfigured token source fails the start, naming the settings
         tokens = GitTokenSource(settings.git_tokens_file, settings.git_token, settings.git_token_host)
     except ValueError as exc:
         raise FailedPrecondition(str(exc)) from None
-    await asyncio.to_thread(run_migrations, settings.database_url, MIGRATIONS, VERSION_TABLE)
+    if not migrated:
+        await asyncio.to_thread(run_migrations, settings.database_url, MIGRATIONS, VERSION_TABLE)
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
     specs = spec_reader or GrpcSpecReader(settings.specs_addr, settings.service_token or None)

@@ -46,9 +46,10 @@ async def migrate(database_url: str) -> None:
     await asyncio.to_thread(run_migrations, database_url, MIGRATIONS, VERSION_TABLE)
 
 
-async def start(settings: SpecsSettings) -> RunningService:
-    """Migrate, then serve SpecService (+ health, reflection) on ``settings.listen``."""
-    await migrate(settings.database_url)
+async def start(settings: SpecsSettings, *, migrated: bool = False) -> RunningService:
+    """Migrate (unless the caller did: ``migrated``), then serve SpecService (+ health, reflection)."""
+    if not migrated:
+        await migrate(settings.database_url)
     engine = create_engine(settings.database_url)
     # Deletes ask the snapshot service (it owns the jobs) whether infrastructure remains.
     infrastructure = GrpcInfrastructureReader(settings.snapshot_addr, settings.service_token or None)
