@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 from alethia.rpc.server import serve
-from services.migrate_child import migrate_in_child
+from alethia.stack.migrate_child import migrate_in_child
 from services.snapshot.app import start
 from services.snapshot.settings import SnapshotSettings
 
@@ -14,7 +14,7 @@ from services.snapshot.settings import SnapshotSettings
 async def _main() -> None:
     settings = SnapshotSettings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # Alembic in a child process: once imported it would stay in this one (services/migrate_child.py).
+    # Alembic in a child process: once imported it would stay in this one (alethia/stack/migrate_child.py).
     await migrate_in_child("snapshot", settings.database_url)
     svc = await start(settings, migrated=True)
     logging.getLogger("services.snapshot").info("snapshot service listening on %s", svc.address)

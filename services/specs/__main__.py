@@ -10,7 +10,7 @@ import asyncio
 import logging
 
 from alethia.rpc.server import serve
-from services.migrate_child import migrate_in_child
+from alethia.stack.migrate_child import migrate_in_child
 from services.specs.app import start
 from services.specs.settings import SpecsSettings
 
@@ -21,7 +21,7 @@ async def main() -> None:
     """Start the service and serve until a termination signal, then shut down gracefully."""
     settings = SpecsSettings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # Alembic in a child process: once imported it would stay in this one (services/migrate_child.py).
+    # Alembic in a child process: once imported it would stay in this one (alethia/stack/migrate_child.py).
     await migrate_in_child("specs", settings.database_url)
     service = await start(settings, migrated=True)
     log.info("spec service listening on %s", service.address)
