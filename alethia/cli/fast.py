@@ -14,34 +14,42 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from alethia.cli.client import with_api
-from alethia.cli.render import identity_to_dict, job_to_dict, print_json, report_error, spec_dict
+from alethia.cli.output import print_json, report_error
+from alethia.spec_dict import cloud_identity_to_dict, spec_to_dict
+
+# The job commands import alethia.cli.render (job_to_dict) when they run: the Spec commands,
+# the ones run in loops, do not compile it (see alethia.cli.output on bytecode).
 
 
 def spec_list_json(stack_dir: str | None, zone: str) -> None:
     """``alethia spec list --json``: all Specs (of one zone when given) as one JSON array."""
     specs = with_api(stack_dir, lambda api: api.list_specs(zone))
-    print_json([spec_dict(s) for s in specs])
+    print_json([spec_to_dict(s) for s in specs])
 
 
 def spec_get_json(stack_dir: str | None, spec_id: str) -> None:
     """``alethia spec get ID --json``."""
-    print_json(spec_dict(with_api(stack_dir, lambda api: api.get_spec(spec_id))))
+    print_json(spec_to_dict(with_api(stack_dir, lambda api: api.get_spec(spec_id))))
 
 
 def identity_list_json(stack_dir: str | None) -> None:
     """``alethia identity list --json``."""
     identities = with_api(stack_dir, lambda api: api.list_identities())
-    print_json([identity_to_dict(i) for i in identities])
+    print_json([cloud_identity_to_dict(i) for i in identities])
 
 
 def jobs_list_json(stack_dir: str | None, spec_id: str) -> None:
     """``alethia jobs list --json``: jobs newest first (of one Spec when given)."""
+    from alethia.cli.render import job_to_dict
+
     jobs = with_api(stack_dir, lambda api: api.list_jobs(spec_id))
     print_json([job_to_dict(j) for j in jobs])
 
 
 def jobs_get_json(stack_dir: str | None, job_id: str) -> None:
     """``alethia jobs get ID --json``."""
+    from alethia.cli.render import job_to_dict
+
     print_json(job_to_dict(with_api(stack_dir, lambda api: api.get_job(job_id))))
 
 
