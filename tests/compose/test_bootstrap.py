@@ -96,3 +96,39 @@ def test_secrets_job_writes_private_matching_credentials(tmp_path: Path) -> None
     )
     KeyRing.from_reference(f"file:{target / 'artifact-keyring.json'}", {})
     assert bootstrap.generate_secrets(target) == [], "kept: a second run overwrites nothing"
+
+
+def test_a_service_process_migrates_its_own_tables_in_a_child(postgres_factory: PostgresFactory) -> None:
+    from alethia.errors import Unavailable
+    from alethia.stack.migrate_child import migrate_in_child
+
+    url = postgres_factory.create("alethia_migrate_child")
+    asyncio.run(migrate_in_child("specs", url))
+    tables = asyncio.run(_tables(url))
+    # Only the named service's history, whatever else the environment names.
+    assert {"specs", "alembic_version_specs"} <= tables
+    assert "alembic_version_snapshot" not in tables and "provision_jobs" not in tables
+    asyncio.run(migrate_in_child("snapshot", url))
+    assert {"provision_jobs", "alembic_version_snapshot"} <= asyncio.run(_tables(url))
+    # Nothing listens on port 1: the child fails and the error names the service.
+    bad = "postgresql://alethia@127.0.0.1:1/nowhere"
+    try:
+        asyncio.run(migrate_in_child("snapshot", bad))
+    except Unavailable as exc:
+        assert str(exc).startswith("snapshot: database migrations failed")
+    else:
+        raise AssertionError("a failed migration did not raise")
+
+
+def test_the_runner_process_does_not_load_aiohttp() -> None:
+    import subprocess
+    import sys
+
+    # The entry point's imports, as `python -m services.executor` runs them (main() not called).
+    script = (
+        "import sys, runpy; runpy.run_module('services.executor.__main__', run_name='not_main'); "
+        "import nats.aio.transport as t; "
+        "print(sys.modules.get('aiohttp') is None, t.aiohttp is None, 'yarl' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "True", "False"]
