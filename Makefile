@@ -10,6 +10,9 @@ CHECKOV_STAMP := $(VENV)/checkov/.installed
 .PHONY: install browser test lint gen gen-check demo up bench bench-quick reliability clean docs console-screenshots
 
 install: $(STAMP) $(CHECKOV_STAMP)
+	@# Bytecode for our own modules, as a non-editable install would have: with
+	@# PYTHONDONTWRITEBYTECODE set (as on CI) every `alethia` command compiled them afresh.
+	@$(BIN)/python -m compileall -q alethia services >/dev/null
 
 # Reinstall when the dependency list changes; a fresh clone needs nothing but python3.
 $(STAMP): pyproject.toml

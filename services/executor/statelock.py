@@ -14,11 +14,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from alethia.errors import Unavailable
+from services.executor.artifacts import s3_client
 from services.executor.workspace import S3Backend
 
 LOCK_SUFFIX = ".tflock"
@@ -100,7 +100,7 @@ class StateBucket:
         if backend.access_key:
             kwargs["aws_access_key_id"] = backend.access_key
             kwargs["aws_secret_access_key"] = backend.secret_key
-        self._client = boto3.session.Session().client("s3", **kwargs)
+        self._client = s3_client(**kwargs)
 
     def _read(self, key: str) -> bytes | None:
         try:
