@@ -317,6 +317,9 @@ class Runner:
                 timeout=self.rpc_timeout,
             )
             if resp.next.claimed:
+                # This job is over (committed): it leaves ``running`` before the next one enters,
+                # so the runner never shows two jobs in one slot, nor two of one workspace.
+                self.running.pop(rj.job.id, None)
                 self._start_job(resp.next.job, resp.next.lease, list(resp.next.plan_artifacts))
             else:
                 rj.nothing_next = True

@@ -9,43 +9,14 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from alethia.events.v1 import events_pb2
 from alethia.snapshot.v1 import snapshot_pb2
 from services.executor.terraform import InitOptions, Terraform, resolve_binary, terraform_env
 from services.executor.workspace import S3Backend, backend_config, backend_env, backend_only_dir
 from tests.fixtures.s3 import TEST_S3_TERRAFORM
-from tests.harness import DEPLOY, E2E, PLAN, Pipeline
-
-
-@pytest.fixture(scope="module")
-def databases(postgres_factory) -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    return postgres_factory.create("alethia_reuse_specs"), postgres_factory.create("alethia_reuse_jobs")
-
-
-@pytest.fixture(scope="module")
-async def stack(
-    tmp_path_factory: pytest.TempPathFactory,
-    databases: tuple[str, str],
-    nats_server,
-    s3_server,  # type: ignore[no-untyped-def]
-) -> AsyncIterator[Pipeline]:
-    s = Pipeline.quick(
-        **E2E,
-        tmp=tmp_path_factory.mktemp("executor-reuse"),
-        s3_endpoint=s3_server.endpoint,
-        nats_url=nats_server.url,
-        specs_db=databases[0],
-        snapshot_db=databases[1],
-        lease_seconds=6,
-    )
-    await s.start(runner=True, runner_id="runner-inproc")
-    yield s
-    await s.stop()
+from tests.harness import DEPLOY, PLAN, Pipeline
 
 
 def _kept(stack: Pipeline) -> Path:

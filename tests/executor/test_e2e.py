@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import json
 import shutil
-from collections.abc import AsyncIterator
 
 import grpc
 import pytest
@@ -21,7 +20,6 @@ from tests.fixtures.s3 import TEST_KEYRING
 from tests.harness import (
     DEPLOY,
     DESTROY,
-    E2E,
     GIT_TOKEN,
     OTHER_GIT_HOST,
     PLAN,
@@ -30,33 +28,6 @@ from tests.harness import (
     database_text,
     git_out,
 )
-
-
-@pytest.fixture(scope="module")
-def databases(postgres_factory) -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    """Postgres databases of their own (sync: the factory runs its own event loop)."""
-    return postgres_factory.create("alethia_exec_specs"), postgres_factory.create("alethia_exec_jobs")
-
-
-@pytest.fixture(scope="module")
-async def stack(
-    tmp_path_factory: pytest.TempPathFactory,
-    databases: tuple[str, str],
-    nats_server,
-    s3_server,  # type: ignore[no-untyped-def]
-) -> AsyncIterator[Pipeline]:
-    s = Pipeline.quick(
-        **E2E,
-        tmp=tmp_path_factory.mktemp("executor-e2e"),
-        s3_endpoint=s3_server.endpoint,
-        nats_url=nats_server.url,
-        specs_db=databases[0],
-        snapshot_db=databases[1],
-        lease_seconds=6,
-    )
-    await s.start(runner=True, runner_id="runner-inproc")
-    yield s
-    await s.stop()
 
 
 def _artifacts(job: snapshot_pb2.Job) -> dict[str, events_pb2.Artifact]:

@@ -7,43 +7,16 @@ import contextlib
 import shlex
 import signal
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import psutil
-import pytest
 
 from alethia.events.v1 import events_pb2
 from alethia.snapshot.v1 import snapshot_pb2
 from services.executor.terraform import resolve_binary
-from tests.harness import E2E, Pipeline
+from tests.harness import Pipeline
 
-
-@pytest.fixture(scope="module")
-def databases(postgres_factory) -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    return postgres_factory.create("alethia_exec_specs"), postgres_factory.create("alethia_exec_jobs")
-
-
-@pytest.fixture(scope="module")
-async def stack(
-    tmp_path_factory: pytest.TempPathFactory,
-    databases: tuple[str, str],
-    nats_server,
-    s3_server,  # type: ignore[no-untyped-def]
-) -> AsyncIterator[Pipeline]:
-    # No in-process runner: the runners of these tests are separate processes.
-    s = Pipeline.quick(
-        **E2E,
-        tmp=tmp_path_factory.mktemp("executor-procs"),
-        s3_endpoint=s3_server.endpoint,
-        nats_url=nats_server.url,
-        specs_db=databases[0],
-        snapshot_db=databases[1],
-        lease_seconds=2,
-    )
-    await s.start()
-    yield s
-    await s.stop()
+PIPELINE = {"lease_seconds": 2, "in_process_runner": False}  # its runners are processes
 
 
 def _slow_plan_terraform(directory: Path) -> Path:

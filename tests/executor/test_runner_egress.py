@@ -12,8 +12,8 @@ from alethia.errors import InvalidArgument
 from alethia.events.v1 import events_pb2
 from alethia.runner_vars import RUNNER_TFVARS_FILE, parse_egress_cidrs, runner_tfvars_json
 from services.executor.workspace import TFVARS_FILE, prepare
+from tests.executor.conftest import e2e_pipeline
 from tests.fixtures.specs import full_spec_dict
-from tests.harness import E2E, Pipeline
 
 SETTING = "ALETHIA_RUNNER_EGRESS_CIDRS"
 
@@ -48,28 +48,13 @@ def test_prepare_writes_the_runner_file_beside_the_mappers(tmp_path) -> None:  #
     assert not (prepare(tmp_path / "work", "job", source, mapper) / RUNNER_TFVARS_FILE).exists()
 
 
-@pytest.fixture
-def databases(postgres_factory) -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    return postgres_factory.create("alethia_egress_specs"), postgres_factory.create("alethia_egress_jobs")
-
-
 async def test_a_sandbox_run_merges_the_runner_cidrs_into_the_authorised_networks(
     tmp_path,  # type: ignore[no-untyped-def]
     databases: tuple[str, str],
     nats_server,  # type: ignore[no-untyped-def]
     s3_server,  # type: ignore[no-untyped-def]
 ) -> None:
-    stack = Pipeline.quick(
-        **E2E,
-        tmp=tmp_path,
-        s3_endpoint=s3_server.endpoint,
-        nats_url=nats_server.url,
-        specs_db=databases[0],
-        snapshot_db=databases[1],
-        lease_seconds=6,
-    )
-    await stack.start()
-    try:
+    async with e2e_pipeline(tmp_path, databases, nats_server, s3_server, 6, in_process_runner=False) as stack:
         # Misconfiguration stops the runner at start, naming the entry.
         with pytest.raises(InvalidArgument, match=rf"{SETTING}\[0\]"):
             await stack.start_runner(runner_egress_cidrs="0.0.0.0/0")
@@ -92,5 +77,3 @@ async def test_a_sandbox_run_merges_the_runner_cidrs_into_the_authorised_network
         cidrs = cluster_res["instances"][0]["attributes"]["input"]["value"]["api_authorized_cidrs"]
         # The Spec's first, then the runner's, once each.
         assert cidrs == ["203.0.113.0/28", "192.0.2.0/24", "198.51.100.7/32"]
-    finally:
-        await stack.stop()
