@@ -339,4 +339,4 @@ async def test_drain_rpc_stops_taking_work(stack: Pipeline) -> None:
         if job is not None:
             await stack.jobs.CancelJob(snapshot_pb2.CancelJobRequest(id=job.id))
         await stack.stop_runner(stack.executor)
-        await stack.start_runner()
+        await stack.start_runner(runner_id="runner-inproc")  # as the fixture started it
