@@ -329,13 +329,7 @@ class JobExecution:
             self.ctx.runner_tfvars,
             existing=kept,
         ) as wd:
-            tf = Terraform(
-                wd,
-                self.ctx.binary,
-                env=self.ctx.child_env.terraform,
-                on_message=self._on_message,
-                grace_seconds=self.ctx.terraform_grace_seconds,
-            )
+            tf = self._terraform(wd)
             await asyncio.to_thread(self._mark_workdir, wd, key)
             if kept is None:
                 await self._init(tf, key)
@@ -564,13 +558,7 @@ class JobExecution:
             )
         wd = await asyncio.to_thread(backend_only_dir, self.ctx.work_root, f"unlock-{self.job.id[:12]}")
         try:
-            tf = Terraform(
-                wd,
-                self.ctx.binary,
-                env=self.ctx.child_env.terraform,
-                on_message=self._on_message,
-                grace_seconds=self.ctx.terraform_grace_seconds,
-            )
+            tf = self._terraform(wd)
             await self._init(tf, key)
             self.stage = "unlock"
             await tf.force_unlock(wanted, cancel=self.cancel)
@@ -763,6 +751,16 @@ class JobExecution:
             )
 
     # ------------------------------------------------------------------ plumbing
+
+    def _terraform(self, wd: Path) -> Terraform:
+        """Terraform in ``wd`` as every command of a job runs it: its env, messages, grace."""
+        return Terraform(
+            wd,
+            self.ctx.binary,
+            env=self.ctx.child_env.terraform,
+            on_message=self._on_message,
+            grace_seconds=self.ctx.terraform_grace_seconds,
+        )
 
     def _on_message(self, stage: str, message: dict[str, Any], raw: str) -> None:
         kind = message.get("type")

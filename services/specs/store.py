@@ -296,15 +296,11 @@ async def insert_spec(
     await check_names(session, spec_id, spec, account)
     row = SpecRow(
         id=spec_id,
-        zone_id=spec["zone_id"],
-        project_name=spec["project_name"],
-        environment=spec["environment"],
-        region=spec["region"],
+        # The Spec's own fields, as declared (spec_schema.SPEC_COLUMNS; all strings, "" when unset).
+        **{col.name: spec.get(col.name, "") for col in spec_schema.SPEC_COLUMNS},
         workspace=workspace_key(spec),
         cloud_account=account,
         resource_prefix=naming.resource_prefix(spec["project_name"], spec["environment"]),
-        cloud_identity_id=spec["cloud_identity_id"],
-        terraform_version=spec.get("terraform_version", ""),
         revision=1,
         create_time=now,
         update_time=now,
@@ -659,12 +655,7 @@ def assemble(head: SpecHead, part: dict[str, Any]) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "id": row.id,
         "revision": row.revision,
-        "zone_id": row.zone_id,
-        "project_name": row.project_name,
-        "environment": row.environment,
-        "region": row.region,
-        "cloud_identity_id": row.cloud_identity_id,
-        "terraform_version": row.terraform_version,
+        **{col.name: getattr(row, col.name) for col in spec_schema.SPEC_COLUMNS},
         "provider": head.provider,
         "cloud_account_id": head.cloud_account_id,
         "create_time": row.create_time,
