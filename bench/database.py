@@ -418,14 +418,15 @@ async def _raw_claimer(db: RawDB, name: str) -> int:
     return await asyncio.to_thread(loop)
 
 
-async def _claimer(st: Pipeline, name: str) -> int:
+async def _claimer(runner_api: Any, name: str) -> int:
     """Claims and completes until the queue is empty, the way the runner does: one
-    ``CompleteAndClaimJob`` per job after the first ``ClaimJob``."""
+    ``CompleteAndClaimJob`` per job after the first ``ClaimJob``. ``runner_api`` is the
+    RunnerService stub of the stack or of the floor: both sides make the same calls."""
     done = 0
     claim = snapshot_pb2.ClaimJobRequest(runner_id=name, lease_seconds=60)
-    resp = await st.runner_api.ClaimJob(claim)
+    resp = await runner_api.ClaimJob(claim)
     while resp.claimed:
-        both = await st.runner_api.CompleteAndClaimJob(
+        both = await runner_api.CompleteAndClaimJob(
             snapshot_pb2.CompleteAndClaimJobRequest(
                 lease=resp.lease, result=snapshot_pb2.JobResult(status=events_pb2.SUCCEEDED), next=claim
             )
@@ -439,22 +440,6 @@ async def _timed(fn: Callable[[], Awaitable[Any]]) -> float:
     t0 = time.perf_counter()
     await fn()
     return time.perf_counter() - t0
-
-
-async def _floor_claimer(floor: FloorProcess, name: str) -> int:
-    """The same calls as :func:`_claimer`, against the floor."""
-    done = 0
-    claim = snapshot_pb2.ClaimJobRequest(runner_id=name, lease_seconds=60)
-    resp = await floor.runner.ClaimJob(claim)
-    while resp.claimed:
-        both = await floor.runner.CompleteAndClaimJob(
-            snapshot_pb2.CompleteAndClaimJobRequest(
-                lease=resp.lease, result=snapshot_pb2.JobResult(status=events_pb2.SUCCEEDED), next=claim
-            )
-        )
-        done += 1
-        resp = both.next
-    return done
 
 
 async def claim_throughput(
@@ -475,7 +460,9 @@ async def claim_throughput(
         await asyncio.gather(*(st.queue(s, events_pb2.PLAN) for s in spec_ids))
 
         async def run() -> None:
-            counts = await asyncio.gather(*(_claimer(st, f"bench-claimer-{i}") for i in range(claimers)))
+            counts = await asyncio.gather(
+                *(_claimer(st.runner_api, f"bench-claimer-{i}") for i in range(claimers))
+            )
             if sum(counts) != jobs:
                 raise RuntimeError(f"claimed {sum(counts)} of {jobs} jobs")
 
@@ -501,7 +488,7 @@ async def claim_throughput(
         await _raw_claim_setup(url, jobs)
 
         async def run() -> None:
-            counts = await asyncio.gather(*(_floor_claimer(floor, f"floor-{i}") for i in range(claimers)))
+            counts = await asyncio.gather(*(_claimer(floor.runner, f"floor-{i}") for i in range(claimers)))
             if sum(counts) != jobs:
                 raise RuntimeError(f"the floor claimed {sum(counts)} of {jobs} jobs")
 
