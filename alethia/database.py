@@ -3,7 +3,8 @@
 - SQLite: WAL, ``foreign_keys=ON``, ``busy_timeout``; writes that must not interleave (job
   claims) start with ``BEGIN IMMEDIATE`` (see :func:`begin_write`).
 - Postgres: asyncpg, JSONB for JSON columns, ``FOR UPDATE SKIP LOCKED`` for claims; every
-  checkout pings with one ``;`` (not ``pool_pre_ping``'s three round trips).
+  checkout pings with one ``;`` (not ``pool_pre_ping``'s three round trips), unless the
+  connection was checked in within the last 0.5 s.
 Each service owns its tables and its Alembic history (``services/<name>/migrations``) with
 its own version table, so services can share one Postgres database without sharing rows.
 """
@@ -11,6 +12,7 @@ its own version table, so services can share one Postgres database without shari
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -41,10 +43,17 @@ def is_sqlite(url_or_engine: str | AsyncEngine) -> bool:
     return str(name).startswith("sqlite")
 
 
-def create_engine(url: str, *, sqlite_foreign_keys: bool = True, **kwargs: Any) -> AsyncEngine:
+def create_engine(
+    url: str,
+    *,
+    sqlite_foreign_keys: bool = True,
+    ping_bypass_seconds: float | None = None,
+    **kwargs: Any,
+) -> AsyncEngine:
     """An engine configured for its dialect (pool, pragmas, JSON serializer).
 
     ``sqlite_foreign_keys=False`` is for migrations only (see :func:`run_alembic_env`).
+    ``ping_bypass_seconds``: Postgres only, see :func:`_ping_on_checkout` (default 0.5 s).
     """
     url = normalize_url(url)
     if is_sqlite(url):
@@ -74,18 +83,31 @@ def create_engine(url: str, *, sqlite_foreign_keys: bool = True, **kwargs: Any) 
     kwargs.setdefault("max_overflow", 10)
     engine = create_async_engine(url, **kwargs)
     if not kwargs.get("pool_pre_ping"):
-        _ping_on_checkout(engine)
+        _ping_on_checkout(engine, PING_BYPASS_SECONDS if ping_bypass_seconds is None else ping_bypass_seconds)
     return engine
 
 
-def _ping_on_checkout(engine: AsyncEngine) -> None:
-    """Survive ``pg_terminate_backend`` and server restarts with one round trip per checkout.
+# A connection checked in less than this long ago is handed out without a ping (HikariCP's
+# ``aliveBypassWindowMs``, same default): under load every checkout would otherwise pay a
+# round trip for a connection that answered a moment ago.
+PING_BYPASS_SECONDS = 0.5
+
+
+def _ping_on_checkout(engine: AsyncEngine, bypass_seconds: float = PING_BYPASS_SECONDS) -> None:
+    """Survive ``pg_terminate_backend`` and server restarts with at most one round trip per checkout.
 
     SQLAlchemy's ``pool_pre_ping`` on asyncpg wraps its ping in a transaction (BEGIN, ``;``,
     ROLLBACK): three round trips on every checkout, about a third of a job's messages to
     Postgres in the claim profile. This pings with the ``;`` alone (the pool's documented
     pessimistic-disconnect recipe): a dead connection is replaced before the caller sees it,
     exactly as with ``pool_pre_ping``.
+
+    Two cheaper checks come first. A connection whose socket the server has closed (a
+    terminated backend, a restart) is known to asyncpg without a round trip
+    (``is_closed()``): it is replaced at once. A connection checked in within
+    ``bypass_seconds`` and still open is handed out unpinged; if the server drops it in that
+    window, the statement fails as a lost connection (``is_connection_lost``: the caller
+    gets UNAVAILABLE and retries, and the pool replaces the connection).
     """
     from sqlalchemy import exc as sa_exc
 
@@ -93,12 +115,22 @@ def _ping_on_checkout(engine: AsyncEngine) -> None:
     def _connected(_dbapi_conn: Any, record: Any) -> None:
         record.info["fresh"] = True
 
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checked_in(dbapi_conn: Any, record: Any) -> None:
+        if dbapi_conn is not None:  # None: the connection was invalidated
+            record.info["checked_in"] = time.monotonic()
+
     @event.listens_for(engine.sync_engine, "checkout")
     def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
         if record.info.pop("fresh", False):
             return  # just connected (also a replacement made during this checkout): as pre-ping
+        driver = dbapi_conn.driver_connection
+        if driver.is_closed():
+            raise sa_exc.DisconnectionError("pooled connection was closed by the server")
+        if time.monotonic() - record.info.get("checked_in", 0.0) < bypass_seconds:
+            return
         try:
-            dbapi_conn.await_(dbapi_conn.driver_connection.fetchrow(";"))
+            dbapi_conn.await_(driver.fetchrow(";"))
         except Exception as exc:
             raise sa_exc.DisconnectionError(f"pooled connection is gone: {type(exc).__name__}") from exc
 

@@ -485,39 +485,45 @@ class JobQueue:
     async def claim_job(self, runner_id: str, lease_seconds: int = 0) -> Claim | None:
         """Claim the oldest claimable job (per-workspace FIFO, one running per workspace)."""
         _require_claim(runner_id, lease_seconds)
-        seconds = lease_seconds or self.lease_seconds
-        token = secrets.token_urlsafe(32)
-        now = _now()
-        expires = now + timedelta(seconds=seconds)
-        refused = 0
         try:
             async with begin_write(self.sessions) as session:
-                row = await store.claim(session, runner_id, token, round(seconds), expires, now)
-                if row is None:
-                    # Only an idle queue pays for this check (the rescuer makes it too): a job
-                    # that slipped in before a recovery was recorded is never claimed, but it
-                    # may be all that keeps an UNLOCK of its workspace waiting.
-                    refused = await self._refuse_blocked(session, now)
-                    if refused:
-                        row = await store.claim(session, runner_id, token, round(seconds), expires, now)
-                if row is None:
-                    if refused:
-                        self._committed()  # leaving the block commits the refusals
-                    return None
-                plan_artifacts: list[dict[str, Any]] = []
-                if row["type"] == JobType.DEPLOY and row["plan_job_id"]:
-                    plan = await store.get_job(session, row["plan_job_id"])
-                    plan_artifacts = list((plan or {}).get("artifacts") or [])
-                ev = job_event(
-                    row, "started", f"started by runner {runner_id} (attempt {row['attempt']})", now
-                )
-                await store.add_outbox(session, [event_outbox_row(ev, now)])
+                claim, rows, refused = await self._claim_in(session, runner_id, lease_seconds, _now())
+                await store.add_outbox(session, rows)
         except IntegrityError:
             # Another claimer started a job in the same workspace first (the partial unique
             # index refused a second RUNNING row): nothing is claimable for us right now.
             return None
-        self._committed()
-        return Claim(row, token, expires, plan_artifacts)
+        if claim is not None or refused:
+            self._committed()  # a claim, or the refusals a claim that found nothing committed
+        return claim
+
+    async def _claim_in(
+        self, session: AsyncSession, runner_id: str, lease_seconds: int, now: datetime
+    ) -> tuple[Claim | None, list[Row], int]:
+        """The claim inside the caller's write transaction: the claim (or None), the outbox
+        rows it calls for (the caller writes them), and how many blocked jobs it refused.
+
+        Raises ``IntegrityError`` when another claimer took the workspace first."""
+        seconds = lease_seconds or self.lease_seconds
+        token = secrets.token_urlsafe(32)
+        expires = now + timedelta(seconds=seconds)
+        refused = 0
+        row = await store.claim(session, runner_id, token, round(seconds), expires, now)
+        if row is None:
+            # Only an idle queue pays for this check (the rescuer makes it too): a job
+            # that slipped in before a recovery was recorded is never claimed, but it
+            # may be all that keeps an UNLOCK of its workspace waiting.
+            refused = await self._refuse_blocked(session, now)
+            if refused:
+                row = await store.claim(session, runner_id, token, round(seconds), expires, now)
+        if row is None:
+            return None, [], refused
+        plan_artifacts: list[dict[str, Any]] = []
+        if row["type"] == JobType.DEPLOY and row["plan_job_id"]:
+            plan = await store.get_job(session, row["plan_job_id"])
+            plan_artifacts = list((plan or {}).get("artifacts") or [])
+        ev = job_event(row, "started", f"started by runner {runner_id} (attempt {row['attempt']})", now)
+        return Claim(row, token, expires, plan_artifacts), [event_outbox_row(ev, now)], refused
 
     async def _refuse_blocked(self, session: AsyncSession, now: datetime) -> int:
         """FAIL the QUEUED jobs (but UNLOCKs) of workspaces whose applied state is not pushed back.
@@ -567,86 +573,90 @@ class JobQueue:
 
     async def complete_job(self, job_id: str, token: str, result: JobResult) -> Row:
         """Record a runner's result; only the current lease holder may. A retry is answered alike."""
-        _require_lease(job_id, token)
-        violations = []
-        if result.status not in {s.value for s in COMPLETION_STATUSES}:
-            violations.append(
-                FieldViolation("result.status", "must be SUCCEEDED, FAILED, CANCELLED or ERRORED")
-            )
-        if result.resources_applied < 0:
-            violations.append(FieldViolation("result.resources_applied", "must not be negative"))
-        if result.state_lock_id and not _LOCK_ID.fullmatch(result.state_lock_id):
-            violations.append(FieldViolation("result.state_lock_id", "not a Terraform lock ID"))
-        for i, out in enumerate(result.outputs):
-            if not out.get("name"):
-                violations.append(FieldViolation(f"result.outputs[{i}].name", "required"))
-            if not out.get("sensitive"):
-                try:
-                    json.loads(out.get("value_json") or "null")
-                except ValueError:
-                    violations.append(FieldViolation(f"result.outputs[{i}].value_json", "not valid JSON"))
-        if violations:
-            raise InvalidArgument(violations)
-        target = JobStatus(result.status)
+        target, outcome = _completion(job_id, token, result)
         now = _now()
-        outcome: dict[str, Any] = {
-            "changes": result.changes,
-            "cost": result.cost,
-            "outputs": redact_outputs(result.outputs),
-            "artifacts": result.artifacts,
-            "post_apply_steps": result.post_apply_steps,
-            "error": result.error,
-            "resources_applied": result.resources_applied,
-        }
-        if result.state_lock_id:
-            outcome["state_lock_id"] = result.state_lock_id
         async with begin_write(self.sessions) as session:
-            updated, head = None, None
-            if target in (JobStatus.SUCCEEDED, JobStatus.CANCELLED):
-                # The guarded UPDATE alone: the row is read only when it matched nothing.
-                change = SetState.complete_unread(job_id, token, target, outcome, now)
-                updated, head = await store.set_state_and_head(session, change)
-            if updated is None:
-                row = await store.get_job(session, job_id)
-                if row is None:
-                    raise NotFound(f"job {job_id} not found")
-                if (
-                    row["status"] == target
-                    and row["lease_token"]
-                    and hmac.compare_digest(row["lease_token"], token)
-                ):
-                    return row  # the runner retried a completion that already committed
-                job = JobRecord.from_row(_check_held(row, job_id, token))
-                change = SetState.complete(job, token, target, outcome, now)
-                updated, head = await store.set_state_and_head(session, change)
-                if updated is None:
-                    raise _lease_lost(job_id)
-            rows = []
-            for event_type in completion_events(JobType(updated["type"]), target):
-                message = result.error if event_type in ("failed", "errored") else ""
-                if event_type == "cancelled":
-                    message = result.error or "cancelled on request"
-                rows.append(event_outbox_row(job_event(updated, event_type, message, now), now))
-            if target is JobStatus.SUCCEEDED and updated["type"] == JobType.DEPLOY and updated["plan_job_id"]:
-                await store.mark_plan_applied(session, updated["plan_job_id"], job_id, now)
-            if head:  # the workspace's next job may start now: wake the runners
-                rows.append(dispatch_outbox_row(head, updated["workspace"], now))
+            updated, rows = await self._complete_in(
+                session, job_id, token, target, outcome, result.error, now
+            )
             await store.add_outbox(session, rows)
-        self._committed()
+        if rows:
+            self._committed()
         return updated
+
+    async def _complete_in(
+        self,
+        session: AsyncSession,
+        job_id: str,
+        token: str,
+        target: JobStatus,
+        outcome: dict[str, Any],
+        error: str,
+        now: datetime,
+    ) -> tuple[Row, list[Row]]:
+        """The completion inside the caller's write transaction: the job's row after it, and
+        the outbox rows it calls for (none for a retried completion that already committed)."""
+        updated, head = None, None
+        if target in (JobStatus.SUCCEEDED, JobStatus.CANCELLED):
+            # The guarded UPDATE alone: the row is read only when it matched nothing.
+            change = SetState.complete_unread(job_id, token, target, outcome, now)
+            updated, head = await store.set_state_and_head(session, change)
+        if updated is None:
+            row = await store.get_job(session, job_id)
+            if row is None:
+                raise NotFound(f"job {job_id} not found")
+            if (
+                row["status"] == target
+                and row["lease_token"]
+                and hmac.compare_digest(row["lease_token"], token)
+            ):
+                return row, []  # the runner retried a completion that already committed
+            job = JobRecord.from_row(_check_held(row, job_id, token))
+            change = SetState.complete(job, token, target, outcome, now)
+            updated, head = await store.set_state_and_head(session, change)
+            if updated is None:
+                raise _lease_lost(job_id)
+        rows = []
+        for event_type in completion_events(JobType(updated["type"]), target):
+            message = error if event_type in ("failed", "errored") else ""
+            if event_type == "cancelled":
+                message = error or "cancelled on request"
+            rows.append(event_outbox_row(job_event(updated, event_type, message, now), now))
+        if target is JobStatus.SUCCEEDED and updated["type"] == JobType.DEPLOY and updated["plan_job_id"]:
+            await store.mark_plan_applied(session, updated["plan_job_id"], job_id, now)
+        if head:  # the workspace's next job may start now: wake the runners
+            rows.append(dispatch_outbox_row(head, updated["workspace"], now))
+        return updated, rows
 
     async def complete_and_claim(
         self, job_id: str, token: str, result: JobResult, runner_id: str, lease_seconds: int = 0
     ) -> tuple[Row, Claim | None]:
         """:meth:`complete_job`, then :meth:`claim_job` for ``runner_id``: one call per job.
 
-        Two transactions, the completion first: a claim that fails (or finds a workspace
-        taken) never undoes a committed result, and a retried completion is answered alike.
-        The claim's arguments are checked before anything is written.
+        Both in one write transaction (one BEGIN/COMMIT and one outbox write per job instead
+        of two of each). A claim must never undo a committed result, so when the claim fails
+        (another claimer took the workspace first: ``IntegrityError``) the whole transaction
+        rolls back and is done again as two: the completion alone (a retried completion is
+        answered alike), then a claim of its own. Every argument is checked before anything
+        is written.
         """
         _require_claim(runner_id, lease_seconds, "next.")
-        row = await self.complete_job(job_id, token, result)
-        return row, await self.claim_job(runner_id, lease_seconds)
+        target, outcome = _completion(job_id, token, result)
+        now = _now()
+        try:
+            async with begin_write(self.sessions) as session:
+                updated, rows = await self._complete_in(
+                    session, job_id, token, target, outcome, result.error, now
+                )
+                claim, claim_rows, refused = await self._claim_in(session, runner_id, lease_seconds, now)
+                await store.add_outbox(session, rows + claim_rows)
+        except IntegrityError:
+            return await self.complete_job(job_id, token, result), await self.claim_job(
+                runner_id, lease_seconds
+            )
+        if rows or claim is not None or refused:
+            self._committed()
+        return updated, claim
 
     async def git_token(self, job_id: str, token: str) -> tuple[str, str]:
         """(token, repository_url) for the holder of the job's current, unexpired lease."""
@@ -858,6 +868,40 @@ def rescue_errored_message(row: Row, lost: str) -> str:
 
 # Terraform lock IDs are UUIDs; anything that could not be one is refused before any SQL.
 _LOCK_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+
+
+def _completion(job_id: str, token: str, result: JobResult) -> tuple[JobStatus, dict[str, Any]]:
+    """Check a runner's result; the status it asks for and the outcome columns to record."""
+    _require_lease(job_id, token)
+    violations = []
+    if result.status not in {s.value for s in COMPLETION_STATUSES}:
+        violations.append(FieldViolation("result.status", "must be SUCCEEDED, FAILED, CANCELLED or ERRORED"))
+    if result.resources_applied < 0:
+        violations.append(FieldViolation("result.resources_applied", "must not be negative"))
+    if result.state_lock_id and not _LOCK_ID.fullmatch(result.state_lock_id):
+        violations.append(FieldViolation("result.state_lock_id", "not a Terraform lock ID"))
+    for i, out in enumerate(result.outputs):
+        if not out.get("name"):
+            violations.append(FieldViolation(f"result.outputs[{i}].name", "required"))
+        if not out.get("sensitive"):
+            try:
+                json.loads(out.get("value_json") or "null")
+            except ValueError:
+                violations.append(FieldViolation(f"result.outputs[{i}].value_json", "not valid JSON"))
+    if violations:
+        raise InvalidArgument(violations)
+    outcome: dict[str, Any] = {
+        "changes": result.changes,
+        "cost": result.cost,
+        "outputs": redact_outputs(result.outputs),
+        "artifacts": result.artifacts,
+        "post_apply_steps": result.post_apply_steps,
+        "error": result.error,
+        "resources_applied": result.resources_applied,
+    }
+    if result.state_lock_id:
+        outcome["state_lock_id"] = result.state_lock_id
+    return JobStatus(result.status), outcome
 
 
 def _require_id(value: str, field: str, what: str) -> None:

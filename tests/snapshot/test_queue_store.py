@@ -275,3 +275,65 @@ async def test_runner_arguments_are_validated(sessions: Sessions) -> None:
     async with sessions() as session:
         count = (await session.execute(select(func.count()).select_from(store.provision_jobs))).scalar_one()
     assert count == 0
+
+
+async def test_complete_and_claim_is_one_transaction(sessions: Sessions) -> None:
+    """The completion, the claim and their events commit together: one BEGIN, one COMMIT."""
+    from sqlalchemy import event
+
+    q = make_queue(sessions)
+    first, second = await add_job(sessions, 1), await add_job(sessions, 2)
+    claim = await q.claim_job("r")
+    assert claim is not None and claim.job["id"] == first["id"]
+    engine = sessions.kw["bind"].sync_engine
+    seen: list[str] = []
+
+    def on_execute(conn: object, cursor: object, statement: str, *rest: object) -> None:
+        seen.append(statement.split(None, 1)[0].upper())
+
+    event.listen(engine, "before_cursor_execute", on_execute)
+    event.listen(engine, "commit", lambda conn: seen.append("COMMIT"))
+    try:
+        done, nxt = await q.complete_and_claim(
+            first["id"], claim.lease_token, JobResult(status="SUCCEEDED"), "r"
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+    assert done["status"] == "SUCCEEDED" and nxt is not None and nxt.job["id"] == second["id"]
+    assert seen.count("COMMIT") == 1, seen
+    assert seen.count("INSERT") == 1, seen  # the events of both, in one outbox write
+    assert await outbox_types(sessions, first["id"]) == ["queued", "started", "planned", "succeeded"]
+    assert await outbox_types(sessions, second["id"]) == ["queued", "started"]
+
+
+async def test_complete_and_claim_keeps_the_result_when_the_claim_loses_a_race(
+    sessions: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim refused by the one-running-per-workspace index never undoes the completion."""
+    from sqlalchemy.exc import IntegrityError
+
+    q = make_queue(sessions)
+    first, second = await add_job(sessions, 1), await add_job(sessions, 2)
+    claim = await q.claim_job("r")
+    assert claim is not None
+    real_claim = store.claim
+    calls = 0
+
+    async def racing_claim(*args: object, **kwargs: object) -> object:
+        # The first claim meets another claimer's RUNNING job in its workspace, as the
+        # partial unique index reports it; the claim of the retry finds the job taken.
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise IntegrityError("UPDATE provision_jobs", {}, Exception("uq_provision_jobs_running"))
+        return await real_claim(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "claim", racing_claim)
+    done, nxt = await q.complete_and_claim(first["id"], claim.lease_token, JobResult(status="SUCCEEDED"), "r")
+    assert done["status"] == "SUCCEEDED" and calls == 2
+    assert nxt is not None and nxt.job["id"] == second["id"]  # the retry's own claim
+    async with sessions() as session:
+        assert (await store.get_job(session, first["id"]) or {})["status"] == "SUCCEEDED"
+    # Each event once: the rolled-back attempt left nothing behind.
+    assert await outbox_types(sessions, first["id"]) == ["queued", "started", "planned", "succeeded"]
+    assert await outbox_types(sessions, second["id"]) == ["queued", "started"]
