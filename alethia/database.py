@@ -122,6 +122,7 @@ def _ping_on_checkout(engine: AsyncEngine, bypass_seconds: float = PING_BYPASS_S
 
     @event.listens_for(engine.sync_engine, "checkout")
     def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        record.info["pinged"] = False  # read by bench/roundtrips.py
         if record.info.pop("fresh", False):
             return  # just connected (also a replacement made during this checkout): as pre-ping
         driver = dbapi_conn.driver_connection
@@ -129,6 +130,7 @@ def _ping_on_checkout(engine: AsyncEngine, bypass_seconds: float = PING_BYPASS_S
             raise sa_exc.DisconnectionError("pooled connection was closed by the server")
         if time.monotonic() - record.info.get("checked_in", 0.0) < bypass_seconds:
             return
+        record.info["pinged"] = True
         try:
             dbapi_conn.await_(driver.fetchrow(";"))
         except Exception as exc:

@@ -2,8 +2,9 @@
 
 Counts, with SQLAlchemy engine events, what each operation sends to the database: every
 statement (an ``executemany`` is one), ``BEGIN``, ``COMMIT``/``ROLLBACK``, and the one-``;``
-ping of a pooled connection's checkout (``alethia.database``). On Postgres each of these is
-one round trip (statements are prepared once per connection, then cached), so the total is
+ping of a pooled connection's checkout when there is one (``alethia.database`` skips it within
+0.5 s of the connection's last use, as here, where operations follow each other). On Postgres
+each of these is one round trip (statements are prepared once per connection, then cached), so the total is
 the number of round trips an operation waits for; no pg_stat_statements needed.
 
 Operations: CreateSpec, GetSpec (the read BuildSnapshot makes through the spec service),
@@ -55,8 +56,10 @@ class Counting:
 
         @event.listens_for(sync, "checkout")
         def _checkout(dbapi_conn: Any, record: Any, proxy: Any) -> None:
-            # Registered after the ping listener: a fresh connection was not pinged.
+            # Registered after the ping listener, which notes whether it pinged (a fresh
+            # connection, or one checked in within the bypass window, is not pinged).
             self.counts["checkout"] += 1
+            self.counts["ping"] += int(record.info.get("pinged", False))
 
     def raw(self) -> None:
         """A statement sent on the driver connection itself (SQLAlchemy's events miss it)."""
@@ -70,7 +73,7 @@ class Counting:
 
 def total(counts: dict[str, int], pg: bool) -> int:
     """Round trips: statements, BEGIN (SQLite's is a statement too), the end, and the pings."""
-    pings = counts.get("checkout", 0) if pg else 0
+    pings = counts.get("ping", 0) if pg else 0
     return (
         counts.get("statements", 0)
         + counts.get("begin", 0)
