@@ -25,6 +25,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import shutil
 import ssl
 import tempfile
@@ -461,6 +462,20 @@ async def _clone(repo: Path, url: str, branch: str, env: Mapping[str, str], reda
         await _git_ok(["checkout", "-q", "--orphan", branch], repo, env, redactor)
 
 
+def _head_commit(repo: Path) -> str | None:
+    """The commit HEAD names, from the files a commit just wrote; None if not that simple
+    (a packed or symbolic-chain ref: the caller asks ``git rev-parse``)."""
+    git = repo / ".git"
+    head = (git / "HEAD").read_text().strip()
+    if not head.startswith("ref: "):
+        return head if re.fullmatch(r"[0-9a-f]{40,64}", head) else None
+    ref = git / head[5:]
+    if not ref.is_file():
+        return None
+    sha = ref.read_text().strip()
+    return sha if re.fullmatch(r"[0-9a-f]{40,64}", sha) else None
+
+
 async def _commit_and_push(
     repo: Path,
     files: Mapping[str, str],
@@ -472,11 +487,17 @@ async def _commit_and_push(
 ) -> str:
     await asyncio.to_thread(_write_files, repo, files)
     await _git_ok(["add", "--", *files], repo, env, redactor)
-    status = await _git_ok(["status", "--porcelain"], repo, env, redactor)
-    if not status.strip():
-        return f"{url} {branch}: already up to date"
-    await _git_ok(["commit", "-q", "-m", message], repo, env, redactor)
-    sha = (await _git_ok(["rev-parse", "HEAD"], repo, env, redactor)).strip()
+    # Three git processes in the usual case (add, commit, push): the commit itself tells
+    # whether anything changed, and the new commit's id is read from its ref file.
+    code, out = await _git(["commit", "-q", "-m", message], repo, env, redactor)
+    if code != 0:
+        staged, _ = await _git(["diff", "--cached", "--quiet"], repo, env, redactor)
+        if staged == 0:  # nothing staged: the branch already holds exactly these files
+            return f"{url} {branch}: already up to date"
+        raise GitError(f"git commit failed (exit {code}): {out[-500:]}")
+    sha = await asyncio.to_thread(_head_commit, repo)
+    if sha is None:
+        sha = (await _git_ok(["rev-parse", "HEAD"], repo, env, redactor)).strip()
     await _git_ok(["push", "-q", url, f"HEAD:refs/heads/{branch}"], repo, env, redactor)
     return f"{url} {branch}: pushed {sha[:12]} ({len(files)} files)"
 

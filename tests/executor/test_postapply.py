@@ -238,6 +238,9 @@ async def test_push_files_to_a_bare_repo_is_idempotent(tmp_path: Path) -> None:
         files, url, "main", token, rewrites, "bootstrap", Redactor([token]), base_env=os.environ
     )
     assert "pushed" in first
+    # The commit named is the one the branch now holds.
+    head = (await asyncio.to_thread(_git, bare, "rev-parse", "main")).strip()
+    assert f"pushed {head[:12]} " in first
     again = await push_files(
         files, url, "main", token, rewrites, "bootstrap", Redactor([token]), base_env=os.environ
     )
@@ -246,8 +249,11 @@ async def test_push_files_to_a_bare_repo_is_idempotent(tmp_path: Path) -> None:
     # Someone else's file in the repo survives our next commit.
     changed = dict(files)
     changed["clusters/shop/platform/infrastructure-outputs.yaml"] += "# changed\n"
-    await push_files(changed, url, "main", token, rewrites, "update", Redactor([token]), base_env=os.environ)
+    second = await push_files(
+        changed, url, "main", token, rewrites, "update", Redactor([token]), base_env=os.environ
+    )
     assert await asyncio.to_thread(_git, bare, "rev-list", "--count", "main") == "2\n"
+    assert f"pushed {(await asyncio.to_thread(_git, bare, 'rev-parse', 'main'))[:12]} " in second
     log = await asyncio.to_thread(_git, bare, "log", "-p", "--all")
     assert token not in log and "Alethia Runner" in log
 
