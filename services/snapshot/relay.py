@@ -22,6 +22,7 @@ import contextlib
 import logging
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
@@ -196,30 +197,57 @@ class OutboxRelay:
             rows = await self._read_unpublished()
             if not rows:
                 return total
-            done: list[int] = []
-            try:
-                for row in rows:
-                    try:
-                        await js.publish(
-                            row["subject"],
-                            row["payload"],
-                            timeout=self.publish_timeout,
-                            headers={"Nats-Msg-Id": row["msg_id"]},
-                        )
-                    except NoStreamResponseError:
-                        # The server lost its streams (a fresh store): recreate, then retry.
-                        await self.link.ensure_streams()
-                        raise
-                    done.append(row["seq"])
-            finally:
-                if done:
-                    await self._mark_published(done)
-                    total += len(done)
-                    self.published += len(done)
+            done, failure = await self._publish(js, rows)
+            if done:
+                await self._mark_published(done)
+                total += len(done)
+                self.published += len(done)
+            if failure is not None:
+                raise failure
             if len(rows) < self.batch:
                 # Every row committed before the read is out; a commit since then set the
                 # wake flag again (cleared before the read), so no second read is needed now.
                 return total
+
+    async def _publish(
+        self, js: JetStreamContext, rows: list[store.Row]
+    ) -> tuple[list[int], BaseException | None]:
+        """Publish ``rows`` in order and wait for their acks together: the seqs acked, and
+        the first failure.
+
+        The messages go out on one connection in ``seq`` order (JetStream stores them in
+        that order) and their acks are awaited at once: one round trip to NATS per batch,
+        not per message. The caller marks what was acked, then raises the failure; a failed
+        message is sent again by the next flush (``Nats-Msg-Id`` drops a copy that was
+        stored after all).
+        """
+        futures: list[asyncio.Future[Any]] = []
+        try:
+            for row in rows:
+                futures.append(
+                    await js.publish_async(
+                        row["subject"], row["payload"], headers={"Nats-Msg-Id": row["msg_id"]}
+                    )
+                )
+            if futures:
+                await asyncio.wait(futures, timeout=self.publish_timeout)
+        finally:
+            for future in futures:
+                future.cancel()  # no-op for those done; the rest timed out (or we are stopping)
+        acked: list[int] = []
+        failure: BaseException | None = None
+        for row, future in zip(rows, futures, strict=False):
+            if future.cancelled():
+                failure = failure or TimeoutError(f"no ack within {self.publish_timeout}s")
+            elif future.exception() is not None:
+                failure = failure or future.exception()
+            else:
+                acked.append(row["seq"])
+        if isinstance(failure, NoStreamResponseError):
+            # The server lost its streams (a fresh store): recreate, then retry.
+            with contextlib.suppress(Exception):
+                await self.link.ensure_streams()
+        return acked, failure
 
     async def _mark_published(self, seqs: list[int]) -> None:
         now = datetime.now(UTC)
