@@ -99,6 +99,7 @@ class OutboxRelay:
         lease: LeaderLease | None = None,
         retention_seconds: float = 3600.0,
         prune_interval: float = 60.0,
+        mark_delay: float = 0.05,
     ) -> None:
         self.sessions = sessions
         self.link = link
@@ -115,6 +116,8 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._notifier: asyncio.Task[None] | None = None
         self._next_prune = 0.0
+        self._acked: list[int] = []  # published, to be marked by the next read
+        self.mark_delay = mark_delay
         self.published = 0
         self.pruned = 0
 
@@ -167,6 +170,12 @@ class OutboxRelay:
                 await self.flush()
                 await self._prune_if_due()
                 backoff = 0.1
+                if self._acked:
+                    # The next read marks them; when none comes soon, a statement of its own.
+                    await self._sleep(self.mark_delay, self._wake)
+                    if self._wake.is_set():
+                        continue
+                    await self.mark_acked()
                 await self._sleep(self.poll_seconds, self._wake)
             except asyncio.CancelledError:
                 raise
@@ -187,6 +196,10 @@ class OutboxRelay:
         """Publish every committed, unpublished row now; returns how many were published.
 
         Raises when NATS cannot take a message (the rows stay unpublished for the next try).
+        The rows acked are marked published by the next read (one statement for both on
+        Postgres), not by a statement of their own: until then a crash re-sends them, and
+        JetStream drops the copies (``Nats-Msg-Id``, within its duplicate window of minutes;
+        or, when no read follows within ``mark_delay``, a statement of their own).
         """
         js = self.link.js
         if js is None:
@@ -198,10 +211,9 @@ class OutboxRelay:
             if not rows:
                 return total
             done, failure = await self._publish(js, rows)
-            if done:
-                await self._mark_published(done)
-                total += len(done)
-                self.published += len(done)
+            self._acked.extend(done)
+            total += len(done)
+            self.published += len(done)
             if failure is not None:
                 raise failure
             if len(rows) < self.batch:
@@ -249,23 +261,29 @@ class OutboxRelay:
                 await self.link.ensure_streams()
         return acked, failure
 
-    async def _mark_published(self, seqs: list[int]) -> None:
-        now = datetime.now(UTC)
-        async with self.sessions() as session:
-            if session.get_bind().dialect.name == "postgresql":
-                # One UPDATE is atomic on its own: autocommit spares a BEGIN and a COMMIT.
-                await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-                await store.mark_published(session, seqs, now)
-                return
-        async with begin_write(self.sessions) as session:
-            await store.mark_published(session, seqs, now)
-
     async def _read_unpublished(self) -> list[store.Row]:
+        """The next unpublished rows, marking those acked since the last read on the way."""
+        acked, now = self._acked, datetime.now(UTC)
         async with self.sessions() as session:
             if session.get_bind().dialect.name == "postgresql":
-                # One statement needs no BEGIN/ROLLBACK around it (it sees committed rows only).
+                # One statement needs no BEGIN/COMMIT around it (it sees committed rows only).
                 await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+                rows = await store.mark_and_read_unpublished(session, acked, now, self.batch)
+                self._acked = []
+                return rows
+        if acked:
+            async with begin_write(self.sessions) as session:
+                await store.mark_published(session, acked, now)
+            self._acked = []
+        async with self.sessions() as session:
             return await store.unpublished(session, self.batch)
+
+    async def mark_acked(self) -> None:
+        """Write down what was acked but not yet marked (on stop; tests)."""
+        if self._acked:
+            async with begin_write(self.sessions) as session:
+                await store.mark_published(session, self._acked, datetime.now(UTC))
+            self._acked = []
 
     async def _prune_if_due(self) -> None:
         if time.monotonic() < self._next_prune:
@@ -301,5 +319,7 @@ class OutboxRelay:
         if self.link.js is not None and self.is_leader:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.flush(), final_flush_timeout)
+        with contextlib.suppress(Exception):  # else the next leader re-sends them (deduplicated)
+            await asyncio.wait_for(self.mark_acked(), final_flush_timeout)
         if self.lease is not None:
             await self.lease.release()

@@ -754,6 +754,28 @@ async def unpublished(session: AsyncSession, limit: int = 100) -> list[Row]:
     return [_row(m) for m in res.mappings().all()]
 
 
+async def mark_and_read_unpublished(
+    session: AsyncSession, seqs: list[int], now: datetime, limit: int = 100
+) -> list[Row]:
+    """Mark ``seqs`` published and read the next unpublished rows: one statement on Postgres.
+
+    The read does not see the statement's own UPDATE (one snapshot), so it leaves the marked
+    rows out by name. Elsewhere two statements, in the caller's transaction.
+    """
+    if not _is_pg(session):
+        await mark_published(session, seqs, now)
+        return await unpublished(session, limit)
+    marked = update(job_outbox).where(job_outbox.c.seq.in_(seqs)).values(published_at=now).cte("marked")
+    res = await session.execute(
+        select(job_outbox)
+        .add_cte(marked)
+        .where(job_outbox.c.published_at.is_(None), job_outbox.c.seq.not_in(seqs))
+        .order_by(job_outbox.c.seq)
+        .limit(limit)
+    )
+    return [_row(m) for m in res.mappings().all()]
+
+
 async def mark_published(session: AsyncSession, seqs: list[int], now: datetime) -> None:
     """Mark outbox rows as published."""
     if seqs:
