@@ -25,7 +25,7 @@ from typing import Any, get_args, get_origin
 from alethia import cloud_limits
 from alethia.cloud_limits import NameLimit
 from alethia.errors import FieldViolation
-from alethia.mapping.spec_config import SpecConfig
+from alethia.mapping.spec_config import Data, SpecConfig
 
 
 @dataclass(frozen=True)
@@ -110,9 +110,6 @@ def _is_str_list(value: Any) -> bool:
 
 def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
-
-
-Data = dict[str, Any]  # a validated Spec (or one of its items) as plain JSON data
 
 
 def integral(value: Any) -> Any:
@@ -288,7 +285,7 @@ class ProviderMapping:
     title: str
     variables: tuple[Var, ...]
     options: Mapping[str, tuple[Option, ...]]
-    checks: Callable[[SpecConfig], list[FieldViolation]] = field(default=lambda spec: [])
+    checks: Callable[[Data], list[FieldViolation]] = field(default=lambda spec: [])
 
     @property
     def name_limits(self) -> tuple[NameLimit, ...]:
@@ -309,29 +306,30 @@ class ProviderMapping:
             for container, attr, key in OPTION_CONTAINERS
         )
 
-    def violations(self, spec: SpecConfig, data: Data) -> list[FieldViolation]:
+    def violations(self, spec: Data) -> list[FieldViolation]:
         """Unknown or ill-typed option keys, the provider's own rules, and ``alethia.cloud_limits``.
 
-        ``data`` is ``spec.model_dump()``: the caller dumps once for these rules and the mapping.
+        ``spec`` is a well-typed Spec as data (``SpecConfig.model_dump()``); it is only read.
         """
         out: list[FieldViolation] = []
         for attr, key, is_list, by_key in self._accepted:
             # A path is only built for a non-empty object (most are empty).
             if is_list:
-                for i, item in enumerate(getattr(spec, attr)):
-                    if cfg := getattr(item, key):
+                for i, item in enumerate(spec[attr]):
+                    if cfg := item[key]:
                         _check_options(cfg, by_key, f"{attr}[{i}].{key}", self.name, out)
-            elif cfg := getattr(getattr(spec, attr), key):
+            elif cfg := spec[attr][key]:
                 _check_options(cfg, by_key, f"{attr}.{key}", self.name, out)
         out.extend(self.checks(spec))
         # The per-cloud rules CreateSpec enforces too (versions, engines, sizes, name limits).
-        out.extend(cloud_limits.violations(self.name, data))
+        out.extend(cloud_limits.violations(self.name, spec))
         return out
 
     def resolve(self, data: Data) -> Data:
-        """A checked Spec's ``model_dump()`` with every option key filled in (defaults), in place.
+        """A checked Spec's data with every option key filled in (defaults), in place.
 
-        In place because the dump is the caller's own fresh copy: no second dump, no deep copy.
+        In place because the data is the caller's own fresh copy (``decode_snapshot_data``):
+        no deep copy.
         """
         defaults = self._defaults
         for container, attr, key in OPTION_CONTAINERS:

@@ -15,7 +15,7 @@ from typing import Any
 from alethia.errors import InvalidArgument
 from alethia.mapping import providers, rules
 from alethia.mapping.core import dumps
-from alethia.mapping.spec_config import SpecConfig, decode_snapshot
+from alethia.mapping.spec_config import Data, decode_snapshot_data
 
 
 @dataclass(frozen=True)
@@ -27,19 +27,20 @@ class Rendered:
     tfvars_json: str
 
 
-def map_spec(spec: SpecConfig) -> dict[str, Any]:
-    """The tfvars of a typed SpecConfig (``InvalidArgument`` listing every violation)."""
-    mapping = providers.get(spec.provider)
-    # One plain copy of the Spec: the rules read it, then resolve fills in its options.
-    data = spec.model_dump()
-    problems = rules.spec_violations(spec, data)
+def map_spec(spec: Data) -> dict[str, Any]:
+    """The tfvars of a well-typed Spec as data (``InvalidArgument`` listing every violation).
+
+    ``spec`` is the caller's own copy (``decode_snapshot_data``): resolve fills it in.
+    """
+    mapping = providers.get(spec["provider"])
+    problems = rules.spec_violations(spec)
     if problems:
         raise InvalidArgument(problems)
-    return mapping.tfvars(mapping.resolve(data))
+    return mapping.tfvars(mapping.resolve(spec))
 
 
 def render_tfvars(snapshot: str | bytes | Mapping[str, Any]) -> Rendered:
     """Map a snapshot (JSON text or decoded object) to canonical tfvars JSON text."""
-    spec = decode_snapshot(snapshot)
-    mapping = providers.get(spec.provider)
+    spec = decode_snapshot_data(snapshot)
+    mapping = providers.get(spec["provider"])
     return Rendered(mapping.name, mapping.template, dumps(map_spec(spec)))

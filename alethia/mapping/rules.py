@@ -16,22 +16,22 @@ from typing import Any
 
 from alethia.errors import FieldViolation, InvalidArgument
 from alethia.mapping import providers
-from alethia.mapping.spec_config import SpecConfig, decode_snapshot, semantic_violations
+from alethia.mapping.spec_config import Data, decode_snapshot_data, semantic_violations
 
 
-def spec_violations(spec: SpecConfig, data: dict[str, Any] | None = None) -> list[FieldViolation]:
-    """Every rule the Spec's cloud applies to a typed Spec, each by its field path.
+def spec_violations(spec: Data) -> list[FieldViolation]:
+    """Every rule the Spec's cloud applies to a well-typed Spec (as data), each by its field path.
 
-    ``data``: ``spec.model_dump()`` when the caller already has it (the mapper reuses it).
+    ``spec``: :func:`~alethia.mapping.spec_config.decode_snapshot_data` (or a SpecConfig's
+    ``model_dump()``); it is only read.
     """
-    dumped = spec.model_dump() if data is None else data
-    return semantic_violations(spec) + providers.get(spec.provider).violations(spec, dumped)
+    return semantic_violations(spec) + providers.get(spec["provider"]).violations(spec)
 
 
 def snapshot_violations(snapshot: str | bytes | Mapping[str, Any]) -> list[FieldViolation]:
     """Every violation of a snapshot (types first: rules run only on a well-typed one)."""
     try:
-        spec = decode_snapshot(snapshot)
+        spec = decode_snapshot_data(snapshot)
     except InvalidArgument as exc:
         return list(exc.violations)
     return spec_violations(spec)

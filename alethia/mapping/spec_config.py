@@ -24,6 +24,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import SchemaValidator
+from pydantic_core import core_schema as cs
 
 from alethia import field_paths
 from alethia.cloud_limits import ipv4_prefixlen
@@ -52,6 +54,7 @@ __all__ = [
     "PROVIDERS",
     "CacheConfig",
     "ClusterConfig",
+    "Data",
     "DatabaseConfig",
     "DnsConfig",
     "JsonObject",
@@ -66,6 +69,7 @@ __all__ = [
     "SubscriptionConfig",
     "TopicConfig",
     "decode_snapshot",
+    "decode_snapshot_data",
     "drop_optional_nulls",
     "field_path",
     "parse_snapshot",
@@ -77,6 +81,8 @@ PROVIDERS = ("aws", "gcp", "azure")
 # Names become parts of cloud resource names and for_each keys: DNS labels keep them valid
 # everywhere (the specs service enforces the same rule when a Spec is written).
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
+
+Data = dict[str, Any]  # a validated Spec (or one of its items) as plain JSON data: SpecConfig.model_dump()
 
 # --- parsing ---------------------------------------------------------------------------
 
@@ -97,7 +103,7 @@ def parse_snapshot(snapshot: str | bytes | Mapping[str, Any]) -> SpecConfig:
     never returns a partially filled object.
     """
     spec = decode_snapshot(snapshot)
-    problems = semantic_violations(spec)
+    problems = semantic_violations(spec.model_dump())
     if problems:
         raise InvalidArgument(problems)
     return spec
@@ -136,6 +142,59 @@ def decode_snapshot(snapshot: str | bytes | Mapping[str, Any]) -> SpecConfig:
     except ValidationError as exc:
         raise InvalidArgument(_translate(exc.errors(include_url=False))) from None
     return spec
+
+
+def _plain(schema: Any) -> Any:
+    """A copy of a core schema in which every model is a typed dict with the same fields,
+    configuration (strict, extra keys forbidden, no NaN) and defaults.
+
+    The same constraints, so it accepts exactly what the models accept; its output is the
+    models' ``model_dump()``, built without model instances in between.
+    """
+    if isinstance(schema, list):
+        return [_plain(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if schema.get("type") == "model":
+        inner = schema["schema"]
+        if inner.get("type") != "model-fields" or inner.get("computed_fields"):
+            raise TypeError(f"{schema['cls'].__name__}: only plain model fields convert to a typed dict")
+        config = schema["config"]
+        fields = {}
+        for name, f in inner["fields"].items():
+            field_schema = _plain(f["schema"])
+            fields[name] = cs.typed_dict_field(field_schema, required=field_schema["type"] != "default")
+        return cs.typed_dict_schema(
+            fields, extra_behavior=config["extra_fields_behavior"], config=config, ref=schema.get("ref")
+        )
+    out = {key: _plain(value) for key, value in schema.items()}
+    factory = out.get("default_factory")
+    if isinstance(factory, type) and issubclass(factory, BaseModel):
+        # A component absent from the snapshot (``dns``, ``scaling``): its defaults as data.
+        out["default_factory"] = lambda: factory().model_dump()
+    return out
+
+
+# SpecConfig's own schema, as typed dicts: the mapper's fast path (see decode_snapshot_data).
+_SPEC_DATA = SchemaValidator(_plain(SpecConfig.__pydantic_core_schema__))
+
+
+def decode_snapshot_data(snapshot: str | bytes | Mapping[str, Any]) -> Data:
+    """:func:`decode_snapshot` as plain data: what ``decode_snapshot(snapshot).model_dump()`` gives.
+
+    The mapper reads the Spec as data (rules, option defaults, tfvars); validating straight
+    into dicts saves building the models and dumping them again. Any input that does not
+    pass at once (a ``null`` optional value, any error) takes :func:`decode_snapshot`, so
+    the errors are worded by it, exactly as before.
+    """
+    try:
+        if isinstance(snapshot, (str, bytes)):
+            return _SPEC_DATA.validate_json(snapshot)  # type: ignore[no-any-return]
+        if snapshot.__class__ is dict:
+            return _SPEC_DATA.validate_python(drop_optional_nulls(SpecConfig, snapshot))  # type: ignore[no-any-return]
+    except ValidationError:
+        pass
+    return decode_snapshot(snapshot).model_dump()
 
 
 @functools.cache
@@ -251,19 +310,19 @@ def _label(value: str, path: str, out: list[FieldViolation]) -> None:
         out.append(FieldViolation(path, "must be a DNS label: lowercase letters, digits and '-', at most 63"))
 
 
-def _unique_names(items: Sequence[Any], path: str, out: list[FieldViolation]) -> None:
-    names = [item.name for item in items]
+def _unique_names(items: Sequence[Data], path: str, out: list[FieldViolation]) -> None:
+    names = [item["name"] for item in items]
     # The common case, decided in C: every name a DNS label, none twice. Otherwise each item
     # is looked at to word its violations.
     if len(set(names)) == len(names) and all(map(_DNS_LABEL.match, names)):
         return
     seen: dict[str, int] = {}
-    for i, item in enumerate(items):
-        _label(item.name, f"{path}[{i}].name", out)
-        if item.name in seen:
-            out.append(FieldViolation(f"{path}[{i}].name", f"duplicate of {path}[{seen[item.name]}].name"))
+    for i, name in enumerate(names):
+        _label(name, f"{path}[{i}].name", out)
+        if name in seen:
+            out.append(FieldViolation(f"{path}[{i}].name", f"duplicate of {path}[{seen[name]}].name"))
         else:
-            seen[item.name] = i
+            seen[name] = i
 
 
 def _scalar(value: Any) -> bool:
@@ -281,82 +340,89 @@ def _constraint_problem(constraint: str) -> str | None:
     return None
 
 
-def semantic_violations(spec: SpecConfig) -> list[FieldViolation]:
-    """Rules across fields that types cannot express; every violation, in field order."""
+def semantic_violations(spec: Data) -> list[FieldViolation]:
+    """Rules across fields that types cannot express; every violation, in field order.
+
+    ``spec`` is a well-typed Spec as data (:func:`decode_snapshot_data`, or ``model_dump()``).
+    """
     out: list[FieldViolation] = []
-    if spec.terraform_version.strip():
-        problem = _constraint_problem(spec.terraform_version)
+    if spec["terraform_version"].strip():
+        problem = _constraint_problem(spec["terraform_version"])
         if problem:
             out.append(FieldViolation("terraform_version", problem))
-    _label(spec.project_name, "project_name", out)
-    _label(spec.environment, "environment", out)
-    if not spec.region.strip():
+    _label(spec["project_name"], "project_name", out)
+    _label(spec["environment"], "environment", out)
+    if not spec["region"].strip():
         out.append(FieldViolation("region", "must not be empty"))
-    if not spec.cloud_account_id.strip():
+    if not spec["cloud_account_id"].strip():
         out.append(FieldViolation("cloud_account_id", "must not be empty"))
 
-    net = spec.network
-    if net.provision_network:
+    net = spec["network"]
+    if net["provision_network"]:
         try:
-            ipv4_prefixlen(net.cidr_block)
+            ipv4_prefixlen(net["cidr_block"])
         except ValueError:
             out.append(FieldViolation("network.cidr_block", "must be an IPv4 CIDR block such as 10.0.0.0/16"))
-    elif not net.network_id.strip():
+    elif not net["network_id"].strip():
         out.append(
             FieldViolation("network.network_id", "is required when network.provision_network is false")
         )
 
-    cl = spec.cluster
-    if not cl.cluster_version.strip():
+    cl = spec["cluster"]
+    if not cl["cluster_version"].strip():
         out.append(FieldViolation("cluster.cluster_version", "must not be empty"))
-    if not cl.instance_types:
+    if not cl["instance_types"]:
         out.append(FieldViolation("cluster.instance_types", "must list at least one instance type"))
-    for i, it in enumerate(cl.instance_types):
+    for i, it in enumerate(cl["instance_types"]):
         if not it.strip():
             out.append(FieldViolation(f"cluster.instance_types[{i}]", "must not be empty"))
-    if cl.node_min_size > cl.node_max_size:
+    low, desired, high = cl["node_min_size"], cl["node_desired_size"], cl["node_max_size"]
+    if low > high:
         out.append(FieldViolation("cluster.node_min_size", "must not exceed cluster.node_max_size"))
-    if not cl.node_min_size <= cl.node_desired_size <= cl.node_max_size:
+    if not low <= desired <= high:
         out.append(
             FieldViolation(
                 "cluster.node_desired_size", "must be between cluster.node_min_size and cluster.node_max_size"
             )
         )
 
-    if spec.dns.enabled and not spec.dns.domain_name.strip():
+    dns = spec["dns"]
+    if dns["enabled"] and not dns["domain_name"].strip():
         out.append(FieldViolation("dns.domain_name", "is required when dns.enabled is true"))
 
-    for i, repo in enumerate(spec.repositories):
-        if not repo.url.strip():
+    for i, repo in enumerate(spec["repositories"]):
+        if not repo["url"].strip():
             out.append(FieldViolation(f"repositories[{i}].url", "must not be empty"))
-        elif repository_url_credentials(repo.url):
+        elif repository_url_credentials(repo["url"]):
             out.append(FieldViolation(f"repositories[{i}].url", "must not contain credentials"))
 
-    _unique_names(spec.databases, "databases", out)
-    for i, db in enumerate(spec.databases):
-        if db.scaling.min_capacity > db.scaling.max_capacity:
+    _unique_names(spec["databases"], "databases", out)
+    for i, db in enumerate(spec["databases"]):
+        scaling = db["scaling"]
+        if scaling["min_capacity"] > scaling["max_capacity"]:
             out.append(
                 FieldViolation(f"databases[{i}].scaling.min_capacity", "must not exceed scaling.max_capacity")
             )
-        if not db.instance_class.strip():
+        if not db["instance_class"].strip():
             out.append(FieldViolation(f"databases[{i}].instance_class", "must not be empty"))
-    _unique_names(spec.caches, "caches", out)
-    for i, cache in enumerate(spec.caches):
-        if not cache.node_type.strip():
+    _unique_names(spec["caches"], "caches", out)
+    for i, cache in enumerate(spec["caches"]):
+        if not cache["node_type"].strip():
             out.append(FieldViolation(f"caches[{i}].node_type", "must not be empty"))
-    _unique_names(spec.queues, "queues", out)
-    _unique_names(spec.topics, "topics", out)
-    for i, topic in enumerate(spec.topics):
-        _unique_names(topic.subscriptions, f"topics[{i}].subscriptions", out)
-    _unique_names(spec.nosql_tables, "nosql_tables", out)
-    for i, table in enumerate(spec.nosql_tables):
-        if not table.partition_key.strip():
+    _unique_names(spec["queues"], "queues", out)
+    _unique_names(spec["topics"], "topics", out)
+    for i, topic in enumerate(spec["topics"]):
+        _unique_names(topic["subscriptions"], f"topics[{i}].subscriptions", out)
+    _unique_names(spec["nosql_tables"], "nosql_tables", out)
+    for i, table in enumerate(spec["nosql_tables"]):
+        if not table["partition_key"].strip():
             out.append(FieldViolation(f"nosql_tables[{i}].partition_key", "must not be empty"))
-    _unique_names(spec.storage_buckets, "storage_buckets", out)
-    _unique_names(spec.secrets, "secrets", out)
-    for i, secret in enumerate(spec.secrets):
-        for key in sorted(secret.metadata):
-            if not _scalar(secret.metadata[key]):
+    _unique_names(spec["storage_buckets"], "storage_buckets", out)
+    _unique_names(spec["secrets"], "secrets", out)
+    for i, secret in enumerate(spec["secrets"]):
+        metadata = secret["metadata"]
+        for key in sorted(metadata):
+            if not _scalar(metadata[key]):
                 out.append(
                     FieldViolation(f"secrets[{i}].metadata.{key}", "must be a string, number or boolean")
                 )

@@ -21,7 +21,7 @@ from alethia.mapping.core import (
     secrets_var,
     subscriptions,
 )
-from alethia.mapping.spec_config import SpecConfig
+from alethia.mapping.spec_config import Data
 
 ENGINES = cloud_limits.ENGINES["aws"]
 PROTOCOLS = ("email", "email-json", "firehose", "http", "https", "lambda", "sms", "sqs")
@@ -149,25 +149,25 @@ OPTIONS: dict[str, tuple[Option, ...]] = {
 }
 
 
-def _checks(spec: SpecConfig) -> list[FieldViolation]:
+def _checks(spec: Data) -> list[FieldViolation]:
     out: list[FieldViolation] = []
-    for i, db in enumerate(spec.databases):
+    for i, db in enumerate(spec["databases"]):
         # The template keeps automated backups on (0 would turn them off on RDS).
-        if db.backup_retention_days < 1:
+        if db["backup_retention_days"] < 1:
             out.append(
                 FieldViolation(
                     f"databases[{i}].backup_retention_days", "must be at least 1 on aws (backups stay on)"
                 )
             )
-    for i, topic in enumerate(spec.topics):
-        for j, sub in enumerate(topic.subscriptions):
+    for i, topic in enumerate(spec["topics"]):
+        for j, sub in enumerate(topic["subscriptions"]):
             path = f"topics[{i}].subscriptions[{j}]"
-            if sub.protocol not in PROTOCOLS:
+            if sub["protocol"] not in PROTOCOLS:
                 out.append(FieldViolation(f"{path}.protocol", "must be one of " + ", ".join(PROTOCOLS)))
-            if not sub.endpoint.strip():
+            if not sub["endpoint"].strip():
                 out.append(FieldViolation(f"{path}.endpoint", "is required on aws"))
-    for i, table in enumerate(spec.nosql_tables):
-        cfg = table.provider_config
+    for i, table in enumerate(spec["nosql_tables"]):
+        cfg = table["provider_config"]
         if cfg.get("billing_mode") == "PROVISIONED" and not (
             cfg.get("read_capacity") and cfg.get("write_capacity")
         ):

@@ -28,7 +28,6 @@ from alethia.mapping.core import (
     secrets_var,
     subscriptions,
 )
-from alethia.mapping.spec_config import SpecConfig
 
 ENGINES = cloud_limits.ENGINES["azure"]
 PROTOCOLS = ("servicebus",)
@@ -137,14 +136,14 @@ def resource_group(spec: Data) -> str:
     return "rg-" + naming.resource_prefix(spec["project_name"], spec["environment"])
 
 
-def _checks(spec: SpecConfig) -> list[FieldViolation]:
+def _checks(spec: Data) -> list[FieldViolation]:
     out: list[FieldViolation] = []
-    for i, db in enumerate(spec.databases):
+    for i, db in enumerate(spec["databases"]):
         # Flexible servers always keep backups: 1 day is the least they accept.
-        if db.backup_retention_days < 1:
+        if db["backup_retention_days"] < 1:
             out.append(FieldViolation(f"databases[{i}].backup_retention_days", "must be at least 1 on azure"))
-    for i, cache in enumerate(spec.caches):
-        m = _CACHE_SKU.match(cache.node_type)
+    for i, cache in enumerate(spec["caches"]):
+        m = _CACHE_SKU.match(cache["node_type"])
         if m is None:
             out.append(
                 FieldViolation(
@@ -152,33 +151,33 @@ def _checks(spec: SpecConfig) -> list[FieldViolation]:
                 )
             )
             continue
-        family = cache.provider_config.get("family")
+        family = cache["provider_config"].get("family")
         if family and family != m.group(2):
             out.append(
                 FieldViolation(
-                    f"caches[{i}].provider_config.family", f"does not match node_type {cache.node_type}"
+                    f"caches[{i}].provider_config.family", f"does not match node_type {cache['node_type']}"
                 )
             )
-        if cache.cluster_size > 1 and m.group(1) != "Premium":
+        if cache["cluster_size"] > 1 and m.group(1) != "Premium":
             out.append(
                 FieldViolation(f"caches[{i}].cluster_size", "more than one shard needs a Premium node_type")
             )
-    for i, q in enumerate(spec.queues):
+    for i, q in enumerate(spec["queues"]):
         for key in ("lock_duration", "default_message_ttl"):
-            value = q.config.get(key)
+            value = q["config"].get(key)
             if isinstance(value, str) and not _ISO_DURATION.match(value):
                 out.append(
                     FieldViolation(
                         f"queues[{i}].config.{key}", "must be an ISO 8601 duration such as PT1M or P14D"
                     )
                 )
-    queue_names = {q.name for q in spec.queues}
-    for i, topic in enumerate(spec.topics):
-        for j, sub in enumerate(topic.subscriptions):
+    queue_names = {q["name"] for q in spec["queues"]}
+    for i, topic in enumerate(spec["topics"]):
+        for j, sub in enumerate(topic["subscriptions"]):
             path = f"topics[{i}].subscriptions[{j}]"
-            if sub.protocol not in PROTOCOLS:
+            if sub["protocol"] not in PROTOCOLS:
                 out.append(FieldViolation(f"{path}.protocol", "must be one of " + ", ".join(PROTOCOLS)))
-            elif sub.endpoint and sub.endpoint not in queue_names:
+            elif sub["endpoint"] and sub["endpoint"] not in queue_names:
                 out.append(
                     FieldViolation(
                         f"{path}.endpoint", "must be empty or the name of a queue of this Spec (forwarding)"

@@ -28,7 +28,6 @@ from alethia.mapping.core import (
     identity_tags,
     secrets_var,
 )
-from alethia.mapping.spec_config import SpecConfig
 
 ENGINES = cloud_limits.ENGINES["gcp"]
 PROTOCOLS = ("pull", "push")
@@ -221,27 +220,27 @@ _PUBSUB_SUBSCRIPTION = (
 )
 
 
-def _checks(spec: SpecConfig) -> list[FieldViolation]:
+def _checks(spec: Data) -> list[FieldViolation]:
     out: list[FieldViolation] = []
-    for i, db in enumerate(spec.databases):
+    for i, db in enumerate(spec["databases"]):
         # Cloud SQL keeps at least one automated backup; provider_config.backup_enabled turns them off.
-        if db.backup_retention_days < 1:
+        if db["backup_retention_days"] < 1:
             out.append(
                 FieldViolation(
                     f"databases[{i}].backup_retention_days",
                     "must be at least 1 on gcp (provider_config.backup_enabled: false turns backups off)",
                 )
             )
-    topic_names = {t.name: i for i, t in enumerate(spec.topics)}
-    for i, q in enumerate(spec.queues):
-        if q.name in topic_names:
+    topic_names = {t["name"]: i for i, t in enumerate(spec["topics"])}
+    for i, q in enumerate(spec["queues"]):
+        if q["name"] in topic_names:
             out.append(
                 FieldViolation(
                     f"queues[{i}].name",
-                    f"same name as topics[{topic_names[q.name]}]; on gcp both become Pub/Sub topics",
+                    f"same name as topics[{topic_names[q['name']]}]; on gcp both become Pub/Sub topics",
                 )
             )
-        retention = q.config.get("message_retention_duration")
+        retention = q["config"].get("message_retention_duration")
         if isinstance(retention, str) and not _DURATION.match(retention):
             out.append(
                 FieldViolation(
@@ -249,12 +248,12 @@ def _checks(spec: SpecConfig) -> list[FieldViolation]:
                     "must be a duration in seconds such as 604800s",
                 )
             )
-    for i, topic in enumerate(spec.topics):
-        for j, sub in enumerate(topic.subscriptions):
+    for i, topic in enumerate(spec["topics"]):
+        for j, sub in enumerate(topic["subscriptions"]):
             path = f"topics[{i}].subscriptions[{j}]"
-            if sub.protocol not in PROTOCOLS:
+            if sub["protocol"] not in PROTOCOLS:
                 out.append(FieldViolation(f"{path}.protocol", "must be one of " + ", ".join(PROTOCOLS)))
-            elif sub.protocol == "push" and not sub.endpoint.startswith("https://"):
+            elif sub["protocol"] == "push" and not sub["endpoint"].startswith("https://"):
                 out.append(
                     FieldViolation(f"{path}.endpoint", "a push subscription needs an https:// endpoint")
                 )
