@@ -44,9 +44,17 @@ class Option:
     @functools.cached_property
     def accepts(self) -> Callable[[Any], bool]:
         """A fast test that passes the common, valid value of this key (bool, string, finite
-        number within bounds, list of strings, no choices); :meth:`check` words the rest."""
-        if self.choices:
-            return _never
+        number within bounds, list of strings, one of the choices); :meth:`check` words the rest."""
+        test = self._type_test()
+        if not self.choices:
+            return test
+        # Choices are compared as check() compares them (==), after the same type test.
+        allowed = frozenset(self.choices)
+        if self.tf_type == "list(string)":
+            return lambda v: test(v) and allowed.issuperset(v)
+        return lambda v: test(v) and v in allowed
+
+    def _type_test(self) -> Callable[[Any], bool]:
         if self.tf_type == "bool":
             return _is_bool
         if self.tf_type == "string":
@@ -226,11 +234,17 @@ _OPTION_KEYS = {key for _, _, key in OPTION_CONTAINERS}
 
 
 def _check_options(
-    cfg: Mapping[str, Any], by_key: Mapping[str, Option], path: str, provider: str, out: list[FieldViolation]
+    cfg: Mapping[str, Any],
+    tests: Mapping[str, Callable[[Any], bool]],
+    by_key: Mapping[str, Option],
+    path: str,
+    provider: str,
+    out: list[FieldViolation],
 ) -> None:
+    # tests: each key's Option.accepts, looked up once per table rather than per value.
     for key, value in cfg.items():
-        opt = by_key.get(key)
-        if opt is None or not opt.accepts(value):
+        test = tests.get(key)
+        if test is None or not test(value):
             break
     else:
         return  # every value passed the fast test: the common case, nothing to sort or word
@@ -270,9 +284,13 @@ class _Defaults:
         out = dict(self.values)
         for key in self.lists:
             out[key] = list(out[key])
+        numbers = self.numbers
         for key, value in cfg.items():
             if key in out:  # checked before: an unknown key was a violation
-                out[key] = integral(value) if key in self.numbers else value
+                # integral() inlined: this runs for every option key of every render.
+                if value.__class__ is float and key in numbers and value.is_integer():
+                    value = int(value)
+                out[key] = value
         return out
 
 
@@ -298,11 +316,19 @@ class ProviderMapping:
         return cloud_limits.ENGINES.get(self.name, ())
 
     @functools.cached_property
-    def _accepted(self) -> tuple[tuple[str, str, bool, dict[str, Option]], ...]:
-        # (component, key, is a list, options by key) per container, built once rather than
-        # for every object checked.
+    def _accepted(
+        self,
+    ) -> tuple[tuple[str, str, bool, dict[str, Callable[[Any], bool]], dict[str, Option]], ...]:
+        # (component, key, is a list, fast tests by key, options by key) per container, built
+        # once rather than for every object checked.
         return tuple(
-            (attr, key, attr in _LISTS, {o.key: o for o in self.options.get(container, ())})
+            (
+                attr,
+                key,
+                attr in _LISTS,
+                {o.key: o.accepts for o in self.options.get(container, ())},
+                {o.key: o for o in self.options.get(container, ())},
+            )
             for container, attr, key in OPTION_CONTAINERS
         )
 
@@ -312,14 +338,14 @@ class ProviderMapping:
         ``spec`` is a well-typed Spec as data (``SpecConfig.model_dump()``); it is only read.
         """
         out: list[FieldViolation] = []
-        for attr, key, is_list, by_key in self._accepted:
+        for attr, key, is_list, tests, by_key in self._accepted:
             # A path is only built for a non-empty object (most are empty).
             if is_list:
                 for i, item in enumerate(spec[attr]):
                     if cfg := item[key]:
-                        _check_options(cfg, by_key, f"{attr}[{i}].{key}", self.name, out)
+                        _check_options(cfg, tests, by_key, f"{attr}[{i}].{key}", self.name, out)
             elif cfg := spec[attr][key]:
-                _check_options(cfg, by_key, f"{attr}.{key}", self.name, out)
+                _check_options(cfg, tests, by_key, f"{attr}.{key}", self.name, out)
         out.extend(self.checks(spec))
         # The per-cloud rules CreateSpec enforces too (versions, engines, sizes, name limits).
         out.extend(cloud_limits.violations(self.name, spec))
