@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 
 from alethia.errors import InvalidArgument
-from alethia.mapping.spec_config import DnsConfig, SpecConfig, parse_snapshot
+from alethia.mapping import spec_config
+from alethia.mapping.spec_config import (
+    DnsConfig,
+    SpecConfig,
+    decode_snapshot,
+    decode_snapshot_data,
+    parse_snapshot,
+)
 from tests.mapper.snapshots import PROVIDERS, snapshot
 
 
@@ -192,3 +199,87 @@ def test_spec_model_is_generated_from_the_declaration() -> None:
     assert Path(spec_model.__file__).read_text(encoding="utf-8") == spec_schema.spec_config_source(), (
         "run `make gen`"
     )
+
+
+def _both(snapshot_input: Any) -> tuple[Any, Any]:
+    """What decode_snapshot_data and decode_snapshot(...).model_dump() make of one input."""
+
+    def run(decode: Any) -> Any:
+        try:
+            value = decode(snapshot_input)
+        except InvalidArgument as exc:
+            return ("refused", [(v.field, v.description) for v in exc.violations])
+        # repr: key order too (the rules walk it), and a NaN in free-form values compares.
+        return ("accepted", repr(value))
+
+    return run(decode_snapshot_data), run(lambda s: decode_snapshot(s).model_dump())
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("kind", ["full", "minimal"])
+def test_plain_data_decoding_is_the_models_dump(provider: str, kind: str) -> None:
+    text = json.dumps(snapshot(provider, kind))
+    fast, typed = _both(text)
+    assert fast[0] == "accepted" and fast == typed
+    assert _both(text.encode()) == _both(snapshot(provider, kind)) == (typed, typed)
+    # And by the typed dicts themselves, not through the models' fallback.
+    assert spec_config._SPEC_DATA.validate_json(text) == decode_snapshot(text).model_dump()
+
+
+# (path, value): each put into the aws full snapshot; the typed dicts must accept exactly
+# what the models accept, default what they default and refuse what they refuse.
+_CHANGES: list[tuple[tuple[Any, ...], Any]] = [
+    (("cluster", "node_min_size"), "2"),
+    (("cluster", "node_min_size"), 2.0),
+    (("cluster", "node_min_size"), True),
+    (("cluster", "node_max_size"), 1001),
+    (("cluster", "node_min_size"), -1),
+    (("databases", 0, "scaling", "min_capacity"), 1),  # an int for a float field
+    (("databases", 0, "scaling", "min_capacity"), float("nan")),
+    (("databases", 0, "scaling", "max_capacity"), float("inf")),
+    (("databases", 0, "scaling", "max_capacity"), 2000.5),
+    (("databases", 0, "scaling"), None),
+    (("databases", 0, "extra"), 1),
+    (("network", "extra"), 1),
+    (("extra",), 1),
+    (("dns",), None),
+    (("dns", "enabled"), 1),
+    (("network", "provision_network"), "true"),
+    (("provider",), "ibm"),
+    (("region",), None),
+    (("cluster", "instance_types"), "m6i.large"),
+    (("cluster", "instance_types", 0), 5),
+    (("cluster", "provider_config"), []),
+    (("cluster", "provider_config", "disk_size"), float("nan")),
+    (("secrets", 0, "metadata"), None),
+    (("topics", 0, "subscriptions", 0), "sqs"),
+    (("topics", 0, "subscriptions", 0, "endpoint"), None),
+    (("caches",), {"name": "x"}),
+    (("repositories", 0, "branch"), None),
+    (("git_access_token",), "secret"),
+    (("spec_id",), 7),
+]
+
+
+@pytest.mark.parametrize(("path", "value"), _CHANGES)
+def test_plain_data_decoding_accepts_and_refuses_as_the_models(path: tuple[Any, ...], value: Any) -> None:
+    data = snapshot("aws")
+    target = data
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    text = json.dumps(data)  # NaN and Infinity written as the JSON extensions a parser may accept
+    assert _both(text)[0] == _both(text)[1]
+    assert _both(data)[0] == _both(data)[1]
+
+
+def test_components_absent_from_the_snapshot_are_filled_with_their_defaults() -> None:
+    data = snapshot("aws", "minimal")
+    data.pop("dns", None)
+    for db in data.get("databases", []):
+        db.pop("scaling", None)
+    assert _both(json.dumps(data))[0] == _both(json.dumps(data))[1]
+    first = decode_snapshot_data(json.dumps(data))
+    assert first["dns"] == DnsConfig().model_dump()
+    first["dns"]["provider_config"]["x"] = 1  # resolve fills data in place: a fresh object each time
+    assert decode_snapshot_data(json.dumps(data))["dns"]["provider_config"] == {}
