@@ -482,6 +482,10 @@ def metadata_strings(metadata: Mapping[str, Any]) -> dict[str, str]:
             out[key] = value
         elif isinstance(value, float) and value.is_integer():
             out[key] = str(int(value))
+        elif value is True or value is False:
+            out[key] = "true" if value else "false"
+        elif value.__class__ is int:
+            out[key] = int.__repr__(value)  # what json.dumps writes, without building an encoder
         else:
             out[key] = json.dumps(value)
     return out

@@ -117,3 +117,19 @@ def test_the_fast_path_is_taken_for_ordinary_tfvars() -> None:
     raw = core.orjson.dumps(tfvars, option=core._ORJSON_OPTIONS)
     assert core._same_as_standard(raw)
     assert dumps(tfvars) == _standard(tfvars)
+
+
+def test_secret_metadata_scalars_are_written_as_json_writes_them() -> None:
+    values: dict[str, Any] = {
+        "b": True,
+        "c": False,
+        "d": 0,
+        "e": -5,
+        "f": 10**30,
+        "g": 2.5,
+        "h": 1e-7,
+        "i": "x",
+    }
+    expected = {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+    assert core.metadata_strings(values) == expected
+    assert core.metadata_strings({"n": 3.0}) == {"n": "3"}  # integral floats as integers (Struct doubles)
