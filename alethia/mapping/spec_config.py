@@ -8,7 +8,9 @@ sentence. Types are strict (``"3"`` is not an integer, ``1`` is not ``true``) an
 keys are errors at every level, so a typo in a snapshot cannot be silently dropped.
 
 The classes themselves are generated from the Spec declaration (``spec_model.py``, see
-:mod:`alethia.spec_schema`); this module parses into them.
+:mod:`alethia.spec_schema`); this module parses into them. The mapper and the rule set read
+the Spec as plain data: :func:`decode_snapshot_data` validates with the very same schema
+straight into dicts (``model_dump()``'s shape), without building the models.
 
 Checks that need more than one field (node sizes in order, unique names, a CIDR when a
 network is provisioned) run after the types are known, in :func:`semantic_violations`.
