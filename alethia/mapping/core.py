@@ -236,21 +236,22 @@ _LISTS = {"databases", "caches", "queues", "nosql_tables", "storage_buckets"}
 _OPTION_KEYS = {key for _, _, key in OPTION_CONTAINERS}
 
 
-def _check_options(
-    cfg: Mapping[str, Any],
-    tests: Mapping[str, Callable[[Any], bool]],
-    by_key: Mapping[str, Option],
-    path: str,
-    provider: str,
-    out: list[FieldViolation],
-) -> None:
-    # tests: each key's Option.accepts, looked up once per table rather than per value.
+def _options_pass(cfg: Mapping[str, Any], tests: Mapping[str, Callable[[Any], bool]]) -> bool:
+    """Whether every value of ``cfg`` passes its key's fast test (the common case: nothing to word).
+
+    ``tests``: each key's :attr:`Option.accepts`, looked up once per table rather than per value.
+    """
     for key, value in cfg.items():
         test = tests.get(key)
         if test is None or not test(value):
-            break
-    else:
-        return  # every value passed the fast test: the common case, nothing to sort or word
+            return False
+    return True
+
+
+def _check_options(
+    cfg: Mapping[str, Any], by_key: Mapping[str, Option], path: str, provider: str, out: list[FieldViolation]
+) -> None:
+    """The violations of an options object that did not pass :func:`_options_pass`, by key."""
     for key in sorted(cfg):
         opt = by_key.get(key)
         if opt is not None and opt.accepts(cfg[key]):
@@ -342,13 +343,16 @@ class ProviderMapping:
         """
         out: list[FieldViolation] = []
         for attr, key, is_list, tests, by_key in self._accepted:
-            # A path is only built for a non-empty object (most are empty).
+            # A path is only built for an object with something to word (most are empty or pass).
             if is_list:
                 for i, item in enumerate(spec[attr]):
-                    if cfg := item[key]:
-                        _check_options(cfg, tests, by_key, f"{attr}[{i}].{key}", self.name, out)
-            elif cfg := spec[attr][key]:
-                _check_options(cfg, tests, by_key, f"{attr}.{key}", self.name, out)
+                    cfg = item[key]
+                    if cfg and not _options_pass(cfg, tests):
+                        _check_options(cfg, by_key, f"{attr}[{i}].{key}", self.name, out)
+            else:
+                cfg = spec[attr][key]
+                if cfg and not _options_pass(cfg, tests):
+                    _check_options(cfg, by_key, f"{attr}.{key}", self.name, out)
         out.extend(self.checks(spec))
         # The per-cloud rules CreateSpec enforces too (versions, engines, sizes, name limits).
         out.extend(cloud_limits.violations(self.name, spec))
