@@ -285,7 +285,7 @@ class _Defaults:
 
     def complete(self, cfg: Mapping[str, Any]) -> dict[str, Any]:
         """Every accepted key present, so each emitted object has every attribute."""
-        out = dict(self.values)
+        out = self.values.copy()
         for key in self.lists:
             out[key] = list(out[key])
         numbers = self.numbers
@@ -364,19 +364,22 @@ class ProviderMapping:
         In place because the data is the caller's own fresh copy (``decode_snapshot_data``):
         no deep copy.
         """
-        defaults = self._defaults
-        for container, attr, key in OPTION_CONTAINERS:
-            complete = defaults[container].complete
-            items = data[attr] if attr in _LISTS else [data[attr]]
-            for item in items:
+        for attr, key, is_list, complete in self._fills:
+            if is_list:
+                for item in data[attr]:
+                    item[key] = complete(item[key])
+            else:
+                item = data[attr]
                 item[key] = complete(item[key])
         return data
 
     @functools.cached_property
-    def _defaults(self) -> dict[str, _Defaults]:
-        return {
-            container: _Defaults.of(self.options.get(container, ())) for container, _, _ in OPTION_CONTAINERS
-        }
+    def _fills(self) -> tuple[tuple[str, str, bool, Callable[[Mapping[str, Any]], dict[str, Any]]], ...]:
+        # (component, key, is a list, how to complete its objects) per container, built once.
+        return tuple(
+            (attr, key, attr in _LISTS, _Defaults.of(self.options.get(container, ())).complete)
+            for container, attr, key in OPTION_CONTAINERS
+        )
 
     @functools.cached_property
     def _tfvars(self) -> Callable[[Data], dict[str, Any]]:
