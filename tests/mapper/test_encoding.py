@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from alethia.mapping import core
 from alethia.mapping.core import dumps
+from tests.mapper.snapshots import KINDS, PROVIDERS, tfvars_path
 
 STANDARD = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
 
@@ -111,12 +112,14 @@ def test_deep_nesting_beyond_orjsons_limit_is_written_by_the_standard_encoder() 
     assert dumps({"deep": value}) == _standard({"deep": value})
 
 
-def test_the_fast_path_is_taken_for_ordinary_tfvars() -> None:
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_fast_path_is_taken_for_the_golden_tfvars(provider: str, kind: str) -> None:
     """Not a speed test: the guard must let ordinary output through, or orjson buys nothing."""
-    tfvars = {"eks_addons": ["coredns", "kube-proxy"], "min_capacity": 0.5, "size": 3, "on": True}
-    raw = core.orjson.dumps(tfvars, option=core._ORJSON_OPTIONS)
-    assert core._same_as_standard(raw)
-    assert dumps(tfvars) == _standard(tfvars)
+    text = tfvars_path(provider, kind).read_text(encoding="utf-8")
+    tfvars = json.loads(text)
+    assert core._same_as_standard(core.orjson.dumps(tfvars, option=core._ORJSON_OPTIONS))
+    assert dumps(tfvars) == _standard(tfvars) == text
 
 
 def test_secret_metadata_scalars_are_written_as_json_writes_them() -> None:
