@@ -295,3 +295,45 @@ def test_full_snapshot_takes_the_fast_path_and_matches_the_reference() -> None:
     snap = build_snapshot(spec_from_dict({**full_spec_dict("aws"), "id": "s-1", "provider": "aws"}))
     assert _plain(snap)  # the example's floats (0.5) and all: no fallback for a real Spec
     assert canonical_json(snap) == rfc8785.dumps(snap)
+
+
+# --- Struct -> dict: the snapshot's direct walk reads what json_format reads -----------------
+
+
+def _json_format_reading(msg: Any) -> Any:
+    """The reference: json_format's dict, integral doubles back as ints (what it replaced)."""
+    from google.protobuf import json_format
+
+    def ints(value: Any) -> Any:
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+            return int(value)
+        if isinstance(value, dict):
+            return {k: ints(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [ints(v) for v in value]
+        return value
+
+    return ints(json_format.MessageToDict(msg))
+
+
+_struct_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.text(max_size=5)
+    | st.integers(min_value=-(2**60), max_value=2**60)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from([2.0**53, -(2.0**53), 2.0**53 - 1, 0.5, -0.0]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=15,
+)
+
+
+@given(st.dictionaries(st.text(max_size=4), _struct_values, max_size=5))
+@settings(max_examples=300, deadline=None)
+def test_struct_to_dict_reads_what_json_format_reads(value: dict[str, Any]) -> None:
+    from alethia.rpc.structs import dict_to_struct, struct_to_dict
+
+    msg = dict_to_struct(value)
+    got, expected = struct_to_dict(msg), _json_format_reading(msg)
+    assert got == expected
+    assert json.dumps(got) == json.dumps(expected)  # same types (1 vs 1.0) and key order
