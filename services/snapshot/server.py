@@ -37,7 +37,9 @@ def _set_time(field: Any, value: datetime | None) -> None:
 
 
 def _snapshot_text(row: Row) -> str:
-    return job_snapshot_text(str(row["id"]), str(row["config_hash"]), row["snapshot"])
+    return job_snapshot_text(
+        str(row["id"]), str(row["config_hash"]), row["snapshot"], str(row["plan_job_id"] or "")
+    )
 
 
 def job_to_proto(row: Row, queue_position: int = 0) -> snapshot_pb2.Job:

@@ -190,9 +190,15 @@ def remember_job_text(job_id: str, chash: str, text: str) -> None:
         _JOB_TEXTS.popitem(last=False)
 
 
-def job_snapshot_text(job_id: str, chash: str, snapshot: dict[str, Any]) -> str:
-    """The canonical text of a job's snapshot, from the cache when this process has it."""
+def job_snapshot_text(job_id: str, chash: str, snapshot: dict[str, Any], plan_job_id: str = "") -> str:
+    """The canonical text of a job's snapshot, from the cache when this process has it.
+
+    A DEPLOY of a plan (``plan_job_id``) carries that plan's frozen snapshot, so the plan's
+    text (same hash) is its text too: QueueJob of the deploy need not write it again.
+    """
     text = _JOB_TEXTS.get((job_id, chash))
+    if text is None and plan_job_id:
+        text = _JOB_TEXTS.get((plan_job_id, chash))
     if text is None:
         text = snapshot_text(snapshot)
     remember_job_text(job_id, chash, text)

@@ -337,3 +337,15 @@ def test_struct_to_dict_reads_what_json_format_reads(value: dict[str, Any]) -> N
     got, expected = struct_to_dict(msg), _json_format_reading(msg)
     assert got == expected
     assert json.dumps(got) == json.dumps(expected)  # same types (1 vs 1.0) and key order
+
+
+def test_a_deploy_of_a_plan_reuses_the_plans_text() -> None:
+    from services.snapshot.snapshot import job_snapshot_text, remember_job_text
+
+    snap = {"spec_id": "s-1", "git_access_token": ""}
+    remember_job_text("plan-1", "hash-1", "the plan's text")
+    # The deploy carries the plan's frozen snapshot (same hash): the plan's text is its text.
+    assert job_snapshot_text("deploy-1", "hash-1", snap, plan_job_id="plan-1") == "the plan's text"
+    assert job_snapshot_text("deploy-1", "hash-1", snap) == "the plan's text"  # now its own entry
+    # Another hash is another snapshot: written from the snapshot itself.
+    assert job_snapshot_text("deploy-2", "hash-2", snap, plan_job_id="plan-1") == snapshot_text(snap)
