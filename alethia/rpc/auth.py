@@ -119,16 +119,34 @@ class JwtVerifier:
         zones_claim: str = DEFAULT_ZONES_CLAIM,
         cache_size: int = 1024,
     ) -> None:
-        import jwt
-
-        self._jwt = jwt
-        self._keys = {k.key_id: k for k in jwt.PyJWKSet.from_dict(dict(jwks)).keys}
+        keys = jwks.get("keys")
+        if not isinstance(keys, list) or not any(isinstance(k, Mapping) and k.get("kty") for k in keys):
+            raise InvalidArgument([FieldViolation("ALETHIA_AUTH_JWKS_FILE", "the JWK Set has no keys")])
+        # PyJWT (and through it ``cryptography``, ~11 MB resident) is loaded at the first user
+        # token, not at start: a service that only ever sees service and runner tokens, or
+        # sits idle, never pays for it (bench ``rss_idle_mb``).
+        self._jwks = dict(jwks)
+        self._jwt: Any = None
+        self._keys: dict[str | None, Any] = {}
         self.issuer = issuer
         self.audience = audience
         self.zones_claim = zones_claim
         self._cache: OrderedDict[str, tuple[Caller, float]] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
+
+    def _load(self) -> Any:
+        """PyJWT, with the JWK Set's keys parsed (once; a key that does not parse refuses tokens)."""
+        with self._lock:
+            if self._jwt is None:
+                import jwt
+
+                try:
+                    self._keys = {k.key_id: k for k in jwt.PyJWKSet.from_dict(self._jwks).keys}
+                except jwt.PyJWTError as exc:
+                    raise Unauthenticated(f"no usable key in the configured JWK Set: {exc}") from None
+                self._jwt = jwt
+            return self._jwt
 
     @classmethod
     def from_file(cls, path: str | Path, issuer: str, audience: str, zones_claim: str) -> JwtVerifier:
@@ -142,7 +160,7 @@ class JwtVerifier:
             if hit is not None and hit[1] > now:
                 self._cache.move_to_end(token)
                 return hit[0]
-        jwt = self._jwt
+        jwt = self._jwt or self._load()
         try:
             header = jwt.get_unverified_header(token)
             key = self._keys.get(header.get("kid")) if header.get("kid") else None

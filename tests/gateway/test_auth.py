@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -63,6 +66,36 @@ def test_tokens_are_checked_for_expiry_issuer_audience_and_key(issuer: LocalIssu
     assert JwtVerifier.from_file(jwks, issuer.issuer, "alethia", "alethia_zones").verify(
         issuer.mint("bob", ["zone-b"])
     ) == Caller("user", "bob", frozenset({"zone-b"}))
+
+
+def test_a_jwk_set_without_keys_is_refused_at_start_and_a_bad_key_refuses_tokens(issuer: LocalIssuer) -> None:
+    empties: list[dict[str, Any]] = [{}, {"keys": []}, {"keys": [{"use": "sig"}]}]
+    for empty in empties:
+        assert (
+            _code(lambda empty=empty: JwtVerifier(empty, issuer.issuer)) == grpc.StatusCode.INVALID_ARGUMENT
+        )
+    # A point off the curve parses only with the key material, at the first token: refused.
+    bad = {"keys": [{"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA", "kid": issuer.key_id}]}
+    verifier = JwtVerifier(bad, issuer.issuer)
+    token = issuer.mint("alice", ["*"])
+    assert _code(lambda: verifier.verify(token)) == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_the_verifier_loads_pyjwt_at_the_first_user_token_not_at_start(issuer: LocalIssuer) -> None:
+    # PyJWT brings cryptography (~11 MB resident): an idle service, or one that only sees
+    # service and runner tokens, never loads it. Checked in a fresh interpreter.
+    code = (
+        "import json, sys\n"
+        "from alethia.rpc.auth import Authenticator, JwtVerifier\n"
+        f"auth = Authenticator('svc', 'run', JwtVerifier(json.loads({json.dumps(json.dumps(issuer.jwks()))}), "
+        f"{issuer.issuer!r}))\n"
+        "auth.authenticate('Bearer svc'); auth.authenticate('Bearer run')\n"
+        "print('jwt' in sys.modules, 'cryptography' in sys.modules)\n"
+        f"auth.authenticate('Bearer {issuer.mint('alice', ['*'])}')\n"
+        "print('jwt' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False", "True"]
 
 
 def test_who_may_call_what() -> None:
