@@ -215,8 +215,12 @@ class JobQueue:
         requested_by: str = "",
         check_zone: Callable[[str], None] | None = None,
         lock_id: str = "",
-    ) -> Row:
+    ) -> tuple[Row, int]:
         """Freeze the Spec and queue a job; the same idempotency key returns the same job.
+
+        Returns the job and its 1-based queue position in its workspace (0 unless QUEUED),
+        read in the same transaction: QueueJob answered it with a second read (a checkout,
+        BEGIN, two statements and ROLLBACK) after the commit.
 
         ``check_zone`` is called with the Spec's zone before anything is written (it raises
         to refuse a caller outside that zone).
@@ -256,8 +260,9 @@ class JobQueue:
         if idempotency_key:
             async with self.sessions() as session:
                 existing = await store.get_job_by_idempotency_key(session, idempotency_key)
-            if existing is not None:
-                return self._same_request(existing, spec_id, jtype, plan_job_id)
+                if existing is not None:
+                    same = self._same_request(existing, spec_id, jtype, plan_job_id)
+                    return same, await store.queue_position(session, same)
 
         frozen = await self.build_snapshot(spec_id)
         if check_zone is not None:
@@ -297,13 +302,15 @@ class JobQueue:
                     session,
                     [event_outbox_row(ev, now), dispatch_outbox_row(row["id"], row["workspace"], now)],
                 )
+                position = await store.queue_position(session, row)
         except IntegrityError:
             # Lost a race: either the same idempotency key, or another deploy took the plan.
             async with self.sessions() as session:
                 if idempotency_key:
                     existing = await store.get_job_by_idempotency_key(session, idempotency_key)
                     if existing is not None:
-                        return self._same_request(existing, spec_id, jtype, plan_job_id)
+                        same = self._same_request(existing, spec_id, jtype, plan_job_id)
+                        return same, await store.queue_position(session, same)
                 if plan_job_id:
                     other = await store.consuming_deploy(session, plan_job_id)
                     raise FailedPrecondition(
@@ -313,7 +320,7 @@ class JobQueue:
                     ) from None
             raise
         self._committed()
-        return row
+        return row, position
 
     async def _workspace_open(
         self, session: AsyncSession, workspace: str, jtype: JobType, spec_id: str

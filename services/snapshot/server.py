@@ -182,7 +182,7 @@ class SnapshotServicer(snapshot_pb2_grpc.SnapshotServiceServicer):
     async def QueueJob(
         self, request: snapshot_pb2.QueueJobRequest, context: grpc.aio.ServicerContext
     ) -> snapshot_pb2.Job:
-        row = await self.queue.queue_job(
+        row, position = await self.queue.queue_job(
             request.spec_id,
             _enum_name(events_pb2.JobType, request.type),
             request.plan_job_id,
@@ -191,7 +191,10 @@ class SnapshotServicer(snapshot_pb2_grpc.SnapshotServiceServicer):
             check_zone=lambda zone: current_caller().visible(zone, f"spec {request.spec_id}"),
             lock_id=request.lock_id,
         )
-        _, position = await self.visible_job(row["id"])
+        # A new job's zone was checked before it was written (check_zone); a retried key
+        # answers an existing job, checked here on the row itself rather than read again.
+        if not current_caller().sees(zone_of_workspace(str(row["workspace"]))):
+            raise NotFound(f"job {row['id']} not found")
         return job_to_proto(row, position)
 
     async def GetJob(
