@@ -8,6 +8,7 @@ before the transaction opens, never inside it.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -258,13 +259,24 @@ class JobQueue:
         jtype = JobType(job_type)
 
         if idempotency_key:
-            async with self.sessions() as session:
-                existing = await store.get_job_by_idempotency_key(session, idempotency_key)
-                if existing is not None:
-                    same = self._same_request(existing, spec_id, jtype, plan_job_id)
-                    return same, await store.queue_position(session, same)
-
-        frozen = await self.build_snapshot(spec_id)
+            # The key is looked up while the Spec is read and frozen (both wait on another
+            # server): a first request no longer waits for the two one after the other; a
+            # retry drops the snapshot (and any error reading it).
+            build = asyncio.ensure_future(self.build_snapshot(spec_id))
+            answered = True
+            try:
+                async with self.sessions() as session:
+                    existing = await store.get_job_by_idempotency_key(session, idempotency_key)
+                    if existing is not None:
+                        same = self._same_request(existing, spec_id, jtype, plan_job_id)
+                        return same, await store.queue_position(session, same)
+                answered = False
+            finally:
+                if answered:  # returned or raised: the snapshot is not needed
+                    _drop(build)
+            frozen = await build
+        else:
+            frozen = await self.build_snapshot(spec_id)
         if check_zone is not None:
             check_zone(str(frozen.snapshot.get("zone_id", "")))
         now = _now()
@@ -909,6 +921,12 @@ def _completion(job_id: str, token: str, result: JobResult) -> tuple[JobStatus, 
     if result.state_lock_id:
         outcome["state_lock_id"] = result.state_lock_id
     return JobStatus(result.status), outcome
+
+
+def _drop(task: asyncio.Future[Any]) -> None:
+    """Cancel a task whose result is not wanted (its error, if any, is not reported as unretrieved)."""
+    task.cancel()
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
 
 def _require_id(value: str, field: str, what: str) -> None:
