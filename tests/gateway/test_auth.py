@@ -13,7 +13,7 @@ import pytest
 
 from alethia.errors import AlethiaError
 from alethia.events.v1 import events_pb2
-from alethia.rpc.auth import Authenticator, Caller, JwtVerifier, LocalIssuer, authorize
+from alethia.rpc.auth import Authenticator, Caller, JwtVerifier, LocalIssuer, authenticator_from, authorize
 from services.snapshot.events_http import resume_after
 
 CLAIM = "/alethia.snapshot.v1.RunnerService/ClaimJob"
@@ -79,6 +79,21 @@ def test_a_jwk_set_without_keys_is_refused_at_start_and_a_bad_key_refuses_tokens
     verifier = JwtVerifier(bad, issuer.issuer)
     token = issuer.mint("alice", ["*"])
     assert _code(lambda: verifier.verify(token)) == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_a_service_with_a_key_that_does_not_parse_does_not_start(issuer: LocalIssuer, tmp_path: Path) -> None:
+    # The service's own path (authenticator_from -> from_file) parses the keys at start, in a
+    # child interpreter: the mistake is named at start, not at the first user's request.
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"keys": [{"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA", "kid": "k"}]}))
+    with pytest.raises(AlethiaError) as refused:
+        authenticator_from("svc", "run", str(bad), issuer.issuer)
+    assert refused.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert refused.value.violations[0].field == "ALETHIA_AUTH_JWKS_FILE"
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(issuer.jwks()))
+    auth = authenticator_from("svc", "run", str(good), issuer.issuer)
+    assert auth.authenticate(f"Bearer {issuer.mint('bob', ['z'])}").subject == "bob"
 
 
 def test_the_verifier_loads_pyjwt_at_the_first_user_token_not_at_start(issuer: LocalIssuer) -> None:
