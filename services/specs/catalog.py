@@ -25,7 +25,7 @@ from alethia.database import begin_write, is_sqlite, session_factory
 from alethia.errors import Aborted, AlethiaError, FieldViolation, InvalidArgument, NotFound
 from services.specs import store
 from services.specs.infrastructure import DeleteOutcome, InfrastructureReader, delete_decision
-from services.specs.models import CloudIdentityRow
+from services.specs.models import CloudIdentityRow, SpecRow
 from services.specs.rules import write_violations
 from services.specs.validation import show, validate_identity, validate_spec
 
@@ -158,12 +158,11 @@ class SpecCatalog:
         if violations or identity is None:
             raise InvalidArgument(violations)
         spec_id = str(uuid.uuid4())
-        async with begin_write(self.sessions) as session:
-            # The identity row stays valid: identities are never deleted (the FK would refuse it).
-            row, components = await store.insert_spec(
-                session, spec_id, spec, _now(), naming.cloud_account(identity.provider, identity.account_id)
-            )
-        head = store.SpecHead(row, identity.provider, identity.account_id)
+        # The identity row stays valid: identities are never deleted (the FK would refuse it).
+        values, components = await store.insert_spec(
+            self.engine, spec_id, spec, _now(), naming.cloud_account(identity.provider, identity.account_id)
+        )
+        head = store.SpecHead(SpecRow(**values), identity.provider, identity.account_id)
         return store.assemble(head, store.parts_from_rows(spec_id, components))
 
     async def get_spec(self, spec_id: str) -> dict[str, Any]:

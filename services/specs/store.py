@@ -8,16 +8,28 @@ the caller owns the transaction. Specs travel as the plain dicts of
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping, Sequence
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
-from sqlalchemy import JSON, Table, bindparam, delete, func, insert, literal_column, or_, select, update
+from sqlalchemy import (
+    JSON,
+    Dialect,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from alethia import naming, spec_schema
@@ -116,10 +128,6 @@ def component_rows(spec_id: str, spec: dict[str, Any]) -> ComponentRows:
     return out
 
 
-def _is_pg(session: AsyncSession) -> bool:
-    return bool(session.get_bind().dialect.name == "postgresql")
-
-
 # One INSERT per table, built once: a statement object keeps its cache key, a fresh
 # ``insert(table)`` per call computed it again every time.
 _INSERTS: dict[str, Any] = {}
@@ -137,250 +145,423 @@ async def _insert_components(session: AsyncSession, rows: ComponentRows) -> None
         await session.execute(_insert_of(table), values)
 
 
-async def find_workspace(session: AsyncSession, spec: dict[str, Any]) -> str | None:
-    """The id of the Spec that holds the workspace of ``spec``, if any."""
-    return await session.scalar(select(SpecRow.id).where(SpecRow.workspace == workspace_key(spec)))
-
-
 def _advisory_key(key: str) -> int:
     # A signed 64-bit number from the hex digest, for pg_advisory_xact_lock.
     return int(key[:15], 16)
 
 
-async def check_names(session: AsyncSession, spec_id: str, spec: dict[str, Any], account: str) -> None:
-    """Refuse ``spec`` when another Spec already owns one of the names it would use.
+# --- specs: the names a Spec holds --------------------------------------------------------
 
-    Checked in the write transaction, every problem at once, each naming its field and
-    the owning Spec: the joined workspace key (Terraform state and lock), the resource
-    name prefix in the cloud account, and each apps repository path (same or nested path
-    in the same normalized repository and branch). The unique constraints hold the first
-    three against a concurrent writer; nested paths cannot be a constraint, so on
-    Postgres the writers of one repository branch are serialized by an advisory lock
-    (SQLite's ``BEGIN IMMEDIATE`` already serializes all writers).
+
+@dataclass(frozen=True)
+class NameClaims:
+    """The names a Spec would hold (alethia.naming), and the statement finding who holds them now.
+
+    ``entries``: (index in the request, branch key, normalized path) of each repository entry.
     """
-    violations: list[FieldViolation] = []
-    workspace = workspace_key(spec)
-    prefix = naming.resource_prefix(spec["project_name"], spec["environment"])
-    # Both names in one query: at most one holder of each (they are unique constraints).
-    holders = (
-        await session.execute(
-            select(
-                SpecRow.id,
-                SpecRow.zone_id,
-                SpecRow.project_name,
-                SpecRow.environment,
-                SpecRow.region,
-                SpecRow.workspace,
-                SpecRow.cloud_account,
-                SpecRow.resource_prefix,
+
+    spec_id: str
+    workspace: str
+    account: str
+    prefix: str
+    repos: list[dict[str, Any]]
+    entries: list[tuple[int, str, str]]
+
+    def lock_keys(self) -> list[int]:
+        """Postgres advisory lock keys of the repository branches, sorted: no deadlock between two writers."""
+        return [_advisory_key(k) for k in sorted({k for _, k, _ in self.entries})]
+
+
+def name_claims(spec_id: str, spec: dict[str, Any], account: str) -> NameClaims:
+    """The names ``spec`` (stored as ``spec_id`` in cloud account ``account``) would hold."""
+    repos = list(spec.get("repositories") or [])
+    return NameClaims(
+        spec_id=spec_id,
+        workspace=workspace_key(spec),
+        account=account,
+        prefix=naming.resource_prefix(spec["project_name"], spec["environment"]),
+        repos=repos,
+        entries=[
+            (
+                i,
+                naming.repository_branch_key(r["url"], r["branch"]),
+                naming.normalize_repository_path(r.get("path", "")),
             )
-            .where(
-                SpecRow.id != spec_id,
-                or_(
-                    SpecRow.workspace == workspace,
-                    (SpecRow.cloud_account == account) & (SpecRow.resource_prefix == prefix),
-                ),
+            for i, r in enumerate(repos)
+        ],
+    )
+
+
+def _ancestors(path: str) -> list[str]:
+    """The paths that contain ``path`` or are it: the root, each parent, itself."""
+    segments = path.split("/")
+    return ["", *("/".join(segments[: i + 1]) for i in range(len(segments)))]
+
+
+def _below(path: str) -> str:
+    """The LIKE pattern of every path strictly below ``path``."""
+    return path.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
+
+
+# The holders statement by (dialect, shape of the repository entries): generated once each.
+_HOLDERS_SQL: dict[tuple[bool, tuple[int, ...]], str] = {}
+
+
+def _holders_sql(pg: bool, shape: tuple[int, ...]) -> str:
+    """Both unique names' holders and the repository paths that may overlap, in ONE statement.
+
+    ``shape``: per repository entry, how many ancestor paths it has (0: the root). Rows are
+    ``(kind, spec id, zone, project, environment, region, workspace, account, prefix,
+    position, branch key, path)``: kind 0 a ``specs`` row holding the workspace or the
+    prefix in the account (at most one of each: unique constraints), kind 1 a repository
+    entry of another Spec whose path may overlap, ordered by Spec id and position.
+
+    The path part is a prefilter (the bench's Specs all share one repository branch: reading
+    every path of it grew with the number of Specs, ~5 ms per CreateSpec): its ancestors,
+    itself, or below it; :func:`name_violations` still decides (SQLite's LIKE ignores ASCII
+    case, so it may return a few rows too many).
+    """
+    n = 0
+
+    def arg() -> str:
+        nonlocal n
+        n += 1
+        return f"${n}" if pg else "?"
+
+    sql = (
+        "SELECT 0, id, zone_id, project_name, environment, region, workspace, cloud_account, "
+        f"resource_prefix, NULL, NULL, NULL FROM specs WHERE id <> {arg()} AND "
+        f"(workspace = {arg()} OR (cloud_account = {arg()} AND resource_prefix = {arg()}))"
+    )
+    if shape:
+        # Placeholders in the order they appear in the text (SQLite's ``?`` are positional).
+        other = arg()
+        conditions = []
+        for ancestors in shape:
+            if not ancestors:  # the root overlaps everything in its branch
+                conditions.append(f"branch_key = {arg()}")
+                continue
+            key = arg()
+            within = ", ".join(arg() for _ in range(ancestors))
+            conditions.append(
+                f"(branch_key = {key} AND (norm_path IN ({within}) OR norm_path LIKE {arg()} ESCAPE '\\'))"
             )
-            .order_by(SpecRow.id)
+        sql += (
+            " UNION ALL SELECT 1, spec_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, position, "
+            f"branch_key, norm_path FROM spec_repositories WHERE spec_id <> {other} AND "
+            f"({' OR '.join(conditions)})"
         )
-    ).all()
-    found = next((h for h in holders if h.workspace == workspace), None)
+    return sql + " ORDER BY 1, 2, 10"
+
+
+def holders_statement(claims: NameClaims, pg: bool) -> tuple[str, list[Any]]:
+    """The SQL of :func:`_holders_sql` for these claims, and its arguments."""
+    args: list[Any] = [claims.spec_id, claims.workspace, claims.account, claims.prefix]
+    if claims.entries:
+        args.append(claims.spec_id)
+    shape: list[int] = []
+    for _, key, path in claims.entries:
+        if not path:
+            shape.append(0)
+            args.append(key)
+            continue
+        ancestors = _ancestors(path)
+        shape.append(len(ancestors))
+        args += [key, *ancestors, _below(path)]
+    cache_key = (pg, tuple(shape))
+    sql = _HOLDERS_SQL.get(cache_key)
+    if sql is None:
+        sql = _holders_sql(pg, cache_key[1])
+        if len(_HOLDERS_SQL) < 1000:  # shapes are few (entries and path depths); a bound anyway
+            _HOLDERS_SQL[cache_key] = sql
+    return sql, args
+
+
+def name_violations(claims: NameClaims, rows: Iterable[Sequence[Any]]) -> list[FieldViolation]:
+    """Every name of ``claims`` that another Spec already holds (rows of :func:`holders_statement`).
+
+    Pure: each violation names its field and the owning Spec: the joined workspace key
+    (Terraform state and lock), the resource name prefix in the cloud account, and each
+    apps repository path (same or nested path in the same normalized repository and
+    branch, also against the Spec's own other entries).
+    """
+    holders: list[Sequence[Any]] = []
+    owned: list[Sequence[Any]] = []
+    for r in rows:
+        (holders if r[0] == 0 else owned).append(r)
+    violations: list[FieldViolation] = []
+    workspace, account, prefix = claims.workspace, claims.account, claims.prefix
+    found = next((h for h in holders if h[6] == workspace), None)
     if found is not None:
         violations.append(
             FieldViolation(
                 "project_name",
-                f"workspace {workspace} (the Terraform state key and lock) is held by Spec {found.id} "
-                f"(project_name {found.project_name!r}, environment {found.environment!r}, "
-                f"region {found.region!r}); choose another project_name or environment",
+                f"workspace {workspace} (the Terraform state key and lock) is held by Spec {found[1]} "
+                f"(project_name {found[3]!r}, environment {found[4]!r}, "
+                f"region {found[5]!r}); choose another project_name or environment",
             )
         )
-    owner = next((h for h in holders if h.cloud_account == account and h.resource_prefix == prefix), None)
+    owner = next((h for h in holders if h[7] == account and h[8] == prefix), None)
     if owner is not None:
         violations.append(
             FieldViolation(
                 "project_name",
                 f"resource name prefix {prefix!r} (project_name-environment) is used in cloud account "
-                f"{account} by Spec {owner.id} (zone {owner.zone_id}, region {owner.region}); "
+                f"{account} by Spec {owner[1]} (zone {owner[2]}, region {owner[5]}); "
                 "cloud resource names would collide: choose another project_name or environment",
             )
         )
-    violations += await _check_repositories(session, spec_id, spec)
-    if violations:
-        raise AlreadyExists("; ".join(str(v) for v in violations), violations)
-
-
-def _overlapping(table: Table, key: str, path: str) -> Any:
-    """Rows of branch ``key`` whose path may overlap ``path``: its ancestors, itself, or below it.
-
-    A prefilter in SQL (the bench's Specs all share one repository branch: reading every
-    path of it grew with the number of Specs, ~5 ms per CreateSpec); the Python check below
-    still decides (SQLite's LIKE ignores ASCII case, so it may return a few rows too many).
-    """
-    c = table.c
-    if not path:
-        return c.branch_key == key  # the root overlaps everything
-    segments = path.split("/")
-    ancestors = ["", *("/".join(segments[: i + 1]) for i in range(len(segments)))]
-    below = path.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
-    return (c.branch_key == key) & (c.norm_path.in_(ancestors) | c.norm_path.like(below, escape="\\"))
-
-
-async def _check_repositories(
-    session: AsyncSession, spec_id: str, spec: dict[str, Any]
-) -> list[FieldViolation]:
-    repos = list(spec.get("repositories") or [])
-    if not repos:
-        return []
-    entries = [
-        (
-            i,
-            naming.repository_branch_key(r["url"], r["branch"]),
-            naming.normalize_repository_path(r.get("path", "")),
-        )
-        for i, r in enumerate(repos)
-    ]
-    bind = session.bind
-    if isinstance(bind, AsyncEngine) and not is_sqlite(bind):
-        for key in sorted({k for _, k, _ in entries}):  # sorted: no deadlock between two writers
-            await session.execute(select(func.pg_advisory_xact_lock(_advisory_key(key))))
-    repos_table = COMPONENT_TABLES["repositories"]
-    owned = (
-        await session.execute(
-            select(
-                repos_table.c.spec_id,
-                repos_table.c.position,
-                repos_table.c.branch_key,
-                repos_table.c.norm_path,
-            )
-            .where(
-                or_(*(_overlapping(repos_table, key, path) for _, key, path in entries)),
-                repos_table.c.spec_id != spec_id,
-            )
-            .order_by(repos_table.c.spec_id, repos_table.c.position)
-        )
-    ).all()
-    out: list[FieldViolation] = []
+    entries = claims.entries
     for i, key, path in entries:
-        repo = repos[i]
+        repo = claims.repos[i]
         where = f"{repo['url']} branch {repo['branch']}"
         for j, other_key, other_path in entries[:i]:
             if other_key == key and naming.paths_overlap(path, other_path):
-                out.append(
+                violations.append(
                     FieldViolation(
                         f"repositories[{i}].path",
                         f"{path or '/'!r} overlaps repositories[{j}].path {other_path or '/'!r} in {where}",
                     )
                 )
         for row in owned:
-            if row.branch_key == key and naming.paths_overlap(path, row.norm_path):
-                same = "is" if path == row.norm_path else f"overlaps {row.norm_path or '/'!r}, which is"
-                out.append(
+            spec_id, branch_key, norm_path = row[1], row[10], row[11]
+            if branch_key == key and naming.paths_overlap(path, norm_path):
+                same = "is" if path == norm_path else f"overlaps {norm_path or '/'!r}, which is"
+                violations.append(
                     FieldViolation(
                         f"repositories[{i}].path",
-                        f"{path or '/'!r} in {where} {same} owned by Spec {row.spec_id}; ArgoCD prunes "
+                        f"{path or '/'!r} in {where} {same} owned by Spec {spec_id}; ArgoCD prunes "
                         "what one Spec does not write, so two Specs must never share a GitOps path",
                     )
                 )
                 break
-    return out
+    return violations
+
+
+def _refuse(violations: list[FieldViolation]) -> None:
+    if violations:
+        raise AlreadyExists("; ".join(str(v) for v in violations), violations)
+
+
+async def check_names(session: AsyncSession, spec_id: str, spec: dict[str, Any], account: str) -> None:
+    """Refuse ``spec`` when another Spec already owns one of the names it would use.
+
+    Checked in the write transaction, every problem at once (:func:`name_violations`). The
+    unique constraints hold the workspace, the prefix and the exact path against a
+    concurrent writer; nested paths cannot be a constraint, so on Postgres the writers of
+    one repository branch are serialized by an advisory lock taken before the paths are
+    read (SQLite's ``BEGIN IMMEDIATE`` already serializes all writers).
+    """
+    claims = name_claims(spec_id, spec, account)
+    pg = _is_pg(session)
+    if pg:
+        for key in claims.lock_keys():
+            await session.execute(select(func.pg_advisory_xact_lock(key)))
+    sql, args = holders_statement(claims, pg)
+    conn = await session.connection()
+    rows = (await conn.exec_driver_sql(sql, tuple(args))).all()
+    _refuse(name_violations(claims, rows))
+
+
+def _is_pg(session: AsyncSession) -> bool:
+    return bool(session.get_bind().dialect.name == "postgresql")
+
+
+# --- specs: writes ----------------------------------------------------------------------
+
+
+def spec_values(spec_id: str, spec: dict[str, Any], now: datetime, account: str) -> dict[str, Any]:
+    """The ``specs`` row of a new Spec (revision 1), by column."""
+    return {
+        "id": spec_id,
+        # The Spec's own fields, as declared (spec_schema.SPEC_COLUMNS; all strings, "" when unset).
+        **{col.name: spec.get(col.name, "") for col in spec_schema.SPEC_COLUMNS},
+        "workspace": workspace_key(spec),
+        "cloud_account": account,
+        "resource_prefix": naming.resource_prefix(spec["project_name"], spec["environment"]),
+        "revision": 1,
+        "create_time": now,
+        "update_time": now,
+    }
 
 
 async def insert_spec(
-    session: AsyncSession, spec_id: str, spec: dict[str, Any], now: datetime, account: str
-) -> tuple[SpecRow, ComponentRows]:
-    """Insert a Spec and all its components (revision 1); a taken name is ALREADY_EXISTS.
+    engine: AsyncEngine, spec_id: str, spec: dict[str, Any], now: datetime, account: str
+) -> tuple[dict[str, Any], ComponentRows]:
+    """Insert a Spec and all its components (revision 1) in one transaction of its own.
 
-    ``account`` is :func:`alethia.naming.cloud_account` of the Spec's identity. Returns the
-    rows written, from which the caller builds its answer without reading back.
+    A name another Spec holds is ALREADY_EXISTS (:func:`name_violations`), and nothing is
+    written. ``account`` is :func:`alethia.naming.cloud_account` of the Spec's identity.
+    Returns the ``specs`` row and the component rows written, from which the caller builds
+    its answer without reading back.
+
+    The transaction runs on the driver connection of a pooled connection, not through a
+    session: the statements are generated once per shape and their arguments bound by the
+    columns' own SQLAlchemy types (:func:`_binders`), so what is stored is what the ORM
+    would store, at a fraction of its CPU (Postgres) and of its thread hops (SQLite).
     """
-    await check_names(session, spec_id, spec, account)
-    row = SpecRow(
-        id=spec_id,
-        # The Spec's own fields, as declared (spec_schema.SPEC_COLUMNS; all strings, "" when unset).
-        **{col.name: spec.get(col.name, "") for col in spec_schema.SPEC_COLUMNS},
-        workspace=workspace_key(spec),
-        cloud_account=account,
-        resource_prefix=naming.resource_prefix(spec["project_name"], spec["environment"]),
-        revision=1,
-        create_time=now,
-        update_time=now,
-    )
+    values = spec_values(spec_id, spec, now, account)
     components = component_rows(spec_id, spec)
-    values = {c.key: getattr(row, c.key) for c in SpecRow.__table__.columns}
-    try:
-        if _is_pg(session):
-            sql, args = _one_insert(values, components)
-            conn = await session.connection()
-            driver = (await conn.get_raw_connection()).driver_connection
-            assert driver is not None
-            try:
-                await driver.execute(sql, *args)
-            except asyncpg.IntegrityConstraintViolationError as exc:
-                # The driver's own error (this statement bypasses SQLAlchemy): named like one.
-                raise IntegrityError(sql, None, exc) from exc
+    claims = name_claims(spec_id, spec, account)
+    async with engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None
+        if is_sqlite(engine):
+            await _insert_sqlite(driver, engine.dialect, claims, values, components)
         else:
-            await session.execute(_insert_of(SpecRow.__table__), values)  # type: ignore[arg-type]
-            await _insert_components(session, components)
-    except IntegrityError as exc:  # a concurrent create took one of the names first
-        taken = _race(exc)
-        if taken is None:
+            await _insert_pg(driver, engine.dialect, claims, values, components)
+    return values, components
+
+
+async def _insert_pg(
+    driver: Any, dialect: Dialect, claims: NameClaims, values: dict[str, Any], components: ComponentRows
+) -> None:
+    """Postgres: advisory locks, the holders (one statement), then the insert (one statement).
+
+    Five round trips after the checkout: BEGIN, lock, holders, insert, COMMIT. The lock is a
+    statement of its own: a statement reads the snapshot taken when it starts, so paths
+    read in the statement that waited for the lock could miss the writer it waited for.
+    """
+    holders_sql, holders_args = holders_statement(claims, pg=True)
+    insert_sql, insert_args = _one_insert(dialect, values, components)
+    try:
+        async with driver.transaction():
+            for key in claims.lock_keys():
+                await driver.execute("SELECT pg_advisory_xact_lock($1)", key)
+            _refuse(name_violations(claims, await driver.fetch(holders_sql, *holders_args)))
+            await driver.execute(insert_sql, *insert_args)
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        # A concurrent create took one of the names after the holders were read.
+        error = IntegrityError(insert_sql, None, exc)
+        raise (_race(error) or error) from exc
+
+
+async def _insert_sqlite(
+    driver: Any, dialect: Dialect, claims: NameClaims, values: dict[str, Any], components: ComponentRows
+) -> None:
+    """SQLite: the whole transaction as ONE call in the driver's thread.
+
+    aiosqlite runs every call in its connection's thread, and each one is a hop there and
+    back (SQLAlchemy's adapter makes three or four per statement: ~50 for this write). Here
+    ``BEGIN IMMEDIATE`` (writers serialized, as :func:`alethia.database.begin_write` does),
+    the holders, the check and every INSERT run in one hop (aiosqlite's ``_execute``: the
+    one way into that thread; ``_conn`` is its sqlite3 connection).
+    """
+    holders_sql, holders_args = holders_statement(claims, pg=False)
+    inserts = _sqlite_inserts(dialect, values, components)
+
+    def write() -> list[FieldViolation]:
+        conn = driver._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            violations = name_violations(claims, conn.execute(holders_sql, holders_args).fetchall())
+            if not violations:
+                for sql, rows in inserts:
+                    conn.executemany(sql, rows)
+        except BaseException:
+            conn.execute("ROLLBACK")
             raise
-        raise taken from exc
-    return row, components
+        conn.execute("ROLLBACK" if violations else "COMMIT")
+        return violations
+
+    try:
+        violations = await driver._execute(write)
+    except sqlite3.Error as exc:
+        # Raised as SQLAlchemy raises it (a busy database stays an OperationalError).
+        error = DBAPIError.instance(None, None, exc, sqlite3.Error)
+        taken = _race(error) if isinstance(error, IntegrityError) else None
+        raise (taken or error) from exc
+    _refuse(violations)
+
+
+# Per dialect and table: the SQLAlchemy bind processor of each column (None: the value as is).
+_BINDERS: dict[tuple[str, str], dict[str, Callable[[Any], Any] | None]] = {}
+
+
+def _binders(dialect: Dialect, table: Table) -> dict[str, Callable[[Any], Any] | None]:
+    """What each column's type does to a value before the driver sees it (JSON to text,
+    times to UTC, SQLite's time format), taken from the types themselves."""
+    key = (dialect.name, table.name)
+    found = _BINDERS.get(key)
+    if found is None:
+        found = _BINDERS[key] = {
+            c.name: c.type.dialect_impl(dialect).bind_processor(dialect) for c in table.columns
+        }
+    return found
+
+
+def _bound(dialect: Dialect, table: Table, rows: list[dict[str, Any]]) -> Iterable[list[Any]]:
+    binders = _binders(dialect, table)
+    for row in rows:
+        yield [v if (b := binders[c]) is None else b(v) for c, v in row.items()]
 
 
 # The one-statement insert's SQL, by shape (columns and rows per table): generated once per
 # shape. Built as SQLAlchemy Core, the multi-row VALUES were compiled again on every call
 # (such statements are not cached), which cost more CPU than the round trips it saves.
-_ONE_INSERTS: dict[tuple[Any, ...], tuple[str, tuple[tuple[str, bool], ...]]] = {}
+_ONE_INSERTS: dict[tuple[Any, ...], str] = {}
 
 
-def _one_insert(head: dict[str, Any], components: ComponentRows) -> tuple[str, list[Any]]:
+def _one_insert(dialect: Dialect, head: dict[str, Any], components: ComponentRows) -> tuple[str, list[Any]]:
     """Postgres: the ``specs`` row and every component row as ONE statement, and its arguments.
 
     Each component table's rows are a data-modifying CTE of the ``specs`` INSERT; Postgres
     checks the foreign keys at the end of the statement, so the children may come with
-    their parent: one round trip where a statement per table took twelve. The arguments
-    are what the column types would bind: JSON as text, times as aware UTC datetimes.
+    their parent: one round trip where a statement per table took twelve.
     """
     specs_table = SpecRow.__table__
     assert isinstance(specs_table, Table)
     parts: list[tuple[Table, list[dict[str, Any]]]] = [(specs_table, [head]), *components]
     shape = tuple((t.name, tuple(rows[0]), len(rows)) for t, rows in parts)
-    found = _ONE_INSERTS.get(shape)
-    if found is None:
+    sql = _ONE_INSERTS.get(shape)
+    if sql is None:
         n = 0
         statements: list[str] = []
-        slots: list[tuple[str, bool]] = []  # (column, is JSON) of each argument, in order
         for t, rows in parts:
             cols = list(rows[0])
             tuples = []
             for _ in rows:
                 tuples.append("(" + ", ".join(f"${n + i + 1}" for i in range(len(cols))) + ")")
                 n += len(cols)
-                slots += [(c, isinstance(t.c[c].type, JSON)) for c in cols]
             names = ", ".join(f'"{c}"' for c in cols)
             statements.append(f"INSERT INTO {t.name} ({names}) VALUES {', '.join(tuples)}")
         ctes = ", ".join(
             f"ins_{t.name} AS ({sql})" for (t, _), sql in zip(parts[1:], statements[1:], strict=True)
         )
         sql = (f"WITH {ctes} " if ctes else "") + statements[0]
-        found = (sql, tuple(slots))
         if len(_ONE_INSERTS) < 1000:  # shapes are few (rows per table); a bound anyway
-            _ONE_INSERTS[shape] = found
-    sql, json_slots = found
+            _ONE_INSERTS[shape] = sql
     args: list[Any] = []
-    for _, rows in parts:
-        for row in rows:
-            args += row.values()
-    return sql, [
-        json.dumps(a) if is_json and a is not None else a
-        for a, (_, is_json) in zip(args, json_slots, strict=True)
-    ]
+    for t, rows in parts:
+        for bound in _bound(dialect, t, rows):
+            args += bound
+    return sql, args
+
+
+# SQLite's INSERT of one table by its columns (one statement per table, all its rows).
+_SQLITE_INSERTS: dict[tuple[str, tuple[str, ...]], str] = {}
+
+
+def _sqlite_inserts(
+    dialect: Dialect, head: dict[str, Any], components: ComponentRows
+) -> list[tuple[str, list[list[Any]]]]:
+    specs_table = SpecRow.__table__
+    assert isinstance(specs_table, Table)
+    out = []
+    for t, rows in [(specs_table, [head]), *components]:
+        key = (t.name, tuple(rows[0]))
+        sql = _SQLITE_INSERTS.get(key)
+        if sql is None:
+            names = ", ".join(f'"{c}"' for c in key[1])
+            sql = f"INSERT INTO {t.name} ({names}) VALUES ({', '.join('?' for _ in key[1])})"
+            if len(_SQLITE_INSERTS) < 1000:
+                _SQLITE_INSERTS[key] = sql
+        out.append((sql, list(_bound(dialect, t, rows))))
+    return out
 
 
 def _race(exc: IntegrityError) -> AlreadyExists | None:
-    """A unique name taken by a concurrent writer after :func:`check_names` looked (None: another error)."""
+    """A unique name taken by a concurrent writer after the holders were read (None: another error)."""
     text = str(exc.orig)
     if "owner_key" in text:
         field, what = "repositories", "one of its GitOps paths"
