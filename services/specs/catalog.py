@@ -25,7 +25,7 @@ from alethia.database import begin_write, is_sqlite, session_factory
 from alethia.errors import Aborted, AlethiaError, FieldViolation, InvalidArgument, NotFound
 from services.specs import store
 from services.specs.infrastructure import DeleteOutcome, InfrastructureReader, delete_decision
-from services.specs.models import CloudIdentityRow, SpecRow
+from services.specs.models import CloudIdentityRow
 from services.specs.rules import write_violations
 from services.specs.validation import show, validate_identity, validate_spec
 
@@ -162,8 +162,7 @@ class SpecCatalog:
         values, components = await store.insert_spec(
             self.engine, spec_id, spec, _now(), naming.cloud_account(identity.provider, identity.account_id)
         )
-        head = store.SpecHead(SpecRow(**values), identity.provider, identity.account_id)
-        return store.assemble(head, store.parts_from_rows(spec_id, components))
+        return store.written_spec(values, identity.provider, identity.account_id, components)
 
     async def get_spec(self, spec_id: str) -> dict[str, Any]:
         """The whole Spec: its row, identity and every component table in one statement.

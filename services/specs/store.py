@@ -833,14 +833,33 @@ async def read_spec(session: AsyncSession, spec_id: str) -> tuple[SpecHead, dict
 def assemble(head: SpecHead, part: dict[str, Any]) -> dict[str, Any]:
     """The full Spec dict: the row, its identity's provider/account, and its components."""
     row = head.row
+    values = {name: getattr(row, name) for name in _ROW_FIELDS}
+    return _spec_dict(values, head.provider, head.cloud_account_id, part)
+
+
+# The ``specs`` columns a Spec dict carries.
+_ROW_FIELDS = ("id", "revision", *(c.name for c in spec_schema.SPEC_COLUMNS), "create_time", "update_time")
+
+
+def written_spec(
+    values: Mapping[str, Any], provider: str, cloud_account_id: str, components: ComponentRows
+) -> dict[str, Any]:
+    """The full Spec dict of the ``specs`` row and component rows just written (:func:`insert_spec`),
+    exactly as a read gives it back: CreateSpec answers without reading the Spec again."""
+    return _spec_dict(values, provider, cloud_account_id, parts_from_rows(values["id"], components))
+
+
+def _spec_dict(
+    row: Mapping[str, Any], provider: str, cloud_account_id: str, part: dict[str, Any]
+) -> dict[str, Any]:
     spec: dict[str, Any] = {
-        "id": row.id,
-        "revision": row.revision,
-        **{col.name: getattr(row, col.name) for col in spec_schema.SPEC_COLUMNS},
-        "provider": head.provider,
-        "cloud_account_id": head.cloud_account_id,
-        "create_time": row.create_time,
-        "update_time": row.update_time,
+        "id": row["id"],
+        "revision": row["revision"],
+        **{col.name: row[col.name] for col in spec_schema.SPEC_COLUMNS},
+        "provider": provider,
+        "cloud_account_id": cloud_account_id,
+        "create_time": row["create_time"],
+        "update_time": row["update_time"],
     }
     for comp in spec_schema.COMPONENTS:
         if comp.repeated:

@@ -1,0 +1,97 @@
+"""The spec service's fast paths build exactly what the general conversions build.
+
+- ``server.spec_message`` (the message constructor on a stored Spec dict) against the
+  strict conversion of a Spec file (``spec_from_dict``), for every example and a large Spec;
+- ``store.name_violations`` (one statement's rows, checked in Python) on made-up holders.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from alethia import spec_schema
+from alethia.specfile import spec_from_dict
+from bench.specs import spec_with_components
+from services.specs import store
+from services.specs.server import spec_message
+from tests.fixtures.specs import PROVIDERS, full_spec_dict, minimal_spec_dict
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+
+
+def _stored(spec: dict[str, Any]) -> dict[str, Any]:
+    """The Spec dict CreateSpec answers with for ``spec`` (its rows, read back)."""
+    spec = spec_schema.apply_defaults(spec)
+    spec_id = str(uuid.uuid4())
+    values = store.spec_values(spec_id, spec, NOW, "aws:123456789012")
+    return store.written_spec(values, "aws", "123456789012", store.component_rows(spec_id, spec))
+
+
+def _specs() -> list[dict[str, Any]]:
+    ident = str(uuid.uuid4())
+    out = [full_spec_dict(p, cloud_identity_id=ident) for p in PROVIDERS]
+    out += [minimal_spec_dict(p, cloud_identity_id=ident) for p in PROVIDERS]
+    out.append(spec_with_components("big", ident, 50))
+    return out
+
+
+@pytest.mark.parametrize("spec", _specs(), ids=lambda s: f"{s['project_name']}-{len(str(s))}")
+def test_spec_message_is_the_strict_conversion(spec: dict[str, Any]) -> None:
+    data = _stored(spec)
+    strict = spec_from_dict({k: v for k, v in data.items() if k not in ("create_time", "update_time")})
+    strict.create_time.FromDatetime(NOW)
+    strict.update_time.FromDatetime(NOW)
+    fast = spec_message(data)
+    assert fast == strict
+    assert fast.SerializeToString(deterministic=True) == strict.SerializeToString(deterministic=True)
+    # Presence too (the snapshot's defaults depend on it): every Struct and nested message alike.
+    for comp in spec_schema.COMPONENTS:
+        fast_items = getattr(fast, comp.field)
+        strict_items = getattr(strict, comp.field)
+        pairs = zip(fast_items, strict_items, strict=True) if comp.repeated else [(fast_items, strict_items)]
+        for a, b in pairs:
+            assert [f.name for f, _ in a.ListFields()] == [f.name for f, _ in b.ListFields()]
+
+
+def test_spec_message_of_a_value_the_constructor_refuses_is_the_strict_conversions_answer() -> None:
+    data = _stored(full_spec_dict("aws", cloud_identity_id=str(uuid.uuid4())))
+    data["databases"][0]["storage_gb"] = 20.0  # an integral float: the constructor refuses it
+    strict = spec_from_dict({k: v for k, v in data.items() if k not in ("create_time", "update_time")})
+    assert spec_message(data).databases[0] == strict.databases[0]
+
+
+def _claims(*paths: str) -> store.NameClaims:
+    spec = minimal_spec_dict("aws", cloud_identity_id="x", project_name="shop")
+    spec["repositories"] = [
+        {"url": "https://git.example.com/o/apps.git", "branch": "main", "path": p} for p in paths
+    ]
+    return store.name_claims("me", spec, "aws:123456789012")
+
+
+def test_name_violations_name_every_holder_once() -> None:
+    claims = _claims("clusters/shop", "clusters/shop/extra")
+    key = claims.entries[0][1]
+    rows = [
+        (0, "other", "zone-acme", "shop", "prod", "us-east-1", claims.workspace, "gcp:p", "shop-prod"),
+        (0, "third", "zone-b", "shop", "prod", "eu-west-1", "zone-b/x", claims.account, claims.prefix),
+        (1, "owner", None, None, None, None, None, None, None, 0, key, "clusters"),
+        (1, "owner", None, None, None, None, None, None, None, 1, key, "clusters/shopping"),  # LIKE's extra
+    ]
+    violations = store.name_violations(claims, rows)
+    assert [v.field for v in violations] == [
+        "project_name",
+        "project_name",
+        "repositories[0].path",
+        "repositories[1].path",
+        "repositories[1].path",
+    ]
+    assert "held by Spec other" in violations[0].description
+    assert "by Spec third" in violations[1].description
+    assert "owned by Spec owner" in violations[2].description
+    assert "overlaps repositories[0].path" in violations[3].description
+    assert "owned by Spec owner" in violations[4].description
+    assert store.name_violations(_claims("clusters/shop"), rows[3:]) == []
