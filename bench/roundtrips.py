@@ -1,11 +1,14 @@
 """Database round trips per operation of the service path: ``python -m bench.roundtrips [--sqlite]``.
 
-Counts, with SQLAlchemy engine events, what each operation sends to the database: every
-statement (an ``executemany`` is one), ``BEGIN``, ``COMMIT``/``ROLLBACK``, and the one-``;``
-ping of a pooled connection's checkout when there is one (``alethia.database`` skips it within
-0.5 s of the connection's last use, as here, where operations follow each other). On Postgres
-each of these is one round trip (statements are prepared once per connection, then cached), so the total is
-the number of round trips an operation waits for; no pg_stat_statements needed.
+Counts what each operation sends to the database: every statement (an ``executemany`` is
+one; SQLAlchemy's engine events, plus what asyncpg is asked for directly), ``BEGIN``,
+``COMMIT``/``ROLLBACK`` (as asyncpg sends them), and the one-``;`` ping of a pooled
+connection's checkout when there is one (``alethia.database`` skips it within 0.5 s of the
+connection's last use, as here, where operations follow each other). On Postgres each of
+these is one round trip (statements are prepared once per connection, then cached), so the
+total is the number of round trips an operation waits for; no pg_stat_statements needed.
+On SQLite the total is the number of calls into aiosqlite's connection thread (``hops``,
+see :func:`total`).
 
 Operations: CreateSpec, GetSpec (the read BuildSnapshot makes through the spec service),
 QueueJob's write, ClaimJob, CompleteJob, and CompleteAndClaimJob (``complete_and_claim``). The domain objects are called directly (``SpecCatalog``, ``JobQueue``) on
@@ -31,28 +34,47 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
+# Driver connection (id) -> the Counting of its engine.
+BY_DRIVER: dict[int, Counting] = {}
+
+
+def _driver_counter(driver: Any) -> Counting:
+    """The Counting of the engine that owns ``driver`` (a throwaway one while it connects, or
+    for a connection of no engine: the admin connection)."""
+    return BY_DRIVER.get(id(driver)) or _UNCOUNTED
+
+
 class Counting:
     """Round trips seen on one engine since the last :meth:`take`."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, transactions: bool = True) -> None:
+        """``transactions=False``: BEGIN/COMMIT/ROLLBACK are counted where they are sent
+        (:meth:`raw`), not from SQLAlchemy's events (a write on the driver connection has none)."""
         self.counts: Counter[str] = Counter()
         sync = engine.sync_engine
+
+        @event.listens_for(sync, "connect")
+        def _connect(dbapi_conn: Any, record: Any) -> None:
+            # Statements sent on the driver connection itself are told apart by connection.
+            BY_DRIVER[id(dbapi_conn.driver_connection)] = self
 
         @event.listens_for(sync, "before_cursor_execute")
         def _stmt(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
             self.counts["statements"] += 1
 
-        @event.listens_for(sync, "begin")
-        def _begin(conn: Any) -> None:
-            self.counts["begin"] += 1
+        if transactions:
 
-        @event.listens_for(sync, "commit")
-        def _commit(conn: Any) -> None:
-            self.counts["commit"] += 1
+            @event.listens_for(sync, "begin")
+            def _begin(conn: Any) -> None:
+                self.counts["begin"] += 1
 
-        @event.listens_for(sync, "rollback")
-        def _rollback(conn: Any) -> None:
-            self.counts["rollback"] += 1
+            @event.listens_for(sync, "commit")
+            def _commit(conn: Any) -> None:
+                self.counts["commit"] += 1
+
+            @event.listens_for(sync, "rollback")
+            def _rollback(conn: Any) -> None:
+                self.counts["rollback"] += 1
 
         @event.listens_for(sync, "checkout")
         def _checkout(dbapi_conn: Any, record: Any, proxy: Any) -> None:
@@ -61,9 +83,11 @@ class Counting:
             self.counts["checkout"] += 1
             self.counts["ping"] += int(record.info.get("pinged", False))
 
-    def raw(self) -> None:
+    def raw(self, query: str = "") -> None:
         """A statement sent on the driver connection itself (SQLAlchemy's events miss it)."""
-        self.counts["statements"] += 1
+        word = query.lstrip().split(None, 1)[0].upper().rstrip(";") if query.strip() else ""
+        kind = {"BEGIN": "begin", "COMMIT": "commit", "ROLLBACK": "rollback"}.get(word, "statements")
+        self.counts[kind] += 1
 
     def take(self) -> dict[str, int]:
         out = dict(self.counts)
@@ -71,9 +95,28 @@ class Counting:
         return out
 
 
+class _Uncounted:
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def raw(self, query: str = "") -> None:
+        return None
+
+
+_UNCOUNTED: Any = _Uncounted()
+
+
 def total(counts: dict[str, int], pg: bool) -> int:
-    """Round trips: statements, BEGIN (SQLite's is a statement too), the end, and the pings."""
-    pings = counts.get("ping", 0) if pg else 0
+    """Round trips: statements, BEGIN, the end, and the pings (Postgres).
+
+    On SQLite a round trip is a call into aiosqlite's connection thread (``hops``): each
+    wakes that thread and then the event loop; a statement through SQLAlchemy takes three
+    or four, a write run as one function in that thread (CreateSpec) one, however many
+    statements it runs there (``statements`` counts only those SQLAlchemy sends).
+    """
+    if not pg:
+        return counts.get("hops", 0)
+    pings = counts.get("ping", 0)
     return (
         counts.get("statements", 0)
         + counts.get("begin", 0)
@@ -100,20 +143,35 @@ async def measure(url: str) -> dict[str, Any]:
     await asyncio.to_thread(run_migrations, url, SNAPSHOT_MIGRATIONS, snapshot_store.VERSION_TABLE)
     specs_engine = create_engine(url)
     jobs_engine = create_engine(url)
-    specs_count, jobs_count = Counting(specs_engine), Counting(jobs_engine)
+    # On Postgres, BEGIN/COMMIT/ROLLBACK are counted as asyncpg sends them (below): CreateSpec
+    # runs its transaction on the driver connection (services/specs/store.py), which
+    # SQLAlchemy's events do not see, and SQLAlchemy's own go through the same calls.
+    specs_count, jobs_count = Counting(specs_engine, not pg), Counting(jobs_engine, not pg)
     if pg:
-        # CreateSpec's one INSERT goes to asyncpg directly (services/specs/store.py): count it.
         import asyncpg
 
-        plain_execute = asyncpg.Connection.execute
+        plain_execute, plain_fetch = asyncpg.Connection.execute, asyncpg.Connection.fetch
 
         async def counted_execute(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
-            # asyncpg's own BEGIN/COMMIT/ROLLBACK come through here too: the events count those.
-            if not query.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK")):
-                specs_count.raw()
+            _driver_counter(self).raw(query)
             return await plain_execute(self, query, *args, **kwargs)
 
+        async def counted_fetch(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
+            _driver_counter(self).raw(query)
+            return await plain_fetch(self, query, *args, **kwargs)
+
         asyncpg.Connection.execute = counted_execute  # type: ignore[method-assign]
+        asyncpg.Connection.fetch = counted_fetch  # type: ignore[method-assign]
+    else:
+        import aiosqlite
+
+        plain_call = aiosqlite.Connection._execute
+
+        async def counted_call(self: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+            _driver_counter(self).counts["hops"] += 1
+            return await plain_call(self, fn, *args, **kwargs)
+
+        aiosqlite.Connection._execute = counted_call  # type: ignore[method-assign]
     catalog = SpecCatalog(specs_engine, infrastructure=None, allowed_git_hosts=None)  # type: ignore[arg-type]
 
     class Reader:
@@ -126,14 +184,14 @@ async def measure(url: str) -> dict[str, Any]:
     queue = JobQueue(jobs_engine_sessions(jobs_engine), Reader(), GitTokenSource("", "t", "git.example.com"))
     out: dict[str, Any] = {}
 
-    async def op(name: str, counter: Counting, fn: Callable[[], Awaitable[Any]], reps: int = 3) -> Any:
+    async def op(name: str, counting: Counting, fn: Callable[[], Awaitable[Any]], reps: int = 3) -> Any:
         result = None
         for _ in range(2):  # warm: prepared statements, pool
             result = await fn()
-        counter.take()
+        counting.take()
         for _ in range(reps):
             result = await fn()
-        counts = {k: v // reps for k, v in counter.take().items()}
+        counts = {k: v // reps for k, v in counting.take().items()}
         out[name] = {"round_trips": total(counts, pg), **counts}
         return result
 
