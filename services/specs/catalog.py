@@ -175,12 +175,10 @@ class SpecCatalog:
         """
         if not _is_id(spec_id):
             raise NotFound(f"spec {show(spec_id)} not found")
-        async with self.sessions() as session:
-            found = await store.read_spec(session, spec_id)
+        found = await store.read_spec(self.engine, spec_id)
         if found is None:
             raise NotFound(f"spec {show(spec_id)} not found")
-        head, part = found
-        return store.assemble(head, part)
+        return store.read_spec_dict(found)
 
     async def _consistent_read(self, session: AsyncSession) -> None:
         """Start a read transaction that sees one snapshot for all its statements."""

@@ -782,13 +782,22 @@ def _booleans(comp: spec_schema.Component) -> tuple[str, ...]:
     return tuple(c.name for c in comp.columns if c.kind == "bool")
 
 
-# Per dialect: the Spec row, its identity and every component in one statement (built once).
-_ONE_QUERY: dict[bool, Any] = {}
+# Per dialect: GetSpec's one statement as SQL, and each result column's name and processor.
+_READ: dict[str, tuple[str, list[tuple[str, Callable[[Any], Any] | None]]]] = {}
 
 
-def _one_query(pg: bool) -> Any:
-    stmt = _ONE_QUERY.get(pg)
-    if stmt is None:
+def _read_statement(dialect: Dialect) -> tuple[str, list[tuple[str, Callable[[Any], Any] | None]]]:
+    """The Spec row, its identity and every component (JSON aggregates) in one statement.
+
+    Compiled once per dialect; each column comes with what its SQLAlchemy type does to a
+    value read (times as aware UTC, SQLite's JSON text parsed), so the driver's row turns
+    into exactly what the ORM would have given.
+    """
+    found = _READ.get(dialect.name)
+    if found is None:
+        pg = dialect.name == "postgresql"
+        specs = SpecRow.__table__
+        assert isinstance(specs, Table)
         aggregates = [
             literal_column(_aggregate_sql(comp, COMPONENT_TABLES[comp.field], pg), JSON()).label(
                 f"c_{comp.field}"
@@ -796,30 +805,60 @@ def _one_query(pg: bool) -> Any:
             for comp in spec_schema.COMPONENTS
         ]
         stmt = (
-            select(SpecRow, CloudIdentityRow.provider, CloudIdentityRow.account_id, *aggregates)
-            .join(CloudIdentityRow, CloudIdentityRow.id == SpecRow.cloud_identity_id)
-            .where(SpecRow.id == bindparam("spec_id"))
+            select(
+                *specs.columns,
+                CloudIdentityRow.provider.label("identity_provider"),
+                CloudIdentityRow.account_id.label("identity_account_id"),
+                *aggregates,
+            )
+            .join(CloudIdentityRow, CloudIdentityRow.id == specs.c.cloud_identity_id)
+            .where(specs.c.id == bindparam("spec_id"))
         )
-        _ONE_QUERY[pg] = stmt
-    return stmt
+        columns: list[tuple[str, Callable[[Any], Any] | None]] = [
+            (str(c.name), c.type.dialect_impl(dialect).result_processor(dialect, None))
+            for c in stmt.selected_columns
+        ]
+        found = (str(stmt.compile(dialect=dialect)), columns)
+        _READ[dialect.name] = found
+    return found
 
 
-async def read_spec(session: AsyncSession, spec_id: str) -> tuple[SpecHead, dict[str, Any]] | None:
+@dataclass
+class ReadSpec:
+    """One Spec as GetSpec reads it: the ``specs`` row by column, its identity, its components."""
+
+    values: dict[str, Any]
+    provider: str
+    cloud_account_id: str
+    part: dict[str, Any]
+
+
+async def read_spec(engine: AsyncEngine, spec_id: str) -> ReadSpec | None:
     """The Spec's row, identity and components in ONE statement (None when there is no such Spec).
 
     One statement reads one snapshot of the database on both dialects, so the parts always
-    belong to the revision in the head, with no seqlock or retry: one round trip where the
-    per-table reads took fifteen (bench: ``python -m bench.roundtrips``).
+    belong to the revision in the head, with no seqlock or retry, and needs no transaction
+    around it: on the driver connection it is the checkout and one round trip (Postgres) or
+    one call into aiosqlite's thread (SQLite), where a session's BEGIN, statement and
+    ROLLBACK took four round trips or nine hops (bench: ``python -m bench.roundtrips``).
     """
-    bind = session.get_bind()
-    res = await session.execute(_one_query(bind.dialect.name == "postgresql"), {"spec_id": spec_id})
-    found = res.first()
+    sql, columns = _read_statement(engine.dialect)
+    async with engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None
+        if is_sqlite(engine):
+            try:
+                found = await driver._execute(lambda: driver._conn.execute(sql, (spec_id,)).fetchone())
+            except sqlite3.Error as exc:
+                raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
+        else:
+            found = await driver.fetchrow(sql, spec_id)
     if found is None:
         return None
-    head = SpecHead(found[0], found[1], found[2])
+    row = {name: value if p is None else p(value) for (name, p), value in zip(columns, found, strict=True)}
     parts: Components = {}
-    for i, comp in enumerate(spec_schema.COMPONENTS):
-        rows = found[3 + i] or []
+    for comp in spec_schema.COMPONENTS:
+        rows = row.pop(f"c_{comp.field}") or []
         flags = _booleans(comp)
         for r in rows:
             r["spec_id"] = spec_id
@@ -827,7 +866,13 @@ async def read_spec(session: AsyncSession, spec_id: str) -> tuple[SpecHead, dict
                 if r[name] is not None:
                     r[name] = bool(r[name])
         _merge(comp.field, rows, parts)
-    return head, _sorted_parts(parts).get(spec_id, {})
+    provider, account = row.pop("identity_provider"), row.pop("identity_account_id")
+    return ReadSpec(row, provider, account, _sorted_parts(parts).get(spec_id, {}))
+
+
+def read_spec_dict(found: ReadSpec) -> dict[str, Any]:
+    """The full Spec dict of :func:`read_spec`'s answer."""
+    return _spec_dict(found.values, found.provider, found.cloud_account_id, found.part)
 
 
 def assemble(head: SpecHead, part: dict[str, Any]) -> dict[str, Any]:
