@@ -160,8 +160,16 @@ async def measure(url: str) -> dict[str, Any]:
             _driver_counter(self).raw(query)
             return await plain_fetch(self, query, *args, **kwargs)
 
+        plain_fetchrow = asyncpg.Connection.fetchrow
+
+        async def counted_fetchrow(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
+            if query != ";":  # the checkout's ping: counted as ``checkout``
+                _driver_counter(self).raw(query)
+            return await plain_fetchrow(self, query, *args, **kwargs)
+
         asyncpg.Connection.execute = counted_execute  # type: ignore[method-assign]
         asyncpg.Connection.fetch = counted_fetch  # type: ignore[method-assign]
+        asyncpg.Connection.fetchrow = counted_fetchrow  # type: ignore[method-assign]
     else:
         import aiosqlite
 
