@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from alethia import naming, spec_schema
 from alethia.database import begin_write, is_sqlite, session_factory
 from alethia.errors import Aborted, AlethiaError, FieldViolation, InvalidArgument, NotFound
+from alethia.specs.v1 import specs_pb2
 from services.specs import store
 from services.specs.infrastructure import DeleteOutcome, InfrastructureReader, delete_decision
 from services.specs.models import CloudIdentityRow
@@ -146,12 +147,18 @@ class SpecCatalog:
             ]
         return row, []
 
-    async def create_spec(self, spec: dict[str, Any]) -> dict[str, Any]:
-        """Validate and store a new Spec (revision 1) in one transaction across its tables."""
+    async def create_spec(
+        self, spec: dict[str, Any], message: specs_pb2.Spec | None = None
+    ) -> dict[str, Any]:
+        """Validate and store a new Spec (revision 1) in one transaction across its tables.
+
+        ``message``: the Spec as received, when ``spec`` is its ``spec_to_dict``: the rules
+        freeze it instead of converting the dict back (``rules.would_be_snapshot``).
+        """
         spec = spec_schema.apply_defaults(spec)
         identity, violations = await self._identity(spec)
         violations = (
-            write_violations(spec, identity.provider, identity.account_id, self.allowed_git_hosts)
+            write_violations(spec, identity.provider, identity.account_id, self.allowed_git_hosts, message)
             if identity
             else validate_spec(spec, None, self.allowed_git_hosts)
         ) + violations

@@ -99,7 +99,7 @@ class SpecServicer(specs_pb2_grpc.SpecServiceServicer):
         data.pop("id")  # output only: the service picks the id
         if data.get("zone_id"):  # an empty zone is the validator's to report
             current_caller().require_zone(str(data["zone_id"]), "spec.zone_id")
-        return spec_message(await self.catalog.create_spec(data))
+        return spec_message(await self.catalog.create_spec(data, request.spec))
 
     async def GetSpec(
         self, request: specs_pb2.GetSpecRequest, context: grpc.aio.ServicerContext

@@ -2,6 +2,7 @@
 
 - ``server.spec_message`` (the message constructor on a stored Spec dict) against the
   strict conversion of a Spec file (``spec_from_dict``), for every example and a large Spec;
+- ``rules.would_be_snapshot`` from the message as received against the dict converted back;
 - ``store.name_violations`` (one statement's rows, checked in Python) on made-up holders.
 """
 
@@ -14,11 +15,12 @@ from typing import Any
 import pytest
 
 from alethia import spec_schema
-from alethia.specfile import spec_from_dict
+from alethia.specfile import spec_from_dict, spec_to_dict
 from bench.specs import spec_with_components
 from services.specs import store
+from services.specs.rules import would_be_snapshot
 from services.specs.server import spec_message
-from tests.fixtures.specs import PROVIDERS, full_spec_dict, minimal_spec_dict
+from tests.fixtures.specs import ACCOUNT_IDS, PROVIDERS, full_spec_dict, minimal_spec_dict
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 
@@ -62,6 +64,32 @@ def test_spec_message_of_a_value_the_constructor_refuses_is_the_strict_conversio
     data["databases"][0]["storage_gb"] = 20.0  # an integral float: the constructor refuses it
     strict = spec_from_dict({k: v for k, v in data.items() if k not in ("create_time", "update_time")})
     assert spec_message(data).databases[0] == strict.databases[0]
+
+
+@pytest.mark.parametrize("spec", _specs(), ids=lambda s: f"{s['project_name']}-{len(str(s))}")
+def test_the_rules_snapshot_of_the_message_is_the_dicts(spec: dict[str, Any]) -> None:
+    message = spec_from_dict(spec)
+    message.id = "set by a client"  # output only: neither snapshot has it
+    data = spec_schema.apply_defaults(spec_to_dict(message, include_output_only=False))
+    for provider in PROVIDERS:
+        snapshot = would_be_snapshot(data, provider, ACCOUNT_IDS[provider], message)
+        assert snapshot is not None
+        assert snapshot == would_be_snapshot(data, provider, ACCOUNT_IDS[provider])
+
+
+@pytest.mark.parametrize("where", ["double", "struct", "struct-in-list"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_a_non_finite_number_gives_no_snapshot_either_way(where: str, value: float) -> None:
+    message = spec_from_dict(full_spec_dict("aws", cloud_identity_id=str(uuid.uuid4())))
+    if where == "double":
+        message.databases[0].scaling.max_capacity = value
+    elif where == "struct":
+        message.cluster.provider_config["x"] = value
+    else:
+        message.databases[0].provider_config["x"] = [1, {"y": value}]
+    data = spec_schema.apply_defaults(spec_to_dict(message, include_output_only=False))
+    assert would_be_snapshot(data, "aws", ACCOUNT_IDS["aws"]) is None
+    assert would_be_snapshot(data, "aws", ACCOUNT_IDS["aws"], message) is None
 
 
 def _claims(*paths: str) -> store.NameClaims:

@@ -107,8 +107,15 @@ def _resolves(path: str, data: dict[str, Any]) -> bool:
 def test_every_spec_create_accepts_renders_and_passes_the_executor_checks(
     provider: str, data: st.DataObject
 ) -> None:
-    spec = spec_schema.apply_defaults(data.draw(specs(provider)))
+    stored = data.draw(specs(provider))
+    spec = spec_schema.apply_defaults(stored)
     violations = write_violations(spec, provider, ACCOUNT_IDS[provider])
+    # CreateSpec freezes the message as received: the same snapshot, so the same answer.
+    message = spec_from_dict(stored)
+    assert would_be_snapshot(spec, provider, ACCOUNT_IDS[provider], message) == would_be_snapshot(
+        spec, provider, ACCOUNT_IDS[provider]
+    )
+    assert write_violations(spec, provider, ACCOUNT_IDS[provider], message=message) == violations
     if violations:
         for v in violations:
             assert _resolves(v.field, spec), v
