@@ -122,8 +122,49 @@ def _has_control(s: str) -> bool:
     return _CONTROL.search(s) is not None
 
 
+def _strings_clean(value: Any) -> bool:
+    """Whether no string anywhere (keys included) has a control character and no value is too long.
+
+    The common answer, found without building a field path per node: every string is
+    collected, the lengths compared at once and the control characters searched for in
+    their concatenation (one regex pass; joining cannot make or hide a character).
+    """
+    values: list[str] = []
+    keys: list[str] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)  # exact types first: the ABC checks cost more than the rest
+        if kind is str:
+            values.append(item)
+        elif kind is dict:
+            keys.extend(map(str, item))
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        elif isinstance(item, str):
+            values.append(item)
+        elif isinstance(item, Mapping):
+            keys.extend(str(k) for k in item)
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return (
+        max(map(len, values), default=0) <= MAX_ANY_STRING
+        and _CONTROL.search("".join(values)) is None
+        and _CONTROL.search("".join(keys)) is None
+    )
+
+
 def _walk_strings(value: Any, path: str, v: _Violations) -> None:
     """No control characters and no huge strings anywhere, keys included."""
+    if _strings_clean(value):
+        return
+    _report_strings(value, path, v)
+
+
+def _report_strings(value: Any, path: str, v: _Violations) -> None:
+    """Every control character and huge string, by field path."""
     if isinstance(value, str):
         if _has_control(value):
             v.add(path, "must not contain control characters")
@@ -134,10 +175,10 @@ def _walk_strings(value: Any, path: str, v: _Violations) -> None:
             key = str(k)
             if _has_control(key):
                 v.add(path, f"key {show(key)} must not contain control characters")
-            _walk_strings(item, _join(path, key), v)
+            _report_strings(item, _join(path, key), v)
     elif isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
-            _walk_strings(item, f"{path}[{i}]", v)
+            _report_strings(item, f"{path}[{i}]", v)
 
 
 def _str(value: Any) -> str:

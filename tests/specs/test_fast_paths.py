@@ -2,6 +2,7 @@
 
 - ``server.spec_message`` (the message constructor on a stored Spec dict) against the
   strict conversion of a Spec file (``spec_from_dict``), for every example and a large Spec;
+- ``validation._walk_strings``'s clean-input shortcut against the full walk, on drawn values;
 - ``rules.would_be_snapshot`` from the message as received against the dict converted back;
 - ``store.name_violations`` (one statement's rows, checked in Python) on made-up holders.
 """
@@ -13,11 +14,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from alethia import spec_schema
 from alethia.specfile import spec_from_dict, spec_to_dict
 from bench.specs import spec_with_components
-from services.specs import store
+from services.specs import store, validation
 from services.specs.rules import would_be_snapshot
 from services.specs.server import spec_message
 from tests.fixtures.specs import ACCOUNT_IDS, PROVIDERS, full_spec_dict, minimal_spec_dict
@@ -90,6 +93,31 @@ def test_a_non_finite_number_gives_no_snapshot_either_way(where: str, value: flo
     data = spec_schema.apply_defaults(spec_to_dict(message, include_output_only=False))
     assert would_be_snapshot(data, "aws", ACCOUNT_IDS["aws"]) is None
     assert would_be_snapshot(data, "aws", ACCOUNT_IDS["aws"], message) is None
+
+
+_TEXT = st.one_of(
+    st.text(alphabet=st.sampled_from("ab/-\u0000\u001f\u007f\u0085\u009f\u00a0\u202e\u2066é"), max_size=6),
+    st.just("x" * (validation.MAX_ANY_STRING + 1)),
+    st.just("y" * validation.MAX_ANY_STRING),
+)
+_VALUES = st.recursive(
+    st.one_of(_TEXT, st.integers(), st.booleans(), st.none(), st.floats(allow_nan=False)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.tuples(inner),
+        st.dictionaries(_TEXT | st.integers(), inner, max_size=3),
+    ),
+    max_leaves=12,
+)
+
+
+@given(_VALUES)
+def test_the_strings_shortcut_reports_what_the_full_walk_reports(value: Any) -> None:
+    fast, full = validation._Violations(), validation._Violations()
+    validation._walk_strings(value, "spec", fast)
+    validation._report_strings(value, "spec", full)
+    assert fast.items == full.items
+    assert validation._strings_clean(value) == (full.items == [])
 
 
 def _claims(*paths: str) -> store.NameClaims:
