@@ -8,6 +8,7 @@ the caller owns the transaction. Specs travel as the plain dicts of
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -416,24 +417,51 @@ async def insert_spec(
 async def _insert_pg(
     driver: Any, dialect: Dialect, claims: NameClaims, values: dict[str, Any], components: ComponentRows
 ) -> None:
-    """Postgres: advisory locks, the holders (one statement), then the insert (one statement).
+    """Postgres: BEGIN and the advisory locks, the holders (one statement), the insert (one).
 
-    Five round trips after the checkout: BEGIN, lock, holders, insert, COMMIT. The lock is a
-    statement of its own: a statement reads the snapshot taken when it starts, so paths
-    read in the statement that waited for the lock could miss the writer it waited for.
+    Four round trips after the checkout: BEGIN with the locks (one simple-query message:
+    the keys are integers computed here), holders, insert, COMMIT. The locks precede the
+    holders' statement: a statement reads the snapshot taken when it starts, so paths read
+    in the statement that waited for a lock could miss the writer it waited for.
     """
     holders_sql, holders_args = holders_statement(claims, pg=True)
     insert_sql, insert_args = _one_insert(dialect, values, components)
+    begin = "BEGIN;" + "".join(f" SELECT pg_advisory_xact_lock({key});" for key in claims.lock_keys())
     try:
-        async with driver.transaction():
-            for key in claims.lock_keys():
-                await driver.execute("SELECT pg_advisory_xact_lock($1)", key)
-            _refuse(name_violations(claims, await driver.fetch(holders_sql, *holders_args)))
-            await driver.execute(insert_sql, *insert_args)
-    except asyncpg.IntegrityConstraintViolationError as exc:
-        # A concurrent create took one of the names after the holders were read.
-        error = IntegrityError(insert_sql, None, exc)
-        raise (_race(error) or error) from exc
+        await driver.execute(begin)
+        _refuse(name_violations(claims, await driver.fetch(holders_sql, *holders_args)))
+        await driver.execute(insert_sql, *insert_args)
+        await driver.execute("COMMIT")
+    except BaseException as exc:
+        await _end_failed(driver, exc)
+        if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
+            # A concurrent create took one of the names after the holders were read.
+            error = IntegrityError(insert_sql, None, exc)
+            raise (_race(error) or error) from exc
+        raise
+
+
+async def _end_failed(driver: Any, exc: BaseException) -> None:
+    """End the failed transaction: a pooled connection never goes back inside one.
+
+    SQLAlchemy's pool resets only the transactions it began. After an error the connection
+    is between statements (a refusal, a statement the server refused) and is rolled back;
+    after a cancellation a statement may still be running (a lock being waited for), so the
+    connection is closed instead, as SQLAlchemy does then, and so is one that cannot roll
+    back: the checkout's ping replaces it.
+    """
+    if driver.is_closed():
+        return
+    if isinstance(exc, asyncio.CancelledError | TimeoutError):
+        driver.terminate()
+        return
+    if not driver.is_in_transaction():
+        return
+    try:
+        await driver.execute("ROLLBACK")
+    except BaseException:
+        driver.terminate()
+        raise
 
 
 async def _insert_sqlite(
@@ -852,7 +880,11 @@ async def read_spec(engine: AsyncEngine, spec_id: str) -> ReadSpec | None:
             except sqlite3.Error as exc:
                 raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
         else:
-            found = await driver.fetchrow(sql, spec_id)
+            try:
+                found = await driver.fetchrow(sql, spec_id)
+            except (asyncio.CancelledError, TimeoutError):
+                driver.terminate()  # the statement may still run: never back to the pool (as SQLAlchemy)
+                raise
     if found is None:
         return None
     row = {name: value if p is None else p(value) for (name, p), value in zip(columns, found, strict=True)}

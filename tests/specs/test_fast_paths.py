@@ -151,3 +151,74 @@ def test_name_violations_name_every_holder_once() -> None:
     assert "overlaps repositories[0].path" in violations[3].description
     assert "owned by Spec owner" in violations[4].description
     assert store.name_violations(_claims("clusters/shop"), rows[3:]) == []
+
+
+async def test_a_create_failing_inside_its_transaction_leaves_its_connection_clean(
+    fresh_postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CreateSpec runs its own BEGIN/COMMIT on the driver connection (SQLAlchemy's pool resets
+    only the transactions it began): failing, or cancelled while it waits for the GitOps branch
+    lock, it writes nothing, holds no lock and its pooled connection goes back outside any
+    transaction, ready for the next call."""
+    import asyncio
+
+    import asyncpg
+
+    from alethia.database import create_engine, normalize_url
+    from services.specs.app import migrate
+    from services.specs.catalog import SpecCatalog
+
+    await migrate(fresh_postgres_url)
+    engine = create_engine(fresh_postgres_url, pool_size=1, max_overflow=0)  # one connection, reused
+    catalog = SpecCatalog(engine, None, frozenset({"git.example.com"}))  # type: ignore[arg-type]
+    observer = await asyncpg.connect(normalize_url(fresh_postgres_url).replace("+asyncpg", ""))
+
+    async def leftovers() -> tuple[int, int, int]:
+        return (
+            await observer.fetchval("SELECT count(*) FROM specs"),
+            await observer.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            ),
+            await observer.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state LIKE 'idle in transaction%'"
+            ),
+        )
+
+    try:
+        ident = await catalog.create_identity(
+            {"name": "c", "provider": "aws", "account_id": "123456789012", "credentials_ref": "env:X"}
+        )
+        spec = full_spec_dict("aws", cloud_identity_id=ident["id"])
+        plain = store.name_violations
+
+        def broken(*args: Any) -> Any:
+            raise RuntimeError("a bug between two statements")
+
+        monkeypatch.setattr(store, "name_violations", broken)
+        with pytest.raises(RuntimeError):
+            await catalog.create_spec(spec)
+        monkeypatch.setattr(store, "name_violations", plain)
+        assert await leftovers() == (0, 0, 0)
+
+        claims = store.name_claims("x", spec_schema.apply_defaults(spec), "aws:123456789012")
+        [key] = claims.lock_keys()
+        await observer.execute("SELECT pg_advisory_lock($1)", key)  # the branch is busy
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(catalog.create_spec(spec), 0.5)
+        await observer.execute("SELECT pg_advisory_unlock($1)", key)
+        # The cancelled call's connection was closed; its server process may still take the
+        # lock it was waiting for before it notices: it goes within moments.
+        for _ in range(100):
+            if await leftovers() == (0, 0, 0):
+                break
+            await asyncio.sleep(0.05)
+        assert await leftovers() == (0, 0, 0)
+
+        created = await catalog.create_spec(spec)  # the same pooled connection
+        assert (await catalog.get_spec(created["id"]))["revision"] == 1
+        assert await leftovers() == (1, 0, 0)
+    finally:
+        await observer.close()
+        await engine.dispose()
