@@ -448,7 +448,8 @@ async def _end_failed(driver: Any, exc: BaseException) -> None:
     is between statements (a refusal, a statement the server refused) and is rolled back;
     after a cancellation a statement may still be running (a lock being waited for), so the
     connection is closed instead, as SQLAlchemy does then, and so is one that cannot roll
-    back: the checkout's ping replaces it.
+    back (the caller's error stays the one raised). The next checkout replaces a closed
+    connection (``alethia.database``: asyncpg's ``is_closed()``).
     """
     if driver.is_closed():
         return
@@ -459,9 +460,8 @@ async def _end_failed(driver: Any, exc: BaseException) -> None:
         return
     try:
         await driver.execute("ROLLBACK")
-    except BaseException:
+    except BaseException:  # the connection goes; the original error is the one reported
         driver.terminate()
-        raise
 
 
 async def _insert_sqlite(
