@@ -221,6 +221,9 @@ def envoy_config(cfg: GatewayConfig) -> dict[str, Any]:
         "audiences": [cfg.audience],
         "local_jwks": {"inline_string": json.dumps(cfg.jwks)},
         "forward": True,  # the services verify the same token again
+        # A token already verified is not verified again (its signature check is most of
+        # the filter's cost); an entry lives no longer than the token's own expiry.
+        "jwt_cache_config": {"jwt_cache_size": 1024},
         "from_headers": [{"name": "authorization", "value_prefix": "Bearer "}],
     }
     jwt_rules = [
