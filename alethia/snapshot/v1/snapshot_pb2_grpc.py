@@ -441,8 +441,9 @@ class RunnerServiceServicer:
 
     def CompleteAndClaimJob(self, request, context):
         """CompleteJob, then ClaimJob for the same runner, in one call: a runner whose slot just
-        freed asks for its next job in the same round trip. The completion commits on its own
-        first (a failed claim never undoes it); the claim is exactly ClaimJob's.
+        freed asks for its next job in the same round trip. Both commit in one transaction; a
+        claim that loses a race is made again after the completion has committed on its own, so
+        a failed claim never undoes the completion. The claim is exactly ClaimJob's.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
