@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import JSON, MetaData, event, text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+T = TypeVar("T")
 
 # JSONB on Postgres, JSON (text) on SQLite.
 JSONType = JSON().with_variant(JSONB(), "postgresql")
@@ -254,3 +257,197 @@ async def ping(engine: AsyncEngine) -> None:
     """Fail fast when the database cannot be reached."""
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
+
+
+# --- transactions on the driver connection ---------------------------------------------
+#
+# A session costs CPU per statement (compile-cache lookup, parameter processing, result
+# wrapping, the ORM's transaction bookkeeping) and, on SQLite, three or four hops into
+# aiosqlite's thread per statement. A hot transaction can instead run its statements on
+# the pooled connection's driver: each Core statement compiled ONCE per dialect, its values
+# bound and read through the columns' own type processors (so what is stored and read back
+# is exactly what the ORM path stores and reads), on SQLite the whole transaction in ONE
+# call into the driver's thread. The transaction itself is written as a generator of
+# :class:`Query` (pure logic: no I/O of its own), so one body serves both dialects.
+
+
+@dataclass(frozen=True)
+class DriverStatement:
+    """A Core statement compiled for one dialect: its SQL, how to bind, how to read."""
+
+    sql: str
+    # Per placeholder, in order: (parameter name, None) or (None, constant already bound).
+    slots: tuple[tuple[str | None, Any], ...]
+    binders: dict[str, Callable[[Any], Any]]
+    columns: tuple[tuple[str, Callable[[Any], Any] | None], ...]
+
+    def args(self, params: Mapping[str, Any]) -> list[Any]:
+        """The positional arguments for ``params`` (by the statement's bind names)."""
+        out = []
+        for name, constant in self.slots:
+            if name is None:
+                out.append(constant)
+                continue
+            value = params[name]
+            binder = self.binders.get(name)
+            out.append(value if binder is None else binder(value))
+        return out
+
+    def row(self, raw: Sequence[Any]) -> dict[str, Any]:
+        """A result row as the column types give it (aware datetimes, JSON decoded, booleans)."""
+        return {
+            name: value if p is None else p(value) for (name, p), value in zip(self.columns, raw, strict=True)
+        }
+
+
+_DRIVER_STATEMENTS: dict[tuple[str, int], tuple[Any, DriverStatement]] = {}
+
+
+def driver_statement(dialect: Dialect, stmt: Any) -> DriverStatement:
+    """``stmt`` compiled for ``dialect`` (once: cached by statement object; keep it alive)."""
+    key = (dialect.name, id(stmt))
+    found = _DRIVER_STATEMENTS.get(key)
+    if found is not None and found[0] is stmt:
+        return found[1]
+    compiled = stmt.compile(dialect=dialect)
+    processors = compiled._bind_processors
+    slots: list[tuple[str | None, Any]] = []
+    for name in compiled.positiontup or ():
+        bind = compiled.binds[name]
+        if bind.callable is None and not bind.required:  # a literal of the statement itself
+            value = bind.value
+            slots.append((None, value if name not in processors else processors[name](value)))
+        else:
+            slots.append((name, None))
+    columns = tuple(
+        (str(entry.keyname), entry.type._cached_result_processor(dialect, None))
+        for entry in compiled._result_columns
+    )
+    built = DriverStatement(compiled.string, tuple(slots), dict(processors), columns)
+    _DRIVER_STATEMENTS[key] = (stmt, built)
+    return built
+
+
+@dataclass(frozen=True)
+class Query:
+    """One step of a driver transaction: run ``statement`` with ``params``.
+
+    ``many``: run it once per dict of ``params`` (an insert of rows; no rows come back);
+    otherwise ``params`` holds one dict and the step is sent the rows it returned.
+    """
+
+    statement: DriverStatement
+    params: Sequence[Mapping[str, Any]]
+    many: bool = False
+
+
+# A transaction's body: yields queries, is sent their rows, returns (result, commit?).
+Steps = Generator[Query, list[dict[str, Any]], tuple[T, bool]]
+
+
+async def run_on_driver(engine: AsyncEngine, steps: Callable[[], Steps[T]]) -> T:
+    """Run one write transaction (``steps()``) on a pooled connection's driver.
+
+    SQLite: ``BEGIN IMMEDIATE`` (as :func:`begin_write`), every query and ``COMMIT`` in ONE
+    call into aiosqlite's thread (``_execute``, its one way in; ``_conn`` is the sqlite3
+    connection). Postgres: ``BEGIN``, the queries and ``COMMIT`` on the asyncpg connection.
+    The body returning ``commit=False`` rolls back. Errors surface as SQLAlchemy raises them
+    for the cases callers handle (``IntegrityError``, SQLite's ``OperationalError``); a
+    failed or cancelled transaction never goes back to the pool open (:func:`_end_failed`).
+    """
+    async with engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None
+        if is_sqlite(engine):
+            return await _run_sqlite(driver, steps)
+        return await _run_pg(driver, steps)
+
+
+async def _run_sqlite(driver: Any, steps: Callable[[], Steps[T]]) -> T:
+    import sqlite3
+
+    from sqlalchemy.exc import DBAPIError
+
+    def transaction() -> T:
+        conn = driver._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            body = steps()
+            try:
+                query = next(body)
+                while True:
+                    stmt = query.statement
+                    if query.many:
+                        conn.executemany(stmt.sql, [stmt.args(p) for p in query.params])
+                        rows: list[dict[str, Any]] = []
+                    else:
+                        cursor = conn.execute(stmt.sql, stmt.args(query.params[0]))
+                        rows = [stmt.row(r) for r in cursor.fetchall()]
+                    query = body.send(rows)
+            except StopIteration as done:
+                result, commit = done.value
+            conn.execute("COMMIT" if commit else "ROLLBACK")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return result
+
+    try:
+        return cast(T, await driver._execute(transaction))
+    except sqlite3.Error as exc:
+        # Raised as SQLAlchemy raises it (IntegrityError, a busy database's OperationalError).
+        raise DBAPIError.instance(None, None, exc, sqlite3.Error) from exc
+
+
+async def _run_pg(driver: Any, steps: Callable[[], Steps[T]]) -> T:
+    import asyncpg
+    from sqlalchemy.exc import IntegrityError
+
+    sql = "BEGIN"
+    try:
+        await driver.execute(sql)
+        body = steps()
+        try:
+            query = next(body)
+            while True:
+                stmt = query.statement
+                sql = stmt.sql
+                if query.many:
+                    await driver.executemany(sql, [stmt.args(p) for p in query.params])
+                    rows: list[dict[str, Any]] = []
+                else:
+                    rows = [stmt.row(r) for r in await driver.fetch(sql, *stmt.args(query.params[0]))]
+                query = body.send(rows)
+        except StopIteration as done:
+            result, commit = done.value
+        sql = "COMMIT" if commit else "ROLLBACK"
+        await driver.execute(sql)
+    except BaseException as exc:
+        await _end_failed(driver, exc)
+        if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
+            raise IntegrityError(sql, None, exc) from exc
+        raise
+    return result
+
+
+async def _end_failed(driver: Any, exc: BaseException) -> None:
+    """End a failed asyncpg transaction: a pooled connection never goes back inside one.
+
+    SQLAlchemy's pool resets only the transactions it began. After an error the connection
+    is between statements and is rolled back; after a cancellation a statement may still be
+    running (a lock being waited for), so the connection is closed instead, as SQLAlchemy
+    does then, and so is one that cannot roll back (the caller's error stays the one
+    raised). The next checkout replaces a closed connection (``is_closed()``, above).
+    """
+    if driver.is_closed():
+        return
+    if isinstance(exc, asyncio.CancelledError | TimeoutError):
+        driver.terminate()
+        return
+    if not driver.is_in_transaction():
+        return
+    try:
+        await driver.execute("ROLLBACK")
+    except BaseException:  # the connection goes; the original error is the one reported
+        driver.terminate()

@@ -21,9 +21,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from alethia.database import begin_write
+from alethia.database import Query, Steps, begin_write, driver_statement, run_on_driver
 from alethia.errors import (
     FailedPrecondition,
     FieldViolation,
@@ -504,9 +504,23 @@ class JobQueue:
     async def claim_job(self, runner_id: str, lease_seconds: int = 0) -> Claim | None:
         """Claim the oldest claimable job (per-workspace FIFO, one running per workspace)."""
         _require_claim(runner_id, lease_seconds)
+        now = _now()
+        engine = self._driver_engine()
+        if engine is not None:
+            try:
+                fast = await run_on_driver(
+                    engine, lambda: self._fast_steps(engine, None, runner_id, lease_seconds, now)
+                )
+            except IntegrityError:
+                return None  # as below: another claimer took the workspace first
+            if fast is not None:
+                _, claim, _ = fast
+                if claim is not None:
+                    self._committed()
+                return claim
         try:
             async with begin_write(self.sessions) as session:
-                claim, rows, refused = await self._claim_in(session, runner_id, lease_seconds, _now())
+                claim, rows, refused = await self._claim_in(session, runner_id, lease_seconds, now)
                 await store.add_outbox(session, rows)
         except IntegrityError:
             # Another claimer started a job in the same workspace first (the partial unique
@@ -594,6 +608,13 @@ class JobQueue:
         """Record a runner's result; only the current lease holder may. A retry is answered alike."""
         target, outcome = _completion(job_id, token, result)
         now = _now()
+        engine = self._driver_engine()
+        if engine is not None and target in _UNREAD_TARGETS:
+            completion = _Completion(job_id, token, target, outcome, result.error)
+            fast = await run_on_driver(engine, lambda: self._fast_steps(engine, completion, None, 0, now))
+            if fast is not None:
+                self._committed()  # a completion always writes its events
+                return fast[0]
         async with begin_write(self.sessions) as session:
             updated, rows = await self._complete_in(
                 session, job_id, token, target, outcome, result.error, now
@@ -635,12 +656,7 @@ class JobQueue:
             updated, head = await store.set_state_and_head(session, change)
             if updated is None:
                 raise _lease_lost(job_id)
-        rows = []
-        for event_type in completion_events(JobType(updated["type"]), target):
-            message = error if event_type in ("failed", "errored") else ""
-            if event_type == "cancelled":
-                message = error or "cancelled on request"
-            rows.append(event_outbox_row(job_event(updated, event_type, message, now), now))
+        rows = self._completion_rows(updated, target, error, now)
         if target is JobStatus.SUCCEEDED and updated["type"] == JobType.DEPLOY and updated["plan_job_id"]:
             await store.mark_plan_applied(session, updated["plan_job_id"], job_id, now)
         if head:  # the workspace's next job may start now: wake the runners
@@ -662,7 +678,16 @@ class JobQueue:
         _require_claim(runner_id, lease_seconds, "next.")
         target, outcome = _completion(job_id, token, result)
         now = _now()
+        engine = self._driver_engine()
         try:
+            if engine is not None and target in _UNREAD_TARGETS:
+                completion = _Completion(job_id, token, target, outcome, result.error)
+                fast = await run_on_driver(
+                    engine, lambda: self._fast_steps(engine, completion, runner_id, lease_seconds, now)
+                )
+                if fast is not None:
+                    self._committed()  # a completion always writes its events
+                    return fast[0], fast[1]
             async with begin_write(self.sessions) as session:
                 updated, rows = await self._complete_in(
                     session, job_id, token, target, outcome, result.error, now
@@ -676,6 +701,108 @@ class JobQueue:
         if rows or claim is not None or refused:
             self._committed()
         return updated, claim
+
+    # ------------------------------------------------------------ the driver path
+
+    def _driver_engine(self) -> AsyncEngine | None:
+        """The engine of the sessions, for the hot transactions run on its driver (see below)."""
+        bind = self.sessions.kw.get("bind")
+        return bind if isinstance(bind, AsyncEngine) else None
+
+    def _fast_steps(
+        self,
+        engine: AsyncEngine,
+        completion: _Completion | None,
+        runner_id: str | None,
+        lease_seconds: int,
+        now: datetime,
+    ) -> Steps[tuple[Row, Claim | None, int] | None]:
+        """The common completion and claim as one driver transaction (:func:`run_on_driver`).
+
+        ``complete_and_claim``, ``complete_job`` and ``claim_job`` spent most of the
+        service's CPU per job in the session (statement handling, result wrapping) and, on
+        SQLite, ~20 hops into aiosqlite's thread. The same statements as :meth:`_complete_in`
+        and :meth:`_claim_in` (the store's, compiled once per dialect) run here for their
+        common case: a SUCCEEDED or CANCELLED completion whose guarded UPDATE matches, then a
+        claim that finds a job or finds nothing with no state recovery pending.
+
+        Anything else rolls back and returns None, and the caller does the whole operation
+        again on the session path, which handles it (a retried completion answered alike,
+        a lost lease, refusing blocked jobs): a rare branch then costs one transaction more,
+        never a different answer. ``IntegrityError`` (another claimer took the workspace)
+        propagates, as from the session path.
+        """
+        dialect = engine.dialect
+        pg = dialect.name == "postgresql"
+
+        def query(stmt: Any, params: dict[str, Any]) -> Query:
+            return Query(driver_statement(dialect, stmt), (params,))
+
+        rows: list[Row] = []
+        updated: Row = {}
+        if completion is not None:
+            job_id = completion.job_id
+            change = SetState.complete_unread(
+                job_id, completion.token, completion.target, completion.outcome, now
+            )
+            stmt, params = store.change_statement(change, with_head=pg)
+            found = yield query(stmt, params)
+            if not found:
+                return None, False  # not RUNNING under this lease: the session path answers
+            updated = found[0]
+            if pg:
+                head = updated.pop("next_job_id")
+            else:
+                heads = yield query(store.WORKSPACE_HEAD, {"head_workspace": updated["workspace"]})
+                head = heads[0]["id"] if heads else None
+            rows = self._completion_rows(updated, completion.target, completion.error, now)
+            if (
+                completion.target is JobStatus.SUCCEEDED
+                and updated["type"] == JobType.DEPLOY
+                and updated["plan_job_id"]
+            ):
+                yield query(
+                    store.MARK_PLAN_APPLIED,
+                    store.mark_plan_applied_params(updated["plan_job_id"], job_id, now),
+                )
+            if head:  # the workspace's next job may start now: wake the runners
+                rows.append(dispatch_outbox_row(str(head), updated["workspace"], now))
+        claim: Claim | None = None
+        if runner_id is not None:
+            seconds = lease_seconds or self.lease_seconds
+            token = secrets.token_urlsafe(32)
+            expires = now + timedelta(seconds=seconds)
+            params = store.claim_params(runner_id, token, round(seconds), expires, now)
+            claimed = yield query(store.claim_statement(pg), params)
+            if not claimed:
+                pending = yield query(store.ANY_PENDING_RECOVERY, {})
+                if pending:  # blocked jobs to refuse first (:meth:`_refuse_blocked`)
+                    return None, False
+            else:
+                row = claimed[0]
+                plan_artifacts: list[dict[str, Any]] = []
+                if row["type"] == JobType.DEPLOY and row["plan_job_id"]:
+                    plans = yield query(store.JOB_BY_ID, {"g_id": row["plan_job_id"]})
+                    plan_artifacts = list((plans[0] if plans else {}).get("artifacts") or [])
+                ev = job_event(
+                    row, "started", f"started by runner {runner_id} (attempt {row['attempt']})", now
+                )
+                rows.append(event_outbox_row(ev, now))
+                claim = Claim(row, token, expires, plan_artifacts)
+        if rows:
+            yield Query(driver_statement(dialect, store.OUTBOX_ROW_INSERT), rows, many=True)
+        return (updated, claim, len(rows)), True
+
+    @staticmethod
+    def _completion_rows(updated: Row, target: JobStatus, error: str, now: datetime) -> list[Row]:
+        """The events of a completion (as outbox rows), the job's row after it given."""
+        rows = []
+        for event_type in completion_events(JobType(updated["type"]), target):
+            message = error if event_type in ("failed", "errored") else ""
+            if event_type == "cancelled":
+                message = error or "cancelled on request"
+            rows.append(event_outbox_row(job_event(updated, event_type, message, now), now))
+        return rows
 
     async def git_token(self, job_id: str, token: str) -> tuple[str, str]:
         """(token, repository_url) for the holder of the job's current, unexpired lease."""
@@ -887,6 +1014,21 @@ def rescue_errored_message(row: Row, lost: str) -> str:
 
 # Terraform lock IDs are UUIDs; anything that could not be one is refused before any SQL.
 _LOCK_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+
+
+# The completions made by the guarded UPDATE alone (``SetState.complete_unread``).
+_UNREAD_TARGETS = (JobStatus.SUCCEEDED, JobStatus.CANCELLED)
+
+
+@dataclass(frozen=True)
+class _Completion:
+    """A checked completion for the driver path: the lease and what to record."""
+
+    job_id: str
+    token: str
+    target: JobStatus
+    outcome: dict[str, Any]
+    error: str
 
 
 def _completion(job_id: str, token: str, result: JobResult) -> tuple[JobStatus, dict[str, Any]]:

@@ -22,7 +22,7 @@ Invariants kept here:
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -221,6 +221,16 @@ async def get_job(session: AsyncSession, job_id: str) -> Row | None:
     return _row(found) if found else None
 
 
+# The driver path's reads, built once with bound parameters.
+JOB_BY_ID = select(provision_jobs).where(
+    provision_jobs.c.id == bindparam("g_id", type_=provision_jobs.c.id.type)
+)
+# Whether any state recovery is pending: a claim that found nothing must then refuse blocked jobs.
+ANY_PENDING_RECOVERY = (
+    select(state_recoveries.c.seq).where(state_recoveries.c.resolve_time.is_(None)).limit(1)
+)
+
+
 async def get_job_by_idempotency_key(session: AsyncSession, key: str) -> Row | None:
     """The job created with ``key``, or None."""
     res = await session.execute(select(provision_jobs).where(provision_jobs.c.idempotency_key == key))
@@ -332,12 +342,12 @@ def _workspace_head_statement() -> Any:
 
 
 # Built once: one statement (it was two: "any RUNNING?" then "the oldest QUEUED").
-_WORKSPACE_HEAD = _workspace_head_statement()
+WORKSPACE_HEAD = _workspace_head_statement()
 
 
 async def workspace_head(session: AsyncSession, workspace: str) -> str | None:
     """The id of the job that may start next in ``workspace``: its oldest QUEUED job when none is RUNNING."""
-    found = (await session.execute(_WORKSPACE_HEAD, {"head_workspace": workspace})).first()
+    found = (await session.execute(WORKSPACE_HEAD, {"head_workspace": workspace})).first()
     return str(found[0]) if found else None
 
 
@@ -493,17 +503,29 @@ async def claim(
     """
     res = await session.execute(
         _CLAIM_STATEMENTS[_is_pg(session)],
-        {
-            "claim_runner_id": runner_id,
-            "claim_lease_token": lease_token,
-            "claim_lease_seconds": lease_seconds,
-            "claim_expires_at": expires_at,
-            "claim_start_time": now,
-            "claim_update_time": now,
-        },
+        claim_params(runner_id, lease_token, lease_seconds, expires_at, now),
     )
     found = res.mappings().first()
     return _row(found) if found else None
+
+
+def claim_statement(pg: bool) -> Any:
+    """The claim's one statement (see :func:`claim`), for the driver path."""
+    return _CLAIM_STATEMENTS[pg]
+
+
+def claim_params(
+    runner_id: str, lease_token: str, lease_seconds: int, expires_at: datetime, now: datetime
+) -> dict[str, Any]:
+    """The bound parameters of the claim statement."""
+    return {
+        "claim_runner_id": runner_id,
+        "claim_lease_token": lease_token,
+        "claim_lease_seconds": lease_seconds,
+        "claim_expires_at": expires_at,
+        "claim_start_time": now,
+        "claim_update_time": now,
+    }
 
 
 # Guarded UPDATE statements by shape (the columns set, whether the lease token and an expiry
@@ -545,8 +567,20 @@ async def transition(
     Returns the updated row, or None when the guard did not match (the caller lost a race
     or the lease is not current).
     """
+    key, params = _transition_params(job_id, from_status, values, lease_token, expired_before)
+    found = (await session.execute(_transition_statement(*key), params)).mappings().first()
+    return _row(found) if found else None
+
+
+def _transition_params(
+    job_id: str,
+    from_status: JobStatus,
+    values: Mapping[str, Any],
+    lease_token: str | None,
+    expired_before: datetime | None,
+) -> tuple[tuple[tuple[str, ...], bool, bool], dict[str, Any]]:
+    """The shape of a guarded UPDATE (its statement's cache key) and its bound parameters."""
     columns = tuple(sorted(values))
-    stmt = _transition_statement(columns, lease_token is not None, expired_before is not None)
     params: dict[str, Any] = {"t_id": job_id, "t_from": from_status.value}
     if lease_token is not None:
         params["t_token"] = lease_token
@@ -554,8 +588,17 @@ async def transition(
         params["t_expired_before"] = expired_before
     for name in columns:
         params[f"v_{name}"] = values[name]
-    found = (await session.execute(stmt, params)).mappings().first()
-    return _row(found) if found else None
+    return (columns, lease_token is not None, expired_before is not None), params
+
+
+def change_statement(change: SetState, with_head: bool) -> tuple[Any, dict[str, Any]]:
+    """The guarded UPDATE of ``change`` (Postgres ``with_head``: as :func:`set_state_and_head`'s
+    one statement, whose rows carry ``next_job_id``) and its parameters, for the driver path."""
+    key, params = _transition_params(
+        change.job_id, change.from_status, change.values, change.lease_token, change.expired_before
+    )
+    stmt = _transition_statement(*key)
+    return (_with_head(stmt, key) if with_head else stmt), params
 
 
 _HEADED: dict[tuple[tuple[str, ...], bool, bool], Any] = {}
@@ -600,16 +643,7 @@ async def set_state_and_head(session: AsyncSession, change: SetState) -> tuple[R
     if not _is_pg(session):
         updated = await set_state(session, change)
         return updated, (await workspace_head(session, updated["workspace"]) if updated else None)
-    columns = tuple(sorted(change.values))
-    key = (columns, change.lease_token is not None, change.expired_before is not None)
-    stmt = _with_head(_transition_statement(*key), key)
-    params: dict[str, Any] = {"t_id": change.job_id, "t_from": change.from_status.value}
-    if change.lease_token is not None:
-        params["t_token"] = change.lease_token
-    if change.expired_before is not None:
-        params["t_expired_before"] = change.expired_before
-    for name in columns:
-        params[f"v_{name}"] = change.values[name]
+    stmt, params = change_statement(change, with_head=True)
     found = (await session.execute(stmt, params)).mappings().first()
     if found is None:
         return None, None
@@ -638,17 +672,28 @@ async def mark_plan_applied(
     session: AsyncSession, plan_job_id: str, deploy_job_id: str, now: datetime
 ) -> bool:
     """Record that ``deploy_job_id`` applied the plan; False when it was already recorded."""
-    res = await session.execute(
-        update(provision_jobs)
-        .where(
-            provision_jobs.c.id == plan_job_id,
-            provision_jobs.c.type == JobType.PLAN.value,
-            provision_jobs.c.applied_by_job_id.is_(None),
-        )
-        .values(applied_by_job_id=deploy_job_id, update_time=now)
-        .returning(provision_jobs.c.id)
-    )
+    res = await session.execute(MARK_PLAN_APPLIED, mark_plan_applied_params(plan_job_id, deploy_job_id, now))
     return res.first() is not None
+
+
+MARK_PLAN_APPLIED = (
+    update(provision_jobs)
+    .where(
+        provision_jobs.c.id == bindparam("m_plan_id", type_=provision_jobs.c.id.type),
+        provision_jobs.c.type == JobType.PLAN.value,
+        provision_jobs.c.applied_by_job_id.is_(None),
+    )
+    .values(
+        applied_by_job_id=bindparam("m_deploy_id", type_=provision_jobs.c.applied_by_job_id.type),
+        update_time=bindparam("m_now", type_=provision_jobs.c.update_time.type),
+    )
+    .returning(provision_jobs.c.id)
+)
+
+
+def mark_plan_applied_params(plan_job_id: str, deploy_job_id: str, now: datetime) -> dict[str, Any]:
+    """The bound parameters of :data:`MARK_PLAN_APPLIED`."""
+    return {"m_plan_id": plan_job_id, "m_deploy_id": deploy_job_id, "m_now": now}
 
 
 async def running_job(session: AsyncSession, workspace: str) -> Row | None:
@@ -738,6 +783,12 @@ async def list_recoveries(session: AsyncSession, include_resolved: bool, workspa
 
 
 _OUTBOX_INSERT = insert(job_outbox)  # built once (its cache key too)
+
+# The same insert with every column of an outbox row (events.event_outbox_row) bound by
+# name, for the driver path (one row per execution).
+OUTBOX_ROW_INSERT = insert(job_outbox).values(
+    {c.name: bindparam(c.name, type_=c.type) for c in job_outbox.columns if c.name != "seq"}
+)
 
 
 async def add_outbox(session: AsyncSession, rows: list[Row]) -> None:
