@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import grpc
 import pytest
@@ -277,8 +278,36 @@ async def test_runner_arguments_are_validated(sessions: Sessions) -> None:
     assert count == 0
 
 
-async def test_complete_and_claim_is_one_transaction(sessions: Sessions) -> None:
-    """The completion, the claim and their events commit together: one BEGIN, one COMMIT."""
+def record_driver_transactions(monkeypatch: pytest.MonkeyPatch, seen: list[str]) -> None:
+    """Record the statements (first word) and the COMMITs of the queue's driver transactions."""
+    from alethia import database
+    from services.snapshot import job_queue
+
+    def recorded(body: Any) -> Any:
+        try:
+            query = next(body)
+            while True:
+                seen.append(query.statement.sql.split(None, 1)[0].upper())
+                rows = yield query
+                query = body.send(rows)
+        except StopIteration as done:
+            if done.value[1]:
+                seen.append("COMMIT")
+            return done.value
+
+    async def run(engine: Any, steps: Any) -> Any:
+        return await database.run_on_driver(engine, lambda: recorded(steps()))
+
+    monkeypatch.setattr(job_queue, "run_on_driver", run)
+
+
+async def test_complete_and_claim_is_one_transaction(
+    sessions: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The completion, the claim and their events commit together: one BEGIN, one COMMIT.
+
+    Counted on both paths: statements through SQLAlchemy and those of the driver path.
+    """
     from sqlalchemy import event
 
     q = make_queue(sessions)
@@ -287,6 +316,8 @@ async def test_complete_and_claim_is_one_transaction(sessions: Sessions) -> None
     assert claim is not None and claim.job["id"] == first["id"]
     engine = sessions.kw["bind"].sync_engine
     seen: list[str] = []
+    driver: list[str] = []
+    record_driver_transactions(monkeypatch, driver)
 
     def on_execute(conn: object, cursor: object, statement: str, *rest: object) -> None:
         seen.append(statement.split(None, 1)[0].upper())
@@ -300,6 +331,8 @@ async def test_complete_and_claim_is_one_transaction(sessions: Sessions) -> None
     finally:
         event.remove(engine, "before_cursor_execute", on_execute)
     assert done["status"] == "SUCCEEDED" and nxt is not None and nxt.job["id"] == second["id"]
+    assert driver.count("COMMIT") == 1, driver  # the common case takes the driver path
+    seen += driver
     assert seen.count("COMMIT") == 1, seen
     assert seen.count("INSERT") == 1, seen  # the events of both, in one outbox write
     assert await outbox_types(sessions, first["id"]) == ["queued", "started", "planned", "succeeded"]
@@ -312,6 +345,9 @@ async def test_complete_and_claim_keeps_the_result_when_the_claim_loses_a_race(
     """A claim refused by the one-running-per-workspace index never undoes the completion."""
     from sqlalchemy.exc import IntegrityError
 
+    from services.snapshot.job_queue import JobQueue
+
+    monkeypatch.setattr(JobQueue, "_driver_engine", lambda self: None)  # the session path
     q = make_queue(sessions)
     first, second = await add_job(sessions, 1), await add_job(sessions, 2)
     claim = await q.claim_job("r")
@@ -335,5 +371,99 @@ async def test_complete_and_claim_keeps_the_result_when_the_claim_loses_a_race(
     async with sessions() as session:
         assert (await store.get_job(session, first["id"]) or {})["status"] == "SUCCEEDED"
     # Each event once: the rolled-back attempt left nothing behind.
+    assert await outbox_types(sessions, first["id"]) == ["queued", "started", "planned", "succeeded"]
+    assert await outbox_types(sessions, second["id"]) == ["queued", "started"]
+
+
+async def test_driver_path_rows_are_what_a_read_gives(
+    sessions: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The driver path's rows (completed job, claimed job) equal the session's read of them:
+    same values and Python types (aware UTC datetimes, decoded JSON, booleans)."""
+    q = make_queue(sessions)
+    first, second = await add_job(sessions, 1), await add_job(sessions, 2)
+    driver: list[str] = []
+    record_driver_transactions(monkeypatch, driver)
+    claim = await q.claim_job("r")
+    assert claim is not None
+    result = JobResult(
+        status="SUCCEEDED",
+        changes={"add": 2, "change": 0, "destroy": 0},
+        artifacts=[{"name": "plan", "uri": "s3://b/k"}],
+        outputs=[{"name": "x", "value_json": "1"}],
+    )
+    done, nxt = await q.complete_and_claim(first["id"], claim.lease_token, result, "r", 90)
+    assert nxt is not None and nxt.job["id"] == second["id"]
+    assert driver.count("COMMIT") == 2, driver  # both took the driver path
+    async with sessions() as session:
+        read_first = await store.get_job(session, first["id"])
+        read_second = await store.get_job(session, second["id"])
+    assert done == read_first and nxt.job == read_second
+    for row, read in ((claim.job, None), (done, read_first), (nxt.job, read_second)):
+        for name, value in row.items():
+            if read is not None:
+                assert type(value) is type(read[name]), name
+        assert row["update_time"].tzinfo is not None and row["update_time"].utcoffset() == timedelta(0)
+        assert isinstance(row["snapshot"], dict) and isinstance(row["cancel_requested"], bool)
+    assert done["artifacts"] == [{"name": "plan", "uri": "s3://b/k"}] and done["changes"]["add"] == 2
+    assert nxt.job["lease_seconds"] == 90 and nxt.expires_at == nxt.job["lease_expires_at"]
+
+
+async def test_driver_path_rolls_back_to_the_session_path_for_a_retried_completion(
+    sessions: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A retried completion matches no row on the driver path: it rolls back (nothing written)
+    and the session path answers it alike, with no second set of events."""
+    q = make_queue(sessions)
+    first = await add_job(sessions, 1)
+    claim = await q.claim_job("r")
+    assert claim is not None
+    once = await q.complete_job(first["id"], claim.lease_token, JobResult(status="SUCCEEDED"))
+    driver: list[str] = []
+    record_driver_transactions(monkeypatch, driver)
+    again, nxt = await q.complete_and_claim(
+        first["id"], claim.lease_token, JobResult(status="SUCCEEDED"), "r"
+    )
+    assert "COMMIT" not in driver and driver, driver  # tried, rolled back
+    assert again == once and nxt is None
+    assert await outbox_types(sessions, first["id"]) == ["queued", "started", "planned", "succeeded"]
+
+
+async def test_driver_complete_and_claim_keeps_the_result_when_the_claim_loses_a_race(
+    sessions: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the driver path too: a claim the one-running-per-workspace index refuses (a real
+    IntegrityError from the database) rolls back, and the completion is made on its own."""
+    from sqlalchemy import update
+
+    q = make_queue(sessions)
+    first, second = await add_job(sessions, 1), await add_job(sessions, 1)  # second waits behind first
+    claim = await q.claim_job("r")
+    other = await add_job(sessions, 3)
+    taken = await q.claim_job("r3")
+    assert claim is not None and taken is not None and taken.job["id"] == other["id"]
+    # The first claim meets another claimer's RUNNING job in its workspace (workspace 3's).
+    racing = (
+        update(store.provision_jobs)
+        .where(store.provision_jobs.c.id == second["id"])
+        .values(status="RUNNING", workspace=other["workspace"])
+        .returning(*store.provision_jobs.c)
+    )
+    real = store.claim_statement
+    calls = 0
+
+    def racing_claim(pg: bool) -> Any:
+        nonlocal calls
+        calls += 1
+        return racing if calls == 1 else real(pg)
+
+    monkeypatch.setattr(store, "claim_statement", racing_claim)
+    driver: list[str] = []
+    record_driver_transactions(monkeypatch, driver)
+    done, nxt = await q.complete_and_claim(first["id"], claim.lease_token, JobResult(status="SUCCEEDED"), "r")
+    assert done["status"] == "SUCCEEDED" and calls == 2
+    assert driver.count("COMMIT") == 2, driver  # the completion alone, then a claim of its own
+    assert nxt is not None and nxt.job["id"] == second["id"]
+    assert nxt.job["workspace"] == second["workspace"]  # the refused statement left nothing
     assert await outbox_types(sessions, first["id"]) == ["queued", "started", "planned", "succeeded"]
     assert await outbox_types(sessions, second["id"]) == ["queued", "started"]
