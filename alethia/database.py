@@ -324,21 +324,18 @@ def driver_statement(dialect: Dialect, stmt: Any) -> DriverStatement:
         for entry in compiled._result_columns
     )
     built = DriverStatement(compiled.string, tuple(slots), dict(processors), columns)
-    _DRIVER_STATEMENTS[key] = (stmt, built)
+    if len(_DRIVER_STATEMENTS) < 1000:  # statements are module-level and few; a bound anyway
+        _DRIVER_STATEMENTS[key] = (stmt, built)
     return built
 
 
 @dataclass(frozen=True)
 class Query:
-    """One step of a driver transaction: run ``statement`` with ``params``.
-
-    ``many``: run it once per dict of ``params`` (an insert of rows; no rows come back);
-    otherwise ``params`` holds one dict and the step is sent the rows it returned.
-    """
+    """One step of a driver transaction: run ``statement`` with ``params``; the step is
+    sent the rows it returned (as :meth:`DriverStatement.row` gives them)."""
 
     statement: DriverStatement
-    params: Sequence[Mapping[str, Any]]
-    many: bool = False
+    params: Mapping[str, Any]
 
 
 # A transaction's body: yields queries, is sent their rows, returns (result, commit?).
@@ -377,13 +374,8 @@ async def _run_sqlite(driver: Any, steps: Callable[[], Steps[T]]) -> T:
                 query = next(body)
                 while True:
                     stmt = query.statement
-                    if query.many:
-                        conn.executemany(stmt.sql, [stmt.args(p) for p in query.params])
-                        rows: list[dict[str, Any]] = []
-                    else:
-                        cursor = conn.execute(stmt.sql, stmt.args(query.params[0]))
-                        rows = [stmt.row(r) for r in cursor.fetchall()]
-                    query = body.send(rows)
+                    cursor = conn.execute(stmt.sql, stmt.args(query.params))
+                    query = body.send([stmt.row(r) for r in cursor.fetchall()])
             except StopIteration as done:
                 result, commit = done.value
             conn.execute("COMMIT" if commit else "ROLLBACK")
@@ -413,12 +405,7 @@ async def _run_pg(driver: Any, steps: Callable[[], Steps[T]]) -> T:
             while True:
                 stmt = query.statement
                 sql = stmt.sql
-                if query.many:
-                    await driver.executemany(sql, [stmt.args(p) for p in query.params])
-                    rows: list[dict[str, Any]] = []
-                else:
-                    rows = [stmt.row(r) for r in await driver.fetch(sql, *stmt.args(query.params[0]))]
-                query = body.send(rows)
+                query = body.send([stmt.row(r) for r in await driver.fetch(sql, *stmt.args(query.params))])
         except StopIteration as done:
             result, commit = done.value
         sql = "COMMIT" if commit else "ROLLBACK"

@@ -736,7 +736,7 @@ class JobQueue:
         pg = dialect.name == "postgresql"
 
         def query(stmt: Any, params: dict[str, Any]) -> Query:
-            return Query(driver_statement(dialect, stmt), (params,))
+            return Query(driver_statement(dialect, stmt), params)
 
         rows: list[Row] = []
         updated: Row = {}
@@ -790,7 +790,7 @@ class JobQueue:
                 rows.append(event_outbox_row(ev, now))
                 claim = Claim(row, token, expires, plan_artifacts)
         if rows:
-            yield Query(driver_statement(dialect, store.OUTBOX_ROW_INSERT), rows, many=True)
+            yield query(*store.outbox_insert(rows))
         return (updated, claim, len(rows)), True
 
     @staticmethod

@@ -784,11 +784,23 @@ async def list_recoveries(session: AsyncSession, include_resolved: bool, workspa
 
 _OUTBOX_INSERT = insert(job_outbox)  # built once (its cache key too)
 
-# The same insert with every column of an outbox row (events.event_outbox_row) bound by
-# name, for the driver path (one row per execution).
-OUTBOX_ROW_INSERT = insert(job_outbox).values(
-    {c.name: bindparam(c.name, type_=c.type) for c in job_outbox.columns if c.name != "seq"}
-)
+# The driver path's outbox write: ``n`` rows as ONE multi-row INSERT (one round trip, and
+# one statement to compile per row count: a job's writes have one to four rows).
+_OUTBOX_INSERTS: dict[int, Any] = {}
+
+
+def outbox_insert(rows: list[Row]) -> tuple[Any, dict[str, Any]]:
+    """The INSERT of ``rows`` (events.event_outbox_row / dispatch_outbox_row) and its parameters."""
+    n = len(rows)
+    stmt = _OUTBOX_INSERTS.get(n)
+    if stmt is None:
+        columns = [c for c in job_outbox.columns if c.name != "seq"]
+        stmt = insert(job_outbox).values(
+            [{c.name: bindparam(f"{c.name}_{i}", type_=c.type) for c in columns} for i in range(n)]
+        )
+        if len(_OUTBOX_INSERTS) < 64:  # a bound anyway
+            _OUTBOX_INSERTS[n] = stmt
+    return stmt, {f"{name}_{i}": value for i, row in enumerate(rows) for name, value in row.items()}
 
 
 async def add_outbox(session: AsyncSession, rows: list[Row]) -> None:
