@@ -394,7 +394,7 @@ async def _run_sqlite(driver: Any, steps: Callable[[], Steps[T]]) -> T:
 
 async def _run_pg(driver: Any, steps: Callable[[], Steps[T]]) -> T:
     import asyncpg
-    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy import exc as sa_exc
 
     sql = "BEGIN"
     try:
@@ -412,8 +412,14 @@ async def _run_pg(driver: Any, steps: Callable[[], Steps[T]]) -> T:
         await driver.execute(sql)
     except BaseException as exc:
         await _end_failed(driver, exc)
+        # The driver's errors as SQLAlchemy's asyncpg adapter raises them, so callers (the
+        # IntegrityError fallback, ``is_connection_lost``) see what the session path gives.
         if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
-            raise IntegrityError(sql, None, exc) from exc
+            raise sa_exc.IntegrityError(sql, None, exc) from exc
+        if isinstance(exc, asyncpg.InterfaceError):
+            raise sa_exc.InterfaceError(sql, None, exc) from exc
+        if isinstance(exc, asyncpg.PostgresError):
+            raise sa_exc.DBAPIError(sql, None, exc) from exc
         raise
     return result
 

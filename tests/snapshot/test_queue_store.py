@@ -467,3 +467,35 @@ async def test_driver_complete_and_claim_keeps_the_result_when_the_claim_loses_a
     assert nxt.job["workspace"] == second["workspace"]  # the refused statement left nothing
     assert await outbox_types(sessions, first["id"]) == ["queued", "started", "planned", "succeeded"]
     assert await outbox_types(sessions, second["id"]) == ["queued", "started"]
+
+
+async def test_a_failed_driver_transaction_is_rolled_back_and_never_pooled_open(sessions: Sessions) -> None:
+    """An error inside a driver transaction (here a refusal after its first UPDATE) rolls it
+    back, and the pooled connection is handed out again outside any transaction."""
+    from alethia.database import Query, driver_statement, is_sqlite, run_on_driver
+    from alethia.errors import NotFound
+
+    first = await add_job(sessions, 1)
+    engine = sessions.kw["bind"]
+    cancel = (
+        store.provision_jobs.update()
+        .where(store.provision_jobs.c.id == first["id"])
+        .values(status="CANCELLED")
+        .returning(store.provision_jobs.c.status)
+    )
+
+    def steps() -> Any:
+        rows = yield Query(driver_statement(engine.dialect, cancel), {})
+        assert rows == [{"status": "CANCELLED"}]
+        raise NotFound("refused after the first statement")
+
+    with pytest.raises(NotFound):
+        await run_on_driver(engine, steps)
+    async with engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None
+        assert not (driver._conn.in_transaction if is_sqlite(engine) else driver.is_in_transaction())
+    async with sessions() as session:
+        assert (await store.get_job(session, first["id"]) or {})["status"] == "QUEUED"
+    claim = await make_queue(sessions).claim_job("r")
+    assert claim is not None and claim.job["id"] == first["id"]
