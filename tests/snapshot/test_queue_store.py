@@ -499,3 +499,47 @@ async def test_a_failed_driver_transaction_is_rolled_back_and_never_pooled_open(
         assert (await store.get_job(session, first["id"]) or {})["status"] == "QUEUED"
     claim = await make_queue(sessions).claim_job("r")
     assert claim is not None and claim.job["id"] == first["id"]
+
+
+async def test_driver_path_deploy_of_a_plan(sessions: Sessions, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the driver path a DEPLOY of a saved plan is claimed with the plan's artifacts, and
+    its success marks the plan applied (in the same transaction as the completion)."""
+    import uuid
+
+    q = make_queue(sessions)
+    plan = await add_job(sessions, 1)
+    driver: list[str] = []
+    record_driver_transactions(monkeypatch, driver)
+    claim = await q.claim_job("r")
+    assert claim is not None and claim.job["id"] == plan["id"]
+    artifacts = [{"name": "tfplan", "uri": "s3://plans/p1", "sha256": "ab"}]
+    await q.complete_job(plan["id"], claim.lease_token, JobResult(status="SUCCEEDED", artifacts=artifacts))
+    async with begin_write(sessions) as session:
+        deploy = await store.insert_job(
+            session,
+            store.new_job_row(
+                job_id=str(uuid.uuid4()),
+                spec_id=plan["spec_id"],
+                job_type=JobType.DEPLOY,
+                snapshot=plan["snapshot"],
+                config_hash=plan["config_hash"],
+                spec_revision=1,
+                workspace=plan["workspace"],
+                plan_job_id=plan["id"],
+                idempotency_key=None,
+                requested_by="test",
+                max_attempts=1,
+                now=datetime.now(UTC),
+            ),
+        )
+    claimed = await q.claim_job("r")
+    assert claimed is not None and claimed.job["id"] == deploy["id"]
+    assert claimed.plan_artifacts == artifacts
+    done, nxt = await q.complete_and_claim(
+        deploy["id"], claimed.lease_token, JobResult(status="SUCCEEDED"), "r"
+    )
+    assert done["status"] == "SUCCEEDED" and nxt is None
+    assert driver.count("COMMIT") == 4, driver  # every step took the driver path
+    async with sessions() as session:
+        applied = await store.get_job(session, plan["id"])
+    assert applied is not None and applied["applied_by_job_id"] == deploy["id"]
