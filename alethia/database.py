@@ -350,7 +350,7 @@ async def run_on_driver(engine: AsyncEngine, steps: Callable[[], Steps[T]]) -> T
     connection). Postgres: ``BEGIN``, the queries and ``COMMIT`` on the asyncpg connection.
     The body returning ``commit=False`` rolls back. Errors surface as SQLAlchemy raises them
     for the cases callers handle (``IntegrityError``, SQLite's ``OperationalError``); a
-    failed or cancelled transaction never goes back to the pool open (:func:`_end_failed`).
+    failed or cancelled transaction never goes back to the pool open (:func:`end_failed`).
     """
     async with engine.connect() as conn:
         driver = (await conn.get_raw_connection()).driver_connection
@@ -411,7 +411,7 @@ async def _run_pg(driver: Any, steps: Callable[[], Steps[T]]) -> T:
         sql = "COMMIT" if commit else "ROLLBACK"
         await driver.execute(sql)
     except BaseException as exc:
-        await _end_failed(driver, exc)
+        await end_failed(driver, exc)
         # The driver's errors as SQLAlchemy's asyncpg adapter raises them, so callers (the
         # IntegrityError fallback, ``is_connection_lost``) see what the session path gives.
         if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
@@ -424,7 +424,7 @@ async def _run_pg(driver: Any, steps: Callable[[], Steps[T]]) -> T:
     return result
 
 
-async def _end_failed(driver: Any, exc: BaseException) -> None:
+async def end_failed(driver: Any, exc: BaseException) -> None:
     """End a failed asyncpg transaction: a pooled connection never goes back inside one.
 
     SQLAlchemy's pool resets only the transactions it began. After an error the connection

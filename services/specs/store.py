@@ -34,7 +34,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from alethia import naming, spec_schema
-from alethia.database import is_sqlite
+from alethia.database import end_failed, is_sqlite
 from alethia.errors import Aborted, AlreadyExists, FieldViolation, NotFound
 from services.specs.models import COMPONENT_TABLES, Base, CloudIdentityRow, SpecRow
 
@@ -433,35 +433,12 @@ async def _insert_pg(
         await driver.execute(insert_sql, *insert_args)
         await driver.execute("COMMIT")
     except BaseException as exc:
-        await _end_failed(driver, exc)
+        await end_failed(driver, exc)
         if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
             # A concurrent create took one of the names after the holders were read.
             error = IntegrityError(insert_sql, None, exc)
             raise (_race(error) or error) from exc
         raise
-
-
-async def _end_failed(driver: Any, exc: BaseException) -> None:
-    """End the failed transaction: a pooled connection never goes back inside one.
-
-    SQLAlchemy's pool resets only the transactions it began. After an error the connection
-    is between statements (a refusal, a statement the server refused) and is rolled back;
-    after a cancellation a statement may still be running (a lock being waited for), so the
-    connection is closed instead, as SQLAlchemy does then, and so is one that cannot roll
-    back (the caller's error stays the one raised). The next checkout replaces a closed
-    connection (``alethia.database``: asyncpg's ``is_closed()``).
-    """
-    if driver.is_closed():
-        return
-    if isinstance(exc, asyncio.CancelledError | TimeoutError):
-        driver.terminate()
-        return
-    if not driver.is_in_transaction():
-        return
-    try:
-        await driver.execute("ROLLBACK")
-    except BaseException:  # the connection goes; the original error is the one reported
-        driver.terminate()
 
 
 async def _insert_sqlite(
