@@ -581,9 +581,12 @@ class JobExecution:
         try:
             self.stage = "show"
             plan = await tf.show(ShowOptions(plan_file=PLAN_FILE), cancel=self.cancel)
-            redacted, secrets = redact_plan(plan)
+            # Summarised first, then redacted in place (``plan`` is not used after): the parsed
+            # plan is this job's own, so it is not copied (a serialize and a parse of the whole plan).
+            changes = summarize_plan(plan)
+            redacted, secrets = redact_plan(plan, copy=False)
             self.redactor.add(secrets)
-            self.outcome.changes = summarize_plan(plan)
+            self.outcome.changes = changes
             plan_json = json.dumps(redacted, sort_keys=True).encode()
             (wd / PLAN_JSON).write_bytes(plan_json)
             stored_json = await self.ctx.artifacts.put(self.job.id, PLAN_JSON, plan_json, "application/json")

@@ -97,13 +97,15 @@ def _change(change: dict[str, Any] | None, secrets: set[str]) -> None:
             change[side] = apply_mask(change.get(side), mask)
 
 
-def redact_plan(plan: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+def redact_plan(plan: dict[str, Any], *, copy: bool = True) -> tuple[dict[str, Any], set[str]]:
     """The plan JSON with sensitive values replaced, and the set of values removed.
 
-    Works on a deep copy. After the structural pass every remaining occurrence of a removed
-    value anywhere in the document (e.g. a literal in ``configuration``) is replaced too.
+    Works on a deep copy; ``copy=False`` redacts ``plan`` itself instead (for a caller that
+    parsed it and needs it no more: the copy is a full serialize and parse of the plan, the
+    largest JSON a job handles). After the structural pass every remaining occurrence of a
+    removed value anywhere in the document (e.g. a literal in ``configuration``) is replaced too.
     """
-    doc: dict[str, Any] = json.loads(json.dumps(plan))
+    doc: dict[str, Any] = json.loads(json.dumps(plan)) if copy else plan
     secrets: set[str] = set()
     for rc in [*(doc.get("resource_changes") or []), *(doc.get("resource_drift") or [])]:
         _change(rc.get("change"), secrets)
@@ -122,6 +124,8 @@ def redact_plan(plan: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
         if name in sensitive_vars and isinstance(var, dict) and "value" in var:
             secrets.update(_leaf_strings(var["value"]))
             var["value"] = SENSITIVE
+    if not secrets:
+        return doc, secrets  # nothing left to find: the walk below would only copy
     redactor = Redactor(secrets, replacement=SENSITIVE)
     return redactor.redact_json(doc), secrets
 
@@ -153,19 +157,28 @@ class Redactor:
     def __init__(self, secrets: Iterable[str] = (), replacement: str = REDACTED) -> None:
         self.replacement = replacement
         self._secrets: set[str] = set()
+        # Built on first use after each change: redact() runs for every log line of a job,
+        # and the secrets change a few times per job at most.
+        self._cached_patterns: list[str] | None = None
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
         """Remember more secrets (empty strings are ignored)."""
         for s in secrets:
-            if s:
+            if s and s not in self._secrets:
                 self._secrets.add(s)
+                self._cached_patterns = None
 
     @property
     def secrets(self) -> frozenset[str]:
         return frozenset(self._secrets)
 
     def _patterns(self) -> list[str]:
+        if self._cached_patterns is None:
+            self._cached_patterns = self._build_patterns()
+        return self._cached_patterns
+
+    def _build_patterns(self) -> list[str]:
         out: set[str] = set()
         for s in self._secrets:
             if len(s) < MIN_SUBSTRING_LEN:

@@ -85,3 +85,17 @@ async def test_nats_outage_drops_oldest_and_never_blocks(tmp_path: Path) -> None
     finally:
         await nc.close()
         server.stop()
+
+
+def test_log_lines_reuse_the_parsed_message_only_when_nothing_was_redacted() -> None:
+    pub = LogPublisher(None, "job-lines", "spec-1", 1, Redactor(["s3cr3t-token-value"]))
+    clean, clean_raw = _line(1)
+    pub.emit("plan", clean, clean_raw)
+    secret, secret_raw = _line(2, "with s3cr3t-token-value inside")
+    pub.emit("plan", secret, secret_raw)
+    pub.emit("plan", {"@level": "info", "@message": "not json", "type": "text"}, "not json")
+    lines = [json.loads(x) for x in pub.log_text().decode().splitlines()]
+    assert lines[0] == {"stage": "plan", **clean}
+    assert lines[1]["@message"] == "line 2 with (redacted) inside"
+    assert lines[2] == {"stage": "plan", "@level": "info", "@message": "not json", "type": "text"}
+    assert b"s3cr3t-token-value" not in pub.log_text()

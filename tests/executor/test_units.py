@@ -276,3 +276,21 @@ def test_outputs_are_taken_from_the_apply_stream_only_in_its_final_shape() -> No
     assert streamed_outputs({"outputs": {"name": {"sensitive": False}}}) is None
     assert streamed_outputs({"outputs": "x"}) is None
     assert streamed_outputs({"outputs": {}}) == {}
+
+
+def test_redact_plan_in_place_matches_the_copy() -> None:
+    expected, expected_secrets = redact_plan(PLAN)
+    own = json.loads(json.dumps(PLAN))
+    redacted, secrets = redact_plan(own, copy=False)
+    assert (redacted, secrets) == (expected, expected_secrets)
+    assert "hunter2-secret" not in json.dumps(own)  # the document itself was redacted
+    plain, none = redact_plan({"resource_changes": [{"change": {"after": {"k": "v"}}}]}, copy=False)
+    assert plain == {"resource_changes": [{"change": {"after": {"k": "v"}}}]} and none == set()
+
+
+def test_redactor_sees_secrets_added_after_first_use() -> None:
+    r = Redactor(["first-secret"])
+    assert r.redact("first-secret later-secret") == "(redacted) later-secret"
+    r.add(["later-secret"])
+    assert r.redact("first-secret later-secret") == "(redacted) (redacted)"
+    assert r.redact_json({"v": "x later-secret"}) == {"v": "x (redacted)"}
