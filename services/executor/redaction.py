@@ -125,9 +125,9 @@ def redact_plan(plan: dict[str, Any], *, copy: bool = True) -> tuple[dict[str, A
             secrets.update(_leaf_strings(var["value"]))
             var["value"] = SENSITIVE
     if not secrets:
-        return doc, secrets  # nothing left to find: the walk below would only copy
-    redactor = Redactor(secrets, replacement=SENSITIVE)
-    return redactor.redact_json(doc), secrets
+        return doc, secrets  # nothing left to find
+    # ``doc`` is this call's own (copied above, or handed over): redacted where it is.
+    return Redactor(secrets, replacement=SENSITIVE).redact_json_in_place(doc), secrets
 
 
 @dataclass(frozen=True)
@@ -195,18 +195,21 @@ class Redactor:
                 text = text.replace(p, self.replacement)
         return text
 
+    def _redact_string(self, v: str, patterns: list[str]) -> str:
+        if v in self._secrets:
+            return self.replacement
+        for p in patterns:
+            if p in v:
+                v = v.replace(p, self.replacement)
+        return v
+
     def redact_json(self, value: Any) -> Any:
         """A copy of a JSON value with secret strings replaced (whole or inside longer strings)."""
         patterns = self._patterns()
 
         def walk(v: Any) -> Any:
             if isinstance(v, str):
-                if v in self._secrets:
-                    return self.replacement
-                for p in patterns:
-                    if p in v:
-                        v = v.replace(p, self.replacement)
-                return v
+                return self._redact_string(v, patterns)
             if isinstance(v, dict):
                 return {k: walk(x) for k, x in v.items()}
             if isinstance(v, list):
@@ -214,3 +217,26 @@ class Redactor:
             return v
 
         return walk(value)
+
+    def redact_json_in_place(self, value: Any) -> Any:
+        """:meth:`redact_json` without the copy: ``value``'s dicts and lists are changed where
+        they are (only strings that change are stored); returns ``value`` (or the replaced
+        string, for a bare string). For a document nothing else holds: a plan's whole tree."""
+        patterns = self._patterns()
+        redact = self._redact_string
+
+        def walk(container: dict[Any, Any] | list[Any]) -> None:
+            items = container.items() if isinstance(container, dict) else enumerate(container)
+            for k, v in items:
+                if isinstance(v, str):
+                    new = redact(v, patterns)
+                    if new is not v:
+                        container[k] = new  # same key or index: the iteration is not disturbed
+                elif isinstance(v, dict | list):
+                    walk(v)
+
+        if isinstance(value, str):
+            return redact(value, patterns)
+        if isinstance(value, dict | list):
+            walk(value)
+        return value

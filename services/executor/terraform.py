@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import orjson
 
 from alethia.errors import AlethiaError
 from services.executor.guard import ProcessGuard, shared_guard
@@ -443,7 +444,7 @@ class Terraform:
                 if not line.strip():
                     continue
                 try:
-                    msg = json.loads(line)
+                    msg = loads(line)
                     if not isinstance(msg, dict):
                         raise ValueError("not an object")
                 except ValueError:
@@ -523,9 +524,23 @@ def _signal_group(pid: int, sig: int) -> None:
         os.killpg(pid, sig)
 
 
+def loads(text: str) -> Any:
+    """``json.loads``, through orjson first (several times faster on a plan's ``show -json``).
+
+    orjson refuses exactly what it would read differently from the standard library
+    (integers past 64 bits, NaN and infinities, out-of-range floats, lone surrogates): those
+    documents, and invalid ones, are read by ``json.loads``, so the result (or the
+    ``ValueError``) is always the standard library's.
+    """
+    try:
+        return orjson.loads(text)
+    except ValueError:  # orjson.JSONDecodeError, and UnicodeEncodeError for surrogates
+        return json.loads(text)
+
+
 def _json_doc(res: RunResult) -> dict[str, Any]:
     try:
-        doc = json.loads(res.stdout) if res.stdout.strip() else {}
+        doc = loads(res.stdout) if res.stdout.strip() else {}
     except ValueError as exc:
         raise TerraformError(
             f"terraform {res.argv[0]} -json printed invalid JSON", res.argv, res.exit_code, res.stderr

@@ -294,3 +294,18 @@ def test_redactor_sees_secrets_added_after_first_use() -> None:
     r.add(["later-secret"])
     assert r.redact("first-secret later-secret") == "(redacted) (redacted)"
     assert r.redact_json({"v": "x later-secret"}) == {"v": "x (redacted)"}
+
+
+def test_redact_json_in_place_matches_the_copy() -> None:
+    r = Redactor(['tok"en-1234', "ab"])
+    doc = {
+        "k": ["ab", "ok", {"x": 'has tok"en-1234', "n": 1}],
+        "j": json.dumps({"m": 'tok"en-1234'}),
+        "ab": None,
+    }
+    expected = r.redact_json(doc)
+    inner = doc["k"]
+    assert r.redact_json_in_place(doc) is doc and doc == expected
+    assert doc["k"] is inner and doc["k"][2]["x"] == "has (redacted)" and "ab" in doc  # keys are kept
+    assert r.redact_json_in_place('x ab tok\\"en-1234') == "x ab (redacted)"
+    assert r.redact_json_in_place(7) == 7
