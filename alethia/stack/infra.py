@@ -41,8 +41,32 @@ def find_binary(name: str, env_var: str | None = None) -> str:
     return found
 
 
+def _ephemeral_low() -> int:
+    """The lowest port the kernel hands out on its own (outgoing connections, binds to :0)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    """A TCP port that is free right now on 127.0.0.1."""
+    """A TCP port that is free right now on 127.0.0.1, and that nothing takes before it is used.
+
+    A port is often chosen before it is bound (a service's address is passed to another that
+    starts first). One from the kernel's ephemeral range could meanwhile become the source
+    port of any outgoing connection; one below that range is only ever taken by a listener
+    that asks for it, so it is picked at random there (and checked free), else from the kernel.
+    """
+    low = _ephemeral_low()
+    if low > 12000:
+        for _ in range(50):
+            port = 10000 + secrets.randbelow(low - 10000)
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])

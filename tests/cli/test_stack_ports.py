@@ -127,3 +127,15 @@ def test_a_gateway_that_cannot_start_names_its_log(
     assert str(tmp_path / "data") in str(info.value) and "envoy.log" in str(info.value)
     assert stack.services and all(not s.process.running() for s in stack.services.values())  # all stopped
     assert stack.ports.held == []
+
+
+def test_free_port_is_below_the_kernels_ephemeral_range_and_bindable() -> None:
+    # A port chosen before it is bound must not be one an outgoing connection can take
+    # meanwhile (a full run once lost the snapshot service's port that way).
+    from alethia.stack.infra import _ephemeral_low, free_port
+
+    low = _ephemeral_low()
+    ports = {free_port() for _ in range(20)}
+    assert all(10000 <= p < low for p in ports), sorted(ports)
+    for port in list(ports)[:5]:
+        assert bindable("127.0.0.1", port)
