@@ -191,13 +191,14 @@ class DataDir:
         self.gateway.chmod(0o700)  # holds the issuer's signing key
         self.restrict()
 
-    def restrict(self) -> None:
-        """Remove group and other permissions from everything under the data directory.
+    def restrict(self, under: Path | None = None) -> None:
+        """Remove group and other permissions from everything under the data directory
+        (or only under ``under``, a directory inside it).
 
         A data directory made by an older version (or under a lax umask) is tightened on
         the next start; executable bits of the owner are kept (git hooks, plugins).
         """
-        for dirpath, dirnames, filenames in os.walk(self.root):
+        for dirpath, dirnames, filenames in os.walk(under or self.root):
             for name in (*dirnames, *filenames):
                 path = Path(dirpath) / name
                 with contextlib.suppress(OSError):

@@ -88,6 +88,10 @@ def _last_line(path: Path) -> str:
     return lines[-1] if lines else ""
 
 
+# Written and deleted once per bucket at start (see Stack._first_volumes).
+VOLUME_PROBE = ".alethia/volume-probe"
+
+
 def health_status(address: str, timeout: float = 1.0) -> int | None:
     """The gRPC health status of the server at ``address`` (None when it does not answer)."""
     with grpc.insecure_channel(address) as channel:
@@ -349,6 +353,7 @@ class Stack:
             log = self.s3.process.log_path
             try:
                 self.s3.wait_ready(max(1.0, deadline - time.monotonic()))
+                self._first_volumes()
                 return
             except (RuntimeError, TimeoutError) as exc:
                 self.s3.stop()
@@ -357,6 +362,25 @@ class Stack:
                     self._start_s3()
                     continue
                 raise StackStartError(_start_failure("SeaweedFS S3", exc, log)) from None
+
+    def _first_volumes(self) -> None:
+        """Have SeaweedFS create each bucket's volumes now, then make its files owner-only.
+
+        SeaweedFS writes a new volume's ``.vif`` file 0644 whatever the umask, and creates a
+        bucket's volumes at its first write: one object written and deleted per bucket makes
+        that happen at start, where :meth:`tighten` follows (and the supervisor's loop keeps
+        tightening, for volumes added later).
+        """
+        assert self.s3 is not None
+        client = self.s3.client()
+        for bucket in self.s3.buckets:
+            client.put_object(Bucket=bucket, Key=VOLUME_PROBE, Body=b"probe")  # empty: no chunk, no volume
+            client.delete_object(Bucket=bucket, Key=VOLUME_PROBE)
+        self.tighten()
+
+    def tighten(self) -> None:
+        """Remove group and other permissions from SeaweedFS's files (see :meth:`_first_volumes`)."""
+        self.data.restrict(self.data.root / "s3")
 
     def _start_services(
         self, names: tuple[str, ...], addresses: Mapping[str, str], token: str, deadline: float
@@ -593,7 +617,11 @@ def run_until_signal(stack: Stack, on_ready: Callable[[StackInfo], None]) -> int
             return 130
         started = True
         on_ready(info)
+        ticks = 0
         while not stopping.wait(0.5):
+            ticks += 1
+            if ticks % 10 == 0:  # every 5 s: a volume SeaweedFS added since is owner-only too
+                stack.tighten()
             dead = stack.dead_part()
             if dead:
                 log = stack.info.logs.get(dead, "") if stack.info else ""

@@ -76,13 +76,19 @@ def _expanded(blob: bytes) -> list[bytes]:
 
 
 def test_data_directory_is_owner_only(up: UpStack) -> None:
+    # Objects in both buckets first: SeaweedFS writes a new volume's files 0644 whatever the
+    # umask, so the stack has them made (and tightened) at start, before anything is stored.
+    info = json.loads((up.data_dir / "stack.json").read_text())
+    s3 = _s3(info)
+    for bucket in ("alethia-state", "alethia-artifacts"):
+        s3.put_object(Bucket=bucket, Key="security-test/probe", Body=b"x")
+        s3.delete_object(Bucket=bucket, Key="security-test/probe")  # the volume stays
     loose = []
     for path in [up.data_dir, *up.data_dir.rglob("*")]:
         st = path.lstat()
         if not stat.S_ISLNK(st.st_mode) and st.st_mode & 0o077:
             loose.append(f"{path.relative_to(up.data_dir)} {oct(st.st_mode & 0o777)}")
     assert loose == []
-    info = json.loads((up.data_dir / "stack.json").read_text())
     for name in ("s3_credentials_file", "nats_credentials_file", "token_file"):
         assert Path(info[name]).stat().st_mode & 0o777 == 0o600, name
     assert "@" not in info["nats_url"], "stack.json carries no NATS password"
