@@ -342,6 +342,26 @@ class Query:
 Steps = Generator[Query, list[dict[str, Any]], tuple[T, bool]]
 
 
+@asynccontextmanager
+async def driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """A pooled connection's driver connection (asyncpg's, or aiosqlite's), for the time of
+    the block; it goes back to the pool after it as any checkout does."""
+    async with engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None
+        yield driver
+
+
+def sqlite_error(exc: Exception, statement: str | None = None) -> Exception:
+    """A ``sqlite3`` error as SQLAlchemy raises it (IntegrityError, a busy database's
+    OperationalError), for code that runs statements on the driver connection."""
+    import sqlite3
+
+    from sqlalchemy.exc import DBAPIError
+
+    return DBAPIError.instance(statement, None, exc, sqlite3.Error)
+
+
 async def run_on_driver(engine: AsyncEngine, steps: Callable[[], Steps[T]]) -> T:
     """Run one write transaction (``steps()``) on a pooled connection's driver.
 
@@ -352,9 +372,7 @@ async def run_on_driver(engine: AsyncEngine, steps: Callable[[], Steps[T]]) -> T
     for the cases callers handle (``IntegrityError``, SQLite's ``OperationalError``); a
     failed or cancelled transaction never goes back to the pool open (:func:`end_failed`).
     """
-    async with engine.connect() as conn:
-        driver = (await conn.get_raw_connection()).driver_connection
-        assert driver is not None
+    async with driver_connection(engine) as driver:
         if is_sqlite(engine):
             return await _run_sqlite(driver, steps)
         return await _run_pg(driver, steps)
@@ -362,8 +380,6 @@ async def run_on_driver(engine: AsyncEngine, steps: Callable[[], Steps[T]]) -> T
 
 async def _run_sqlite(driver: Any, steps: Callable[[], Steps[T]]) -> T:
     import sqlite3
-
-    from sqlalchemy.exc import DBAPIError
 
     def transaction() -> T:
         conn = driver._conn
@@ -388,8 +404,7 @@ async def _run_sqlite(driver: Any, steps: Callable[[], Steps[T]]) -> T:
     try:
         return cast(T, await driver._execute(transaction))
     except sqlite3.Error as exc:
-        # Raised as SQLAlchemy raises it (IntegrityError, a busy database's OperationalError).
-        raise DBAPIError.instance(None, None, exc, sqlite3.Error) from exc
+        raise sqlite_error(exc) from exc
 
 
 async def _run_pg(driver: Any, steps: Callable[[], Steps[T]]) -> T:

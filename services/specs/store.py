@@ -30,11 +30,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from alethia import naming, spec_schema
-from alethia.database import end_failed, is_sqlite
+from alethia.database import driver_connection, end_failed, is_sqlite, sqlite_error
 from alethia.errors import Aborted, AlreadyExists, FieldViolation, NotFound
 from services.specs.models import COMPONENT_TABLES, Base, CloudIdentityRow, SpecRow
 
@@ -404,9 +404,7 @@ async def insert_spec(
     values = spec_values(spec_id, spec, now, account)
     components = component_rows(spec_id, spec)
     claims = name_claims(spec_id, spec, account)
-    async with engine.connect() as conn:
-        driver = (await conn.get_raw_connection()).driver_connection
-        assert driver is not None
+    async with driver_connection(engine) as driver:
         if is_sqlite(engine):
             await _insert_sqlite(driver, engine.dialect, claims, values, components)
         else:
@@ -472,8 +470,7 @@ async def _insert_sqlite(
     try:
         violations = await driver._execute(write)
     except sqlite3.Error as exc:
-        # Raised as SQLAlchemy raises it (a busy database stays an OperationalError).
-        error = DBAPIError.instance(None, None, exc, sqlite3.Error)
+        error = sqlite_error(exc)
         taken = _race(error) if isinstance(error, IntegrityError) else None
         raise (taken or error) from exc
     _refuse(violations)
@@ -848,14 +845,12 @@ async def read_spec(engine: AsyncEngine, spec_id: str) -> ReadSpec | None:
     ROLLBACK took four round trips or nine hops (bench: ``python -m bench.roundtrips``).
     """
     sql, columns = _read_statement(engine.dialect)
-    async with engine.connect() as conn:
-        driver = (await conn.get_raw_connection()).driver_connection
-        assert driver is not None
+    async with driver_connection(engine) as driver:
         if is_sqlite(engine):
             try:
                 found = await driver._execute(lambda: driver._conn.execute(sql, (spec_id,)).fetchone())
             except sqlite3.Error as exc:
-                raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
+                raise sqlite_error(exc, sql) from exc
         else:
             try:
                 found = await driver.fetchrow(sql, spec_id)
