@@ -263,18 +263,15 @@ class OutboxRelay:
 
     async def _read_unpublished(self) -> list[store.Row]:
         """The next unpublished rows, marking those acked since the last read on the way."""
-        acked, now = self._acked, datetime.now(UTC)
         async with self.sessions() as session:
             if session.get_bind().dialect.name == "postgresql":
                 # One statement needs no BEGIN/COMMIT around it (it sees committed rows only).
                 await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-                rows = await store.mark_and_read_unpublished(session, acked, now, self.batch)
+                acked = self._acked
+                rows = await store.mark_and_read_unpublished(session, acked, datetime.now(UTC), self.batch)
                 self._acked = []
                 return rows
-        if acked:
-            async with begin_write(self.sessions) as session:
-                await store.mark_published(session, acked, now)
-            self._acked = []
+        await self.mark_acked()  # SQLite: the mark takes the write lock; the read then follows
         async with self.sessions() as session:
             return await store.unpublished(session, self.batch)
 

@@ -843,14 +843,12 @@ async def unpublished(session: AsyncSession, limit: int = 100) -> list[Row]:
 async def mark_and_read_unpublished(
     session: AsyncSession, seqs: list[int], now: datetime, limit: int = 100
 ) -> list[Row]:
-    """Mark ``seqs`` published and read the next unpublished rows: one statement on Postgres.
+    """Postgres: mark ``seqs`` published and read the next unpublished rows, one statement
+    (a data-modifying CTE; SQLite has none: :func:`mark_published`, then :func:`unpublished`).
 
     The read does not see the statement's own UPDATE (one snapshot), so it leaves the marked
-    rows out by name. Elsewhere two statements, in the caller's transaction.
+    rows out by name.
     """
-    if not _is_pg(session):
-        await mark_published(session, seqs, now)
-        return await unpublished(session, limit)
     res = await session.execute(_MARK_AND_READ, {"seqs": seqs, "seqs_again": seqs, "now": now, "n": limit})
     return [_row(m) for m in res.mappings().all()]
 
