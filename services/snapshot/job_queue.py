@@ -537,9 +537,7 @@ class JobQueue:
         rows it calls for (the caller writes them), and how many blocked jobs it refused.
 
         Raises ``IntegrityError`` when another claimer took the workspace first."""
-        seconds = lease_seconds or self.lease_seconds
-        token = secrets.token_urlsafe(32)
-        expires = now + timedelta(seconds=seconds)
+        seconds, token, expires = self._new_lease(lease_seconds, now)
         refused = 0
         row = await store.claim(session, runner_id, token, round(seconds), expires, now)
         if row is None:
@@ -551,12 +549,14 @@ class JobQueue:
                 row = await store.claim(session, runner_id, token, round(seconds), expires, now)
         if row is None:
             return None, [], refused
-        plan_artifacts: list[dict[str, Any]] = []
-        if row["type"] == JobType.DEPLOY and row["plan_job_id"]:
-            plan = await store.get_job(session, row["plan_job_id"])
-            plan_artifacts = list((plan or {}).get("artifacts") or [])
-        ev = job_event(row, "started", f"started by runner {runner_id} (attempt {row['attempt']})", now)
-        return Claim(row, token, expires, plan_artifacts), [event_outbox_row(ev, now)], refused
+        plan = await store.get_job(session, row["plan_job_id"]) if _applies_a_plan(row) else None
+        claim, started = _started(row, runner_id, token, expires, plan, now)
+        return claim, [started], refused
+
+    def _new_lease(self, lease_seconds: int, now: datetime) -> tuple[float, str, datetime]:
+        """A claim's lease: its duration (the request's, else the default), token and expiry."""
+        seconds = lease_seconds or self.lease_seconds
+        return seconds, secrets.token_urlsafe(32), now + timedelta(seconds=seconds)
 
     async def _refuse_blocked(self, session: AsyncSession, now: datetime) -> int:
         """FAIL the QUEUED jobs (but UNLOCKs) of workspaces whose applied state is not pushed back.
@@ -657,7 +657,7 @@ class JobQueue:
             if updated is None:
                 raise _lease_lost(job_id)
         rows = self._completion_rows(updated, target, error, now)
-        if target is JobStatus.SUCCEEDED and updated["type"] == JobType.DEPLOY and updated["plan_job_id"]:
+        if target is JobStatus.SUCCEEDED and _applies_a_plan(updated):
             await store.mark_plan_applied(session, updated["plan_job_id"], job_id, now)
         if head:  # the workspace's next job may start now: wake the runners
             rows.append(dispatch_outbox_row(head, updated["workspace"], now))
@@ -756,11 +756,7 @@ class JobQueue:
                 heads = yield query(store.WORKSPACE_HEAD, {"head_workspace": updated["workspace"]})
                 head = heads[0]["id"] if heads else None
             rows = self._completion_rows(updated, completion.target, completion.error, now)
-            if (
-                completion.target is JobStatus.SUCCEEDED
-                and updated["type"] == JobType.DEPLOY
-                and updated["plan_job_id"]
-            ):
+            if completion.target is JobStatus.SUCCEEDED and _applies_a_plan(updated):
                 yield query(
                     store.MARK_PLAN_APPLIED,
                     store.mark_plan_applied_params(updated["plan_job_id"], job_id, now),
@@ -769,9 +765,7 @@ class JobQueue:
                 rows.append(dispatch_outbox_row(str(head), updated["workspace"], now))
         claim: Claim | None = None
         if runner_id is not None:
-            seconds = lease_seconds or self.lease_seconds
-            token = secrets.token_urlsafe(32)
-            expires = now + timedelta(seconds=seconds)
+            seconds, token, expires = self._new_lease(lease_seconds, now)
             params = store.claim_params(runner_id, token, round(seconds), expires, now)
             claimed = yield query(store.claim_statement(pg), params)
             if not claimed:
@@ -780,15 +774,12 @@ class JobQueue:
                     return None, False
             else:
                 row = claimed[0]
-                plan_artifacts: list[dict[str, Any]] = []
-                if row["type"] == JobType.DEPLOY and row["plan_job_id"]:
+                plan = None
+                if _applies_a_plan(row):
                     plans = yield query(store.JOB_BY_ID, {"g_id": row["plan_job_id"]})
-                    plan_artifacts = list((plans[0] if plans else {}).get("artifacts") or [])
-                ev = job_event(
-                    row, "started", f"started by runner {runner_id} (attempt {row['attempt']})", now
-                )
-                rows.append(event_outbox_row(ev, now))
-                claim = Claim(row, token, expires, plan_artifacts)
+                    plan = plans[0] if plans else None
+                claim, started = _started(row, runner_id, token, expires, plan, now)
+                rows.append(started)
         if rows:
             yield query(*store.outbox_insert(rows))
         return (updated, claim, len(rows)), True
@@ -1029,6 +1020,21 @@ class _Completion:
     target: JobStatus
     outcome: dict[str, Any]
     error: str
+
+
+def _applies_a_plan(row: Row) -> bool:
+    """Whether the job is a DEPLOY of a saved plan."""
+    return bool(row["type"] == JobType.DEPLOY and row["plan_job_id"])
+
+
+def _started(
+    row: Row, runner_id: str, token: str, expires: datetime, plan: Row | None, now: datetime
+) -> tuple[Claim, Row]:
+    """The claim of ``row`` (with its plan's artifacts, for a DEPLOY of a plan) and its
+    ``started`` event's outbox row."""
+    ev = job_event(row, "started", f"started by runner {runner_id} (attempt {row['attempt']})", now)
+    artifacts = list((plan or {}).get("artifacts") or [])
+    return Claim(row, token, expires, artifacts), event_outbox_row(ev, now)
 
 
 def _completion(job_id: str, token: str, result: JobResult) -> tuple[JobStatus, dict[str, Any]]:
