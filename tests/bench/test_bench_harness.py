@@ -78,3 +78,42 @@ def test_specs_grow_to_exactly_n_components_with_unique_names(n: int) -> None:
     for kind in COMPONENT_LISTS:
         names = [item["name"] for item in spec[kind]]
         assert len(names) == len(set(names)) <= 50
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_keep_alive_client_reads_both_framings_on_one_connection(chunked: bool) -> None:
+    import asyncio
+
+    from bench.gateway import KeepAliveClient
+
+    bodies = [b'{"id": "a"}', b'{"id": "' + b"b" * 5000 + b'"}']
+    connections = 0
+    seen_paths: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        for body in bodies:
+            head = await reader.readuntil(b"\r\n\r\n")
+            seen_paths.append(head.split(b" ")[1])
+            if chunked:
+                half = len(body) // 2
+                framed = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in (body[:half], body[half:]))
+                writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + framed + b"0\r\n\r\n")
+            else:
+                writer.write(b"HTTP/1.1 404 Not Found\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with KeepAliveClient(f"http://127.0.0.1:{port}") as client:
+            got = [await client.get(f"/x/{i}", {"Authorization": "Bearer t"}) for i in range(2)]
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert [body for _, body in got] == bodies
+    assert {status for status, _ in got} == {200 if chunked else 404}
+    assert seen_paths == [b"/x/0", b"/x/1"]
+    assert connections == 1
