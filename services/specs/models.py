@@ -166,7 +166,14 @@ SERVICE_COLUMNS: dict[str, tuple[Any, ...]] = {
         Column("owner_key", String(64), nullable=False),
         Column("norm_path", Text, nullable=False),
         UniqueConstraint("owner_key", name="uq_spec_repositories_owner_key"),
-        Index("ix_spec_repositories_branch_key", "branch_key"),
+        # The overlap check's lookups (store.holders_statement): a branch's entries, and the
+        # paths of one branch within a byte range (text_pattern_ops: whatever the collation).
+        Index(
+            "ix_spec_repositories_branch_path",
+            "branch_key",
+            "norm_path",
+            postgresql_ops={"norm_path": "text_pattern_ops"},
+        ),
     ),
 }
 

@@ -199,9 +199,10 @@ def _ancestors(path: str) -> list[str]:
     return ["", *("/".join(segments[: i + 1]) for i in range(len(segments)))]
 
 
-def _below(path: str) -> str:
-    """The LIKE pattern of every path strictly below ``path``."""
-    return path.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
+def _below(path: str) -> tuple[str, str]:
+    """The byte range of every path strictly below ``path``: from ``path/`` up to ``path0``
+    (``0`` follows ``/``), compared as bytes (see :func:`_holders_sql`)."""
+    return path + "/", path + "0"
 
 
 # The holders statement by (dialect, shape of the repository entries): generated once each.
@@ -217,10 +218,13 @@ def _holders_sql(pg: bool, shape: tuple[int, ...]) -> str:
     prefix in the account (at most one of each: unique constraints), kind 1 a repository
     entry of another Spec whose path may overlap, ordered by Spec id and position.
 
-    The path part is a prefilter (the bench's Specs all share one repository branch: reading
-    every path of it grew with the number of Specs, ~5 ms per CreateSpec): its ancestors,
-    itself, or below it; :func:`name_violations` still decides (SQLite's LIKE ignores ASCII
-    case, so it may return a few rows too many).
+    The path part is a prefilter: its ancestors, itself, or below it; :func:`name_violations`
+    still decides. "Below it" is a byte range of ``norm_path``, which the index on
+    ``(branch_key, norm_path)`` answers (Postgres: ``~>=~``/``~<~``, the operators of its
+    ``text_pattern_ops``, byte order whatever the collation; SQLite: ``>=``/``<`` in its
+    BINARY collation). A ``LIKE 'p/%'`` there was not served by the index (the pattern is a
+    parameter, and the column's collation is not bytewise in general), so each write read
+    every entry of the branch: all of a company's Specs when they share one apps repository.
     """
     n = 0
 
@@ -242,11 +246,13 @@ def _holders_sql(pg: bool, shape: tuple[int, ...]) -> str:
             if not ancestors:  # the root overlaps everything in its branch
                 conditions.append(f"branch_key = {arg()}")
                 continue
+            # Two OR terms, each an index range of its own (SQLite's OR optimization needs
+            # that; one term with an inner OR searches by branch_key alone).
             key = arg()
             within = ", ".join(arg() for _ in range(ancestors))
-            conditions.append(
-                f"(branch_key = {key} AND (norm_path IN ({within}) OR norm_path LIKE {arg()} ESCAPE '\\'))"
-            )
+            conditions.append(f"(branch_key = {key} AND norm_path IN ({within}))")
+            ge, lt = ("~>=~", "~<~") if pg else (">=", "<")
+            conditions.append(f"(branch_key = {arg()} AND norm_path {ge} {arg()} AND norm_path {lt} {arg()})")
         sql += (
             " UNION ALL SELECT 1, spec_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, position, "
             f"branch_key, norm_path FROM spec_repositories WHERE spec_id <> {other} AND "
@@ -268,7 +274,7 @@ def holders_statement(claims: NameClaims, pg: bool) -> tuple[str, list[Any]]:
             continue
         ancestors = _ancestors(path)
         shape.append(len(ancestors))
-        args += [key, *ancestors, _below(path)]
+        args += [key, *ancestors, key, *_below(path)]
     cache_key = (pg, tuple(shape))
     sql = _HOLDERS_SQL.get(cache_key)
     if sql is None:

@@ -189,7 +189,7 @@ async def test_gitops_path_clash_is_refused_naming_the_owner(specs: SpecsEnv) ->
 
 
 async def test_paths_with_like_wildcards_and_case_are_compared_exactly(specs: SpecsEnv) -> None:
-    """The path prefilter in SQL (LIKE) neither hides an owner nor invents one."""
+    """The path prefilter in SQL (a byte range) neither hides an owner nor invents one."""
     ident = await specs.identity("aws")
     url = f"https://git.example.com/platform/w{uuid.uuid4().hex[:6]}.git"
     owner = await specs.create(_spec(ident.id, "wild", repositories=[_repo(url, "apps/a_b%/x")]))
@@ -204,13 +204,80 @@ async def test_paths_with_like_wildcards_and_case_are_compared_exactly(specs: Sp
         assert (await specs.create(_spec(ident.id, f"free{i}", repositories=[_repo(url, path)]))).id
 
 
-async def test_one_spec_may_not_overlap_itself(specs: SpecsEnv) -> None:
+async def test_paths_at_the_edges_of_the_byte_range_are_compared_exactly(specs: SpecsEnv) -> None:
+    """Below ``p`` is the range ``p/`` up to ``p0``: its edges and multi-byte paths."""
     ident = await specs.identity("aws")
-    url = "https://git.example.com/platform/apps.git"
-    data = _spec(ident.id, "shop", repositories=[_repo(url, "clusters"), _repo(url, "clusters/shop")])
-    err = await rpc_error(specs.create(data))
-    assert err.code == grpc.StatusCode.ALREADY_EXISTS
-    assert [v.field for v in err.violations] == ["repositories[1].path"]
+    url = f"https://git.example.com/platform/e{uuid.uuid4().hex[:6]}.git"
+    owner = await specs.create(_spec(ident.id, "edge", repositories=[_repo(url, "apps/ü")]))
+    for i, path in enumerate(("apps/ü/x", "apps/ü/ü", "apps")):
+        await _refused(
+            specs,
+            _spec(ident.id, f"in{i}", repositories=[_repo(url, path)]),
+            "repositories[0].path",
+            owner.id,
+        )
+    # "-" sorts before "/", "0" is the range's (excluded) end, "ü0" and "üx" only share a prefix.
+    for i, path in enumerate(("apps/ü-x", "apps/ü0", "apps/üx", "apps/u/x")):
+        assert (await specs.create(_spec(ident.id, f"out{i}", repositories=[_repo(url, path)]))).id
+
+
+async def test_the_overlap_check_reads_the_paths_index_not_the_branch(database_url: str) -> None:
+    """The holders statement's path range is an index range on (branch_key, norm_path).
+
+    A prefilter the index cannot answer reads every entry of the branch on each write: all
+    of a company's Specs when they share one apps repository. Here 3,000 entries share a
+    branch (the spec rows they belong to are left out: the foreign key is dropped in this
+    throwaway database), and the plan must search the index by the path's range, also when
+    Postgres plans the statement without its parameters' values (a cached prepared statement).
+    """
+    from services.specs.store import NameClaims, holders_statement
+
+    await migrate(database_url)
+    branch = "k" * 64
+    claims = NameClaims(
+        spec_id=str(uuid.uuid4()), workspace="w", account="a", prefix="p", repos=[],
+        entries=[(0, branch, "apps/s1")],
+    )  # fmt: skip
+    pg = not database_url.startswith("sqlite")
+    sql, args = holders_statement(claims, pg)
+    entries = [(f"s{i}", 0, "u", "main", f"apps/s{i}", branch, f"o{i}", f"apps/s{i}") for i in range(3000)]
+    entries += [
+        (f"t{i}", 0, "u", "main", f"apps/s1/t{i}", branch, f"p{i}", f"apps/s1/t{i}") for i in range(3)
+    ]
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection
+            if pg:
+                await driver.execute(
+                    "ALTER TABLE spec_repositories DROP CONSTRAINT fk_spec_repositories_spec_id_specs"
+                )
+                await driver.executemany(
+                    "INSERT INTO spec_repositories VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", entries
+                )
+                await driver.execute("ANALYZE spec_repositories")
+                # As the statement runs once it is cached: planned without its parameters' values.
+                await driver.execute("SET plan_cache_mode = force_generic_plan")
+                found = await driver.fetch(sql, *args)
+                await driver.execute(f"PREPARE holders AS {sql}")
+                literals = ", ".join("'" + str(a).replace("'", "''") + "'" for a in args)
+                plan = "\n".join(r[0] for r in await driver.fetch(f"EXPLAIN EXECUTE holders({literals})"))
+                conds = [line for line in plan.splitlines() if "Index Cond:" in line]
+                assert any("norm_path ~>=~ $" in c and "norm_path ~<~ $" in c for c in conds), plan
+            else:
+                await driver.execute("PRAGMA foreign_keys = OFF")
+                await driver.executemany(
+                    "INSERT INTO spec_repositories VALUES (?, ?, ?, ?, ?, ?, ?, ?)", entries
+                )
+                await driver.commit()
+                found = await (await driver.execute(sql, args)).fetchall()
+                cur = await driver.execute("EXPLAIN QUERY PLAN " + sql, args)
+                plan = "\n".join(str(r[-1]) for r in await cur.fetchall())
+                assert "(branch_key=? AND norm_path>? AND norm_path<?)" in plan, plan
+    finally:
+        await engine.dispose()
+    # The holder of the path itself and the three below it; none of the 2,999 others.
+    assert sorted(r[-1] for r in found) == ["apps/s1", "apps/s1/t0", "apps/s1/t1", "apps/s1/t2"]
 
 
 async def test_concurrent_claims_of_one_path_exactly_one_wins(specs: SpecsEnv) -> None:
