@@ -262,7 +262,8 @@ def ordered(fd: FieldDescriptor, items: Iterable[Any]) -> list[Any]:
     """A list field in its one order (see the module docstring)."""
     values = list(items)
     if fd.type == FieldDescriptor.TYPE_MESSAGE:
-        values = [canonical(fd.message_type, v) for v in values]
+        full = [canonical(fd.message_type, v) for v in values]
+        return [full[i] for i in _message_order(fd.message_type, full)]  # canonical once, not twice
     return [values[i] for i in order_of(fd, values)]
 
 
@@ -271,12 +272,16 @@ def order_of(fd: FieldDescriptor, items: Iterable[Any]) -> list[int]:
     values = list(items)
     if fd.type == FieldDescriptor.TYPE_MESSAGE:
         msg = fd.message_type
-        full = [canonical(msg, v) if isinstance(v, Mapping) else {} for v in values]
-        scalars = [f.name for f in msg.fields if f.type != FieldDescriptor.TYPE_MESSAGE and not f.is_repeated]
-        return sorted(range(len(full)), key=lambda i: tuple(str(full[i].get(name, "")) for name in scalars))
+        return _message_order(msg, [canonical(msg, v) if isinstance(v, Mapping) else {} for v in values])
     if options(fd).set:
         return sorted(range(len(values)), key=lambda i: values[i])
     return list(range(len(values)))
+
+
+def _message_order(message: Descriptor, full: list[dict[str, Any]]) -> list[int]:
+    """The order of canonical ``message`` items: by their scalar fields, in declaration order."""
+    scalars = [f.name for f in message.fields if f.type != FieldDescriptor.TYPE_MESSAGE and not f.is_repeated]
+    return sorted(range(len(full)), key=lambda i: tuple(str(full[i].get(name, "")) for name in scalars))
 
 
 def path_in_request(path: str, spec: Mapping[str, Any]) -> str:
