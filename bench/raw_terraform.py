@@ -3,7 +3,9 @@
 The same template directory, the same ``terraform.tfvars.json``, the same Terraform binary
 and the same S3 backend (``-backend-config`` pairs and credentials through the
 environment, exactly as the runner passes them), with only ``-input=false`` added so
-nothing waits for a terminal.
+nothing waits for a terminal. Terraform runs with the runner's default Go garbage-collector
+settings too (``go_runtime_env``): the ratios measure the pipeline around Terraform, not
+how Go's collector is tuned.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.executor.terraform import resolve_binary, terraform_env
+from services.executor.terraform import go_runtime_env, resolve_binary, terraform_env
 from services.executor.workspace import S3Backend, backend_config, backend_env
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +51,8 @@ class RawTerraform:
         self.plugin_cache = self.work_root / "plugin-cache"
         self.plugin_cache.mkdir(parents=True, exist_ok=True)
         self.env = terraform_env(
-            os.environ, {**backend_env(self.backend), "TF_PLUGIN_CACHE_DIR": str(self.plugin_cache)}
+            os.environ,
+            {**backend_env(self.backend), "TF_PLUGIN_CACHE_DIR": str(self.plugin_cache), **go_runtime_env()},
         )
 
     def directory(self, template: str, tfvars_json: str) -> Path:

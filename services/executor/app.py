@@ -34,7 +34,7 @@ from services.executor.runner import Runner
 from services.executor.server import ExecutorServicer
 from services.executor.settings import ExecutorSettings
 from services.executor.statelock import StateBucket
-from services.executor.terraform import Terraform, resolve_binary
+from services.executor.terraform import Terraform, go_runtime_env, resolve_binary
 from services.executor.workspace import PluginCache, S3Backend, backend_env
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ async def start(settings: ExecutorSettings) -> ExecutorService:
     child_env = ChildEnvironments.build(
         os.environ,
         backend_env(backend),
-        plugin_cache.env(),
+        {**plugin_cache.env(), **go_runtime_env(settings.terraform_gogc, settings.terraform_gomemlimit)},
         passthrough=[n.strip() for n in settings.child_env_passthrough.split(",") if n.strip()],
     )
     version = await Terraform(work_root, binary, env=child_env.terraform).version()

@@ -8,6 +8,10 @@
 - ``ALETHIA_RUNNER_DRAIN_GRACE_SECONDS`` (120): SIGTERM/Drain: how long running jobs may
   continue before they are cancelled cleanly.
 - ``ALETHIA_TERRAFORM_GRACE_SECONDS`` (20): SIGINT -> SIGKILL delay when cancelling Terraform.
+- ``ALETHIA_TERRAFORM_GOGC`` (``400``) and ``ALETHIA_TERRAFORM_GOMEMLIMIT`` (``1GiB``): the Go
+  garbage collector's ``GOGC`` and soft memory limit for Terraform and the providers it
+  starts (``services/executor/terraform.py``, ``go_runtime_env``); empty: Go's own default
+  (100, no limit).
 - ``ALETHIA_TEMPLATE_SET`` (``sandbox``): ``sandbox`` (terraform_data, offline) or ``spec``.
 - ``ALETHIA_TEMPLATES_DIR`` (the repository's ``templates/``).
 - ``ALETHIA_WORK_DIR`` (``$TMPDIR/alethia-runner``): per-job working directories.
@@ -65,6 +69,9 @@ class ExecutorSettings(CommonSettings):
     runner_poll_seconds: float = Field(default=5.0, gt=0)
     runner_drain_grace_seconds: float = Field(default=120.0, ge=0)
     terraform_grace_seconds: float = Field(default=20.0, ge=0)
+    # Go's own syntax: GOGC a percentage or "off", GOMEMLIMIT bytes with a B/KiB/MiB/GiB/TiB unit.
+    terraform_gogc: str = Field(default="400", pattern=r"^(|off|[1-9][0-9]{0,5})$")
+    terraform_gomemlimit: str = Field(default="1GiB", pattern=r"^(|[1-9][0-9]{0,15}(B|KiB|MiB|GiB|TiB)?)$")
 
     template_set: str = Field(default="sandbox", pattern="^(sandbox|spec)$")
     templates_dir: Path = REPO_ROOT / "templates"

@@ -276,6 +276,30 @@ class RunResult:
     diagnostics: list[dict[str, Any]] = field(default_factory=list)
 
 
+# Go's garbage collector for Terraform and its providers (ALETHIA_TERRAFORM_GOGC/GOMEMLIMIT).
+DEFAULT_GOGC = "400"
+DEFAULT_GOMEMLIMIT = "1GiB"
+
+
+def go_runtime_env(gogc: str = DEFAULT_GOGC, gomemlimit: str = DEFAULT_GOMEMLIMIT) -> dict[str, str]:
+    """``GOGC``/``GOMEMLIMIT`` for Terraform's processes; an empty value leaves Go's default.
+
+    Terraform and its providers are Go programs that run for a moment each (``init``,
+    ``plan``, ``show``) and allocate most of what they ever will at start. With Go's default
+    (``GOGC=100``: collect whenever the heap doubles) a PLAN job spent about a fifth of
+    Terraform's CPU collecting garbage (bench: ``runner_scaling``, docs/performance.md).
+    ``GOGC=400`` collects when the heap has grown fivefold, and the soft limit bounds that:
+    near it Go collects whatever ``GOGC`` says, so a large provider (the AWS provider holds a
+    few hundred MB) stays near the limit instead of five times its live heap.
+    """
+    env: dict[str, str] = {}
+    if gogc:
+        env["GOGC"] = gogc
+    if gomemlimit:
+        env["GOMEMLIMIT"] = gomemlimit
+    return env
+
+
 def terraform_env(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
     """The environment Terraform runs with: ``base`` without argv-altering variables, plus ``extra``."""
     env = {k: v for k, v in base.items() if not k.startswith("TF_CLI_ARGS")}

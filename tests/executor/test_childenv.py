@@ -120,3 +120,42 @@ async def test_real_terraform_and_git_run_without_the_runner_secrets(tmp_path: P
     for env in seen:
         assert not {k for k, v in env.items() if k in SECRETS or v in SECRETS.values()}
         assert not any(k.startswith("ALETHIA_") for k in env)
+
+
+def test_go_runtime_settings_reach_terraform_and_win_over_a_passthrough() -> None:
+    from services.executor.terraform import go_runtime_env
+
+    assert go_runtime_env() == {"GOGC": "400", "GOMEMLIMIT": "1GiB"}
+    assert go_runtime_env("", "") == {}, "empty: Go's own defaults"
+    envs = ChildEnvironments.build(
+        {**RUNNER_ENV, "GOGC": "50"}, {}, go_runtime_env("off", "512MiB"), passthrough=["GOGC"]
+    )
+    assert (envs.terraform["GOGC"], envs.terraform["GOMEMLIMIT"]) == ("off", "512MiB")
+    assert "GOMEMLIMIT" not in envs.git and envs.git["GOGC"] == "50", "only Terraform's are set"
+
+
+def test_go_runtime_settings_are_checked_naming_the_setting() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from services.executor.settings import ExecutorSettings
+
+    for field, bad in (("terraform_gogc", "50%"), ("terraform_gogc", "-1"), ("terraform_gomemlimit", "1GB")):
+        with pytest.raises(ValidationError) as err:
+            ExecutorSettings(**{field: bad})
+        assert field in str(err.value)
+    ok = ExecutorSettings(terraform_gogc="off", terraform_gomemlimit="")
+    assert (ok.terraform_gogc, ok.terraform_gomemlimit) == ("off", "")
+
+
+async def test_real_terraform_starts_with_the_go_runtime_settings(tmp_path: Path) -> None:
+    """Go refuses a malformed ``GOMEMLIMIT`` at start: the defaults are ones it takes."""
+    import pytest
+
+    from services.executor.terraform import TerraformError, go_runtime_env
+
+    binary = resolve_binary("", RUNNER_ENV["PATH"])
+    env = {**_children().terraform, **go_runtime_env()}
+    assert await Terraform(tmp_path, binary, env=env).version()
+    with pytest.raises(TerraformError):
+        await Terraform(tmp_path, binary, env={**env, "GOMEMLIMIT": "1GB"}).version()

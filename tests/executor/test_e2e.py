@@ -253,6 +253,11 @@ async def test_one_workspace_runs_in_order_different_workspaces_in_parallel(stac
     assert span(jb1)[0] < span(ja1)[1] and span(ja1)[0] < span(jb1)[1]
 
 
+async def test_the_runner_gives_terraform_its_go_runtime_settings(stack: Pipeline) -> None:
+    env = stack.executor.runner.ctx.child_env.terraform
+    assert (env["GOGC"], env["GOMEMLIMIT"]) == ("400", "1GiB")
+
+
 async def test_cancel_during_apply_is_not_a_plain_cancel_and_releases_the_lock(
     stack: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
