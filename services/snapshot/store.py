@@ -39,7 +39,9 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    all_,
     and_,
+    any_,
     bindparam,
     delete,
     exists,
@@ -50,6 +52,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -822,34 +825,38 @@ _MARK_PUBLISHED = (
     .where(job_outbox.c.seq.in_(bindparam("seqs", expanding=True)))
     .values(published_at=bindparam("now", type_=job_outbox.c.published_at.type))
 )
-_MARK_AND_READ = (
+# The relay's Postgres read for the driver connection (``alethia.database.driver_statement``):
+# mark the rows acked since the last read published and read the next unpublished ones, in
+# ONE statement (a data-modifying CTE; SQLite has none: :func:`mark_published`, then
+# :func:`unpublished`). The read does not see the statement's own UPDATE (one snapshot), so
+# it leaves the marked rows out by name. The sequence numbers are one array parameter each
+# (``= ANY``/``<> ALL``): the SQL is the same whatever the number of rows it marks.
+_SEQS = postgresql.ARRAY(BigInteger)
+MARK_AND_READ_PG = (
     select(job_outbox)
-    .add_cte(_MARK_PUBLISHED.cte("marked"))
+    .add_cte(
+        update(job_outbox)
+        .where(job_outbox.c.seq == any_(bindparam("seqs", type_=_SEQS)))
+        .values(published_at=bindparam("now", type_=job_outbox.c.published_at.type))
+        .cte("marked")
+    )
     .where(
         job_outbox.c.published_at.is_(None),
-        job_outbox.c.seq.not_in(bindparam("seqs_again", expanding=True)),
+        job_outbox.c.seq != all_(bindparam("seqs_again", type_=_SEQS)),
     )
     .order_by(job_outbox.c.seq)
     .limit(bindparam("n", type_=Integer))
 )
 
 
+def mark_and_read_params(seqs: list[int], now: datetime, limit: int) -> dict[str, Any]:
+    """The parameters of :data:`MARK_AND_READ_PG`."""
+    return {"seqs": seqs, "seqs_again": seqs, "now": now, "n": limit}
+
+
 async def unpublished(session: AsyncSession, limit: int = 100) -> list[Row]:
     """Committed messages not yet published, in the order they were written."""
     res = await session.execute(_UNPUBLISHED, {"n": limit})
-    return [_row(m) for m in res.mappings().all()]
-
-
-async def mark_and_read_unpublished(
-    session: AsyncSession, seqs: list[int], now: datetime, limit: int = 100
-) -> list[Row]:
-    """Postgres: mark ``seqs`` published and read the next unpublished rows, one statement
-    (a data-modifying CTE; SQLite has none: :func:`mark_published`, then :func:`unpublished`).
-
-    The read does not see the statement's own UPDATE (one snapshot), so it leaves the marked
-    rows out by name.
-    """
-    res = await session.execute(_MARK_AND_READ, {"seqs": seqs, "seqs_again": seqs, "now": now, "n": limit})
     return [_row(m) for m in res.mappings().all()]
 
 

@@ -257,6 +257,32 @@ async def test_prune_deletes_delivered_rows_past_retention_only(sessions: Sessio
         assert await store.unpublished_count(session) == 2
 
 
+async def test_the_relays_read_marks_what_was_acked_and_returns_the_rest_in_order(sessions: Sessions) -> None:
+    """One read both marks the rows acked since the last read and returns the next ones
+    (Postgres: one statement on the driver connection; SQLite: a mark, then a read)."""
+    for i in range(3):
+        await add_job(sessions, workspace=i)  # two outbox rows each
+    relay = OutboxRelay(sessions, NatsLink("nats://127.0.0.1:1"), batch=4)
+    first = await relay._read_unpublished()  # nothing acked yet: the first four, in order
+    async with sessions() as session:
+        every = [r["seq"] for r in await store.unpublished(session, 100)]
+    assert [r["seq"] for r in first] == every[:4] and len(every) == 6
+    assert isinstance(first[0]["payload"], bytes) and first[0]["published_at"] is None
+    relay._acked = every[:3]
+    second = await relay._read_unpublished()
+    assert [r["seq"] for r in second] == every[3:] and relay._acked == []
+    async with sessions() as session:
+        assert [r["seq"] for r in await store.unpublished(session, 100)] == every[3:]
+        marked = await session.execute(
+            select(store.job_outbox.c.seq, store.job_outbox.c.published_at).where(
+                store.job_outbox.c.published_at.is_not(None)
+            )
+        )
+        rows = marked.all()
+    assert sorted(seq for seq, _ in rows) == every[:3]
+    assert all(at.tzinfo is not None for _, at in rows)
+
+
 async def test_sqlite_replica_always_leads(tmp_path: Path) -> None:
     lease = LeaderLease(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
     assert await lease.held() and lease.is_leader
