@@ -12,6 +12,9 @@ repository). The "below it" part is now a range of ``norm_path`` (``p/`` up to `
 which this index answers: on Postgres its ``text_pattern_ops`` compares bytes whatever the
 database's collation (as the range needs), and SQLite's default BINARY collation does.
 It also serves every lookup by ``branch_key`` alone, so it replaces that index.
+
+Building it reads the table once and holds off writes to it (CreateSpec, UpdateSpec) for
+that time; the service runs its migrations before it serves.
 """
 
 from __future__ import annotations
