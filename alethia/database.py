@@ -439,6 +439,17 @@ async def _run_pg(driver: Any, steps: Callable[[], Steps[T]]) -> T:
     return result
 
 
+async def pg_fetch(driver: Any, sql: str, *args: Any) -> list[Any]:
+    """One statement on an asyncpg connection, outside any transaction (it reads one
+    snapshot by itself); when it fails or is cancelled the connection is handled by
+    :func:`end_failed`, so it never goes back to the pool with the statement still running."""
+    try:
+        return list(await driver.fetch(sql, *args))
+    except BaseException as exc:
+        await end_failed(driver, exc)
+        raise
+
+
 async def end_failed(driver: Any, exc: BaseException) -> None:
     """End a failed asyncpg transaction: a pooled connection never goes back inside one.
 

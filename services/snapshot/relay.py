@@ -31,7 +31,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from alethia import messaging
-from alethia.database import begin_write, driver_connection, driver_statement, end_failed
+from alethia.database import begin_write, driver_connection, driver_statement, pg_fetch
 from services.snapshot import store
 from services.snapshot.leader import WAKE_CHANNEL, LeaderLease
 
@@ -271,11 +271,7 @@ class OutboxRelay:
             stmt = driver_statement(engine.dialect, store.MARK_AND_READ_PG)
             params = store.mark_and_read_params(self._acked, datetime.now(UTC), self.batch)
             async with driver_connection(engine) as driver:
-                try:
-                    raw = await driver.fetch(stmt.sql, *stmt.args(params))
-                except BaseException as exc:  # never back to the pool mid-statement
-                    await end_failed(driver, exc)
-                    raise
+                raw = await pg_fetch(driver, stmt.sql, *stmt.args(params))
             self._acked = []
             return [stmt.row(r) for r in raw]
         await self.mark_acked()  # SQLite: the mark takes the write lock; the read then follows

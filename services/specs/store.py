@@ -8,7 +8,6 @@ the caller owns the transaction. Specs travel as the plain dicts of
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from alethia import naming, spec_schema
-from alethia.database import driver_connection, end_failed, is_sqlite, sqlite_error
+from alethia.database import driver_connection, end_failed, is_sqlite, pg_fetch, sqlite_error
 from alethia.errors import Aborted, AlreadyExists, FieldViolation, NotFound
 from services.specs.models import COMPONENT_TABLES, Base, CloudIdentityRow, SpecRow
 
@@ -858,11 +857,8 @@ async def read_spec(engine: AsyncEngine, spec_id: str) -> ReadSpec | None:
             except sqlite3.Error as exc:
                 raise sqlite_error(exc, sql) from exc
         else:
-            try:
-                found = await driver.fetchrow(sql, spec_id)
-            except (asyncio.CancelledError, TimeoutError):
-                driver.terminate()  # the statement may still run: never back to the pool (as SQLAlchemy)
-                raise
+            rows = await pg_fetch(driver, sql, spec_id)
+            found = rows[0] if rows else None
     if found is None:
         return None
     row = {name: value if p is None else p(value) for (name, p), value in zip(columns, found, strict=True)}
