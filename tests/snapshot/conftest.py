@@ -78,8 +78,11 @@ async def add_job(
     job_type: JobType = JobType.PLAN,
     max_attempts: int = 3,
     repo: str = "https://git.example.com/acme/apps.git",
+    plan_job_id: str | None = None,
 ) -> dict[str, Any]:
-    """Queue a job the way QueueJob does (row + queued event + dispatch), with a synthetic snapshot."""
+    """Queue a job the way QueueJob does (row + queued event + dispatch), with a synthetic snapshot.
+
+    ``plan_job_id``: a DEPLOY of that plan (same ``workspace``, so the same snapshot and hash)."""
     snap = fake_snapshot(workspace, repo)
     now = datetime.now(UTC)
     async with begin_write(sessions) as session:
@@ -93,7 +96,7 @@ async def add_job(
                 config_hash=config_hash(snap),
                 spec_revision=1,
                 workspace=workspace_key("zone-t", f"p{workspace}", "dev", "us-east-1"),
-                plan_job_id=None,
+                plan_job_id=plan_job_id,
                 idempotency_key=None,
                 requested_by="test",
                 max_attempts=max_attempts,

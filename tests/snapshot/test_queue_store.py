@@ -504,8 +504,6 @@ async def test_a_failed_driver_transaction_is_rolled_back_and_never_pooled_open(
 async def test_driver_path_deploy_of_a_plan(sessions: Sessions, monkeypatch: pytest.MonkeyPatch) -> None:
     """On the driver path a DEPLOY of a saved plan is claimed with the plan's artifacts, and
     its success marks the plan applied (in the same transaction as the completion)."""
-    import uuid
-
     q = make_queue(sessions)
     plan = await add_job(sessions, 1)
     driver: list[str] = []
@@ -514,24 +512,7 @@ async def test_driver_path_deploy_of_a_plan(sessions: Sessions, monkeypatch: pyt
     assert claim is not None and claim.job["id"] == plan["id"]
     artifacts = [{"name": "tfplan", "uri": "s3://plans/p1", "sha256": "ab"}]
     await q.complete_job(plan["id"], claim.lease_token, JobResult(status="SUCCEEDED", artifacts=artifacts))
-    async with begin_write(sessions) as session:
-        deploy = await store.insert_job(
-            session,
-            store.new_job_row(
-                job_id=str(uuid.uuid4()),
-                spec_id=plan["spec_id"],
-                job_type=JobType.DEPLOY,
-                snapshot=plan["snapshot"],
-                config_hash=plan["config_hash"],
-                spec_revision=1,
-                workspace=plan["workspace"],
-                plan_job_id=plan["id"],
-                idempotency_key=None,
-                requested_by="test",
-                max_attempts=1,
-                now=datetime.now(UTC),
-            ),
-        )
+    deploy = await add_job(sessions, 1, JobType.DEPLOY, max_attempts=1, plan_job_id=plan["id"])
     claimed = await q.claim_job("r")
     assert claimed is not None and claimed.job["id"] == deploy["id"]
     assert claimed.plan_artifacts == artifacts
